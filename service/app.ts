@@ -1,0 +1,38 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
+import { adminAuth } from "./http/auth.ts";
+import type { AppEnv, Deps } from "./http/context.ts";
+import { errorHandler, notFound, tooLarge } from "./http/errors.ts";
+import { exampleRoutes } from "./http/examples.ts";
+import { healthRoutes } from "./http/health.ts";
+import { importRoutes } from "./http/imports.ts";
+import { rankRoutes } from "./http/rank.ts";
+import { targetRoutes } from "./http/targets.ts";
+
+/** The HTTP API, assembled from its parts. No side effects: `main.ts` builds `deps` and serves. */
+export function createApp(deps: Deps) {
+  const rankLimit = bodyLimit({
+    maxSize: deps.config.rank.bodyLimitBytes,
+    onError: tooLarge(deps.config.rank.bodyLimitBytes),
+  });
+  const adminLimit = bodyLimit({
+    maxSize: deps.config.adminBodyLimitBytes,
+    onError: tooLarge(deps.config.adminBodyLimitBytes),
+  });
+  const rank = rankRoutes(deps);
+
+  return new Hono<AppEnv>()
+    .use(requestId())
+    .onError(errorHandler(deps.logger))
+    .notFound(notFound)
+    .route("/", healthRoutes(deps))
+    .use("/rank", rankLimit)
+    .route("/rank", rank)
+    .use("/", rankLimit)
+    .route("/", rank)
+    .use("/admin/*", adminAuth(deps.config.admin.token), adminLimit)
+    .route("/admin/examples", exampleRoutes(deps))
+    .route("/admin/targets", targetRoutes(deps))
+    .route("/admin/import", importRoutes(deps));
+}

@@ -1,0 +1,77 @@
+import { z } from "zod";
+import { AppError, type FieldIssue } from "../errors.ts";
+
+/** Longest example text stored, in characters. */
+export const MAX_EXAMPLE_CHARS = 100_000;
+/** Most examples in one POST /admin/examples call. */
+export const MAX_BATCH = 1000;
+
+/** Model names as providers spell them: `gpt-4o`, `mistralai/Mixtral-8x7B-Instruct-v0.1`, `claude-3-5-sonnet@20240620`. */
+export const TargetName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$/, "target names are 1-128 letters, digits or . _ : / @ + -");
+
+const Score = z
+  .number({ error: "scores must be numbers" })
+  .min(0, "scores must be in [0, 1]")
+  .max(1, "scores must be in [0, 1]");
+
+/** A labelled example as clients send it. */
+export const ExampleInput = z.strictObject({
+  id: z
+    .uuid("id must be a UUID")
+    .transform((s) => s.toLowerCase())
+    .optional(),
+  text: z
+    .string()
+    .max(MAX_EXAMPLE_CHARS, `text is longer than ${MAX_EXAMPLE_CHARS} characters`)
+    .refine((s) => s.trim().length > 0, "text must not be empty"),
+  category: z.string().trim().min(1).max(200).nullable().optional(),
+  scores: z
+    .record(TargetName, Score)
+    .refine((r) => Object.keys(r).length > 0, "scores must name at least one target"),
+});
+export type ExampleInput = z.infer<typeof ExampleInput>;
+
+/** Prices and switch of a target; at least one field. */
+export const TargetPatch = z
+  .strictObject({
+    input_price_per_mtok: z.number().min(0).nullable().optional(),
+    output_price_per_mtok: z.number().min(0).nullable().optional(),
+    enabled: z.boolean().optional(),
+  })
+  .refine(
+    (p) => Object.keys(p).length > 0,
+    "give at least one of input_price_per_mtok, output_price_per_mtok, enabled",
+  );
+export type TargetPatch = z.infer<typeof TargetPatch>;
+
+/** Field issues of a failed parse, paths dotted (`examples.3.scores.gpt-4o`). */
+export function issuesOf(error: z.ZodError, prefix: Array<string | number> = []): FieldIssue[] {
+  return error.issues.map((i) => {
+    const path = [...prefix, ...i.path.map(String)].join(".");
+    if (i.code === "unrecognized_keys") {
+      return { path, message: `unknown field${i.keys.length > 1 ? "s" : ""}: ${i.keys.join(", ")}` };
+    }
+    return { path, message: i.message };
+  });
+}
+
+/** Parses `value` with `schema` or throws VALIDATION_FAILED naming every bad field. */
+export function parseOrThrow<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  prefix: Array<string | number> = [],
+): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw validationError(issuesOf(result.error, prefix));
+}
+
+export function validationError(details: FieldIssue[]): AppError {
+  const first = details[0];
+  const summary = first ? `${first.path || "body"}: ${first.message}` : "invalid request";
+  const more =
+    details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? "s" : ""})` : "";
+  return new AppError("VALIDATION_FAILED", summary + more, { details });
+}

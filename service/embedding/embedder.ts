@@ -1,0 +1,28 @@
+/** Who is asking: a query waits for nothing, bulk work (imports) yields to queries. */
+export type EmbedPriority = "query" | "bulk";
+
+/** Turns texts into L2-normalised vectors. Every backend (local, huggingface, hash) implements this. */
+export interface Embedder {
+  /** Stable identity of the model and its output, e.g. `local:universal-sentence-encoder-lite:512`. */
+  readonly id: string;
+  /** Length of every vector `embed` returns. */
+  readonly dimension: number;
+  /** Inputs longer than this many tokens are truncated (see `truncate.ts`) before embedding. */
+  readonly maxInputTokens: number;
+  /** One vector per text, in order. Rejects with AppError EMBEDDER_UNAVAILABLE when the backend fails. */
+  embed(texts: readonly string[], priority?: EmbedPriority): Promise<Float32Array[]>;
+  /** Resolves when the backend can embed now; rejects with AppError EMBEDDER_UNAVAILABLE otherwise. */
+  health(): Promise<void>;
+  /** Releases workers and connections. */
+  close(): Promise<void>;
+}
+
+/** Scales `v` in place to unit length (a zero vector stays zero) and returns it. */
+export function normalize(v: Float32Array): Float32Array {
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += (v[i] as number) * (v[i] as number);
+  if (sum === 0) return v;
+  const inv = 1 / Math.sqrt(sum);
+  for (let i = 0; i < v.length; i++) v[i] = (v[i] as number) * inv;
+  return v;
+}

@@ -1,0 +1,33 @@
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { type BetterSQLite3Database, drizzle } from "drizzle-orm/better-sqlite3";
+import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import * as schema from "./schema.ts";
+
+export type Db = BetterSQLite3Database<typeof schema>;
+
+const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), "../../migrations");
+
+/** An open database and the handle to close it. */
+export interface OpenDatabase {
+  db: Db;
+  sqlite: Database.Database;
+}
+
+/**
+ * Opens (creating if needed) the SQLite file at `path`, or an in-memory database for ":memory:",
+ * in WAL mode with foreign keys on, and applies the committed migrations.
+ */
+export function openDatabase(path: string): OpenDatabase {
+  if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
+  const sqlite = new Database(path);
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma("busy_timeout = 5000");
+  const db = drizzle(sqlite, { schema });
+  migrate(db, { migrationsFolder: MIGRATIONS });
+  return { db, sqlite };
+}

@@ -1,0 +1,289 @@
+import { and, asc, count, eq, gt, inArray, ne, sql } from "drizzle-orm";
+import { AppError } from "../errors.ts";
+import type { Db } from "./database.ts";
+import { examples, scores, targets } from "./schema.ts";
+
+/** Per-target scores of one example, each in [0, 1]. */
+export type ScoreMap = Record<string, number>;
+
+/** A labelled example as the API shows it. */
+export interface ExampleRecord {
+  id: string;
+  text: string;
+  category: string | null;
+  scores: ScoreMap;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** An example ready to write: validated, with its embedding. */
+export interface NewExample {
+  id: string;
+  text: string;
+  category: string | null;
+  scores: ScoreMap;
+  embedding: Float32Array;
+  embedderId: string;
+}
+
+/** A routing target with its prices and how many examples score it. */
+export interface TargetRecord {
+  name: string;
+  inputPricePerMtok: number | null;
+  outputPricePerMtok: number | null;
+  enabled: boolean;
+  exampleCount: number;
+}
+
+/** What a neighbour contributes to ranking: its category and scores. */
+export interface Evidence {
+  category: string | null;
+  scores: ScoreMap;
+}
+
+export interface TargetPatch {
+  inputPricePerMtok?: number | null;
+  outputPricePerMtok?: number | null;
+  enabled?: boolean;
+}
+
+/** Queries over the SQLite source of truth. Every write is one transaction. */
+export class ExampleStore {
+  constructor(private readonly db: Db) {}
+
+  countExamples(): number {
+    return this.db.select({ n: count() }).from(examples).get()?.n ?? 0;
+  }
+
+  /**
+   * Writes a batch in one transaction. `mode: "insert"` fails with CONFLICT (writing nothing) if
+   * any id exists; `"upsert"` replaces existing examples and their scores.
+   */
+  write(batch: readonly NewExample[], mode: "insert" | "upsert"): void {
+    const now = new Date();
+    this.db.transaction((tx) => {
+      if (mode === "insert") {
+        const ids = batch.map((e) => e.id);
+        const taken: string[] = [];
+        for (let i = 0; i < ids.length; i += 500) {
+          const rows = tx
+            .select({ id: examples.id })
+            .from(examples)
+            .where(inArray(examples.id, ids.slice(i, i + 500)))
+            .all();
+          taken.push(...rows.map((r) => r.id));
+        }
+        if (taken.length > 0) {
+          throw new AppError("CONFLICT", `examples already exist: ${taken.slice(0, 10).join(", ")}`, {
+            details: taken.map((id) => ({
+              path: "examples.id",
+              message: `${id} already exists; use PUT to replace it`,
+            })),
+          });
+        }
+      }
+      const names = [...new Set(batch.flatMap((e) => Object.keys(e.scores)))];
+      for (const name of names) {
+        tx.insert(targets).values({ name, createdAt: now, updatedAt: now }).onConflictDoNothing().run();
+      }
+      for (const e of batch) {
+        const row = {
+          text: e.text,
+          category: e.category,
+          embedding: toBlob(e.embedding),
+          embedderId: e.embedderId,
+          indexed: false,
+          updatedAt: now,
+        };
+        tx.insert(examples)
+          .values({ id: e.id, ...row, createdAt: now })
+          .onConflictDoUpdate({ target: examples.id, set: row })
+          .run();
+        tx.delete(scores).where(eq(scores.exampleId, e.id)).run();
+        const rows = Object.entries(e.scores).map(([target, score]) => ({ exampleId: e.id, target, score }));
+        if (rows.length > 0) tx.insert(scores).values(rows).run();
+      }
+    });
+  }
+
+  /** Deletes an example and its scores; false when it did not exist. */
+  delete(id: string): boolean {
+    return this.db.delete(examples).where(eq(examples.id, id)).run().changes > 0;
+  }
+
+  get(id: string): ExampleRecord | undefined {
+    const row = this.db
+      .select({
+        id: examples.id,
+        text: examples.text,
+        category: examples.category,
+        createdAt: examples.createdAt,
+        updatedAt: examples.updatedAt,
+      })
+      .from(examples)
+      .where(eq(examples.id, id))
+      .get();
+    if (!row) return undefined;
+    return { ...row, scores: this.scoresOf([id]).get(id) ?? {} };
+  }
+
+  /** The stored text of an example, to tell whether an update needs a new embedding. */
+  embeddingOf(id: string): { text: string; embedding: Float32Array; embedderId: string } | undefined {
+    const row = this.db
+      .select({ text: examples.text, embedding: examples.embedding, embedderId: examples.embedderId })
+      .from(examples)
+      .where(eq(examples.id, id))
+      .get();
+    return row && { text: row.text, embedding: fromBlob(row.embedding), embedderId: row.embedderId };
+  }
+
+  /** A page of examples ordered by id, after `cursor` (an id), optionally of one category. */
+  list(options: { category?: string; limit: number; after?: string }): ExampleRecord[] {
+    const rows = this.db
+      .select({
+        id: examples.id,
+        text: examples.text,
+        category: examples.category,
+        createdAt: examples.createdAt,
+        updatedAt: examples.updatedAt,
+      })
+      .from(examples)
+      .where(
+        and(
+          options.category === undefined ? undefined : eq(examples.category, options.category),
+          options.after === undefined ? undefined : gt(examples.id, options.after),
+        ),
+      )
+      .orderBy(asc(examples.id))
+      .limit(options.limit)
+      .all();
+    const byId = this.scoresOf(rows.map((r) => r.id));
+    return rows.map((r) => ({ ...r, scores: byId.get(r.id) ?? {} }));
+  }
+
+  /** Category and scores of each id that still exists, in one query (the /rank hot path). */
+  evidence(ids: readonly string[]): Map<string, Evidence> {
+    const out = new Map<string, Evidence>();
+    if (ids.length === 0) return out;
+    const rows = this.db
+      .select({ id: examples.id, category: examples.category, target: scores.target, score: scores.score })
+      .from(examples)
+      .leftJoin(scores, eq(scores.exampleId, examples.id))
+      .where(inArray(examples.id, [...ids]))
+      .all();
+    for (const r of rows) {
+      let e = out.get(r.id);
+      if (!e) {
+        e = { category: r.category, scores: {} };
+        out.set(r.id, e);
+      }
+      if (r.target !== null && r.score !== null) e.scores[r.target] = r.score;
+    }
+    return out;
+  }
+
+  listTargets(): TargetRecord[] {
+    return this.db
+      .select({
+        name: targets.name,
+        inputPricePerMtok: targets.inputPricePerMtok,
+        outputPricePerMtok: targets.outputPricePerMtok,
+        enabled: targets.enabled,
+        exampleCount: sql<number>`(select count(*) from ${scores} where ${scores.target} = ${targets.name})`,
+      })
+      .from(targets)
+      .orderBy(asc(targets.name))
+      .all();
+  }
+
+  /** Name and enabled flag of every target: the cheap read /rank needs. */
+  targetFlags(): Array<{ name: string; enabled: boolean }> {
+    return this.db.select({ name: targets.name, enabled: targets.enabled }).from(targets).all();
+  }
+
+  getTarget(name: string): TargetRecord | undefined {
+    return this.listTargets().find((t) => t.name === name);
+  }
+
+  /** Applies a patch to an existing target; undefined when there is no such target. */
+  updateTarget(name: string, patch: TargetPatch): TargetRecord | undefined {
+    const changed = this.db
+      .update(targets)
+      .set({ ...patch, updatedAt: new Date() })
+      .where(eq(targets.name, name))
+      .run().changes;
+    return changed > 0 ? this.getTarget(name) : undefined;
+  }
+
+  /** Every stored embedding made by `embedderId`, in id order, read a page at a time. */
+  *embeddings(embedderId: string, pageSize = 5000): Generator<{ id: string; vector: Float32Array }> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = this.db
+        .select({ id: examples.id, embedding: examples.embedding })
+        .from(examples)
+        .where(
+          and(eq(examples.embedderId, embedderId), after === undefined ? undefined : gt(examples.id, after)),
+        )
+        .orderBy(asc(examples.id))
+        .limit(pageSize)
+        .all();
+      for (const r of rows) yield { id: r.id, vector: fromBlob(r.embedding) };
+      if (rows.length < pageSize) return;
+      after = rows.at(-1)?.id;
+    }
+  }
+
+  /** Embedder ids other than `embedderId` that stored rows were embedded with, and how many rows each. */
+  otherEmbedders(embedderId: string): Array<{ embedderId: string; rows: number }> {
+    return this.db
+      .select({ embedderId: examples.embedderId, rows: count() })
+      .from(examples)
+      .where(ne(examples.embedderId, embedderId))
+      .groupBy(examples.embedderId)
+      .all();
+  }
+
+  /** Records that the active vector index holds every row (after loading it from this database). */
+  markAllIndexed(): void {
+    this.db.update(examples).set({ indexed: true }).where(eq(examples.indexed, false)).run();
+  }
+
+  /** Records that the active vector index now holds these rows. */
+  markIndexed(ids: readonly string[]): void {
+    for (let i = 0; i < ids.length; i += 500) {
+      this.db
+        .update(examples)
+        .set({ indexed: true })
+        .where(inArray(examples.id, ids.slice(i, i + 500)))
+        .run();
+    }
+  }
+
+  private scoresOf(ids: readonly string[]): Map<string, ScoreMap> {
+    const out = new Map<string, ScoreMap>();
+    if (ids.length === 0) return out;
+    const rows = this.db
+      .select()
+      .from(scores)
+      .where(inArray(scores.exampleId, [...ids]))
+      .all();
+    for (const r of rows) {
+      const m = out.get(r.exampleId) ?? {};
+      m[r.target] = r.score;
+      out.set(r.exampleId, m);
+    }
+    return out;
+  }
+}
+
+function toBlob(v: Float32Array): Buffer {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function fromBlob(b: Buffer): Float32Array {
+  // Copy: a Buffer's offset into its pool need not be 4-byte aligned.
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}

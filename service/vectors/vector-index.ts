@@ -1,0 +1,30 @@
+/** One stored example found near a query. */
+export interface Neighbour {
+  id: string;
+  /** Cosine similarity in [-1, 1]; higher is closer. */
+  similarity: number;
+}
+
+/** A vector with the example id it belongs to. */
+export interface VectorRecord {
+  id: string;
+  vector: Float32Array;
+}
+
+/** Nearest-neighbour search over example embeddings. A rebuildable copy of SQLite, never the source of truth. */
+export interface VectorIndex {
+  /** Length of the vectors this index holds. */
+  readonly dimension: number;
+  /** Inserts or replaces vectors by id. */
+  upsert(records: readonly VectorRecord[]): Promise<void>;
+  /** Removes ids; ids that are not present are ignored. */
+  delete(ids: readonly string[]): Promise<void>;
+  /** The `k` closest vectors by cosine similarity, closest first. */
+  search(vector: Float32Array, k: number): Promise<Neighbour[]>;
+  /** How many vectors the index holds. */
+  count(): Promise<number>;
+  /** Resolves when searches can run now; rejects with AppError VECTOR_STORE_UNAVAILABLE otherwise. */
+  health(): Promise<void>;
+  /** Releases connections and memory. */
+  close(): Promise<void>;
+}

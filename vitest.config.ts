@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // The local embedding model takes a few seconds to load on two cores.
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
