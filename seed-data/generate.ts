@@ -25,8 +25,18 @@ const TARGETS: Target[] = [
   { name: "gpt-4o-mini", input_price_per_mtok: 0.15, output_price_per_mtok: 0.6, robustness: 0.65 },
   { name: "claude-3-5-sonnet", input_price_per_mtok: 3, output_price_per_mtok: 15, robustness: 0.88 },
   { name: "claude-3-5-haiku", input_price_per_mtok: 0.8, output_price_per_mtok: 4, robustness: 0.7 },
-  { name: "llama-3.1-70b-instruct", input_price_per_mtok: 0.88, output_price_per_mtok: 0.88, robustness: 0.72 },
-  { name: "llama-3.1-8b-instruct", input_price_per_mtok: 0.18, output_price_per_mtok: 0.18, robustness: 0.45 },
+  {
+    name: "llama-3.1-70b-instruct",
+    input_price_per_mtok: 0.88,
+    output_price_per_mtok: 0.88,
+    robustness: 0.72,
+  },
+  {
+    name: "llama-3.1-8b-instruct",
+    input_price_per_mtok: 0.18,
+    output_price_per_mtok: 0.18,
+    robustness: 0.45,
+  },
   { name: "mixtral-8x7b-instruct", input_price_per_mtok: 0.6, output_price_per_mtok: 0.6, robustness: 0.5 },
   { name: "gemini-1.5-flash", input_price_per_mtok: 0.075, output_price_per_mtok: 0.3, robustness: 0.6 },
 ];

@@ -53,6 +53,9 @@ export function issuesOf(error: z.ZodError, prefix: Array<string | number> = [])
     if (i.code === "unrecognized_keys") {
       return { path, message: `unknown field${i.keys.length > 1 ? "s" : ""}: ${i.keys.join(", ")}` };
     }
+    if (i.code === "invalid_key") {
+      return { path, message: `bad key: ${i.issues.map((x) => x.message).join("; ")}` };
+    }
     return { path, message: i.message };
   });
 }

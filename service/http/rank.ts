@@ -29,6 +29,11 @@ function rankBody(maxQueryChars: number) {
     });
 }
 
+/** Four decimals: more precision than any score carries, and a readable response. */
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
 /** POST /rank (and POST / for knn-router clients): ranked targets for a prompt. */
 export function rankRoutes(deps: Deps) {
   const schema = rankBody(deps.config.rank.maxQueryChars);
@@ -41,8 +46,8 @@ export function rankRoutes(deps: Deps) {
       truncateStrategy: body.truncate_strategy,
     });
     return c.json({
-      hits: result.hits,
-      scores: result.scores,
+      hits: result.hits.map((h) => ({ ...h, similarity: round(h.similarity) })),
+      scores: result.scores.map((s) => ({ ...s, score: round(s.score) })),
       k: result.k,
       truncated: result.truncated,
       embedder: deps.embedder.id,

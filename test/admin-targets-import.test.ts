@@ -1,0 +1,226 @@
+import { readFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  ADMIN_TOKEN,
+  type ErrorBody,
+  example,
+  startService,
+  type TestService,
+  TOPICS,
+} from "./support/harness.ts";
+
+const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
+
+interface TargetJson {
+  name: string;
+  input_price_per_mtok: number | null;
+  output_price_per_mtok: number | null;
+  enabled: boolean;
+  examples: number;
+}
+
+describe("admin API: targets", () => {
+  let svc: TestService;
+  beforeEach(async () => {
+    svc = await startService();
+    await svc.addExamples([
+      ...TOPICS.code.map((t) => example(t, { coder: 0.9, "mistralai/Mixtral-8x7B": 0.4 }, "code")),
+      ...TOPICS.poetry.map((t) => example(t, { poet: 0.95 }, "poetry")),
+    ]);
+  });
+  afterEach(() => svc.close());
+
+  const targets = async () => {
+    const res = await svc.request("GET", "/admin/targets", undefined, { admin: true });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { targets: TargetJson[] }).targets;
+  };
+
+  it("lists every target that an example scores, with counts", async () => {
+    expect(await targets()).toEqual([
+      { name: "coder", input_price_per_mtok: null, output_price_per_mtok: null, enabled: true, examples: 3 },
+      {
+        name: "mistralai/Mixtral-8x7B",
+        input_price_per_mtok: null,
+        output_price_per_mtok: null,
+        enabled: true,
+        examples: 3,
+      },
+      { name: "poet", input_price_per_mtok: null, output_price_per_mtok: null, enabled: true, examples: 3 },
+    ]);
+  });
+
+  it("sets prices, also on names with a slash", async () => {
+    const res = await svc.request(
+      "PUT",
+      `/admin/targets/${encodeURIComponent("mistralai/Mixtral-8x7B")}`,
+      { input_price_per_mtok: 0.6, output_price_per_mtok: 0.6 },
+      { admin: true },
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      name: "mistralai/Mixtral-8x7B",
+      input_price_per_mtok: 0.6,
+      enabled: true,
+    });
+  });
+
+  it("a disabled target is not ranked, and comes back when enabled", async () => {
+    const off = await svc.request("PUT", "/admin/targets/coder", { enabled: false }, { admin: true });
+    expect(off.status).toBe(200);
+    const ranked = await svc.rank({ query: "python function to sort a list", k: 3 });
+    expect(ranked.body.scores.map((s) => s.target)).toEqual(["mistralai/Mixtral-8x7B"]);
+    await svc.request("PUT", "/admin/targets/coder", { enabled: true }, { admin: true });
+    expect((await svc.rank({ query: "python function to sort a list", k: 3 })).body.scores[0]?.target).toBe(
+      "coder",
+    );
+  });
+
+  it("answers 404 for a target no example scores", async () => {
+    const res = await svc.request("PUT", "/admin/targets/ghost", { enabled: false }, { admin: true });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as ErrorBody).error.code).toBe("NOT_FOUND");
+  });
+
+  it.each([
+    [{}, "at least one"],
+    [{ input_price_per_mtok: -1 }, "input_price_per_mtok"],
+    [{ enabled: "yes" }, "enabled"],
+    [{ price: 1 }, "unknown field: price"],
+  ])("rejects the patch %j", async (patch, words) => {
+    const res = await svc.request("PUT", "/admin/targets/coder", patch, { admin: true });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(await res.json())).toContain(words);
+    expect((await targets())[0]).toMatchObject({ name: "coder", input_price_per_mtok: null, enabled: true });
+  });
+
+  it("requires the admin token", async () => {
+    const res = await svc.request("PUT", "/admin/targets/coder", { enabled: false });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe("admin API: import", () => {
+  let svc: TestService;
+  beforeEach(async () => {
+    svc = await startService();
+  });
+  afterEach(() => svc.close());
+
+  const post = async (body: string | FormData, headers: Record<string, string> = {}, query = "") =>
+    svc.app.request(`/admin/import${query}`, {
+      method: "POST",
+      body,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers },
+    });
+
+  it("imports our JSONL format as a raw body, replacing examples whose ids exist", async () => {
+    const id = "5d3c1a0e-2222-4333-8444-555566667777";
+    const lines = [
+      JSON.stringify({ id, text: "write a poem about the sea", category: "poetry", scores: { poet: 0.9 } }),
+      "",
+      JSON.stringify({ text: "python function to sort a list", scores: { coder: 0.8 } }),
+    ].join("\n");
+    const res = await post(lines, { "content-type": "application/x-ndjson" });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toEqual({ imported: 2 });
+    const again = await post(
+      JSON.stringify({ id, text: "write a poem about the sea", scores: { poet: 0.1 } }),
+      {
+        "content-type": "application/x-ndjson",
+      },
+    );
+    expect(again.status).toBe(201);
+    expect(svc.deps.store.countExamples()).toBe(2);
+    expect(svc.deps.store.get(id)?.scores).toEqual({ poet: 0.1 });
+  });
+
+  it("imports the knn-router points.jsonl + targets.jsonl format as multipart", async () => {
+    const form = new FormData();
+    form.append("points", new Blob([fixture("pulze-points.jsonl")]), "points.jsonl");
+    form.append("targets", new Blob([fixture("pulze-targets.jsonl")]), "targets.jsonl");
+    const res = await post(form);
+    expect(res.status).toBe(201);
+    expect(await res.json()).toEqual({ imported: 3 });
+    expect(svc.deps.store.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d02")).toMatchObject({
+      text: "is it going to rain tomorrow morning",
+      category: "weather",
+      scores: { "weather-agent": 1, "sports-agent": 0 },
+    });
+    const ranked = await svc.rank({ query: "will it rain tomorrow" });
+    expect(ranked.body.scores[0]?.target).toBe("weather-agent");
+    expect(ranked.body.hits[0]?.category).toBe("weather");
+  });
+
+  it("imports our format as multipart part `examples`", async () => {
+    const form = new FormData();
+    form.append(
+      "examples",
+      new Blob([JSON.stringify({ text: "hello", scores: { a: 1 } })]),
+      "examples.jsonl",
+    );
+    const res = await post(form);
+    expect(res.status).toBe(201);
+    expect(svc.deps.store.countExamples()).toBe(1);
+  });
+
+  describe("a bad import is rejected whole, naming file and line", () => {
+    it("a bad line in our format", async () => {
+      const lines = [
+        JSON.stringify({ text: "ok", scores: { a: 1 } }),
+        "{oops",
+        JSON.stringify({ text: "x", scores: { a: 2 } }),
+      ];
+      const res = await post(lines.join("\n"), { "content-type": "application/x-ndjson" });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as ErrorBody;
+      expect(body.error.details).toEqual([
+        { path: "examples:2", message: "not valid JSON" },
+        { path: "examples:3.scores.a", message: "scores must be in [0, 1]" },
+      ]);
+      expect(svc.deps.store.countExamples()).toBe(0);
+    });
+
+    it("a score for a point that is not in points.jsonl", async () => {
+      const form = new FormData();
+      form.append("points", fixture("pulze-points.jsonl"));
+      form.append(
+        "targets",
+        `${fixture("pulze-targets.jsonl")}{"point_uid":"0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d99","target":"x","score":1}\n`,
+      );
+      const res = await post(form);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorBody).error.message).toContain("targets:6");
+      expect(svc.deps.store.countExamples()).toBe(0);
+    });
+
+    it("a point without any score", async () => {
+      const form = new FormData();
+      form.append("points", fixture("pulze-points.jsonl"));
+      form.append("targets", fixture("pulze-targets.jsonl").split("\n").slice(0, 3).join("\n"));
+      const res = await post(form);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorBody).error.message).toContain("points:3.scores");
+    });
+
+    it("a multipart body with neither examples nor points and targets", async () => {
+      const form = new FormData();
+      form.append("points", fixture("pulze-points.jsonl"));
+      const res = await post(form);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorBody).error.message).toContain("points` and `targets`");
+    });
+
+    it("an unsupported content type", async () => {
+      const res = await post("a,b,c", { "content-type": "text/csv" });
+      expect(res.status).toBe(415);
+      expect(((await res.json()) as ErrorBody).error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+    });
+
+    it("an empty import", async () => {
+      const res = await post("\n\n", { "content-type": "application/x-ndjson" });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorBody).error.message).toContain("no examples");
+    });
+  });
+});

@@ -1,0 +1,187 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { HashEmbedder } from "../service/embedding/hash.ts";
+import { AppError } from "../service/errors.ts";
+import {
+  type ErrorBody,
+  example,
+  type RankBody,
+  SwitchableEmbedder,
+  startService,
+  type TestService,
+  TOPICS,
+} from "./support/harness.ts";
+
+describe("POST /rank", () => {
+  let svc: TestService;
+  let embedder: SwitchableEmbedder;
+
+  beforeEach(async () => {
+    embedder = new SwitchableEmbedder(new HashEmbedder(256));
+    svc = await startService({}, { embedder });
+    const added = await svc.addExamples([
+      ...TOPICS.code.map((t) => example(t, { coder: 0.9, poet: 0.2 }, "code")),
+      ...TOPICS.poetry.map((t) => example(t, { coder: 0.3, poet: 0.95 }, "poetry")),
+    ]);
+    expect(added.status).toBe(201);
+  });
+  afterEach(() => svc.close());
+
+  it("ranks the target that did well on similar examples first", async () => {
+    const { status, body } = await svc.rank({ query: "write a poem about the sea and the moon", k: 3 });
+    expect(status).toBe(200);
+    expect(body.hits).toHaveLength(3);
+    expect(body.hits.every((h) => h.category === "poetry")).toBe(true);
+    expect(body.scores.map((s) => s.target)).toEqual(["poet", "coder"]);
+    expect(body.scores[0]).toMatchObject({ target: "poet", score: 0.95, support: 3 });
+    expect(body.k).toBe(3);
+    const sims = body.hits.map((h) => h.similarity);
+    expect([...sims].sort((a, b) => b - a)).toEqual(sims);
+  });
+
+  it("weights neighbours by similarity and averages only over neighbours that scored a target", async () => {
+    await svc.addExamples([
+      example("python function to sort a list quickly", { coder: 0.5, special: 1 }, "code"),
+    ]);
+    const { body } = await svc.rank({ query: "python function to sort a list", k: 4 });
+    const special = body.scores.find((s) => s.target === "special");
+    expect(special).toEqual({ target: "special", score: 1, support: 1 });
+    const coder = body.scores.find((s) => s.target === "coder");
+    expect(coder?.support).toBe(4);
+    expect(coder?.score).toBeGreaterThan(0.5);
+    expect(coder?.score).toBeLessThan(0.9);
+  });
+
+  it("is also served at POST / with the knn-router `prompt` field", async () => {
+    const res = await svc.request("POST", "/", { prompt: "write a python function", truncate_strategy: 3 });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as RankBody;
+    expect(body.scores[0]?.target).toBe("coder");
+  });
+
+  it("ranks only the requested targets", async () => {
+    const { body } = await svc.rank({ query: "write a poem", targets: ["coder"] });
+    expect(body.scores.map((s) => s.target)).toEqual(["coder"]);
+  });
+
+  it("answers an empty index with empty arrays", async () => {
+    const empty = await startService();
+    const { status, body } = await empty.rank({ query: "anything at all" });
+    expect(status).toBe(200);
+    expect(body.hits).toEqual([]);
+    expect(body.scores).toEqual([]);
+    await empty.close();
+  });
+
+  it("uses DEFAULT_K when k is absent and caps k at the number of examples", async () => {
+    const { body } = await svc.rank({ query: "python" });
+    expect(body.k).toBe(20);
+    expect(body.hits).toHaveLength(6);
+  });
+
+  it("truncates an over-long query to the embedder's limit and says so", async () => {
+    const long = `${"python sort list ".repeat(200)}`;
+    const { status, body } = await svc.rank({ query: long, truncate_strategy: 2 });
+    expect(status).toBe(200);
+    expect(body.truncated).toBe(true);
+    expect(body.scores[0]?.target).toBe("coder");
+  });
+
+  describe("bad input gets a 4xx naming the problem", () => {
+    const cases: Array<[string, unknown, string, string]> = [
+      ["malformed JSON", "{not json", "INVALID_JSON", "not valid JSON"],
+      ["an empty body", "", "INVALID_JSON", "empty"],
+      ["a JSON array", [1, 2], "VALIDATION_FAILED", ""],
+      ["a missing query", { k: 3 }, "VALIDATION_FAILED", "query"],
+      ["an empty query", { query: "   " }, "VALIDATION_FAILED", "query must not be empty"],
+      ["a query of the wrong type", { query: 42 }, "VALIDATION_FAILED", "query must be a string"],
+      [
+        "both query and prompt",
+        { query: "a", prompt: "b" },
+        "VALIDATION_FAILED",
+        "exactly one of query or prompt",
+      ],
+      ["k of 0", { query: "a", k: 0 }, "VALIDATION_FAILED", "k"],
+      ["k over 200", { query: "a", k: 201 }, "VALIDATION_FAILED", "k"],
+      ["a fractional k", { query: "a", k: 2.5 }, "VALIDATION_FAILED", "k must be an integer"],
+      ["an unknown field", { query: "a", top_k: 5 }, "VALIDATION_FAILED", "unknown field: top_k"],
+      [
+        "a bad truncate_strategy",
+        { query: "a", truncate_strategy: 7 },
+        "VALIDATION_FAILED",
+        "truncate_strategy",
+      ],
+      ["an empty targets list", { query: "a", targets: [] }, "VALIDATION_FAILED", "targets"],
+      ["an unknown target", { query: "a", targets: ["coder", "nobody"] }, "UNKNOWN_TARGET", "nobody"],
+    ];
+    it.each(cases)("%s", async (_name, body, code, words) => {
+      const res = await svc.request("POST", "/rank", body);
+      expect(res.status).toBe(400);
+      const err = (await res.json()) as ErrorBody;
+      expect(err.error.code).toBe(code);
+      expect(err.error.message).toContain(words);
+      expect(err.error.requestId).toMatch(/.+/);
+      expect(res.headers.get("x-request-id")).toBe(err.error.requestId);
+    });
+
+    it("an over-long query", async () => {
+      const small = await startService({ MAX_QUERY_CHARS: "10" });
+      const res = await small.request("POST", "/rank", { query: "x".repeat(11) });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorBody).error.message).toContain("longer than 10 characters");
+      await small.close();
+    });
+
+    it("an oversized body", async () => {
+      const small = await startService({ RANK_BODY_LIMIT_BYTES: "1024" });
+      const res = await small.request("POST", "/rank", { query: "x".repeat(2000) });
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as ErrorBody).error.code).toBe("PAYLOAD_TOO_LARGE");
+      await small.close();
+    });
+  });
+
+  it("answers 503 EMBEDDER_UNAVAILABLE with Retry-After when the embedder fails", async () => {
+    embedder.failing = true;
+    const res = await svc.request("POST", "/rank", { query: "write a poem" });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("2");
+    expect(((await res.json()) as ErrorBody).error.code).toBe("EMBEDDER_UNAVAILABLE");
+  });
+
+  it("answers 503 VECTOR_STORE_UNAVAILABLE when the index fails", async () => {
+    svc.deps.index.search = async () => {
+      throw new AppError("VECTOR_STORE_UNAVAILABLE", "vector store timed out", { retryAfterSeconds: 1 });
+    };
+    const res = await svc.request("POST", "/rank", { query: "write a poem" });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as ErrorBody).error.code).toBe("VECTOR_STORE_UNAVAILABLE");
+  });
+
+  it("answers an unexpected failure with a generic 500 that leaks nothing", async () => {
+    svc.deps.index.search = async () => {
+      throw new Error("secret internal detail");
+    };
+    const res = await svc.request("POST", "/rank", { query: "write a poem" });
+    expect(res.status).toBe(500);
+    const body = (await res.json()) as ErrorBody;
+    expect(body.error.code).toBe("INTERNAL");
+    expect(JSON.stringify(body)).not.toContain("secret");
+  });
+
+  it("drops a neighbour that was deleted between the search and the score read", async () => {
+    const realSearch = svc.deps.index.search.bind(svc.deps.index);
+    svc.deps.index.search = async (v, k) => [
+      ...(await realSearch(v, k)),
+      { id: "00000000-0000-4000-8000-000000000000", similarity: 0.99 },
+    ];
+    const { body } = await svc.rank({ query: "write a poem", k: 6 });
+    expect(body.hits.map((h) => h.id)).not.toContain("00000000-0000-4000-8000-000000000000");
+    expect(body.hits).toHaveLength(6);
+  });
+
+  it("answers 404 NOT_FOUND in the envelope for unknown routes", async () => {
+    const res = await svc.request("GET", "/nope");
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as ErrorBody).error.code).toBe("NOT_FOUND");
+  });
+});

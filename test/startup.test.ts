@@ -1,0 +1,100 @@
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../service/config.ts";
+import { StartupError } from "../service/deps.ts";
+import { HashEmbedder } from "../service/embedding/hash.ts";
+import { example, startService, TOPICS, tempDir } from "./support/harness.ts";
+
+describe("start-up and persistence", () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.remove());
+
+  it("keeps examples, scores and target settings across a restart", async () => {
+    const env = { DATABASE_PATH: join(tmp.dir, "nested", "router.db") };
+    const first = await startService(env);
+    const { body } = await first.addExamples(
+      TOPICS.poetry.map((t) => example(t, { poet: 0.8, coder: 0.2 }, "poetry")),
+    );
+    await first.request(
+      "PUT",
+      "/admin/targets/coder",
+      { enabled: false, input_price_per_mtok: 1.5 },
+      { admin: true },
+    );
+    const before = await first.rank({ query: "a poem about the sea" });
+    await first.close();
+
+    const second = await startService(env);
+    expect(await second.deps.index.count()).toBe(3);
+    const after = await second.rank({ query: "a poem about the sea" });
+    expect(after.body).toEqual(before.body);
+    expect(after.body.hits.map((h) => h.id).sort()).toEqual([...body.ids].sort());
+    expect(second.deps.store.getTarget("coder")).toMatchObject({ enabled: false, inputPricePerMtok: 1.5 });
+    await second.close();
+  });
+
+  it("seeds an empty database from seed-data/ through the admin write path, once", async () => {
+    const env = { DATABASE_PATH: join(tmp.dir, "seeded.db"), SEED_ON_EMPTY: "true" };
+    const svc = await startService(env);
+    const n = svc.deps.store.countExamples();
+    expect(n).toBeGreaterThanOrEqual(300);
+    const targets = svc.deps.store.listTargets();
+    expect(targets.length).toBeGreaterThanOrEqual(6);
+    expect(targets.every((t) => t.inputPricePerMtok !== null && t.outputPricePerMtok !== null)).toBe(true);
+    expect(new Set(svc.deps.store.list({ limit: 1000 }).map((e) => e.category)).size).toBeGreaterThanOrEqual(
+      10,
+    );
+    const ranked = await svc.rank({ query: "write a haiku about rain" });
+    expect(ranked.body.hits).toHaveLength(20);
+    // An operator's change survives a restart: seeding only fills an empty database.
+    const id = ranked.body.hits[0]?.id as string;
+    await svc.request("DELETE", `/admin/examples/${id}`, undefined, { admin: true });
+    await svc.close();
+    const again = await startService(env);
+    expect(again.deps.store.countExamples()).toBe(n - 1);
+    await again.close();
+  });
+
+  it("does not seed when SEED_ON_EMPTY=false", async () => {
+    const svc = await startService({ DATABASE_PATH: join(tmp.dir, "empty.db"), SEED_ON_EMPTY: "false" });
+    expect(svc.deps.store.countExamples()).toBe(0);
+    await svc.close();
+  });
+
+  it("refuses to start on embeddings from another embedder, saying what to do", async () => {
+    const env = { DATABASE_PATH: join(tmp.dir, "other.db") };
+    const first = await startService(env, { embedder: new HashEmbedder(64) });
+    await first.addExamples([example("hello", { a: 1 })]);
+    await first.close();
+    const attempt = startService(env, { embedder: new HashEmbedder(128) });
+    await expect(attempt).rejects.toBeInstanceOf(StartupError);
+    await expect(attempt).rejects.toThrow(/1 rows by hash:v1:64.*npm run reindex/);
+  });
+});
+
+describe("configuration", () => {
+  it("has working defaults", () => {
+    const c = loadConfig({});
+    expect(c.server.port).toBe(8888);
+    expect(c.database.path).toBe("./data/router.db");
+    expect(c.database.seedOnEmpty).toBe(true);
+    expect(c.embedder.kind).toBe("local");
+    expect(c.vectors.kind).toBe("embedded");
+    expect(c.admin.token).toBeUndefined();
+  });
+
+  it("names every bad variable", () => {
+    expect(() => loadConfig({ PORT: "http", ADMIN_TOKEN: "short", EMBEDDER: "gpt" })).toThrow(ConfigError);
+    try {
+      loadConfig({ PORT: "http", ADMIN_TOKEN: "short", EMBEDDER: "gpt" });
+    } catch (err) {
+      const message = (err as Error).message;
+      expect(message).toContain("PORT");
+      expect(message).toContain("ADMIN_TOKEN: must be at least 16 characters");
+      expect(message).toContain("EMBEDDER");
+    }
+  });
+});

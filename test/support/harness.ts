@@ -1,0 +1,140 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp } from "../../service/app.ts";
+import { type Config, loadConfig } from "../../service/config.ts";
+import { buildDeps, type Running } from "../../service/deps.ts";
+import type { Embedder, EmbedPriority } from "../../service/embedding/embedder.ts";
+import { HashEmbedder } from "../../service/embedding/hash.ts";
+import { AppError } from "../../service/errors.ts";
+import { createLogger } from "../../service/logger.ts";
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
+
+/** A fresh service on an in-memory database and the hash embedder, unless told otherwise. */
+export async function startService(
+  env: Record<string, string> = {},
+  options: { embedder?: Embedder } = {},
+): Promise<TestService> {
+  const config = loadConfig({
+    DATABASE_PATH: ":memory:",
+    SEED_ON_EMPTY: "false",
+    ADMIN_TOKEN,
+    LOG_LEVEL: "silent",
+    EMBEDDER: "hash",
+    ...env,
+  });
+  const deps = await buildDeps(config, createLogger("silent"), {
+    embedder:
+      options.embedder ?? new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
+  });
+  return new TestService(config, deps);
+}
+
+export class TestService {
+  readonly app: ReturnType<typeof createApp>;
+
+  constructor(
+    readonly config: Config,
+    readonly deps: Running,
+  ) {
+    this.app = createApp(deps);
+  }
+
+  /** A JSON request; `admin: true` adds the bearer token. */
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { admin?: boolean; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
+    if (options.admin) headers.authorization = `Bearer ${ADMIN_TOKEN}`;
+    const init: RequestInit = { method, headers };
+    if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
+    return this.app.request(path, init);
+  }
+
+  async rank(body: unknown) {
+    const res = await this.request("POST", "/rank", body);
+    return { status: res.status, body: (await res.json()) as RankBody };
+  }
+
+  async addExamples(examples: unknown[]) {
+    const res = await this.request("POST", "/admin/examples", { examples }, { admin: true });
+    return { status: res.status, body: (await res.json()) as { ids: string[] } & ErrorBody };
+  }
+
+  close() {
+    return this.deps.close();
+  }
+}
+
+export interface RankBody {
+  hits: Array<{ id: string; category: string | null; similarity: number }>;
+  scores: Array<{ target: string; score: number; support: number }>;
+  k: number;
+  truncated: boolean;
+}
+
+export interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    requestId: string;
+    details?: Array<{ path: string; message: string }>;
+  };
+}
+
+/** A temporary folder removed by the returned function. */
+export function tempDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "router-test-"));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Wraps an embedder; `failing = true` makes it fail like an unreachable backend. */
+export class SwitchableEmbedder implements Embedder {
+  failing = false;
+  calls = 0;
+  constructor(private readonly inner: Embedder) {}
+  get id() {
+    return this.inner.id;
+  }
+  get dimension() {
+    return this.inner.dimension;
+  }
+  get maxInputTokens() {
+    return this.inner.maxInputTokens;
+  }
+  async embed(texts: readonly string[], priority?: EmbedPriority) {
+    this.calls++;
+    if (this.failing)
+      throw new AppError("EMBEDDER_UNAVAILABLE", "embedding backend unreachable", { retryAfterSeconds: 2 });
+    return this.inner.embed(texts, priority);
+  }
+  async health() {
+    if (this.failing) throw new AppError("EMBEDDER_UNAVAILABLE", "embedding backend unreachable");
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+/** Example bodies on clearly separated topics, so neighbour tests are unambiguous. */
+export const TOPICS = {
+  code: [
+    "write a python function to sort a list",
+    "fix this python function that sorts a list of numbers",
+    "python function to reverse a list",
+  ],
+  poetry: [
+    "write a poem about the sea",
+    "a short poem about the sea at night",
+    "write a rhyming poem about waves",
+  ],
+};
+
+export function example(text: string, scores: Record<string, number>, category?: string, id?: string) {
+  return { text, scores, ...(category && { category }), ...(id && { id }) };
+}
