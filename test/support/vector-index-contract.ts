@@ -72,7 +72,8 @@ export function vectorIndexContract(name: string, make: (dimension: number) => P
         const got = await index.search(query, 10);
         const want = bruteForce(records, query, 10);
         expect(got.map((g) => g.id)).toEqual(want.map((w) => w.id));
-        for (const [i, g] of got.entries()) expect(g.similarity).toBeCloseTo(want[i]?.similarity as number, 5);
+        for (const [i, g] of got.entries())
+          expect(g.similarity).toBeCloseTo(want[i]?.similarity as number, 5);
       }
     });
 
