@@ -1,9 +1,15 @@
+CREATE TABLE `embeddings` (
+	`example_id` text PRIMARY KEY NOT NULL,
+	`embedder_id` text NOT NULL,
+	`vector` blob NOT NULL,
+	FOREIGN KEY (`example_id`) REFERENCES `examples`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE INDEX `embeddings_embedder_idx` ON `embeddings` (`embedder_id`);--> statement-breakpoint
 CREATE TABLE `examples` (
 	`id` text PRIMARY KEY NOT NULL,
 	`text` text NOT NULL,
 	`category` text,
-	`embedding` blob NOT NULL,
-	`embedder_id` text NOT NULL,
 	`indexed` integer DEFAULT false NOT NULL,
 	`created_at` integer NOT NULL,
 	`updated_at` integer NOT NULL

@@ -45,7 +45,7 @@ export async function buildDeps(
     const index = await createVectorIndex(config.vectors, embedder.dimension);
     const started = performance.now();
     let batch: Array<{ id: string; vector: Float32Array }> = [];
-    for (const row of store.embeddings(embedder.id)) {
+    for (const row of store.storedVectors(embedder.id)) {
       batch.push(row);
       if (batch.length === 5000) {
         await index.upsert(batch);

@@ -67,4 +67,28 @@ describe("QuantizedScanIndex against an exact reference", () => {
       );
     }
   });
+
+  it("stays exact when a later vector widens the code range", async () => {
+    const dim = 64;
+    const next = rng(11);
+    const flat = Array.from({ length: 500 }, (_, i) => ({
+      id: `flat-${i}`,
+      vector: randomVector(dim, next),
+    }));
+    const spiky = Array.from({ length: 50 }, (_, i) => {
+      const v = new Float32Array(dim).map(() => (next() - 0.5) * 0.01);
+      v[i % dim] = 1;
+      return { id: `spike-${i}`, vector: v };
+    });
+    const index = new QuantizedScanIndex(dim, 1, 4);
+    await index.upsert(flat);
+    await index.upsert(spiky);
+    const records = [...flat, ...spiky];
+    for (let q = 0; q < 20; q++) {
+      const query = q % 2 ? randomVector(dim, next) : (spiky[q]?.vector as Float32Array);
+      expect((await index.search(query, 15)).map((h) => h.id)).toEqual(
+        bruteForce(records, query, 15).map((w) => w.id),
+      );
+    }
+  });
 });

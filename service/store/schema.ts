@@ -1,17 +1,13 @@
 import { sql } from "drizzle-orm";
 import { blob, check, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
-/** Labelled example prompts with their embedding. SQLite is the source of truth; vector indexes copy it. */
+/** Labelled example prompts. SQLite is the source of truth; vector indexes copy it. */
 export const examples = sqliteTable(
   "examples",
   {
     id: text("id").primaryKey(),
     text: text("text").notNull(),
     category: text("category"),
-    /** Little-endian float32 vector, L2-normalised. */
-    embedding: blob("embedding", { mode: "buffer" }).notNull(),
-    /** Identity of the embedder that produced `embedding` (model id and dimension). */
-    embedderId: text("embedder_id").notNull(),
     /** 0 while the active vector index does not hold this row yet; a background job retries those. */
     indexed: integer("indexed", { mode: "boolean" }).notNull().default(false),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
@@ -21,6 +17,24 @@ export const examples = sqliteTable(
     index("examples_category_idx").on(t.category, t.id),
     index("examples_unindexed_idx").on(t.indexed).where(sql`${t.indexed} = 0`),
   ],
+);
+
+/**
+ * The embedding of each example, apart from the example so that the rows /rank reads stay small
+ * (a 512-d vector is 2 KiB; beside the text it would spread the hot table over many more pages).
+ */
+export const embeddings = sqliteTable(
+  "embeddings",
+  {
+    exampleId: text("example_id")
+      .primaryKey()
+      .references(() => examples.id, { onDelete: "cascade" }),
+    /** Identity of the embedder that produced `vector` (model id and dimension). */
+    embedderId: text("embedder_id").notNull(),
+    /** Little-endian float32 vector, L2-normalised. */
+    vector: blob("vector", { mode: "buffer" }).notNull(),
+  },
+  (t) => [index("embeddings_embedder_idx").on(t.embedderId)],
 );
 
 /** Models a prompt can be routed to. A target exists once any example scores it. */

@@ -1,0 +1,166 @@
+/**
+ * Latency of POST /rank over real HTTP on loopback, at N stored examples.
+ *
+ *   npm run bench                          # N = 10,000 and 100,000
+ *   npm run bench -- --n 10000 --queries 300
+ *
+ * "embedding excluded": query texts whose vectors were precomputed, so the number is the service
+ * itself (HTTP, validation, exact index search, SQLite read, aggregation, JSON).
+ * "embedding included": fresh texts embedded by the local model on every request.
+ * Synthetic examples are clustered 512-d vectors (like text embeddings, which sit in topics) with
+ * 8 targets' scores, written through the same write path as the admin API.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
+import { serve } from "@hono/node-server";
+import { createApp } from "../service/app.ts";
+import { loadConfig } from "../service/config.ts";
+import { buildDeps } from "../service/deps.ts";
+import { type EmbedPriority, type Embedder, normalize } from "../service/embedding/embedder.ts";
+import { LocalEmbedder } from "../service/embedding/local.ts";
+import { createLogger } from "../service/logger.ts";
+
+const { values } = parseArgs({
+  options: {
+    n: { type: "string", default: "10000,100000" },
+    queries: { type: "string", default: "500" },
+    "embedded-queries": { type: "string", default: "100" },
+    k: { type: "string", default: "20" },
+  },
+});
+const SIZES = values.n.split(",").map(Number);
+const QUERIES = Number(values.queries);
+const EMBEDDED_QUERIES = Number(values["embedded-queries"]);
+const K = Number(values.k);
+const DIM = 512;
+const TOPICS = 500;
+const TARGETS = ["t-large", "t-medium", "t-small", "t-code", "t-math", "t-chat", "t-local", "t-cheap"];
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Looks up precomputed vectors by text; any other text goes to the real local model. */
+class BenchEmbedder implements Embedder {
+  readonly id = `bench:synthetic:${DIM}`;
+  readonly dimension = DIM;
+  readonly maxInputTokens = 256;
+  readonly known = new Map<string, Float32Array>();
+  constructor(private readonly model: LocalEmbedder) {}
+  async embed(texts: readonly string[], priority?: EmbedPriority) {
+    const missing = texts.filter((t) => !this.known.has(t));
+    const fresh = missing.length ? await this.model.embed(missing, priority) : [];
+    const byText = new Map(missing.map((t, i) => [t, fresh[i] as Float32Array]));
+    return texts.map((t) => this.known.get(t) ?? (byText.get(t) as Float32Array));
+  }
+  health() {
+    return this.model.health();
+  }
+  close() {
+    return this.model.close();
+  }
+}
+
+function percentile(sorted: number[], p: number) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+function summary(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  return `p50 ${percentile(s, 50).toFixed(2)} ms  p99 ${percentile(s, 99).toFixed(2)} ms  (n=${s.length})`;
+}
+
+/** Latency of each request, measured by a client in its own thread (the second core). */
+function timeRequests(url: string, bodies: string[]): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("./http-client.mjs", import.meta.url), { workerData: { url, bodies } });
+    worker.once("message", resolve);
+    worker.once("error", reject);
+  });
+}
+
+async function run(n: number, model: LocalEmbedder) {
+  const dir = mkdtempSync(join(tmpdir(), "router-bench-"));
+  const config = loadConfig({ DATABASE_PATH: join(dir, "bench.db"), SEED_ON_EMPTY: "false", LOG_LEVEL: "warn" });
+  const embedder = new BenchEmbedder(model);
+  const next = rng(n);
+  const centres = Array.from({ length: TOPICS }, () => Float32Array.from({ length: DIM }, () => next() * 2 - 1));
+  const near = (c: Float32Array, spread: number) => normalize(c.map((x) => x + (next() * 2 - 1) * spread));
+
+  const deps = await buildDeps(config, createLogger("warn"), { embedder });
+  const loadStart = performance.now();
+  for (let start = 0; start < n; start += 1000) {
+    const batch = [];
+    for (let i = start; i < Math.min(n, start + 1000); i++) {
+      const text = `synthetic example ${i}`;
+      embedder.known.set(text, near(centres[i % TOPICS] as Float32Array, 1.5));
+      const scores = Object.fromEntries(TARGETS.map((t) => [t, Math.round(next() * 100) / 100]));
+      batch.push({ text, category: `topic-${i % TOPICS}`, scores });
+    }
+    await deps.examples.add(batch, "insert");
+  }
+  const loadMs = performance.now() - loadStart;
+
+  const server = serve({ fetch: createApp(deps).fetch, port: 0, hostname: "127.0.0.1" });
+  await new Promise((r) => server.once("listening", r));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  const url = `http://127.0.0.1:${port}/rank`;
+
+  const excluded = Array.from({ length: QUERIES + 50 }, (_, q) => {
+    const text = `synthetic query ${q}`;
+    embedder.known.set(text, near(centres[Math.floor(next() * TOPICS)] as Float32Array, 1.5));
+    return JSON.stringify({ query: text, k: K });
+  });
+  await timeRequests(url, excluded.slice(0, 50));
+  const ex = await timeRequests(url, excluded.slice(50));
+
+  const searchTimes: number[] = [];
+  for (let q = 0; q < 200; q++) {
+    const v = near(centres[Math.floor(next() * TOPICS)] as Float32Array, 1.5);
+    const t = performance.now();
+    await deps.index.search(v, K);
+    searchTimes.push(performance.now() - t);
+  }
+
+  const app = createApp(deps);
+  const inProcess: number[] = [];
+  for (const body of excluded.slice(50, 250)) {
+    const t = performance.now();
+    const res = await app.request("/rank", { method: "POST", body, headers: { "content-type": "application/json" } });
+    await res.json();
+    inProcess.push(performance.now() - t);
+  }
+
+  const included = Array.from({ length: EMBEDDED_QUERIES + 10 }, (_, q) =>
+    JSON.stringify({ query: `please help me with question ${q} about ${TARGETS[q % TARGETS.length]} and topic ${q * 7}`, k: K }),
+  );
+  await timeRequests(url, included.slice(0, 10));
+  const inc = await timeRequests(url, included.slice(10));
+
+  console.log(`\nN = ${n.toLocaleString("en")} examples (${DIM}-d, ${TARGETS.length} targets, k = ${K})`);
+  console.log(`  load through the write path:      ${(loadMs / 1000).toFixed(1)} s`);
+  console.log(`  index.search alone:               ${summary(searchTimes)}`);
+  console.log(`  /rank in-process (no socket):     ${summary(inProcess)}`);
+  console.log(`  POST /rank, embedding excluded:   ${summary(ex)}`);
+  console.log(`  POST /rank, embedding included:   ${summary(inc)}`);
+
+  server.close();
+  await deps.index.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const model = await LocalEmbedder.create({ batchSize: 32, maxInputTokens: 256 });
+console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
+for (const n of SIZES) await run(n, model);
+await model.close();
