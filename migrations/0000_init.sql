@@ -27,6 +27,7 @@ CREATE TABLE `scores` (
 	CONSTRAINT "scores_score_range" CHECK("scores"."score" >= 0 AND "scores"."score" <= 1)
 );
 --> statement-breakpoint
+CREATE INDEX `scores_example_cover_idx` ON `scores` (`example_id`,`target`,`score`);--> statement-breakpoint
 CREATE INDEX `scores_target_idx` ON `scores` (`target`);--> statement-breakpoint
 CREATE TABLE `targets` (
 	`name` text PRIMARY KEY NOT NULL,

@@ -27,6 +27,8 @@ export function openDatabase(path: string): OpenDatabase {
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
+  // 64 MiB of page cache (the default is 2 MiB) keeps the rows /rank reads in memory.
+  sqlite.pragma("cache_size = -65536");
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder: MIGRATIONS });
   return { db, sqlite };

@@ -61,6 +61,8 @@ export const scores = sqliteTable(
   },
   (t) => [
     primaryKey({ columns: [t.exampleId, t.target] }),
+    // Covers the /rank read (an example's scores) from the index alone, its rows side by side.
+    index("scores_example_cover_idx").on(t.exampleId, t.target, t.score),
     index("scores_target_idx").on(t.target),
     check("scores_score_range", sql`${t.score} >= 0 AND ${t.score} <= 1`),
   ],
