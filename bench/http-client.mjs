@@ -16,7 +16,8 @@ function post(body) {
       res.on("end", () => {
         const ms = performance.now() - started;
         const json = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        if (res.statusCode !== 200 || json.hits.length === 0) reject(new Error(`bad answer ${res.statusCode}`));
+        if (res.statusCode !== 200 || json.hits.length === 0)
+          reject(new Error(`bad answer ${res.statusCode}`));
         else resolve(ms);
       });
     });

@@ -19,7 +19,7 @@ import { serve } from "@hono/node-server";
 import { createApp } from "../service/app.ts";
 import { loadConfig } from "../service/config.ts";
 import { buildDeps } from "../service/deps.ts";
-import { type EmbedPriority, type Embedder, normalize } from "../service/embedding/embedder.ts";
+import { type Embedder, type EmbedPriority, normalize } from "../service/embedding/embedder.ts";
 import { LocalEmbedder } from "../service/embedding/local.ts";
 import { createLogger } from "../service/logger.ts";
 
@@ -91,10 +91,16 @@ function timeRequests(url: string, bodies: string[]): Promise<number[]> {
 
 async function run(n: number, model: LocalEmbedder) {
   const dir = mkdtempSync(join(tmpdir(), "router-bench-"));
-  const config = loadConfig({ DATABASE_PATH: join(dir, "bench.db"), SEED_ON_EMPTY: "false", LOG_LEVEL: "warn" });
+  const config = loadConfig({
+    DATABASE_PATH: join(dir, "bench.db"),
+    SEED_ON_EMPTY: "false",
+    LOG_LEVEL: "warn",
+  });
   const embedder = new BenchEmbedder(model);
   const next = rng(n);
-  const centres = Array.from({ length: TOPICS }, () => Float32Array.from({ length: DIM }, () => next() * 2 - 1));
+  const centres = Array.from({ length: TOPICS }, () =>
+    Float32Array.from({ length: DIM }, () => next() * 2 - 1),
+  );
   const near = (c: Float32Array, spread: number) => normalize(c.map((x) => x + (next() * 2 - 1) * spread));
 
   const deps = await buildDeps(config, createLogger("warn"), { embedder });
@@ -137,13 +143,20 @@ async function run(n: number, model: LocalEmbedder) {
   const inProcess: number[] = [];
   for (const body of excluded.slice(50, 250)) {
     const t = performance.now();
-    const res = await app.request("/rank", { method: "POST", body, headers: { "content-type": "application/json" } });
+    const res = await app.request("/rank", {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
     await res.json();
     inProcess.push(performance.now() - t);
   }
 
   const included = Array.from({ length: EMBEDDED_QUERIES + 10 }, (_, q) =>
-    JSON.stringify({ query: `please help me with question ${q} about ${TARGETS[q % TARGETS.length]} and topic ${q * 7}`, k: K }),
+    JSON.stringify({
+      query: `please help me with question ${q} about ${TARGETS[q % TARGETS.length]} and topic ${q * 7}`,
+      k: K,
+    }),
   );
   await timeRequests(url, included.slice(0, 10));
   const inc = await timeRequests(url, included.slice(10));
