@@ -20,11 +20,27 @@ const EnvSchema = z.object({
     .min(16, "must be at least 16 characters")
     .optional()
     .or(z.literal("").transform(() => undefined)),
-  EMBEDDER: z.enum(["local", "hash"]).default("local"),
+  EMBEDDER: z.enum(["local", "huggingface", "hash"]).default("local"),
   EMBED_BATCH_SIZE: int(1, 1024).default(32),
   EMBED_MAX_TOKENS: int(8, 100_000).default(256),
   HASH_EMBEDDER_DIMENSION: int(8, 4096).default(256),
-  VECTOR_STORE: z.enum(["embedded"]).default("embedded"),
+  EMBED_CACHE_SIZE: int(0, 10_000_000).default(10_000),
+  EMBED_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  EMBED_RETRIES: int(0, 10).default(3),
+  HF_TOKEN: z.string().min(1).optional(),
+  HF_MODEL: z.string().min(1).optional(),
+  HF_ENDPOINT_URL: z.url().optional(),
+  HF_PROVIDER: z.string().min(1).default("hf-inference"),
+  VECTOR_STORE: z.enum(["embedded", "qdrant"]).default("embedded"),
+  QDRANT_URL: z.url().optional(),
+  QDRANT_API_KEY: z.string().min(1).optional(),
+  QDRANT_COLLECTION: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,255}$/, "letters, digits, _ and - only")
+    .default("examples"),
+  QDRANT_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  INDEX_BATCH_SIZE: int(1, 10_000).default(256),
+  INDEX_RETRY_MS: int(10, 3_600_000).default(1_000),
   DEFAULT_K: int(1, 200).default(20),
   MAX_QUERY_CHARS: int(1, 10_000_000).default(100_000),
   RANK_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(1 << 20),
@@ -32,6 +48,28 @@ const EnvSchema = z.object({
 });
 
 export type Env = z.infer<typeof EnvSchema>;
+
+/** Variables a backend needs only when it is chosen. */
+const RequiredByBackend = EnvSchema.superRefine((e, ctx) => {
+  if (e.VECTOR_STORE === "qdrant" && !e.QDRANT_URL) {
+    ctx.addIssue({ code: "custom", path: ["QDRANT_URL"], message: "required when VECTOR_STORE=qdrant" });
+  }
+  if (e.EMBEDDER === "huggingface" && !e.HF_MODEL && !e.HF_ENDPOINT_URL) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["HF_MODEL"],
+      message:
+        "EMBEDDER=huggingface needs HF_MODEL (Inference Providers) or HF_ENDPOINT_URL (a Text Embeddings Inference server)",
+    });
+  }
+  if (e.EMBEDDER === "huggingface" && !e.HF_ENDPOINT_URL && !e.HF_TOKEN) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["HF_TOKEN"],
+      message: "required for Hugging Face Inference Providers",
+    });
+  }
+});
 
 /** Typed configuration, sliced per consumer so a factory sees only what it needs. */
 export interface Config {
@@ -43,8 +81,17 @@ export interface Config {
     batchSize: number;
     maxInputTokens: number;
     hashDimension: number;
+    cacheSize: number;
+    timeoutMs: number;
+    retries: number;
+    huggingface: { token?: string; model?: string; endpointUrl?: string; provider: string };
   };
-  vectors: { kind: Env["VECTOR_STORE"] };
+  vectors: {
+    kind: Env["VECTOR_STORE"];
+    qdrant: { url?: string; apiKey?: string; collection: string; timeoutMs: number };
+    batchSize: number;
+    retryMs: number;
+  };
   rank: { defaultK: number; maxQueryChars: number; bodyLimitBytes: number };
   adminBodyLimitBytes: number;
 }
@@ -55,7 +102,7 @@ export class ConfigError extends Error {
 
 /** Parses the environment once; throws a ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = EnvSchema.safeParse(env);
+  const parsed = RequiredByBackend.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
@@ -70,8 +117,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: e.EMBED_BATCH_SIZE,
       maxInputTokens: e.EMBED_MAX_TOKENS,
       hashDimension: e.HASH_EMBEDDER_DIMENSION,
+      cacheSize: e.EMBED_CACHE_SIZE,
+      timeoutMs: e.EMBED_TIMEOUT_MS,
+      retries: e.EMBED_RETRIES,
+      huggingface: {
+        token: e.HF_TOKEN,
+        model: e.HF_MODEL,
+        endpointUrl: e.HF_ENDPOINT_URL,
+        provider: e.HF_PROVIDER,
+      },
     },
-    vectors: { kind: e.VECTOR_STORE },
+    vectors: {
+      kind: e.VECTOR_STORE,
+      qdrant: {
+        url: e.QDRANT_URL,
+        apiKey: e.QDRANT_API_KEY,
+        collection: e.QDRANT_COLLECTION,
+        timeoutMs: e.QDRANT_TIMEOUT_MS,
+      },
+      batchSize: e.INDEX_BATCH_SIZE,
+      retryMs: e.INDEX_RETRY_MS,
+    },
     rank: {
       defaultK: e.DEFAULT_K,
       maxQueryChars: e.MAX_QUERY_CHARS,

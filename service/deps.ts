@@ -1,39 +1,42 @@
 import type { Config } from "./config.ts";
 import { ExampleService } from "./core/example-service.ts";
+import { IndexSync } from "./core/index-sync.ts";
+import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
 import { seedFromDirectory } from "./core/seed.ts";
 import type { Embedder } from "./embedding/embedder.ts";
 import { createEmbedder } from "./embedding/factory.ts";
+import { StartupError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
 import type { Logger } from "./logger.ts";
 import { openDatabase } from "./store/database.ts";
 import { ExampleStore } from "./store/example-store.ts";
 import { createVectorIndex } from "./vectors/factory.ts";
-
-/** A start-up failure the operator must fix; its message says how. */
-export class StartupError extends Error {
-  override readonly name = "StartupError";
-}
+import type { VectorIndex } from "./vectors/vector-index.ts";
 
 export interface Running extends Deps {
-  /** Stops the embedder and index and closes the database. */
+  sync: IndexSync;
+  /** Stops the sync loop, the embedder and the index, and closes the database. */
   close(): Promise<void>;
 }
 
 /**
- * Builds every dependency from config: opens and migrates SQLite, starts the embedder, fills the
- * vector index from the stored embeddings, and seeds an empty database when asked to.
- * `embedder` replaces the configured one (tests and benchmarks).
+ * Builds every dependency from config: opens and migrates SQLite, starts the embedder, brings the
+ * vector index in line with SQLite (filled at every start when in-process, reconciled when
+ * persistent), seeds an empty database when asked to, and starts the background index sync.
+ * `embedder` and `index` replace the configured ones (tests and benchmarks).
  */
 export async function buildDeps(
   config: Config,
   logger: Logger,
-  overrides: { embedder?: Embedder } = {},
+  overrides: { embedder?: Embedder; index?: VectorIndex } = {},
 ): Promise<Running> {
   const { db, sqlite } = openDatabase(config.database.path);
   const store = new ExampleStore(db);
-  const embedder = overrides.embedder ?? (await createEmbedder(config.embedder));
+  let embedder: Embedder | undefined;
+  let index: VectorIndex | undefined;
   try {
+    embedder = overrides.embedder ?? (await createEmbedder(config.embedder));
     const foreign = store.otherEmbedders(embedder.id);
     if (foreign.length > 0) {
       const found = foreign.map((f) => `${f.rows} rows by ${f.embedderId}`).join(", ");
@@ -42,49 +45,73 @@ export async function buildDeps(
           `${embedder.id}. Start with the embedder that made them, or re-embed them with \`npm run reindex\`.`,
       );
     }
-    const index = await createVectorIndex(config.vectors, embedder.dimension);
-    const started = performance.now();
-    let batch: Array<{ id: string; vector: Float32Array }> = [];
-    for (const row of store.storedVectors(embedder.id)) {
-      batch.push(row);
-      if (batch.length === 5000) {
-        await index.upsert(batch);
-        batch = [];
-      }
-    }
-    await index.upsert(batch);
-    store.markAllIndexed();
-    logger.info("vector index loaded", {
-      vectors: await index.count(),
-      ms: Math.round(performance.now() - started),
+    index = overrides.index ?? (await createVectorIndex(config.vectors, embedder.dimension, embedder.id));
+    const lock = new Mutex();
+    const sync = new IndexSync(store, index, lock, logger, {
+      batchSize: config.vectors.batchSize,
+      retryMs: config.vectors.retryMs,
     });
+    const started = performance.now();
+    if (index.persistent) {
+      const fixed = await sync.reconcile();
+      logger.info("vector index reconciled with SQLite", {
+        ...fixed,
+        ms: Math.round(performance.now() - started),
+      });
+    } else {
+      await fillFromStore(store, index, embedder.id);
+      logger.info("vector index loaded", {
+        vectors: await index.count(),
+        ms: Math.round(performance.now() - started),
+      });
+    }
 
-    const examples = new ExampleService(store, embedder, index);
+    const examples = new ExampleService(store, embedder, index, sync, lock, logger);
     const ranker = new Ranker(store, embedder, index, config.rank.defaultK);
     if (config.database.seedOnEmpty && store.countExamples() === 0) {
       const seeded = await seedFromDirectory(config.database.seedDir, examples, store);
       logger.info("seeded empty database", { dir: config.database.seedDir, ...seeded });
     }
+    sync.start();
+    const [e, i] = [embedder, index];
     return {
       config,
       logger,
       store,
-      embedder,
-      index,
+      embedder: e,
+      index: i,
       ranker,
       examples,
+      sync,
       pingDatabase: async () => {
         sqlite.prepare("select 1").get();
       },
       close: async () => {
-        await embedder.close();
-        await index.close();
+        await sync.stop();
+        await e.close();
+        await i.close();
         sqlite.close();
       },
     };
   } catch (err) {
-    await embedder.close();
+    await embedder?.close();
+    await index?.close();
     sqlite.close();
     throw err;
   }
+}
+
+/** Copies every stored vector into a fresh in-process index; deletions pending for it are moot. */
+async function fillFromStore(store: ExampleStore, index: VectorIndex, embedderId: string): Promise<void> {
+  let batch: Array<{ id: string; vector: Float32Array }> = [];
+  for (const row of store.storedVectors(embedderId)) {
+    batch.push(row);
+    if (batch.length === 5000) {
+      await index.upsert(batch);
+      batch = [];
+    }
+  }
+  await index.upsert(batch);
+  store.markAllIndexed();
+  store.clearPendingDeletes(store.pendingDeleteIds(Number.MAX_SAFE_INTEGER));
 }

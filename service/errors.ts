@@ -49,3 +49,8 @@ export class AppError extends Error {
     return ERROR_STATUS[this.code];
   }
 }
+
+/** A start-up failure the operator must fix; its message says how. */
+export class StartupError extends Error {
+  override readonly name = "StartupError";
+}

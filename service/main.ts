@@ -1,7 +1,8 @@
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
-import { buildDeps, StartupError } from "./deps.ts";
+import { buildDeps } from "./deps.ts";
+import { StartupError } from "./errors.ts";
 import { createLogger, errorFields } from "./logger.ts";
 
 async function main(): Promise<void> {

@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../service/config.ts";
-import { StartupError } from "../service/deps.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
+import { StartupError } from "../service/errors.ts";
 import { example, startService, TOPICS, tempDir } from "./support/harness.ts";
 
 describe("start-up and persistence", () => {

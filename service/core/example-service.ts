@@ -1,28 +1,40 @@
 import { randomUUID } from "node:crypto";
 import type { Embedder } from "../embedding/embedder.ts";
 import { DEFAULT_TRUNCATE_STRATEGY, truncate } from "../embedding/truncate.ts";
+import { AppError } from "../errors.ts";
+import { errorFields, type Logger } from "../logger.ts";
 import type { ExampleStore, NewExample } from "../store/example-store.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
+import type { IndexSync } from "./index-sync.ts";
+import type { Mutex } from "./mutex.ts";
 import type { ExampleInput } from "./schemas.ts";
 
 /**
  * The one write path for labelled examples (admin API, import, start-up seeding): embed in batches,
  * write SQLite in one transaction, then copy to the vector index. SQLite is written first, so a
- * neighbour the index returns always has its scores stored.
+ * neighbour the index returns always has its scores stored. When the index is unreachable the rows
+ * stay stored, marked unindexed, and `IndexSync` copies them later: `indexed: false` tells the caller.
+ * Writes run one at a time (embedding runs outside the lock), so SQLite and the index see the same order.
  */
 export class ExampleService {
   constructor(
     private readonly store: ExampleStore,
     private readonly embedder: Embedder,
     private readonly index: VectorIndex,
+    private readonly sync: IndexSync,
+    private readonly lock: Mutex,
+    private readonly logger: Logger,
   ) {}
 
   /**
    * Adds a validated batch, all or nothing. `insert` refuses ids that exist (CONFLICT);
    * `upsert` replaces them. Returns the ids in input order.
    */
-  async add(inputs: readonly ExampleInput[], mode: "insert" | "upsert"): Promise<string[]> {
-    if (inputs.length === 0) return [];
+  async add(
+    inputs: readonly ExampleInput[],
+    mode: "insert" | "upsert",
+  ): Promise<{ ids: string[]; indexed: boolean }> {
+    if (inputs.length === 0) return { ids: [], indexed: true };
     const vectors = await this.embedder.embed(
       inputs.map((e) => this.prepare(e.text)),
       "bulk",
@@ -30,32 +42,59 @@ export class ExampleService {
     const batch = inputs.map(
       (e, i): NewExample => this.toRow(e.id ?? randomUUID(), e, vectors[i] as Float32Array),
     );
-    await this.persist(batch, mode);
-    return batch.map((e) => e.id);
+    const indexed = await this.persist(batch, mode);
+    return { ids: batch.map((e) => e.id), indexed };
   }
 
   /** Creates or replaces one example; re-embeds only when its text changed. */
-  async put(id: string, input: ExampleInput): Promise<{ created: boolean }> {
+  async put(id: string, input: ExampleInput): Promise<{ created: boolean; indexed: boolean }> {
     const previous = this.store.embeddingOf(id);
     const reuse = previous && previous.text === input.text && previous.embedderId === this.embedder.id;
     const vector = reuse
       ? previous.embedding
       : ((await this.embedder.embed([this.prepare(input.text)], "bulk"))[0] as Float32Array);
-    await this.persist([this.toRow(id, input, vector)], "upsert");
-    return { created: previous === undefined };
+    const indexed = await this.persist([this.toRow(id, input, vector)], "upsert");
+    return { created: previous === undefined, indexed };
   }
 
   /** Deletes one example from SQLite, then from the index; false when it did not exist. */
-  async delete(id: string): Promise<boolean> {
-    if (!this.store.delete(id)) return false;
-    await this.index.delete([id]);
-    return true;
+  delete(id: string): Promise<boolean> {
+    return this.lock.run(async () => {
+      if (!this.store.delete(id)) return false;
+      await this.toIndex(
+        () => this.index.delete([id]),
+        () => this.store.clearPendingDeletes([id]),
+      );
+      return true;
+    });
   }
 
-  private async persist(batch: NewExample[], mode: "insert" | "upsert"): Promise<void> {
-    this.store.write(batch, mode);
-    await this.index.upsert(batch.map((e) => ({ id: e.id, vector: e.embedding })));
-    this.store.markIndexed(batch.map((e) => e.id));
+  private persist(batch: NewExample[], mode: "insert" | "upsert"): Promise<boolean> {
+    return this.lock.run(async () => {
+      const version = this.store.write(batch, mode);
+      const ids = batch.map((e) => e.id);
+      return this.toIndex(
+        () => this.index.upsert(batch.map((e) => ({ id: e.id, vector: e.embedding }))),
+        () => this.store.markIndexed(ids, version),
+      );
+    });
+  }
+
+  /** Runs an index write; if the index is unavailable, leaves the work to the background sync. */
+  private async toIndex(write: () => Promise<void>, confirm: () => void): Promise<boolean> {
+    try {
+      await write();
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === "VECTOR_STORE_UNAVAILABLE")) throw err;
+      this.logger.warn(
+        "vector index unavailable; the write is stored and will be copied later",
+        errorFields(err),
+      );
+      this.sync.kick();
+      return false;
+    }
+    confirm();
+    return true;
   }
 
   private prepare(text: string): string {

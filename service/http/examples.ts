@@ -62,8 +62,8 @@ export function exampleRoutes(deps: Deps) {
           : [{ path: `examples.${i}.id`, message: `same id as examples.${first}` }];
       });
       if (dupes.length > 0) throw validationError(dupes);
-      const ids = await deps.examples.add(examples, "insert");
-      return c.json({ ids }, 201);
+      const { ids, indexed } = await deps.examples.add(examples, "insert");
+      return c.json({ ids, indexed }, 201);
     })
     .get("/", (c) => {
       const q = parseOrThrow(ListQuery, c.req.query());
@@ -89,8 +89,8 @@ export function exampleRoutes(deps: Deps) {
       if (body.id !== undefined && body.id !== id) {
         throw validationError([{ path: "id", message: "id in the body differs from the id in the path" }]);
       }
-      const { created } = await deps.examples.put(id, body);
-      return c.json(exampleJson(deps.store.get(id) as ExampleRecord), created ? 201 : 200);
+      const { created, indexed } = await deps.examples.put(id, body);
+      return c.json({ ...exampleJson(deps.store.get(id) as ExampleRecord), indexed }, created ? 201 : 200);
     })
     .delete("/:id", async (c) => {
       const id = parseOrThrow(Id, c.req.param("id"), ["id"]);

@@ -67,7 +67,7 @@ export function importRoutes(deps: Deps) {
     if (inputs.length > MAX_IMPORT) {
       throw validationError([{ path: "body", message: `at most ${MAX_IMPORT} examples per import` }]);
     }
-    await deps.examples.add(inputs, "upsert");
-    return c.json({ imported: inputs.length }, 201);
+    const { indexed } = await deps.examples.add(inputs, "upsert");
+    return c.json({ imported: inputs.length, indexed }, 201);
   });
 }

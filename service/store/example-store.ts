@@ -1,7 +1,7 @@
 import { and, asc, count, eq, gt, inArray, ne, sql } from "drizzle-orm";
 import { AppError } from "../errors.ts";
 import type { Db } from "./database.ts";
-import { embeddings, examples, scores, targets } from "./schema.ts";
+import { embeddings, examples, pendingDeletes, scores, targets } from "./schema.ts";
 
 /** Per-target scores of one example, each in [0, 1]. */
 export type ScoreMap = Record<string, number>;
@@ -78,7 +78,7 @@ export class ExampleStore {
    * Writes a batch in one transaction. `mode: "insert"` fails with CONFLICT (writing nothing) if
    * any id exists; `"upsert"` replaces existing examples and their scores.
    */
-  write(batch: readonly NewExample[], mode: "insert" | "upsert"): void {
+  write(batch: readonly NewExample[], mode: "insert" | "upsert"): Date {
     const now = new Date();
     this.db.transaction((tx) => {
       if (mode === "insert") {
@@ -119,13 +119,42 @@ export class ExampleStore {
         tx.delete(scores).where(eq(scores.exampleId, e.id)).run();
         const rows = Object.entries(e.scores).map(([target, score]) => ({ exampleId: e.id, target, score }));
         if (rows.length > 0) tx.insert(scores).values(rows).run();
+        tx.delete(pendingDeletes).where(eq(pendingDeletes.exampleId, e.id)).run();
       }
+    });
+    return now;
+  }
+
+  /**
+   * Deletes an example and its scores, and records the deletion for the vector index until
+   * `clearPendingDeletes` confirms it; false when the example did not exist.
+   */
+  delete(id: string): boolean {
+    return this.db.transaction((tx) => {
+      if (tx.delete(examples).where(eq(examples.id, id)).run().changes === 0) return false;
+      tx.insert(pendingDeletes).values({ exampleId: id, deletedAt: new Date() }).onConflictDoNothing().run();
+      return true;
     });
   }
 
-  /** Deletes an example and its scores; false when it did not exist. */
-  delete(id: string): boolean {
-    return this.db.delete(examples).where(eq(examples.id, id)).run().changes > 0;
+  /** Deletions the vector index has not confirmed, oldest first. */
+  pendingDeleteIds(limit: number): string[] {
+    return this.db
+      .select({ id: pendingDeletes.exampleId })
+      .from(pendingDeletes)
+      .orderBy(asc(pendingDeletes.deletedAt))
+      .limit(limit)
+      .all()
+      .map((r) => r.id);
+  }
+
+  clearPendingDeletes(ids: readonly string[]): void {
+    for (let i = 0; i < ids.length; i += 500) {
+      this.db
+        .delete(pendingDeletes)
+        .where(inArray(pendingDeletes.exampleId, ids.slice(i, i + 500)))
+        .run();
+    }
   }
 
   get(id: string): ExampleRecord | undefined {
@@ -244,6 +273,23 @@ export class ExampleStore {
     }
   }
 
+  /** Every example id, in order, read a page at a time. */
+  *allIds(pageSize = 10_000): Generator<string> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = this.db
+        .select({ id: examples.id })
+        .from(examples)
+        .where(after === undefined ? undefined : gt(examples.id, after))
+        .orderBy(asc(examples.id))
+        .limit(pageSize)
+        .all();
+      for (const r of rows) yield r.id;
+      if (rows.length < pageSize) return;
+      after = rows.at(-1)?.id;
+    }
+  }
+
   /** Embedder ids other than `embedderId` that stored rows were embedded with, and how many rows each. */
   otherEmbedders(embedderId: string): Array<{ embedderId: string; rows: number }> {
     return this.db
@@ -259,15 +305,90 @@ export class ExampleStore {
     this.db.update(examples).set({ indexed: true }).where(eq(examples.indexed, false)).run();
   }
 
-  /** Records that the active vector index now holds these rows. */
-  markIndexed(ids: readonly string[]): void {
+  /** Marks every row as missing from the vector index, so the next sync copies it again. */
+  markAllUnindexed(): void {
+    this.db.update(examples).set({ indexed: false }).run();
+  }
+
+  /** Marks these rows as missing from the vector index. */
+  markUnindexed(ids: readonly string[]): void {
+    for (let i = 0; i < ids.length; i += 500) {
+      this.db
+        .update(examples)
+        .set({ indexed: false })
+        .where(inArray(examples.id, ids.slice(i, i + 500)))
+        .run();
+    }
+  }
+
+  /**
+   * Records that the vector index now holds these rows as written at `version` (their updated_at).
+   * A row rewritten since stays unindexed, so the newer vector is copied too.
+   */
+  markIndexed(ids: readonly string[], version: Date): void {
     for (let i = 0; i < ids.length; i += 500) {
       this.db
         .update(examples)
         .set({ indexed: true })
-        .where(inArray(examples.id, ids.slice(i, i + 500)))
+        .where(and(inArray(examples.id, ids.slice(i, i + 500)), eq(examples.updatedAt, version)))
         .run();
     }
+  }
+
+  /** Rows the vector index does not hold yet, with their vectors and versions. */
+  unindexed(limit: number): Array<{ id: string; vector: Float32Array; version: Date }> {
+    return this.db
+      .select({ id: examples.id, vector: embeddings.vector, version: examples.updatedAt })
+      .from(examples)
+      .innerJoin(embeddings, eq(embeddings.exampleId, examples.id))
+      .where(eq(examples.indexed, false))
+      .orderBy(asc(examples.updatedAt))
+      .limit(limit)
+      .all()
+      .map((r) => ({ id: r.id, vector: fromBlob(r.vector), version: r.version }));
+  }
+
+  countUnindexed(): number {
+    return this.db.select({ n: count() }).from(examples).where(eq(examples.indexed, false)).get()?.n ?? 0;
+  }
+
+  /** Which of `ids` are stored examples. */
+  existing(ids: readonly string[]): Set<string> {
+    const out = new Set<string>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = this.db
+        .select({ id: examples.id })
+        .from(examples)
+        .where(inArray(examples.id, ids.slice(i, i + 500)))
+        .all();
+      for (const r of rows) out.add(r.id);
+    }
+    return out;
+  }
+
+  /** Examples whose stored embedding is not from `embedderId`, with their texts, for re-embedding. */
+  staleEmbeddings(embedderId: string, limit: number): Array<{ id: string; text: string }> {
+    return this.db
+      .select({ id: examples.id, text: examples.text })
+      .from(examples)
+      .innerJoin(embeddings, eq(embeddings.exampleId, examples.id))
+      .where(ne(embeddings.embedderId, embedderId))
+      .orderBy(asc(examples.id))
+      .limit(limit)
+      .all();
+  }
+
+  /** Replaces embeddings (one transaction) and marks those rows unindexed. */
+  replaceEmbeddings(rows: ReadonlyArray<{ id: string; vector: Float32Array }>, embedderId: string): void {
+    this.db.transaction((tx) => {
+      for (const r of rows) {
+        tx.update(embeddings)
+          .set({ embedderId, vector: toBlob(r.vector) })
+          .where(eq(embeddings.exampleId, r.id))
+          .run();
+        tx.update(examples).set({ indexed: false }).where(eq(examples.id, r.id)).run();
+      }
+    });
   }
 
   private scoresOf(ids: readonly string[]): Map<string, ScoreMap> {

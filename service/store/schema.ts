@@ -67,3 +67,9 @@ export const scores = sqliteTable(
     check("scores_score_range", sql`${t.score} >= 0 AND ${t.score} <= 1`),
   ],
 );
+
+/** Examples deleted from SQLite whose deletion the vector index has not confirmed yet. */
+export const pendingDeletes = sqliteTable("pending_deletes", {
+  exampleId: text("example_id").primaryKey(),
+  deletedAt: integer("deleted_at", { mode: "timestamp_ms" }).notNull(),
+});

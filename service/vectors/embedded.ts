@@ -22,9 +22,10 @@ import type { Neighbour, VectorIndex, VectorRecord } from "./vector-index.ts";
  * again. The answer is always exact (recall 1.0); only its cost depends on the data.
  */
 export class QuantizedScanIndex implements VectorIndex {
+  readonly persistent = false;
   private capacity = 0;
   private size = 0;
-  private ids: string[] = [];
+  private slotIds: string[] = [];
   private readonly slots = new Map<string, number>();
   private exact = new Float32Array(0);
   private codes = new Int8Array(0);
@@ -72,10 +73,14 @@ export class QuantizedScanIndex implements VectorIndex {
     return this.size;
   }
 
+  async *ids(): AsyncGenerator<string> {
+    yield* this.slotIds.slice(0, this.size);
+  }
+
   async health(): Promise<void> {}
 
   async close(): Promise<void> {
-    this.ids = [];
+    this.slotIds = [];
     this.slots.clear();
     this.size = this.capacity = 0;
     this.exact = new Float32Array(0);
@@ -127,7 +132,7 @@ export class QuantizedScanIndex implements VectorIndex {
   }
 
   private neighbours(top: ReadonlyArray<{ slot: number; similarity: number }>): Neighbour[] {
-    return top.map((s) => ({ id: this.ids[s.slot] as string, similarity: s.similarity }));
+    return top.map((s) => ({ id: this.slotIds[s.slot] as string, similarity: s.similarity }));
   }
 
   private dot(q: Float32Array, slot: number): number {
@@ -144,7 +149,7 @@ export class QuantizedScanIndex implements VectorIndex {
       if (this.size === this.capacity) this.grow();
       slot = this.size++;
       this.slots.set(id, slot);
-      this.ids[slot] = id;
+      this.slotIds[slot] = id;
     } else if (this.errors[slot] === this.maxError) {
       this.maxErrorStale = true;
     }
@@ -177,14 +182,14 @@ export class QuantizedScanIndex implements VectorIndex {
     const dim = this.dimension;
     if (this.errors[slot] === this.maxError) this.maxErrorStale = true;
     if (slot !== last) {
-      const moved = this.ids[last] as string;
+      const moved = this.slotIds[last] as string;
       this.exact.copyWithin(slot * dim, last * dim, (last + 1) * dim);
       this.codes.copyWithin(slot * dim, last * dim, (last + 1) * dim);
       this.errors[slot] = this.errors[last] as number;
-      this.ids[slot] = moved;
+      this.slotIds[slot] = moved;
       this.slots.set(moved, slot);
     }
-    this.ids.length = last;
+    this.slotIds.length = last;
     this.slots.delete(id);
     this.size = last;
   }

@@ -15,6 +15,11 @@ export interface VectorRecord {
 export interface VectorIndex {
   /** Length of the vectors this index holds. */
   readonly dimension: number;
+  /**
+   * True when the index outlives the process (Qdrant): at start-up it is reconciled with SQLite.
+   * False for an in-process index, which is filled from SQLite at every start.
+   */
+  readonly persistent: boolean;
   /** Inserts or replaces vectors by id. */
   upsert(records: readonly VectorRecord[]): Promise<void>;
   /** Removes ids; ids that are not present are ignored. */
@@ -23,6 +28,8 @@ export interface VectorIndex {
   search(vector: Float32Array, k: number): Promise<Neighbour[]>;
   /** How many vectors the index holds. */
   count(): Promise<number>;
+  /** Every id the index holds, in no particular order. */
+  ids(): AsyncGenerator<string>;
   /** Resolves when searches can run now; rejects with AppError VECTOR_STORE_UNAVAILABLE otherwise. */
   health(): Promise<void>;
   /** Releases connections and memory. */

@@ -1,0 +1,59 @@
+import type { Embedder, EmbedPriority } from "./embedder.ts";
+
+/**
+ * An LRU cache of vectors by text in front of any embedder. Prompts repeat (retries, templates,
+ * health probes), and a hit skips the model entirely. Vectors are shared: callers must not mutate them.
+ */
+export class CachedEmbedder implements Embedder {
+  private readonly entries = new Map<string, Float32Array>();
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly inner: Embedder,
+    /** Most vectors kept; the least recently used go first. */
+    readonly capacity: number,
+  ) {}
+
+  get id() {
+    return this.inner.id;
+  }
+  get dimension() {
+    return this.inner.dimension;
+  }
+  get maxInputTokens() {
+    return this.inner.maxInputTokens;
+  }
+
+  async embed(texts: readonly string[], priority?: EmbedPriority): Promise<Float32Array[]> {
+    const missing = [...new Set(texts.filter((t) => !this.entries.has(t)))];
+    this.misses += missing.length;
+    this.hits += texts.length - missing.length;
+    const fresh = missing.length > 0 ? await this.inner.embed(missing, priority) : [];
+    const found = new Map(missing.map((t, i) => [t, fresh[i] as Float32Array]));
+    return texts.map((t) => {
+      const v = found.get(t) ?? (this.entries.get(t) as Float32Array);
+      this.remember(t, v);
+      return v;
+    });
+  }
+
+  health() {
+    return this.inner.health();
+  }
+
+  close() {
+    this.entries.clear();
+    return this.inner.close();
+  }
+
+  private remember(text: string, vector: Float32Array): void {
+    // Map keeps insertion order: re-inserting marks the entry most recently used.
+    this.entries.delete(text);
+    this.entries.set(text, vector);
+    if (this.entries.size > this.capacity) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+  }
+}

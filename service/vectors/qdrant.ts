@@ -1,0 +1,219 @@
+import {
+  QdrantClient,
+  QdrantClientResourceExhaustedError,
+  QdrantClientTimeoutError,
+  QdrantClientUnexpectedResponseError,
+  type Schemas,
+} from "@qdrant/js-client-rest";
+import { ApiError } from "@qdrant/openapi-typescript-fetch";
+import { AppError, StartupError } from "../errors.ts";
+import type { Neighbour, VectorIndex, VectorRecord } from "./vector-index.ts";
+
+export interface QdrantIndexOptions {
+  /** Base URL, e.g. http://qdrant:6333. */
+  url: string;
+  /** Sent as the `api-key` header when set. */
+  apiKey?: string;
+  /** Collection name. Default `examples`. */
+  collection: string;
+  /** Per-request timeout in ms. Default 5000. */
+  timeoutMs: number;
+  /** Points per upsert request. Default 256. */
+  batchSize: number;
+  /** Identity of the embedder whose vectors the collection holds; stored in the collection's metadata. */
+  embedderId: string;
+  /** When the collection does not match the embedder: refuse (default, at start-up) or recreate it (reindex). */
+  onMismatch?: "refuse" | "recreate";
+}
+
+/** Collection metadata key naming the embedder of the stored vectors. */
+const EMBEDDER_KEY = "embedder_id";
+
+/**
+ * Qdrant as the vector index: cosine distance, point id = example id (a UUID), no payload needed
+ * for search. Every write waits for the operation to be applied (`wait=true`), so once a call
+ * returns the next search sees it. Vendor failures become AppError VECTOR_STORE_UNAVAILABLE.
+ */
+export class QdrantIndex implements VectorIndex {
+  readonly persistent = true;
+
+  private constructor(
+    private readonly client: QdrantClient,
+    private readonly options: QdrantIndexOptions,
+    readonly dimension: number,
+  ) {}
+
+  /**
+   * Connects and makes sure the collection exists with this dimension, cosine distance and this
+   * embedder. A mismatching collection stops start-up with what to do, or is recreated when asked.
+   */
+  static async open(options: QdrantIndexOptions, dimension: number): Promise<QdrantIndex> {
+    const client = new QdrantClient({
+      url: options.url,
+      apiKey: options.apiKey,
+      timeout: options.timeoutMs,
+      checkCompatibility: false,
+    });
+    const index = new QdrantIndex(client, options, dimension);
+    await index.ensureCollection();
+    return index;
+  }
+
+  /** The collection's name, for messages. */
+  get collection(): string {
+    return this.options.collection;
+  }
+
+  private async ensureCollection(): Promise<void> {
+    const name = this.options.collection;
+    const { exists } = await guard("check the collection", () => this.client.collectionExists(name));
+    if (exists) {
+      const info = await guard("read the collection", () => this.client.getCollection(name));
+      const problem = mismatch(info, this.dimension, this.options.embedderId);
+      if (!problem) return;
+      if (this.options.onMismatch !== "recreate") {
+        throw new StartupError(
+          `Qdrant collection "${name}" ${problem}. Rebuild it from SQLite with \`npm run reindex\`, ` +
+            "or set QDRANT_COLLECTION to a new collection name.",
+        );
+      }
+      await guard("delete the collection", () => this.client.deleteCollection(name));
+    }
+    const body: Schemas["CreateCollection"] & { collection_name: string } = {
+      collection_name: name,
+      vectors: { size: this.dimension, distance: "Cosine" },
+      metadata: { [EMBEDDER_KEY]: this.options.embedderId },
+    };
+    // The client's createCollection() drops `metadata`; the raw operation sends the whole body.
+    await guard("create the collection", () => this.client.api().createCollection(body));
+  }
+
+  async upsert(records: readonly VectorRecord[]): Promise<void> {
+    for (const r of records) {
+      if (r.vector.length !== this.dimension) {
+        throw new RangeError(
+          `vector for ${r.id} has ${r.vector.length} dimensions, index has ${this.dimension}`,
+        );
+      }
+    }
+    for (let i = 0; i < records.length; i += this.options.batchSize) {
+      const points: Schemas["PointStruct"][] = records
+        .slice(i, i + this.options.batchSize)
+        .map((r) => ({ id: r.id, vector: Array.from(r.vector) }));
+      await guard("upsert points", () => this.client.upsert(this.collection, { wait: true, points }));
+    }
+  }
+
+  async delete(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += this.options.batchSize) {
+      const points = ids.slice(i, i + this.options.batchSize);
+      await guard("delete points", () => this.client.delete(this.collection, { wait: true, points }));
+    }
+  }
+
+  async search(vector: Float32Array, k: number): Promise<Neighbour[]> {
+    if (vector.length !== this.dimension) {
+      throw new RangeError(`query has ${vector.length} dimensions, index has ${this.dimension}`);
+    }
+    const result = await guard("search", () =>
+      this.client.query(this.collection, {
+        query: Array.from(vector),
+        limit: k,
+        with_payload: false,
+        with_vector: false,
+      }),
+    );
+    return result.points.map((p) => ({ id: String(p.id), similarity: p.score }));
+  }
+
+  async count(): Promise<number> {
+    const result = await guard("count points", () => this.client.count(this.collection, { exact: true }));
+    return result.count;
+  }
+
+  async *ids(): AsyncGenerator<string> {
+    let offset: Schemas["ExtendedPointId"] | null | undefined;
+    do {
+      const page = await guard("list points", () =>
+        this.client.scroll(this.collection, {
+          limit: 1000,
+          with_payload: false,
+          with_vector: false,
+          ...(offset !== undefined && offset !== null && { offset }),
+        }),
+      );
+      for (const p of page.points) yield String(p.id);
+      offset = page.next_page_offset as Schemas["ExtendedPointId"] | null | undefined;
+    } while (offset !== undefined && offset !== null);
+  }
+
+  async health(): Promise<void> {
+    await guard("read the collection", () => this.client.getCollection(this.collection));
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** What is wrong with an existing collection for this embedder, or undefined when it fits. */
+function mismatch(
+  info: Schemas["CollectionInfo"],
+  dimension: number,
+  embedderId: string,
+): string | undefined {
+  const vectors = info.config.params.vectors;
+  if (!vectors || !("size" in vectors)) return "uses named vectors, not one unnamed vector";
+  if (vectors.size !== dimension) {
+    return `holds ${vectors.size}-dimensional vectors but the configured embedder makes ${dimension}`;
+  }
+  if (vectors.distance !== "Cosine") return `uses ${vectors.distance} distance, not Cosine`;
+  const stored = (info.config as { metadata?: Record<string, unknown> | null }).metadata?.[EMBEDDER_KEY];
+  if (stored !== undefined && stored !== embedderId) {
+    return `holds vectors from ${String(stored)} but the configured embedder is ${embedderId}`;
+  }
+  return undefined;
+}
+
+/**
+ * Runs a Qdrant call and translates its failures: timeouts, 429, 5xx and unreachable servers become
+ * VECTOR_STORE_UNAVAILABLE (a retry may help, so Retry-After is set); anything else is a bug or a
+ * misconfiguration and stays an error with the original as `cause`.
+ */
+async function guard<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw translate(what, err);
+  }
+}
+
+export function translate(what: string, err: unknown): Error {
+  if (err instanceof AppError || err instanceof StartupError) return err;
+  const unavailable = (detail: string, retryAfterSeconds = 1) =>
+    new AppError("VECTOR_STORE_UNAVAILABLE", `vector store could not ${what}: ${detail}`, {
+      cause: err,
+      retryAfterSeconds,
+    });
+  if (err instanceof QdrantClientTimeoutError) return unavailable("timed out");
+  if (err instanceof QdrantClientResourceExhaustedError) {
+    return unavailable("rate limited", Math.max(1, Math.ceil(err.retry_after)));
+  }
+  const status = statusOf(err);
+  if (status === 429) return unavailable("rate limited");
+  if (status !== undefined && status >= 500) return unavailable(`server error ${status}`);
+  if (status === undefined && isNetworkError(err)) return unavailable("server unreachable", 2);
+  return new Error(`vector store could not ${what}${status ? `: HTTP ${status}` : ""}`, { cause: err });
+}
+
+function statusOf(err: unknown): number | undefined {
+  if (err instanceof ApiError) return err.status;
+  if (err instanceof QdrantClientUnexpectedResponseError) {
+    const m = /Unexpected Response: (\d{3})/.exec(err.message);
+    return m ? Number(m[1]) : undefined;
+  }
+  return undefined;
+}
+
+function isNetworkError(err: unknown): boolean {
+  // fetch() rejects with a TypeError whose cause carries the socket error (ECONNREFUSED, ...).
+  return err instanceof TypeError || (err instanceof Error && err.name === "AbortError");
+}
