@@ -8,13 +8,14 @@ import type { Embedder, EmbedPriority } from "../../service/embedding/embedder.t
 import { HashEmbedder } from "../../service/embedding/hash.ts";
 import { AppError } from "../../service/errors.ts";
 import { createLogger } from "../../service/logger.ts";
+import type { VectorIndex } from "../../service/vectors/vector-index.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
 /** A fresh service on an in-memory database and the hash embedder, unless told otherwise. */
 export async function startService(
   env: Record<string, string> = {},
-  options: { embedder?: Embedder } = {},
+  options: { embedder?: Embedder; index?: VectorIndex } = {},
 ): Promise<TestService> {
   const config = loadConfig({
     DATABASE_PATH: ":memory:",
@@ -27,6 +28,7 @@ export async function startService(
   const deps = await buildDeps(config, createLogger("silent"), {
     embedder:
       options.embedder ?? new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
+    index: options.index,
   });
   return new TestService(config, deps);
 }
@@ -63,7 +65,10 @@ export class TestService {
 
   async addExamples(examples: unknown[]) {
     const res = await this.request("POST", "/admin/examples", { examples }, { admin: true });
-    return { status: res.status, body: (await res.json()) as { ids: string[] } & ErrorBody };
+    return {
+      status: res.status,
+      body: (await res.json()) as { ids: string[]; indexed: boolean } & ErrorBody,
+    };
   }
 
   close() {

@@ -1,0 +1,199 @@
+import { createServer } from "node:net";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { AppError, StartupError } from "../service/errors.ts";
+import { QdrantIndex, type QdrantIndexOptions } from "../service/vectors/qdrant.ts";
+import { FakeQdrant } from "./support/fake-qdrant.ts";
+import { randomVector, rng, vectorIndexContract } from "./support/vector-index-contract.ts";
+
+let fake: FakeQdrant;
+let n = 0;
+beforeAll(async () => {
+  fake = await new FakeQdrant().start();
+});
+afterAll(() => fake.stop());
+
+const options = (over: Partial<QdrantIndexOptions> = {}): QdrantIndexOptions => ({
+  url: fake.url,
+  collection: `test_${++n}`,
+  timeoutMs: 1000,
+  batchSize: 64,
+  embedderId: "hash:v1:32",
+  ...over,
+});
+
+vectorIndexContract("qdrant, against the in-process REST double", (dim) => QdrantIndex.open(options(), dim));
+
+const live = process.env.QDRANT_URL;
+describe.skipIf(!live)("qdrant live at QDRANT_URL (skipped: QDRANT_URL is not set)", () => {
+  vectorIndexContract("qdrant live", (dim) =>
+    QdrantIndex.open(
+      {
+        url: live as string,
+        apiKey: process.env.QDRANT_API_KEY,
+        collection: `contract_${Date.now()}_${++n}`,
+        timeoutMs: 5000,
+        batchSize: 64,
+        embedderId: "hash:v1:32",
+        onMismatch: "recreate",
+      },
+      dim,
+    ),
+  );
+});
+
+describe("QdrantIndex requests", () => {
+  beforeEach(() => {
+    fake.requests.length = 0;
+    fake.fault = undefined;
+  });
+
+  it("creates a missing collection with the embedder's dimension, cosine distance and identity", async () => {
+    const o = options({ apiKey: "secret-key" });
+    await QdrantIndex.open(o, 32);
+    const create = fake.requests.find((r) => r.method === "PUT" && r.path === `/collections/${o.collection}`);
+    expect(create?.body).toEqual({
+      vectors: { size: 32, distance: "Cosine" },
+      metadata: { embedder_id: "hash:v1:32" },
+    });
+    expect(create?.headers["api-key"]).toBe("secret-key");
+  });
+
+  it("upserts in batches with wait=true, deletes with wait=true, and queries without payloads", async () => {
+    const o = options({ batchSize: 2 });
+    const index = await QdrantIndex.open(o, 4);
+    fake.requests.length = 0;
+    const ids = ["a", "b", "c"].map((c) => `00000000-0000-4000-8000-00000000000${c}`);
+    await index.upsert(ids.map((id, i) => ({ id, vector: Float32Array.from([i, 1, 0, 0]) })));
+    const upserts = fake.requests.filter((r) => r.method === "PUT" && r.path.endsWith("/points"));
+    expect(upserts).toHaveLength(2);
+    expect(upserts.every((r) => r.query.get("wait") === "true")).toBe(true);
+    expect(upserts[0]?.body).toEqual({
+      points: [
+        { id: ids[0], vector: [0, 1, 0, 0] },
+        { id: ids[1], vector: [1, 1, 0, 0] },
+      ],
+    });
+
+    const hits = await index.search(Float32Array.from([2, 1, 0, 0]), 2);
+    expect(hits.map((h) => h.id)).toEqual([ids[2], ids[1]]);
+    const query = fake.requests.find((r) => r.path.endsWith("/points/query"));
+    expect(query?.body).toEqual({ query: [2, 1, 0, 0], limit: 2, with_payload: false, with_vector: false });
+
+    await index.delete([ids[0] as string]);
+    const del = fake.requests.find((r) => r.path.endsWith("/points/delete"));
+    expect(del?.body).toEqual({ points: [ids[0]] });
+    expect(del?.query.get("wait")).toBe("true");
+    expect(await index.count()).toBe(2);
+  });
+
+  it("lists every id across scroll pages", async () => {
+    const index = await QdrantIndex.open(options({ batchSize: 500 }), 4);
+    const next = rng(1);
+    const records = Array.from({ length: 2500 }, (_, i) => ({
+      id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+      vector: randomVector(4, next),
+    }));
+    await index.upsert(records);
+    const seen: string[] = [];
+    for await (const id of index.ids()) seen.push(id);
+    expect(seen.sort()).toEqual(records.map((r) => r.id).sort());
+    expect(fake.requests.filter((r) => r.path.endsWith("/points/scroll")).length).toBe(3);
+  });
+
+  describe("refuses a collection that does not fit, saying what to do", () => {
+    it("another dimension", async () => {
+      const o = options();
+      await QdrantIndex.open(o, 16);
+      const attempt = QdrantIndex.open(o, 32);
+      await expect(attempt).rejects.toBeInstanceOf(StartupError);
+      await expect(attempt).rejects.toThrow(/holds 16-dimensional vectors.*makes 32.*npm run reindex/);
+    });
+
+    it("another embedder", async () => {
+      const o = options();
+      await QdrantIndex.open(o, 32);
+      await expect(QdrantIndex.open({ ...o, embedderId: "local:other:32" }, 32)).rejects.toThrow(
+        /holds vectors from hash:v1:32 but the configured embedder is local:other:32/,
+      );
+    });
+
+    it("and recreates it when asked (reindex)", async () => {
+      const o = options();
+      const first = await QdrantIndex.open(o, 16);
+      await first.upsert([
+        { id: "00000000-0000-4000-8000-000000000001", vector: new Float32Array(16).fill(1) },
+      ]);
+      const second = await QdrantIndex.open({ ...o, onMismatch: "recreate" }, 32);
+      expect(await second.count()).toBe(0);
+      expect(fake.collections.get(o.collection)?.size).toBe(32);
+    });
+  });
+
+  describe("failures become VECTOR_STORE_UNAVAILABLE with a retry hint", () => {
+    let index: QdrantIndex;
+    beforeEach(async () => {
+      index = await QdrantIndex.open(options(), 4);
+    });
+    const q = Float32Array.from([1, 0, 0, 0]);
+
+    const unavailable = async (call: Promise<unknown>) => {
+      const err = await call.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe("VECTOR_STORE_UNAVAILABLE");
+      return err as AppError;
+    };
+
+    it("429 with Retry-After", async () => {
+      fake.fault = { status: 429, retryAfter: "7" };
+      const err = await unavailable(index.search(q, 1));
+      expect(err.retryAfterSeconds).toBe(7);
+      expect(err.message).toContain("rate limited");
+    });
+
+    it("429 without Retry-After", async () => {
+      fake.fault = { status: 429 };
+      expect(
+        (await unavailable(index.upsert([{ id: "00000000-0000-4000-8000-000000000001", vector: q }])))
+          .retryAfterSeconds,
+      ).toBe(1);
+    });
+
+    it("500 and 503", async () => {
+      fake.fault = { status: 500 };
+      expect((await unavailable(index.delete(["00000000-0000-4000-8000-000000000001"]))).message).toContain(
+        "server error 500",
+      );
+      fake.fault = { status: 503 };
+      await unavailable(index.count());
+    });
+
+    it("a timeout", async () => {
+      const slow = await QdrantIndex.open(options({ timeoutMs: 150 }), 4);
+      fake.fault = { delayMs: 400 };
+      expect((await unavailable(slow.search(q, 1))).message).toContain("timed out");
+    });
+
+    it("a refused connection", async () => {
+      const port = await new Promise<number>((resolve) => {
+        const s = createServer().listen(0, "127.0.0.1", () => {
+          const p = (s.address() as { port: number }).port;
+          s.close(() => resolve(p));
+        });
+      });
+      const err = await unavailable(QdrantIndex.open(options({ url: `http://127.0.0.1:${port}` }), 4));
+      expect(err.message).toContain("unreachable");
+      fake.fault = { status: 500 };
+      await unavailable(index.health());
+    });
+
+    it("but a 400 is a bug, not an outage", async () => {
+      fake.fault = { status: 400 };
+      const err = await index.search(q, 1).catch((e: unknown) => e);
+      expect(err).not.toBeInstanceOf(AppError);
+      expect((err as Error).message).toContain("HTTP 400");
+    });
+  });
+});
