@@ -27,6 +27,8 @@ export interface HuggingFaceEmbedderOptions {
   maxInputTokens: number;
   /** First backoff delay in ms; doubles each retry. Default 200. */
   backoffMs?: number;
+  /** The fetch the client uses; tests pass a recorder. Default the global fetch. */
+  fetch?: typeof fetch;
 }
 
 type Nested = number | Nested[];
@@ -94,7 +96,11 @@ export class HuggingFaceEmbedder implements Embedder {
             // Text Embeddings Inference truncates to the model's own token limit instead of failing.
             truncate: true,
           },
-          { retry_on_error: false, signal: AbortSignal.timeout(this.options.timeoutMs) },
+          {
+            retry_on_error: false,
+            signal: AbortSignal.timeout(this.options.timeoutMs),
+            ...(this.options.fetch && { fetch: this.options.fetch }),
+          },
         );
         return toVectors(output as Nested[], texts.length);
       } catch (err) {

@@ -27,7 +27,10 @@ export async function startService(
   });
   const deps = await buildDeps(config, createLogger("silent"), {
     embedder:
-      options.embedder ?? new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
+      options.embedder ??
+      (config.embedder.kind === "hash"
+        ? new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens)
+        : undefined),
     index: options.index,
   });
   return new TestService(config, deps);

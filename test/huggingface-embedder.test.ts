@@ -1,0 +1,200 @@
+import { createServer } from "node:net";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { CachedEmbedder } from "../service/embedding/cache.ts";
+import { HuggingFaceEmbedder, type HuggingFaceEmbedderOptions } from "../service/embedding/huggingface.ts";
+import { AppError } from "../service/errors.ts";
+import { FakeTei } from "./support/fake-tei.ts";
+import { type ErrorBody, example, startService } from "./support/harness.ts";
+
+let tei: FakeTei;
+beforeAll(async () => {
+  tei = await new FakeTei(24).start();
+});
+afterAll(() => tei.stop());
+beforeEach(() => {
+  tei.requests.length = 0;
+  tei.fault = undefined;
+  tei.tokenLevel = false;
+});
+
+const options = (over: Partial<HuggingFaceEmbedderOptions> = {}): HuggingFaceEmbedderOptions => ({
+  endpointUrl: `${tei.url}/embed`,
+  model: "BAAI/bge-small-en-v1.5",
+  provider: "hf-inference",
+  timeoutMs: 1000,
+  retries: 2,
+  batchSize: 32,
+  maxInputTokens: 512,
+  backoffMs: 5,
+  ...over,
+});
+
+const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * (b[i] as number), 0);
+
+describe("Hugging Face embedder against a Text Embeddings Inference double", () => {
+  it("detects the dimension at start-up and names itself after the model", async () => {
+    const e = await HuggingFaceEmbedder.create(options());
+    expect(e.dimension).toBe(24);
+    expect(e.id).toBe("huggingface:BAAI/bge-small-en-v1.5:24");
+    expect(tei.requests).toHaveLength(1);
+  });
+
+  it("returns the server's vectors, normalised, in order", async () => {
+    const e = await HuggingFaceEmbedder.create(options());
+    const [a, b] = await e.embed(["the cat sat", "tax return forms"]);
+    expect(Math.hypot(...(a as Float32Array))).toBeCloseTo(1, 5);
+    expect(cosine(a as Float32Array, tei.model.embedOne("the cat sat"))).toBeCloseTo(1, 5);
+    expect(cosine(b as Float32Array, tei.model.embedOne("tax return forms"))).toBeCloseTo(1, 5);
+  });
+
+  it("sends batches of EMBED_BATCH_SIZE, asking the server to truncate, with the token", async () => {
+    const e = await HuggingFaceEmbedder.create(options({ batchSize: 32, token: "hf_testtoken" }));
+    tei.requests.length = 0;
+    const texts = Array.from({ length: 70 }, (_, i) => `text ${i}`);
+    const out = await e.embed(texts);
+    expect(out).toHaveLength(70);
+    expect(tei.requests.map((r) => (r.body.inputs as string[]).length)).toEqual([32, 32, 6]);
+    expect(tei.requests[0]?.body.truncate).toBe(true);
+    expect(tei.requests[0]?.headers.authorization).toBe("Bearer hf_testtoken");
+  });
+
+  it("mean-pools per-token output", async () => {
+    const e = await HuggingFaceEmbedder.create(options());
+    tei.tokenLevel = true;
+    const [v] = await e.embed(["pool me"]);
+    expect(cosine(v as Float32Array, tei.model.embedOne("pool me"))).toBeCloseTo(1, 5);
+  });
+
+  it("retries a 503 a bounded number of times, then succeeds", async () => {
+    const e = await HuggingFaceEmbedder.create(options({ retries: 2 }));
+    tei.requests.length = 0;
+    tei.fault = { status: 503, times: 2 };
+    await expect(e.embed(["hello"])).resolves.toHaveLength(1);
+    expect(tei.requests).toHaveLength(3);
+  });
+
+  it("gives up after retries + 1 attempts with EMBEDDER_UNAVAILABLE (the client's endless 503 retry is off)", async () => {
+    const e = await HuggingFaceEmbedder.create(options({ retries: 2 }));
+    tei.requests.length = 0;
+    tei.fault = { status: 503 };
+    const err = (await e.embed(["hello"]).catch((x: unknown) => x)) as AppError;
+    expect(err).toBeInstanceOf(AppError);
+    expect(err.code).toBe("EMBEDDER_UNAVAILABLE");
+    expect(err.message).toContain("after 3 attempts: HTTP 503");
+    expect(err.retryAfterSeconds).toBe(5);
+    expect(tei.requests).toHaveLength(3);
+  });
+
+  it("times out a slow server by its own clock", async () => {
+    const e = await HuggingFaceEmbedder.create(options({ timeoutMs: 100, retries: 1 }));
+    tei.fault = { delayMs: 400 };
+    const err = (await e.embed(["hello"]).catch((x: unknown) => x)) as AppError;
+    expect(err.code).toBe("EMBEDDER_UNAVAILABLE");
+    expect(err.message).toContain("timed out");
+  });
+
+  it("does not retry a 4xx", async () => {
+    const e = await HuggingFaceEmbedder.create(options({ retries: 3 }));
+    tei.requests.length = 0;
+    tei.fault = { status: 400 };
+    const err = (await e.embed(["hello"]).catch((x: unknown) => x)) as AppError;
+    expect(err.code).toBe("EMBEDDER_UNAVAILABLE");
+    expect(err.retryAfterSeconds).toBeUndefined();
+    expect(tei.requests).toHaveLength(1);
+  });
+
+  it("fails start-up clearly when the server is unreachable", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const err = (await HuggingFaceEmbedder.create(
+      options({ endpointUrl: `http://127.0.0.1:${port}/embed`, retries: 1 }),
+    ).catch((x: unknown) => x)) as AppError;
+    expect(err.code).toBe("EMBEDDER_UNAVAILABLE");
+    expect(err.message).toContain("after 2 attempts");
+  });
+
+  it("calls Inference Providers at the documented route for a model id", async () => {
+    const calls: Array<{ url: string; auth: string | null; body: unknown }> = [];
+    const json = (v: unknown) =>
+      new Response(JSON.stringify(v), { headers: { "content-type": "application/json" } });
+    const recorder: typeof fetch = async (input, init) => {
+      const headers = new Headers(init?.headers);
+      calls.push({
+        url: String(input),
+        auth: headers.get("authorization"),
+        body: init?.body && JSON.parse(String(init.body)),
+      });
+      // The client first asks the Hub which providers serve the model (documented mapping shape).
+      if (String(input).includes("/api/models/")) {
+        return json({
+          id: "BAAI/bge-small-en-v1.5",
+          inferenceProviderMapping: {
+            "hf-inference": {
+              status: "live",
+              providerId: "BAAI/bge-small-en-v1.5",
+              task: "feature-extraction",
+            },
+          },
+        });
+      }
+      return json([[0.1, 0.2, 0.3]]);
+    };
+    const e = await HuggingFaceEmbedder.create(
+      options({ endpointUrl: undefined, model: "BAAI/bge-small-en-v1.5", token: "hf_abc", fetch: recorder }),
+    );
+    expect(e.dimension).toBe(3);
+    expect(calls[0]?.url).toBe(
+      "https://huggingface.co/api/models/BAAI/bge-small-en-v1.5?expand[]=inferenceProviderMapping",
+    );
+    const call = calls.at(-1);
+    expect(call?.url).toBe(
+      "https://router.huggingface.co/hf-inference/models/BAAI/bge-small-en-v1.5/pipeline/feature-extraction",
+    );
+    expect(call?.auth).toBe("Bearer hf_abc");
+    expect(call?.body).toMatchObject({ inputs: ["dimension probe"], truncate: true });
+  });
+});
+
+describe("embedding cache", () => {
+  it("answers repeated texts without asking the server, least recently used out first", async () => {
+    const e = new CachedEmbedder(await HuggingFaceEmbedder.create(options()), 2);
+    tei.requests.length = 0;
+    await e.embed(["a", "b"]);
+    await e.embed(["a"]);
+    expect(tei.requests).toHaveLength(1);
+    await e.embed(["c"]);
+    await e.embed(["a"]);
+    expect(tei.requests).toHaveLength(2);
+    await e.embed(["b"]);
+    expect(tei.requests).toHaveLength(3);
+    expect(e.hits).toBe(2);
+  });
+});
+
+describe("service with EMBEDDER=huggingface", () => {
+  it("ranks through the remote embedder and answers 503 when it fails", async () => {
+    const svc = await startService({
+      EMBEDDER: "huggingface",
+      HF_ENDPOINT_URL: `${tei.url}/embed`,
+      HF_MODEL: "test-model",
+      EMBED_RETRIES: "0",
+      EMBED_CACHE_SIZE: "0",
+    });
+    expect(svc.deps.embedder.id).toBe("huggingface:test-model:24");
+    await svc.addExamples([
+      example("write a poem about the sea", { poet: 1 }),
+      example("sort a python list", { coder: 1 }),
+    ]);
+    const ranked = await svc.rank({ query: "write a poem about the sea", k: 1 });
+    expect(ranked.body.scores[0]?.target).toBe("poet");
+    tei.fault = { status: 502 };
+    const res = await svc.request("POST", "/rank", { query: "another poem" });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as ErrorBody).error.code).toBe("EMBEDDER_UNAVAILABLE");
+    await svc.close();
+  });
+});

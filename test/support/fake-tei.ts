@@ -1,0 +1,63 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { HashEmbedder } from "../../service/embedding/hash.ts";
+
+/**
+ * An in-process server that answers like Text Embeddings Inference's `POST /embed`:
+ * `{"inputs": string | string[], "truncate"?: bool}` -> `[[float, ...], ...]`. Vectors come from
+ * the hash embedder, so tests can predict them. Records requests; fails on demand.
+ */
+export class FakeTei {
+  readonly requests: Array<{
+    path: string;
+    headers: IncomingMessage["headers"];
+    body: { inputs: string | string[]; truncate?: boolean };
+  }> = [];
+  fault: { status?: number; delayMs?: number; times?: number } | undefined;
+  /** Answer per-token vectors (3 tokens a text) instead of pooled ones. */
+  tokenLevel = false;
+  readonly model: HashEmbedder;
+  private server: Server | undefined;
+  url = "";
+
+  constructor(readonly dimension = 24) {
+    this.model = new HashEmbedder(dimension);
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      this.requests.push({ path: req.url ?? "", headers: req.headers, body });
+      const f = this.fault;
+      if (f && (f.times === undefined || f.times > 0)) {
+        if (f.times !== undefined) f.times--;
+        if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
+        if (f.status) {
+          res.writeHead(f.status, { "content-type": "application/json" });
+          return res.end(JSON.stringify({ error: "injected failure", error_type: "Overloaded" }));
+        }
+      }
+      if (req.url !== "/embed") {
+        res.writeHead(404);
+        return res.end();
+      }
+      const inputs = Array.isArray(body.inputs) ? body.inputs : [body.inputs];
+      const vectors = inputs.map((t: string) => {
+        const v = Array.from(this.model.embedOne(t)).map((x) => x * 3);
+        return this.tokenLevel ? [v.map((x) => x - 1), v, v.map((x) => x + 1)] : v;
+      });
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(vectors));
+    });
+    await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((r) => this.server?.close(r));
+  }
+}
