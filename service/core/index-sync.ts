@@ -65,7 +65,9 @@ export class IndexSync {
    * Makes the index hold exactly SQLite's examples: deletes points SQLite does not have and marks
    * rows the index lacks as pending, then drains. Run at start-up against a persistent index.
    */
-  async reconcile(): Promise<{ stray: number; missing: number }> {
+  async reconcile(
+    onProgress?: (done: number, remaining: number) => void,
+  ): Promise<{ stray: number; missing: number }> {
     const held = new Set<string>();
     for await (const id of this.index.ids()) held.add(id);
     const stray: string[] = [];
@@ -79,7 +81,7 @@ export class IndexSync {
     const missing: string[] = [];
     for (const id of this.store.allIds()) if (!held.has(id)) missing.push(id);
     this.store.markUnindexed(missing);
-    await this.drain();
+    await this.drain(onProgress);
     return { stray: stray.length, missing: missing.length };
   }
 

@@ -378,6 +378,13 @@ export class ExampleStore {
       .all();
   }
 
+  countStaleEmbeddings(embedderId: string): number {
+    return (
+      this.db.select({ n: count() }).from(embeddings).where(ne(embeddings.embedderId, embedderId)).get()?.n ??
+      0
+    );
+  }
+
   /** Replaces embeddings (one transaction) and marks those rows unindexed. */
   replaceEmbeddings(rows: ReadonlyArray<{ id: string; vector: Float32Array }>, embedderId: string): void {
     this.db.transaction((tx) => {

@@ -1,0 +1,117 @@
+/**
+ * Rebuilds the active vector store from SQLite:
+ *
+ *   npm run reindex            # re-embed rows made by another embedder, then bring the index in line
+ *   npm run reindex -- --full  # also re-upload every vector
+ *
+ * Resumable: re-embedding commits a batch at a time and moves on to rows still made by another
+ * embedder; the index copy marks each batch done in SQLite. Run it again after a crash and it
+ * continues where it stopped (after --full, continue without --full).
+ */
+import { parseArgs } from "node:util";
+import { type Config, loadConfig } from "../config.ts";
+import { IndexSync } from "../core/index-sync.ts";
+import { Mutex } from "../core/mutex.ts";
+import type { Embedder } from "../embedding/embedder.ts";
+import { createEmbedder } from "../embedding/factory.ts";
+import { createLogger, type Logger } from "../logger.ts";
+import { openDatabase } from "../store/database.ts";
+import { ExampleStore } from "../store/example-store.ts";
+import { createVectorIndex } from "../vectors/factory.ts";
+import type { VectorIndex } from "../vectors/vector-index.ts";
+
+export interface ReindexOptions {
+  /** Re-upload every vector, not only those the index lacks. */
+  full?: boolean;
+  /** Texts embedded per committed batch. Default 256. */
+  batchSize?: number;
+  /** Replace the configured embedder or index (tests). */
+  embedder?: Embedder;
+  index?: VectorIndex;
+  /** Called as work advances. Default: a progress bar on stderr. */
+  progress?: (phase: "re-embed" | "index", done: number, total: number) => void;
+}
+
+export async function reindex(
+  config: Config,
+  logger: Logger,
+  options: ReindexOptions = {},
+): Promise<{ reembedded: number; indexed: number }> {
+  const { db, sqlite } = openDatabase(config.database.path);
+  const store = new ExampleStore(db);
+  const embedder = options.embedder ?? (await createEmbedder(config.embedder));
+  const progress = options.progress ?? progressBar;
+  const batchSize = options.batchSize ?? 256;
+  let index: VectorIndex | undefined;
+  try {
+    const total = store.countStaleEmbeddings(embedder.id);
+    let reembedded = 0;
+    if (total > 0) progress("re-embed", 0, total);
+    for (;;) {
+      const rows = store.staleEmbeddings(embedder.id, batchSize);
+      if (rows.length === 0) break;
+      const vectors = await embedder.embed(
+        rows.map((r) => r.text),
+        "bulk",
+      );
+      store.replaceEmbeddings(
+        rows.map((r, i) => ({ id: r.id, vector: vectors[i] as Float32Array })),
+        embedder.id,
+      );
+      reembedded += rows.length;
+      progress("re-embed", reembedded, total);
+    }
+
+    index =
+      options.index ?? (await createVectorIndex(config.vectors, embedder.dimension, embedder.id, "recreate"));
+    if (!index.persistent) {
+      logger.info("re-embedding done; the embedded index is rebuilt from SQLite at every start", {
+        reembedded,
+      });
+      return { reembedded, indexed: 0 };
+    }
+    if (options.full) store.markAllUnindexed();
+    const sync = new IndexSync(store, index, new Mutex(), logger, {
+      batchSize: config.vectors.batchSize,
+      retryMs: config.vectors.retryMs,
+    });
+    const pending = () => store.countUnindexed();
+    let indexTotal = 0;
+    const { stray, missing } = await sync.reconcile((done, remaining) => {
+      indexTotal = Math.max(indexTotal, done + remaining);
+      progress("index", done, indexTotal);
+    });
+    logger.info("vector store rebuilt from SQLite", { reembedded, stray, missing, pending: pending() });
+    return { reembedded, indexed: indexTotal };
+  } finally {
+    await embedder.close();
+    await index?.close();
+    sqlite.close();
+  }
+}
+
+function progressBar(phase: string, done: number, total: number): void {
+  const width = 30;
+  const share = total === 0 ? 1 : done / total;
+  const filled = Math.round(share * width);
+  const line = `${phase.padEnd(9)} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} ${(share * 100).toFixed(1)}%`;
+  if (process.stderr.isTTY) process.stderr.write(`\r${line}${done >= total ? "\n" : ""}`);
+  else if (done >= total || done % 1000 < 256) process.stderr.write(`${line}\n`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { full: { type: "boolean", default: false } } });
+  const config = loadConfig();
+  const logger = createLogger(config.server.logLevel);
+  const result = await reindex(config, logger, { full: values.full });
+  process.stderr.write(
+    `re-embedded ${result.reembedded} examples; copied ${result.indexed} vectors to the index\n`,
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

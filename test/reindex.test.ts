@@ -1,0 +1,113 @@
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { reindex } from "../service/cli/reindex.ts";
+import { loadConfig } from "../service/config.ts";
+import type { Embedder } from "../service/embedding/embedder.ts";
+import { HashEmbedder } from "../service/embedding/hash.ts";
+import { AppError } from "../service/errors.ts";
+import { createLogger } from "../service/logger.ts";
+import { FakeQdrant } from "./support/fake-qdrant.ts";
+import { example, startService, tempDir } from "./support/harness.ts";
+
+/** Fails every call after `okCalls` successful ones, like a process that dies mid-way. */
+class DyingEmbedder extends HashEmbedder {
+  calls = 0;
+  constructor(
+    dimension: number,
+    private readonly okCalls: number,
+  ) {
+    super(dimension);
+  }
+  override async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    if (++this.calls > this.okCalls) throw new AppError("EMBEDDER_UNAVAILABLE", "crashed");
+    return super.embed(texts);
+  }
+}
+
+describe("npm run reindex", () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let fake: FakeQdrant;
+  beforeAll(async () => {
+    fake = await new FakeQdrant().start();
+  });
+  afterAll(() => fake.stop());
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.remove());
+
+  const silent = createLogger("silent");
+  const quiet = () => undefined;
+
+  async function seedWith(env: Record<string, string>, embedder: Embedder, count: number): Promise<string[]> {
+    const svc = await startService(env, { embedder });
+    const { body } = await svc.addExamples(
+      Array.from({ length: count }, (_, i) =>
+        example(`example number ${i} about topic ${i % 5}`, { a: (i % 10) / 10 }),
+      ),
+    );
+    await svc.close();
+    return body.ids;
+  }
+
+  it("re-embeds every text for a new embedder, resuming after a crash, and the service then starts", async () => {
+    const env = { DATABASE_PATH: join(tmp.dir, "r.db") };
+    const ids = await seedWith(env, new HashEmbedder(64), 50);
+    const config = loadConfig({ ...env, EMBEDDER: "hash", HASH_EMBEDDER_DIMENSION: "128" });
+
+    await expect(startService(env, { embedder: new HashEmbedder(128) })).rejects.toThrow(/npm run reindex/);
+
+    const dying = new DyingEmbedder(128, 2);
+    await expect(
+      reindex(config, silent, { embedder: dying, batchSize: 10, progress: quiet }),
+    ).rejects.toThrow("crashed");
+    const steps: number[] = [];
+    const result = await reindex(config, silent, {
+      embedder: new HashEmbedder(128),
+      batchSize: 10,
+      progress: (_phase, done) => steps.push(done),
+    });
+    expect(result.reembedded).toBe(30);
+    expect(steps).toEqual([0, 10, 20, 30]);
+
+    const svc = await startService(env, { embedder: new HashEmbedder(128) });
+    expect(await svc.deps.index.count()).toBe(50);
+    const hit = await svc.rank({ query: "example number 7 about topic 2", k: 1 });
+    expect(hit.body.hits[0]?.id).toBe(ids[7]);
+    await svc.close();
+  });
+
+  it("rebuilds a Qdrant collection made for another embedder, and --full re-uploads everything", async () => {
+    const env = {
+      DATABASE_PATH: join(tmp.dir, "q.db"),
+      VECTOR_STORE: "qdrant",
+      QDRANT_URL: fake.url,
+      QDRANT_COLLECTION: "reindex_test",
+    };
+    await seedWith(env, new HashEmbedder(64), 20);
+    expect(fake.collections.get("reindex_test")?.size).toBe(64);
+
+    const config = loadConfig({ ...env, EMBEDDER: "hash", HASH_EMBEDDER_DIMENSION: "32" });
+    const result = await reindex(config, silent, { embedder: new HashEmbedder(32), progress: quiet });
+    expect(result).toEqual({ reembedded: 20, indexed: 20 });
+    const coll = fake.collections.get("reindex_test");
+    expect(coll?.size).toBe(32);
+    expect(coll?.metadata).toEqual({ embedder_id: "hash:v1:32" });
+    expect(coll?.points.size).toBe(20);
+
+    fake.requests.length = 0;
+    const again = await reindex(config, silent, {
+      embedder: new HashEmbedder(32),
+      progress: quiet,
+      full: true,
+    });
+    expect(again).toEqual({ reembedded: 0, indexed: 20 });
+    expect(
+      fake.requests.filter((r) => r.method === "PUT" && r.path.endsWith("/points")).length,
+    ).toBeGreaterThan(0);
+
+    const svc = await startService(env, { embedder: new HashEmbedder(32) });
+    expect(svc.deps.store.countUnindexed()).toBe(0);
+    await svc.close();
+  });
+});
