@@ -31,7 +31,7 @@ export function createApp(deps: Deps) {
     .route("/rank", rank)
     .use("/", rankLimit)
     .route("/", rank)
-    .use("/admin/*", adminAuth(deps.config.admin.token), adminLimit)
+    .use("/admin/*", adminAuth(deps.config.admin.token, deps.config.database.readOnly), adminLimit)
     .route("/admin/examples", exampleRoutes(deps))
     .route("/admin/targets", targetRoutes(deps))
     .route("/admin/import", importRoutes(deps));

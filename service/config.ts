@@ -14,6 +14,7 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   DATABASE_PATH: z.string().min(1).default("./data/router.db"),
   SEED_ON_EMPTY: bool.default(true),
+  READ_ONLY: bool.default(false),
   SEED_DIR: z.string().min(1).default("./seed-data"),
   ADMIN_TOKEN: z
     .string()
@@ -74,7 +75,7 @@ const RequiredByBackend = EnvSchema.superRefine((e, ctx) => {
 /** Typed configuration, sliced per consumer so a factory sees only what it needs. */
 export interface Config {
   server: { port: number; host: string; logLevel: LogLevel };
-  database: { path: string; seedOnEmpty: boolean; seedDir: string };
+  database: { path: string; seedOnEmpty: boolean; seedDir: string; readOnly: boolean };
   admin: { token: string | undefined };
   embedder: {
     kind: Env["EMBEDDER"];
@@ -110,7 +111,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   return {
     server: { port: e.PORT, host: e.HOST, logLevel: e.LOG_LEVEL },
-    database: { path: e.DATABASE_PATH, seedOnEmpty: e.SEED_ON_EMPTY, seedDir: e.SEED_DIR },
+    database: {
+      path: e.DATABASE_PATH,
+      seedOnEmpty: e.SEED_ON_EMPTY,
+      seedDir: e.SEED_DIR,
+      readOnly: e.READ_ONLY,
+    },
     admin: { token: e.ADMIN_TOKEN },
     embedder: {
       kind: e.EMBEDDER,

@@ -31,7 +31,8 @@ export async function buildDeps(
   logger: Logger,
   overrides: { embedder?: Embedder; index?: VectorIndex } = {},
 ): Promise<Running> {
-  const { db, sqlite } = openDatabase(config.database.path);
+  const readOnly = config.database.readOnly;
+  const { db, sqlite } = openDatabase(config.database.path, { readOnly });
   const store = new ExampleStore(db);
   let embedder: Embedder | undefined;
   let index: VectorIndex | undefined;
@@ -52,14 +53,17 @@ export async function buildDeps(
       retryMs: config.vectors.retryMs,
     });
     const started = performance.now();
-    if (index.persistent) {
+    if (readOnly && index.persistent) {
+      // A read-only replica shares the primary's vector store and leaves its upkeep to the primary.
+      logger.info("read-only replica: serving /rank from the shared vector store");
+    } else if (index.persistent) {
       const fixed = await sync.reconcile();
       logger.info("vector index reconciled with SQLite", {
         ...fixed,
         ms: Math.round(performance.now() - started),
       });
     } else {
-      await fillFromStore(store, index, embedder.id);
+      await fillFromStore(store, index, embedder.id, readOnly);
       logger.info("vector index loaded", {
         vectors: await index.count(),
         ms: Math.round(performance.now() - started),
@@ -68,11 +72,11 @@ export async function buildDeps(
 
     const examples = new ExampleService(store, embedder, index, sync, lock, logger);
     const ranker = new Ranker(store, embedder, index, config.rank.defaultK);
-    if (config.database.seedOnEmpty && store.countExamples() === 0) {
+    if (!readOnly && config.database.seedOnEmpty && store.countExamples() === 0) {
       const seeded = await seedFromDirectory(config.database.seedDir, examples, store);
       logger.info("seeded empty database", { dir: config.database.seedDir, ...seeded });
     }
-    sync.start();
+    if (!readOnly) sync.start();
     const [e, i] = [embedder, index];
     return {
       config,
@@ -102,7 +106,12 @@ export async function buildDeps(
 }
 
 /** Copies every stored vector into a fresh in-process index; deletions pending for it are moot. */
-async function fillFromStore(store: ExampleStore, index: VectorIndex, embedderId: string): Promise<void> {
+async function fillFromStore(
+  store: ExampleStore,
+  index: VectorIndex,
+  embedderId: string,
+  readOnly: boolean,
+): Promise<void> {
   let batch: Array<{ id: string; vector: Float32Array }> = [];
   for (const row of store.storedVectors(embedderId)) {
     batch.push(row);
@@ -112,6 +121,7 @@ async function fillFromStore(store: ExampleStore, index: VectorIndex, embedderId
     }
   }
   await index.upsert(batch);
+  if (readOnly) return;
   store.markAllIndexed();
   store.clearPendingDeletes(store.pendingDeleteIds(Number.MAX_SAFE_INTEGER));
 }

@@ -75,6 +75,37 @@ describe("start-up and persistence", () => {
   });
 });
 
+describe("read-only replica (READ_ONLY=true)", () => {
+  it("serves /rank from a copy of the primary's database, writes nothing, and refuses admin calls", async () => {
+    const tmp = tempDir();
+    const env = { DATABASE_PATH: join(tmp.dir, "primary.db") };
+    const primary = await startService(env);
+    await primary.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.9 })));
+
+    const replica = await startService({ ...env, READ_ONLY: "true", SEED_ON_EMPTY: "true" });
+    expect(replica.deps.store.countExamples()).toBe(3);
+    const ranked = await replica.rank({ query: "a poem about the sea" });
+    expect(ranked.body.scores[0]).toMatchObject({ target: "poet", support: 3 });
+    const admin = await replica.request("GET", "/admin/examples", undefined, { admin: true });
+    expect(admin.status).toBe(503);
+    expect(((await admin.json()) as { error: { message: string } }).error.message).toContain(
+      "read-only replica",
+    );
+    expect(() => replica.deps.store.delete("00000000-0000-4000-8000-000000000001")).toThrow(/readonly/);
+    await replica.close();
+    await primary.close();
+    tmp.remove();
+  });
+
+  it("refuses to start without the primary's database file", async () => {
+    const tmp = tempDir();
+    await expect(
+      startService({ DATABASE_PATH: join(tmp.dir, "missing.db"), READ_ONLY: "true" }),
+    ).rejects.toThrow();
+    tmp.remove();
+  });
+});
+
 describe("configuration", () => {
   it("has working defaults", () => {
     const c = loadConfig({});
@@ -96,5 +127,25 @@ describe("configuration", () => {
       expect(message).toContain("ADMIN_TOKEN: must be at least 16 characters");
       expect(message).toContain("EMBEDDER");
     }
+  });
+
+  it("asks for a backend's variables only when that backend is chosen", () => {
+    expect(() => loadConfig({ VECTOR_STORE: "qdrant" })).toThrow(
+      /QDRANT_URL: required when VECTOR_STORE=qdrant/,
+    );
+    expect(() => loadConfig({ EMBEDDER: "huggingface" })).toThrow(
+      /HF_MODEL: EMBEDDER=huggingface needs HF_MODEL/,
+    );
+    expect(() => loadConfig({ EMBEDDER: "huggingface", HF_MODEL: "BAAI/bge-small-en-v1.5" })).toThrow(
+      /HF_TOKEN/,
+    );
+    const c = loadConfig({
+      EMBEDDER: "huggingface",
+      HF_ENDPOINT_URL: "http://tei/embed",
+      VECTOR_STORE: "qdrant",
+      QDRANT_URL: "http://q:6333",
+    });
+    expect(c.embedder.huggingface.endpointUrl).toBe("http://tei/embed");
+    expect(c.vectors.qdrant).toMatchObject({ url: "http://q:6333", collection: "examples", timeoutMs: 5000 });
   });
 });

@@ -18,9 +18,16 @@ export interface OpenDatabase {
 
 /**
  * Opens (creating if needed) the SQLite file at `path`, or an in-memory database for ":memory:",
- * in WAL mode with foreign keys on, and applies the committed migrations.
+ * in WAL mode with foreign keys on, and applies the committed migrations. `readOnly` opens an
+ * existing file (a replica's copy) without writing to it, not even migrations.
  */
-export function openDatabase(path: string): OpenDatabase {
+export function openDatabase(path: string, options: { readOnly?: boolean } = {}): OpenDatabase {
+  if (options.readOnly) {
+    const sqlite = new Database(path, { readonly: true, fileMustExist: true });
+    sqlite.pragma("busy_timeout = 5000");
+    sqlite.pragma("cache_size = -65536");
+    return { db: drizzle(sqlite, { schema }), sqlite };
+  }
   if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
   const sqlite = new Database(path);
   sqlite.pragma("journal_mode = WAL");
