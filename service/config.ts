@@ -42,7 +42,8 @@ const EnvSchema = z.object({
   QDRANT_TIMEOUT_MS: int(100, 600_000).default(5_000),
   INDEX_BATCH_SIZE: int(1, 10_000).default(256),
   INDEX_RETRY_MS: int(10, 3_600_000).default(1_000),
-  DEFAULT_K: int(1, 200).default(20),
+  DEFAULT_K: int(1, 200).optional(),
+  ROUTING_SETTINGS: z.string().min(1).default("./data/routing.json"),
   MAX_QUERY_CHARS: int(1, 10_000_000).default(100_000),
   RANK_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(1 << 20),
   ADMIN_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 << 20),
@@ -93,7 +94,13 @@ export interface Config {
     batchSize: number;
     retryMs: number;
   };
-  rank: { defaultK: number; maxQueryChars: number; bodyLimitBytes: number };
+  rank: {
+    /** From DEFAULT_K; when unset, the settings file's k, else 20 (see buildDeps). */
+    defaultK: number | undefined;
+    settingsPath: string;
+    maxQueryChars: number;
+    bodyLimitBytes: number;
+  };
   adminBodyLimitBytes: number;
 }
 
@@ -146,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     rank: {
       defaultK: e.DEFAULT_K,
+      settingsPath: e.ROUTING_SETTINGS,
       maxQueryChars: e.MAX_QUERY_CHARS,
       bodyLimitBytes: e.RANK_BODY_LIMIT_BYTES,
     },

@@ -4,11 +4,14 @@ import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
 import { seedFromDirectory } from "./core/seed.ts";
+import { TargetStatsCache } from "./core/target-stats.ts";
 import type { Embedder } from "./embedding/embedder.ts";
 import { createEmbedder } from "./embedding/factory.ts";
 import { StartupError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
 import type { Logger } from "./logger.ts";
+import { DEFAULT_SETTINGS } from "./routing/aggregate.ts";
+import { readSettingsFile } from "./routing/settings-file.ts";
 import { openDatabase } from "./store/database.ts";
 import { ExampleStore } from "./store/example-store.ts";
 import { createVectorIndex } from "./vectors/factory.ts";
@@ -70,8 +73,19 @@ export async function buildDeps(
       });
     }
 
-    const examples = new ExampleService(store, embedder, index, sync, lock, logger);
-    const ranker = new Ranker(store, embedder, index, config.rank.defaultK);
+    const stats = new TargetStatsCache(store);
+    const examples = new ExampleService(store, embedder, index, sync, lock, logger, () => stats.invalidate());
+    const tuned = readSettingsFile(config.rank.settingsPath);
+    if (tuned)
+      logger.info("ranking settings loaded", {
+        path: config.rank.settingsPath,
+        k: tuned.k,
+        ...tuned.settings,
+      });
+    const ranker = new Ranker(store, embedder, index, stats, {
+      defaultK: config.rank.defaultK ?? tuned?.k ?? 20,
+      settings: tuned?.settings ?? DEFAULT_SETTINGS,
+    });
     if (!readOnly && config.database.seedOnEmpty && store.countExamples() === 0) {
       const seeded = await seedFromDirectory(config.database.seedDir, examples, store);
       logger.info("seeded empty database", { dir: config.database.seedDir, ...seeded });

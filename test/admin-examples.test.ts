@@ -237,7 +237,7 @@ describe("admin API: examples", () => {
     const ranked = await svc.rank({ query: "python function to sort a list" });
     expect(ranked.body.hits[0]).toMatchObject({ id, category: "code" });
     expect(ranked.body.hits[0]?.similarity).toBeCloseTo(1, 5);
-    expect(ranked.body.scores).toEqual([{ target: "coder", score: 1, support: 1 }]);
+    expect(ranked.body.scores).toEqual([{ target: "coder", score: 1, support: 1, confidence: 1 }]);
 
     const del = await svc.request("DELETE", `/admin/examples/${id}`, undefined, { admin: true });
     expect(del.status).toBe(204);

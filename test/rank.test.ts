@@ -32,7 +32,9 @@ describe("POST /rank", () => {
     expect(body.hits).toHaveLength(3);
     expect(body.hits.every((h) => h.category === "poetry")).toBe(true);
     expect(body.scores.map((s) => s.target)).toEqual(["poet", "coder"]);
-    expect(body.scores[0]).toMatchObject({ target: "poet", score: 0.95, support: 3 });
+    expect(body.scores[0]).toMatchObject({ target: "poet", score: 0.95, support: 3, confidence: 1 });
+    expect(body).toMatchObject({ fallback: false });
+    expect(body).not.toHaveProperty("recommended");
     expect(body.k).toBe(3);
     const sims = body.hits.map((h) => h.similarity);
     expect([...sims].sort((a, b) => b - a)).toEqual(sims);
@@ -44,7 +46,7 @@ describe("POST /rank", () => {
     ]);
     const { body } = await svc.rank({ query: "python function to sort a list", k: 4 });
     const special = body.scores.find((s) => s.target === "special");
-    expect(special).toEqual({ target: "special", score: 1, support: 1 });
+    expect(special).toEqual({ target: "special", score: 1, support: 1, confidence: 1 });
     const coder = body.scores.find((s) => s.target === "coder");
     expect(coder?.support).toBe(4);
     expect(coder?.score).toBeGreaterThan(0.5);

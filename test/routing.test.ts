@@ -17,16 +17,16 @@ describe("rankTargets", () => {
       enabled("x", "y"),
     );
     expect(ranked).toEqual([
-      { target: "x", score: 0.9 / 1.2, support: 2 },
-      { target: "y", score: 0.6 / 1.5, support: 2 },
+      { target: "x", score: 0.9 / 1.2, support: 2, confidence: 1 },
+      { target: "y", score: 0.6 / 1.5, support: 2, confidence: 1 },
     ]);
   });
 
   it("gives negative similarities no weight, and falls back to the plain mean when no weight is left", () => {
     const ranked = rankTargets([n("a", -0.5, { x: 1, y: 0.2 }), n("b", 0.5, { x: 0 })], enabled("x", "y"));
     expect(ranked).toEqual([
-      { target: "y", score: 0.2, support: 1 },
-      { target: "x", score: 0, support: 2 },
+      { target: "y", score: 0.2, support: 1, confidence: 0 },
+      { target: "x", score: 0, support: 2, confidence: 1 },
     ]);
   });
 

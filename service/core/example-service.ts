@@ -24,6 +24,8 @@ export class ExampleService {
     private readonly sync: IndexSync,
     private readonly lock: Mutex,
     private readonly logger: Logger,
+    /** Called after every committed write (cached per-target statistics go stale). */
+    private readonly onWrite: () => void = () => undefined,
   ) {}
 
   /**
@@ -61,6 +63,7 @@ export class ExampleService {
   delete(id: string): Promise<boolean> {
     return this.lock.run(async () => {
       if (!this.store.delete(id)) return false;
+      this.onWrite();
       await this.toIndex(
         () => this.index.delete([id]),
         () => this.store.clearPendingDeletes([id]),
@@ -72,6 +75,7 @@ export class ExampleService {
   private persist(batch: NewExample[], mode: "insert" | "upsert"): Promise<boolean> {
     return this.lock.run(async () => {
       const version = this.store.write(batch, mode);
+      this.onWrite();
       const ids = batch.map((e) => e.id);
       return this.toIndex(
         () => this.index.upsert(batch.map((e) => ({ id: e.id, vector: e.embedding }))),

@@ -1,15 +1,25 @@
 import type { Embedder } from "../embedding/embedder.ts";
 import { DEFAULT_TRUNCATE_STRATEGY, type TruncateStrategy, truncate } from "../embedding/truncate.ts";
 import { AppError } from "../errors.ts";
-import { type RankedTarget, rankTargets, type ScoredNeighbour } from "../routing/aggregate.ts";
+import {
+  DEFAULT_SETTINGS,
+  type RankedTarget,
+  type RankingSettings,
+  rankByPriors,
+  rankTargets,
+  type ScoredNeighbour,
+} from "../routing/aggregate.ts";
+import { type Choice, choose, type Objective, type Prices } from "../routing/objective.ts";
 import type { ExampleStore } from "../store/example-store.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
+import type { TargetStatsCache } from "./target-stats.ts";
 
 export interface RankRequest {
   query: string;
   k?: number;
   targets?: readonly string[];
   truncateStrategy?: TruncateStrategy;
+  objective?: Objective;
 }
 
 export interface RankHit {
@@ -24,6 +34,17 @@ export interface RankResult {
   k: number;
   /** True when the query was cut to the embedder's input limit before embedding. */
   truncated: boolean;
+  /** Set when no stored example is close enough: `scores` then come from the targets' overall means. */
+  fallback: string | undefined;
+  /** With an objective: the chosen target and the priced list. */
+  choice: Choice | undefined;
+}
+
+export interface RankerOptions {
+  /** Neighbours when a request gives no k. */
+  defaultK: number;
+  /** How scores are combined (tuned by `npm run eval -- --tune`). */
+  settings: RankingSettings;
 }
 
 /** POST /rank: embed the query, find its neighbours, read their scores from SQLite, aggregate. */
@@ -32,7 +53,8 @@ export class Ranker {
     private readonly store: ExampleStore,
     private readonly embedder: Embedder,
     private readonly index: VectorIndex,
-    private readonly defaultK: number,
+    private readonly stats: TargetStatsCache,
+    private readonly options: RankerOptions = { defaultK: 20, settings: DEFAULT_SETTINGS },
   ) {}
 
   async rank(request: RankRequest): Promise<RankResult> {
@@ -46,7 +68,7 @@ export class Ranker {
         });
       }
     }
-    const k = request.k ?? this.defaultK;
+    const k = request.k ?? this.options.defaultK;
     const text = truncate(
       request.query,
       this.embedder.maxInputTokens,
@@ -55,17 +77,36 @@ export class Ranker {
     const [vector] = await this.embedder.embed([text], "query");
     const found = await this.index.search(vector as Float32Array, k);
     const evidence = this.store.evidence(found.map((n) => n.id));
-    // A neighbour deleted between the search and the read is dropped: every hit has its scores.
+    // A neighbour SQLite does not have (deleted meanwhile, not yet replicated) is dropped.
     const neighbours: ScoredNeighbour[] = [];
     for (const n of found) {
       const e = evidence.get(n.id);
       if (e) neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
     }
+
+    const { settings } = this.options;
+    const best = neighbours[0]?.similarity;
+    let fallback: string | undefined;
+    let scores: RankedTarget[];
+    if (best !== undefined && best < settings.minSimilarity) {
+      fallback = `closest example has similarity ${best.toFixed(3)}, below the floor of ${settings.minSimilarity}: ranked by each target's overall mean score`;
+      scores = rankByPriors(targets, this.stats.get(), request.targets);
+    } else {
+      const stats = settings.shrinkage > 0 ? this.stats.get() : undefined;
+      scores = rankTargets(neighbours, targets, { only: request.targets, settings, stats });
+    }
+    const choice = request.objective ? choose(scores, this.prices(), request.objective) : undefined;
     return {
       hits: neighbours.map((n) => ({ id: n.id, category: n.category, similarity: n.similarity })),
-      scores: rankTargets(neighbours, targets, { only: request.targets }),
+      scores,
       k,
       truncated: text !== request.query,
+      fallback,
+      choice,
     };
+  }
+
+  private prices(): Map<string, Prices> {
+    return new Map(this.store.targetPrices().map((t) => [t.name, t]));
   }
 }

@@ -7,6 +7,30 @@ import { readJson } from "./errors.ts";
 /** Most neighbours a request may ask for. */
 export const MAX_K = 200;
 
+/** Cost-aware choice: exactly one of willingness_to_pay, max_price, quality_tolerance. */
+const ObjectiveBody = z
+  .strictObject({
+    willingness_to_pay: z.number().positive("willingness_to_pay must be above 0").optional(),
+    max_price: z.number().min(0).optional(),
+    quality_tolerance: z.number().min(0).max(1).optional(),
+    output_share: z.number().min(0).max(1).optional(),
+    order: z.enum(["score", "utility"]).optional(),
+  })
+  .superRefine((o, ctx) => {
+    const given = [o.willingness_to_pay, o.max_price, o.quality_tolerance].filter(
+      (v) => v !== undefined,
+    ).length;
+    if (given !== 1) {
+      ctx.addIssue({
+        code: "custom",
+        message: "give exactly one of willingness_to_pay, max_price, quality_tolerance",
+      });
+    }
+    if (o.order === "utility" && o.willingness_to_pay === undefined) {
+      ctx.addIssue({ code: "custom", path: ["order"], message: "order utility needs willingness_to_pay" });
+    }
+  });
+
 function rankBody(maxQueryChars: number) {
   const text = (field: string) =>
     z
@@ -21,6 +45,7 @@ function rankBody(maxQueryChars: number) {
       k: z.number().int("k must be an integer").min(1).max(MAX_K).optional(),
       targets: z.array(TargetName).min(1, "targets must name at least one target").max(1000).optional(),
       truncate_strategy: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).optional(),
+      objective: ObjectiveBody.optional(),
     })
     .superRefine((b, ctx) => {
       if ((b.query === undefined) === (b.prompt === undefined)) {
@@ -39,15 +64,37 @@ export function rankRoutes(deps: Deps) {
   const schema = rankBody(deps.config.rank.maxQueryChars);
   return new Hono<AppEnv>().post("/", async (c) => {
     const body = parseOrThrow(schema, await readJson(c));
+    const o = body.objective;
     const result = await deps.ranker.rank({
       query: (body.query ?? body.prompt) as string,
       k: body.k,
       targets: body.targets,
       truncateStrategy: body.truncate_strategy,
+      objective: o && {
+        willingnessToPay: o.willingness_to_pay,
+        maxPrice: o.max_price,
+        qualityTolerance: o.quality_tolerance,
+        outputShare: o.output_share,
+        order: o.order,
+      },
     });
+    const rows = result.choice?.scores ?? result.scores;
     return c.json({
       hits: result.hits.map((h) => ({ ...h, similarity: round(h.similarity) })),
-      scores: result.scores.map((s) => ({ ...s, score: round(s.score) })),
+      scores: rows.map((s) => ({
+        target: s.target,
+        score: round(s.score),
+        support: s.support,
+        confidence: round(s.confidence),
+        ...("price" in s && { price_per_mtok: s.price }),
+        ...("utility" in s &&
+          o?.willingness_to_pay !== undefined && {
+            utility: s.utility === null ? null : round(s.utility as number),
+          }),
+      })),
+      ...(result.choice && { recommended: result.choice.recommended }),
+      fallback: result.fallback !== undefined,
+      ...(result.fallback !== undefined && { fallback_reason: result.fallback }),
       k: result.k,
       truncated: result.truncated,
       embedder: deps.embedder.id,

@@ -15,39 +15,73 @@ export interface TargetInfo {
 /** One ranked target. */
 export interface RankedTarget {
   target: string;
-  /** Similarity-weighted mean of the neighbours' scores for this target, over those that have one. */
+  /** Predicted score: the similarity-weighted mean of the neighbours' scores, shrunk toward the prior. */
   score: number;
   /** How many neighbours scored this target. */
   support: number;
+  /** Share of the score that comes from the neighbours rather than the prior, in [0, 1]. */
+  confidence: number;
 }
+
+/** Mean score of each target, overall and per category: the priors that thin evidence is shrunk toward. */
+export interface TargetStats {
+  overall: Readonly<Record<string, number>>;
+  byCategory: ReadonlyMap<string, Readonly<Record<string, number>>>;
+}
+
+/** How neighbours' scores are combined; fitted on the operator's data by `npm run eval -- --tune`. */
+export interface RankingSettings {
+  /** Weight of a neighbour = max(similarity, 0) ^ power. Default 1. */
+  power: number;
+  /** Pseudo-weight of the prior: how much evidence it takes to move away from it. Default 0 (plain kNN). */
+  shrinkage: number;
+  /** Prior: each target's mean over the neighbours' categories, or over all examples. Default "category". */
+  prior: "category" | "overall";
+  /** Below this best similarity the query is out of distribution: rank by priors only. Default 0. */
+  minSimilarity: number;
+}
+
+export const DEFAULT_SETTINGS: RankingSettings = {
+  power: 1,
+  shrinkage: 0,
+  prior: "category",
+  minSimilarity: 0,
+};
 
 export interface RankOptions {
   /** Rank only these targets; all enabled targets when absent. */
   only?: readonly string[];
+  settings?: RankingSettings;
+  /** Needed when `settings.shrinkage` > 0 or for a fallback. */
+  stats?: TargetStats;
 }
 
 /**
- * Ranks targets by the similarity-weighted mean of the neighbours' scores, best first.
+ * Ranks targets best first. Each target's score is
  *
- * Weights are max(similarity, 0): a neighbour pointing away from the query is no evidence. A target
- * is averaged only over the neighbours that scored it, so a model that was evaluated on fewer
- * examples is not penalised for the missing ones; `support` says how many there were. When every
- * supporting neighbour has weight 0 the plain mean is used. Targets with no support, disabled
- * targets and targets outside `only` are left out. Ties break on support, then on name, so the
- * order is deterministic.
+ *   (Σ wᵢ sᵢ + λ·prior) / (Σ wᵢ + λ),   wᵢ = max(similarityᵢ, 0)^power,
+ *
+ * over the neighbours that scored it, with λ = `shrinkage`. With λ = 0 this is the plain
+ * similarity-weighted mean; with λ > 0 thin evidence leans on the prior (the target's mean over
+ * the neighbours' categories, or overall) instead of one or two lucky neighbours. `support` counts
+ * the neighbours that scored the target; `confidence` is Σw / (Σw + λ). A target is averaged only
+ * over neighbours that scored it, so one evaluated on fewer examples is not penalised for the
+ * missing ones. When every supporting neighbour has weight 0 and λ = 0, the plain mean is used.
+ * Disabled targets, targets outside `only`, and targets no neighbour scored are left out. Ties break
+ * on support, then name.
  */
 export function rankTargets(
   neighbours: readonly ScoredNeighbour[],
   targets: readonly TargetInfo[],
   options: RankOptions = {},
 ): RankedTarget[] {
-  const only = options.only ? new Set(options.only) : undefined;
-  const eligible = new Set(
-    targets.filter((t) => t.enabled && (!only || only.has(t.name))).map((t) => t.name),
-  );
+  const settings = options.settings ?? DEFAULT_SETTINGS;
+  const eligible = eligibleTargets(targets, options.only);
+  const prior =
+    settings.shrinkage > 0 && options.stats ? priors(neighbours, options.stats, settings) : undefined;
   const acc = new Map<string, { weighted: number; weight: number; plain: number; support: number }>();
   for (const n of neighbours) {
-    const w = Math.max(n.similarity, 0);
+    const w = Math.max(n.similarity, 0) ** settings.power;
     for (const [target, score] of Object.entries(n.scores)) {
       if (!eligible.has(target)) continue;
       let a = acc.get(target);
@@ -63,9 +97,58 @@ export function rankTargets(
   }
   const ranked: RankedTarget[] = [];
   for (const [target, a] of acc) {
-    const score = a.weight > 0 ? a.weighted / a.weight : a.plain / a.support;
-    ranked.push({ target, score, support: a.support });
+    const p = prior?.[target];
+    const lambda = p === undefined ? 0 : settings.shrinkage;
+    const score =
+      a.weight + lambda > 0 ? (a.weighted + lambda * (p ?? 0)) / (a.weight + lambda) : a.plain / a.support;
+    const confidence = a.weight + lambda > 0 ? a.weight / (a.weight + lambda) : 0;
+    ranked.push({ target, score, support: a.support, confidence });
   }
+  return sortRanked(ranked);
+}
+
+/**
+ * The fallback ranking: every eligible target by its overall mean score, with no neighbour support.
+ * Used when the query is out of distribution (no neighbour close enough).
+ */
+export function rankByPriors(
+  targets: readonly TargetInfo[],
+  stats: TargetStats,
+  only?: readonly string[],
+): RankedTarget[] {
+  const eligible = eligibleTargets(targets, only);
+  const ranked = Object.entries(stats.overall)
+    .filter(([t]) => eligible.has(t))
+    .map(([target, score]) => ({ target, score, support: 0, confidence: 0 }));
+  return sortRanked(ranked);
+}
+
+/** Each target's prior for this query: its mean over the neighbours' categories (weighted), or overall. */
+function priors(neighbours: readonly ScoredNeighbour[], stats: TargetStats, settings: RankingSettings) {
+  if (settings.prior === "overall") return stats.overall;
+  const sum: Record<string, number> = {};
+  const weight: Record<string, number> = {};
+  for (const n of neighbours) {
+    const w = Math.max(n.similarity, 0) ** settings.power;
+    const means = (n.category !== null && stats.byCategory.get(n.category)) || stats.overall;
+    for (const [t, m] of Object.entries(means)) {
+      sum[t] = (sum[t] ?? 0) + w * m;
+      weight[t] = (weight[t] ?? 0) + w;
+    }
+  }
+  const out: Record<string, number> = {};
+  for (const t of Object.keys(stats.overall)) {
+    out[t] = (weight[t] ?? 0) > 0 ? (sum[t] as number) / (weight[t] as number) : (stats.overall[t] as number);
+  }
+  return out;
+}
+
+function eligibleTargets(targets: readonly TargetInfo[], only?: readonly string[]): Set<string> {
+  const wanted = only ? new Set(only) : undefined;
+  return new Set(targets.filter((t) => t.enabled && (!wanted || wanted.has(t.name))).map((t) => t.name));
+}
+
+function sortRanked(ranked: RankedTarget[]): RankedTarget[] {
   return ranked.sort(
     (x, y) =>
       y.score - x.score || y.support - x.support || (x.target < y.target ? -1 : x.target > y.target ? 1 : 0),

@@ -232,6 +232,49 @@ export class ExampleStore {
       .all();
   }
 
+  /** Prices of every target, without the example counts `listTargets` adds. */
+  targetPrices(): Array<{
+    name: string;
+    inputPricePerMtok: number | null;
+    outputPricePerMtok: number | null;
+  }> {
+    return this.db
+      .select({
+        name: targets.name,
+        inputPricePerMtok: targets.inputPricePerMtok,
+        outputPricePerMtok: targets.outputPricePerMtok,
+      })
+      .from(targets)
+      .all();
+  }
+
+  /** Mean score of each target, overall and per category: the priors ranking shrinks toward. */
+  targetStats(): { overall: Record<string, number>; byCategory: Map<string, Record<string, number>> } {
+    const rows = this.db
+      .select({
+        category: examples.category,
+        target: scores.target,
+        sum: sql<number>`sum(${scores.score})`,
+        n: count(),
+      })
+      .from(scores)
+      .innerJoin(examples, eq(examples.id, scores.exampleId))
+      .groupBy(examples.category, scores.target)
+      .all();
+    const total = new Map<string, [number, number]>();
+    const byCategory = new Map<string, Record<string, number>>();
+    for (const r of rows) {
+      const t = total.get(r.target) ?? [0, 0];
+      total.set(r.target, [t[0] + r.sum, t[1] + r.n]);
+      if (r.category !== null) {
+        const m = byCategory.get(r.category) ?? {};
+        m[r.target] = r.sum / r.n;
+        byCategory.set(r.category, m);
+      }
+    }
+    return { overall: Object.fromEntries([...total].map(([t, [s, n]]) => [t, s / n])), byCategory };
+  }
+
   /** Name and enabled flag of every target: the cheap read /rank needs. */
   targetFlags(): Array<{ name: string; enabled: boolean }> {
     return this.targetFlagsQuery.all();

@@ -1,0 +1,150 @@
+/**
+ * Evaluates the router on labelled data by k-fold cross-validation, through the service's own
+ * index and ranking code.
+ *
+ *   npm run eval -- mmlu|gsm8k|mt-bench [--data ../shared/data/routellm]
+ *   npm run eval -- examples.jsonl | points.jsonl --targets targets.jsonl | wide.csv
+ *   options: --folds 5 --seed 1 --k 20 --out eval-report --tune [--settings-out data/routing.json]
+ *
+ * Prints a table and writes `<out>/<dataset>.md` and `<out>/<dataset>.svg`. `--tune` picks k,
+ * weighting and shrinkage on a differently seeded split and writes them where the service reads them.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { loadConfig } from "../config.ts";
+import { createEmbedder } from "../embedding/factory.ts";
+import { foldNeighbours } from "../eval/crossval.ts";
+import { loadDataset } from "../eval/datasets.ts";
+import { DiskEmbeddingCache } from "../eval/embedding-cache.ts";
+import { evaluate, type Row } from "../eval/evaluate.ts";
+import { markdown, svg } from "../eval/report.ts";
+import { DEFAULT_SETTINGS, type RankingSettings } from "../routing/aggregate.ts";
+import { readSettingsFile, writeSettingsFile } from "../routing/settings-file.ts";
+
+const GRID = {
+  k: [5, 10, 20, 50, 100, 200],
+  power: [1, 2, 4],
+  shrinkage: [0, 1, 4, 16],
+  prior: ["category", "overall"] as const,
+};
+
+function progress(label: string): (done: number, total: number) => void {
+  let last = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (done < total && now - last < 500) return;
+    last = now;
+    const line = `${label}: ${done}/${total} (${((done / Math.max(total, 1)) * 100).toFixed(0)}%)`;
+    process.stderr.write(process.stderr.isTTY ? `\r${line}${done >= total ? "\n" : ""}` : `${line}\n`);
+  };
+}
+
+/** The metric a tuning run maximises: APGR on two-model data, AIQ with costs, else top-pick quality. */
+function objective(r: Row): number {
+  return r.apgr ?? r.aiq ?? r.topQuality;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      data: { type: "string", default: "../shared/data/routellm" },
+      targets: { type: "string" },
+      folds: { type: "string", default: "5" },
+      seed: { type: "string", default: "1" },
+      k: { type: "string", default: "20" },
+      out: { type: "string", default: "eval-report" },
+      tune: { type: "boolean", default: false },
+      "settings-out": { type: "string" },
+      cache: { type: "string", default: ".cache/embeddings" },
+    },
+  });
+  const arg = positionals[0];
+  if (!arg) throw new Error("give a dataset: mmlu, gsm8k, mt-bench, a .jsonl or a .csv file");
+  const config = loadConfig();
+  const folds = Number(values.folds);
+  const seed = Number(values.seed);
+  const k = Number(values.k);
+  const dataset = loadDataset(arg, values.data, values.targets);
+  process.stderr.write(`${dataset.name}: ${dataset.items.length} prompts\n`);
+
+  const embedder = await createEmbedder(config.embedder);
+  const vectors = await new DiskEmbeddingCache(values.cache, embedder).embed(
+    dataset.items.map((i) => i.text),
+    progress(`embedding with ${embedder.id}`),
+  );
+  await embedder.close();
+  const maxK = Math.max(k, ...(values.tune ? GRID.k : []));
+  const folded = await foldNeighbours(dataset.items, vectors, { folds, seed, maxK }, progress("neighbours"));
+
+  const configs: Array<{ name: string; k: number; settings: RankingSettings }> = [
+    { name: `kNN, plain (k=${k})`, k, settings: DEFAULT_SETTINGS },
+  ];
+  const current = readSettingsFile(config.rank.settingsPath);
+  if (current) configs.push({ name: `service settings (${config.rank.settingsPath})`, ...current });
+
+  let tuned: { k: number; settings: RankingSettings; value: number } | undefined;
+  if (values.tune) {
+    // Choose on a differently seeded split, report on this one, so the choice does not grade itself.
+    const tuneFolds = await foldNeighbours(
+      dataset.items,
+      vectors,
+      { folds, seed: seed + 1, maxK },
+      progress("tuning split"),
+    );
+    for (const kk of GRID.k) {
+      for (const power of GRID.power) {
+        for (const shrinkage of GRID.shrinkage) {
+          for (const prior of GRID.prior) {
+            if (shrinkage === 0 && prior === "overall") continue;
+            const settings = { power, shrinkage, prior, minSimilarity: 0 };
+            const value = objective(
+              evaluate(dataset, tuneFolds, [{ name: "", k: kk, settings }], seed).rows[0] as Row,
+            );
+            if (!tuned || value > tuned.value) tuned = { k: kk, settings, value };
+          }
+        }
+      }
+    }
+    if (tuned) {
+      const s = tuned.settings;
+      configs.push({
+        name: `kNN, tuned (k=${tuned.k}, power ${s.power}, shrinkage ${s.shrinkage} to ${s.prior} means)`,
+        k: tuned.k,
+        settings: s,
+      });
+    }
+  }
+
+  const result = evaluate(dataset, folded, configs, seed);
+  const command = `npm run eval -- ${process.argv.slice(2).join(" ")}`;
+  const md = markdown(result, command);
+  console.log(md);
+  mkdirSync(values.out, { recursive: true });
+  writeFileSync(join(values.out, `${dataset.name}.md`), `${md}\n`);
+  const plot = svg(result);
+  if (plot) writeFileSync(join(values.out, `${dataset.name}.svg`), plot);
+  process.stderr.write(`report: ${join(values.out, `${dataset.name}.md`)}${plot ? " and .svg" : ""}\n`);
+
+  if (tuned) {
+    const path = values["settings-out"] ?? config.rank.settingsPath;
+    const row = result.rows.find((r) => r.name.startsWith("kNN, tuned")) as Row;
+    writeSettingsFile(path, {
+      k: tuned.k,
+      ...tuned.settings,
+      tuned: {
+        dataset: dataset.name,
+        metric: row.apgr !== undefined ? "APGR" : row.aiq !== undefined ? "AIQ" : "top-pick quality",
+        value: objective(row),
+        at: new Date().toISOString(),
+      },
+    });
+    process.stderr.write(`settings written to ${path}; the service reads them at start\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

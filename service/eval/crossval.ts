@@ -1,0 +1,123 @@
+import {
+  DEFAULT_SETTINGS,
+  type RankingSettings,
+  rankByPriors,
+  rankTargets,
+  type ScoredNeighbour,
+  type TargetStats,
+} from "../routing/aggregate.ts";
+import { QuantizedScanIndex } from "../vectors/embedded.ts";
+import type { EvalItem } from "./datasets.ts";
+
+/** Deterministic pseudo-random numbers (mulberry32), so every run splits the same way. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fold number of each item: a seeded shuffle dealt round-robin into `k` folds. */
+export function assignFolds(n: number, k: number, seed: number): number[] {
+  const next = rng(seed);
+  const order = [...Array(n).keys()];
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  const fold = new Array<number>(n);
+  order.forEach((item, pos) => {
+    fold[item] = pos % k;
+  });
+  return fold;
+}
+
+/** Mean score per target, overall and per category, over `items`. */
+export function targetStats(items: readonly EvalItem[]): TargetStats {
+  const add = (acc: Map<string, [number, number]>, t: string, s: number) => {
+    const a = acc.get(t) ?? [0, 0];
+    acc.set(t, [a[0] + s, a[1] + 1]);
+  };
+  const overall = new Map<string, [number, number]>();
+  const byCategory = new Map<string, Map<string, [number, number]>>();
+  for (const item of items) {
+    for (const [t, s] of Object.entries(item.scores)) {
+      add(overall, t, s);
+      if (item.category !== null) {
+        const m = byCategory.get(item.category) ?? new Map();
+        add(m, t, s);
+        byCategory.set(item.category, m);
+      }
+    }
+  }
+  const means = (m: Map<string, [number, number]>) =>
+    Object.fromEntries([...m].map(([t, [s, n]]) => [t, s / n]));
+  return { overall: means(overall), byCategory: new Map([...byCategory].map(([c, m]) => [c, means(m)])) };
+}
+
+/** The neighbours of every item among the other folds' items, found once and reused across settings. */
+export interface FoldedNeighbours {
+  fold: number[];
+  /** neighbours[i]: up to `maxK` training items closest to item i, closest first. */
+  neighbours: ScoredNeighbour[][];
+  /** stats[f]: target means over the training items of fold f. */
+  stats: TargetStats[];
+}
+
+/** Builds one exact index per fold (the service's own index) and searches every held-out item. */
+export async function foldNeighbours(
+  items: readonly EvalItem[],
+  vectors: readonly Float32Array[],
+  options: { folds: number; seed: number; maxK: number },
+  onProgress?: (done: number, total: number) => void,
+): Promise<FoldedNeighbours> {
+  const fold = assignFolds(items.length, options.folds, options.seed);
+  const neighbours: ScoredNeighbour[][] = new Array(items.length);
+  const stats: TargetStats[] = [];
+  let done = 0;
+  for (let f = 0; f < options.folds; f++) {
+    const train = items.map((_, i) => i).filter((i) => fold[i] !== f);
+    stats.push(targetStats(train.map((i) => items[i] as EvalItem)));
+    const dim = (vectors[0] as Float32Array).length;
+    const index = new QuantizedScanIndex(dim);
+    await index.upsert(train.map((i) => ({ id: String(i), vector: vectors[i] as Float32Array })));
+    for (let i = 0; i < items.length; i++) {
+      if (fold[i] !== f) continue;
+      const found = await index.search(vectors[i] as Float32Array, options.maxK);
+      neighbours[i] = found.map((n) => {
+        const item = items[Number(n.id)] as EvalItem;
+        return { id: n.id, similarity: n.similarity, category: item.category, scores: item.scores };
+      });
+      onProgress?.(++done, items.length);
+    }
+  }
+  return { fold, neighbours, stats };
+}
+
+/**
+ * Predicted score of every target for every item, through the service's ranking code, using the
+ * first `k` neighbours and `settings`. Targets the ranking leaves out get their prior.
+ */
+export function predict(
+  items: readonly EvalItem[],
+  folded: FoldedNeighbours,
+  k: number,
+  settings: RankingSettings = DEFAULT_SETTINGS,
+): Array<Record<string, number>> {
+  return items.map((_, i) => {
+    const stats = folded.stats[folded.fold[i] as number] as TargetStats;
+    const targets = Object.keys(stats.overall).map((name) => ({ name, enabled: true }));
+    const near = (folded.neighbours[i] as ScoredNeighbour[]).slice(0, k);
+    const best = near[0]?.similarity ?? Number.NEGATIVE_INFINITY;
+    const ranked =
+      best < settings.minSimilarity
+        ? rankByPriors(targets, stats)
+        : rankTargets(near, targets, { settings, stats });
+    const out: Record<string, number> = { ...stats.overall };
+    for (const r of ranked) out[r.target] = r.score;
+    return out;
+  });
+}
