@@ -186,4 +186,104 @@ describe("POST /rank", () => {
     expect(res.status).toBe(404);
     expect(((await res.json()) as ErrorBody).error.code).toBe("NOT_FOUND");
   });
+
+  describe("cost-aware objective", () => {
+    beforeEach(async () => {
+      await svc.request(
+        "PUT",
+        "/admin/targets/coder",
+        { input_price_per_mtok: 10, output_price_per_mtok: 30 },
+        { admin: true },
+      );
+      await svc.request(
+        "PUT",
+        "/admin/targets/poet",
+        { input_price_per_mtok: 0.5, output_price_per_mtok: 1.5 },
+        { admin: true },
+      );
+    });
+
+    it("recommends a target and prices every row", async () => {
+      const res = await svc.request("POST", "/rank", {
+        query: "python function to sort a list",
+        k: 3,
+        objective: { max_price: 5 },
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as RankBody & { recommended: string | null };
+      expect(body.recommended).toBe("poet");
+      expect(body.scores.map((s) => s.target)).toEqual(["coder", "poet"]);
+      expect(body.scores[0]).toMatchObject({ target: "coder", price_per_mtok: 20 });
+    });
+
+    it("orders by utility when asked", async () => {
+      const res = await svc.request("POST", "/rank", {
+        query: "python function to sort a list",
+        k: 3,
+        objective: { willingness_to_pay: 10, order: "utility" },
+      });
+      const body = (await res.json()) as RankBody & { recommended: string };
+      expect(body.recommended).toBe("poet");
+      expect(body.scores[0]).toMatchObject({ target: "poet", utility: 0.2 - 1 / 10 });
+    });
+
+    it.each([
+      [{}, "exactly one of"],
+      [{ max_price: 1, quality_tolerance: 0.1 }, "exactly one of"],
+      [{ willingness_to_pay: 0 }, "willingness_to_pay must be above 0"],
+      [{ quality_tolerance: 2 }, "quality_tolerance"],
+      [{ max_price: 1, order: "utility" }, "order utility needs willingness_to_pay"],
+      [{ max_price: 1, budget: 3 }, "unknown field: budget"],
+    ])("rejects the objective %j", async (objective, words) => {
+      const res = await svc.request("POST", "/rank", { query: "x", objective });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(await res.json())).toContain(words);
+    });
+  });
+});
+
+describe("tuned ranking settings (ROUTING_SETTINGS)", () => {
+  it("uses the file's k and shrinkage, and falls back to overall means below the similarity floor", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "router-settings-"));
+    const path = join(dir, "routing.json");
+    writeFileSync(
+      path,
+      JSON.stringify({ k: 2, power: 1, shrinkage: 1, prior: "overall", minSimilarity: 0.5 }),
+    );
+    const tuned = await startService({ ROUTING_SETTINGS: path });
+    await tuned.addExamples([
+      ...TOPICS.code.map((t) => example(t, { coder: 1, poet: 0 }, "code")),
+      ...TOPICS.poetry.map((t) => example(t, { coder: 0, poet: 1 }, "poetry")),
+    ]);
+    const near = await tuned.rank({ query: "python function to sort a list" });
+    expect(near.body.k).toBe(2);
+    expect(near.body.hits).toHaveLength(2);
+    // Both neighbours are code examples scoring coder 1: (Σw·1 + 1·0.5) / (Σw + 1).
+    const w = near.body.hits.reduce((a, h) => a + h.similarity, 0);
+    expect(near.body.scores[0]?.target).toBe("coder");
+    expect(near.body.scores[0]?.score).toBeCloseTo((w + 0.5) / (w + 1), 3);
+    expect(near.body).toMatchObject({ fallback: false });
+
+    const far = await tuned.request("POST", "/rank", { query: "zebra quantum saxophone" });
+    const body = (await far.json()) as RankBody & { fallback: boolean; fallback_reason: string };
+    expect(body.fallback).toBe(true);
+    expect(body.fallback_reason).toContain("below the floor of 0.5");
+    expect(body.scores).toEqual([
+      { target: "coder", score: 0.5, support: 0, confidence: 0 },
+      { target: "poet", score: 0.5, support: 0, confidence: 0 },
+    ]);
+    await tuned.close();
+  });
+
+  it("refuses to start on a malformed settings file, naming it", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const path = join(mkdtempSync(join(tmpdir(), "router-settings-")), "routing.json");
+    writeFileSync(path, JSON.stringify({ k: 0, power: 1, shrinkage: 1, prior: "overall", minSimilarity: 0 }));
+    await expect(startService({ ROUTING_SETTINGS: path })).rejects.toThrow(/routing\.json: k/);
+  });
 });

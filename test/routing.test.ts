@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { truncate } from "../service/embedding/truncate.ts";
-import { rankTargets, type ScoredNeighbour } from "../service/routing/aggregate.ts";
+import {
+  rankByPriors,
+  rankTargets,
+  type ScoredNeighbour,
+  type TargetStats,
+} from "../service/routing/aggregate.ts";
+import { choose } from "../service/routing/objective.ts";
 
 const n = (id: string, similarity: number, scores: Record<string, number>): ScoredNeighbour => ({
   id,
@@ -47,6 +53,96 @@ describe("rankTargets", () => {
 
   it("returns an empty list for no neighbours", () => {
     expect(rankTargets([], enabled("x"))).toEqual([]);
+  });
+});
+
+describe("shrinkage toward priors", () => {
+  const stats: TargetStats = {
+    overall: { x: 0.5, y: 0.5 },
+    byCategory: new Map([["maths", { x: 0.9, y: 0.2 }]]),
+  };
+  const base = { power: 1, minSimilarity: 0 };
+
+  it("pulls thin evidence toward the neighbours' category means, and says how much", () => {
+    const near = [{ ...n("a", 1, { x: 0, y: 1 }), category: "maths" }];
+    const [y, x] = rankTargets(near, enabled("x", "y"), {
+      settings: { ...base, shrinkage: 1, prior: "category" },
+      stats,
+    });
+    expect(y).toEqual({ target: "y", score: (1 + 0.2) / 2, support: 1, confidence: 0.5 });
+    expect(x).toEqual({ target: "x", score: (0 + 0.9) / 2, support: 1, confidence: 0.5 });
+    const overall = rankTargets(near, enabled("x", "y"), {
+      settings: { ...base, shrinkage: 1, prior: "overall" },
+      stats,
+    });
+    expect(overall.map((r) => r.score)).toEqual([0.75, 0.25]);
+  });
+
+  it("lets strong evidence win: more weight, less pull", () => {
+    const many = Array.from({ length: 20 }, (_, i) => ({ ...n(`a${i}`, 1, { x: 0 }), category: "maths" }));
+    const [x] = rankTargets(many, enabled("x"), {
+      settings: { ...base, shrinkage: 1, prior: "category" },
+      stats,
+    });
+    expect(x?.score).toBeCloseTo(0.9 / 21, 10);
+    expect(x?.confidence).toBeCloseTo(20 / 21, 10);
+  });
+
+  it("sharpens toward the nearest with a higher power", () => {
+    const near = [n("a", 0.9, { x: 1 }), n("b", 0.3, { x: 0 })];
+    const p1 = rankTargets(near, enabled("x"), { settings: { ...base, shrinkage: 0, prior: "overall" } });
+    const p4 = rankTargets(near, enabled("x"), {
+      settings: { ...base, power: 4, shrinkage: 0, prior: "overall" },
+    });
+    expect(p4[0]?.score).toBeGreaterThan(p1[0]?.score as number);
+  });
+
+  it("ranks by overall means when falling back", () => {
+    expect(rankByPriors(enabled("x", "y"), { overall: { x: 0.3, y: 0.6 }, byCategory: new Map() })).toEqual([
+      { target: "y", score: 0.6, support: 0, confidence: 0 },
+      { target: "x", score: 0.3, support: 0, confidence: 0 },
+    ]);
+  });
+});
+
+describe("cost-aware choice", () => {
+  const ranked = [
+    { target: "big", score: 0.9, support: 5, confidence: 1 },
+    { target: "mid", score: 0.85, support: 5, confidence: 1 },
+    { target: "small", score: 0.6, support: 5, confidence: 1 },
+    { target: "unpriced", score: 0.55, support: 5, confidence: 1 },
+  ];
+  const prices = new Map([
+    ["big", { inputPricePerMtok: 10, outputPricePerMtok: 30 }],
+    ["mid", { inputPricePerMtok: 1, outputPricePerMtok: 3 }],
+    ["small", { inputPricePerMtok: 0.1, outputPricePerMtok: 0.1 }],
+    ["unpriced", { inputPricePerMtok: null, outputPricePerMtok: null }],
+  ]);
+
+  it("prices each target with a blended price", () => {
+    const { scores } = choose(ranked, prices, { maxPrice: 100 });
+    expect(scores.map((s) => s.price)).toEqual([20, 2, 0.1, null]);
+    expect(choose(ranked, prices, { maxPrice: 100, outputShare: 1 }).scores[0]?.price).toBe(30);
+  });
+
+  it("with a willingness to pay, recommends the best utility and can order by it", () => {
+    const rich = choose(ranked, prices, { willingnessToPay: 1000 });
+    expect(rich.recommended).toBe("big");
+    const thrifty = choose(ranked, prices, { willingnessToPay: 10, order: "utility" });
+    expect(thrifty.recommended).toBe("mid");
+    expect(thrifty.scores.map((s) => s.target)).toEqual(["mid", "small", "big", "unpriced"]);
+    expect(thrifty.scores[0]?.utility).toBeCloseTo(0.85 - 2 / 10, 10);
+  });
+
+  it("with a max price, recommends the best target at or under it; none when nothing fits", () => {
+    expect(choose(ranked, prices, { maxPrice: 2 }).recommended).toBe("mid");
+    expect(choose(ranked, prices, { maxPrice: 0.05 }).recommended).toBeNull();
+  });
+
+  it("with a quality tolerance, recommends the cheapest target close enough to the best", () => {
+    expect(choose(ranked, prices, { qualityTolerance: 0.05 }).recommended).toBe("mid");
+    expect(choose(ranked, prices, { qualityTolerance: 0.4 }).recommended).toBe("small");
+    expect(choose(ranked, prices, { qualityTolerance: 0 }).recommended).toBe("big");
   });
 });
 

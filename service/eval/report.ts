@@ -58,12 +58,12 @@ export function svg(e: Evaluation): string {
       .map((p, j) => `${j === 0 ? "M" : "L"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`)
       .join(" ");
     const colour = colours[i % colours.length];
-    return `<path d="${d}" fill="none" stroke="${colour}" stroke-width="2"/><text x="${W - pad + 4 - 150}" y="${pad + 16 * i}" fill="${colour}" font-size="12">${escape(r.name)}</text>`;
+    return `<path d="${d}" fill="none" stroke="${colour}" stroke-width="2"/><text x="${W - pad + 4 - 150}" y="${pad + 16 * i}" fill="${colour}" font-size="12">${escapeXml(r.name)}</text>`;
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${escape(e.dataset)}: quality against cost per query</text>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(e.dataset)}: quality against cost per query</text>`,
     `<line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="black"/>`,
     `<line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" stroke="black"/>`,
     `<text x="${pad}" y="${H - pad + 16}" font-size="11">${x0.toPrecision(3)}</text>`,
@@ -76,6 +76,6 @@ export function svg(e: Evaluation): string {
   ].join("\n");
 }
 
-function escape(s: string): string {
+function escapeXml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
 }

@@ -1,0 +1,126 @@
+import { existsSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { HashEmbedder } from "../service/embedding/hash.ts";
+import { assignFolds, foldNeighbours, predict, rng } from "../service/eval/crossval.ts";
+import { loadGsm8k, loadMmlu, loadMtBench, parseCsv } from "../service/eval/datasets.ts";
+import { evaluate } from "../service/eval/evaluate.ts";
+import { aiq, costFor, hull, qualityAt, twoModel } from "../service/eval/metrics.ts";
+import { syntheticNModel } from "../service/eval/synthetic.ts";
+import { DEFAULT_SETTINGS } from "../service/routing/aggregate.ts";
+
+describe("two-model metrics (RouteLLM's definitions)", () => {
+  it("computes APGR and CPT on a hand-checked example, tied preferences switching together", () => {
+    const strong = [1, 1, 0, 1];
+    const weak = [0, 1, 0, 0];
+    const r = twoModel([1, 0, 0, 1], strong, weak);
+    expect(r.curve).toEqual([
+      { x: 0, y: 0 },
+      { x: 0.5, y: 1 },
+      { x: 1, y: 1 },
+    ]);
+    expect(r.apgr).toBeCloseTo(0.75, 10);
+    expect(r.cpt50).toBeCloseTo(0.25, 10);
+    expect(r.cpt80).toBeCloseTo(0.4, 10);
+  });
+
+  it("gives a random router about 0.5 and a reversed one less", () => {
+    const n = 4000;
+    let s = 1;
+    const rand = () => (s = (s * 16807) % 2147483647) / 2147483647;
+    const strong = Array.from({ length: n }, () => (rand() < 0.8 ? 1 : 0));
+    const weak = strong.map((x) => (x && rand() < 0.8 ? 1 : 0));
+    expect(
+      twoModel(
+        strong.map(() => rand()),
+        strong,
+        weak,
+      ).apgr,
+    ).toBeCloseTo(0.5, 1);
+    const oracle = strong.map((x, i) => x - (weak[i] as number));
+    expect(twoModel(oracle, strong, weak).apgr).toBeGreaterThan(0.9);
+    expect(
+      twoModel(
+        oracle.map((x) => -x),
+        strong,
+        weak,
+      ).apgr,
+    ).toBeLessThan(0.2);
+  });
+});
+
+describe("cost-quality metrics", () => {
+  const points = [
+    { x: 1, y: 0.5 },
+    { x: 2, y: 0.6 },
+    { x: 3, y: 0.9 },
+    { x: 4, y: 0.85 },
+  ];
+  it("keeps the non-decreasing upper convex hull", () => {
+    expect(hull(points)).toEqual([
+      { x: 1, y: 0.5 },
+      { x: 3, y: 0.9 },
+    ]);
+  });
+  it("reads quality at a cost, cost for a quality, and AIQ over a range", () => {
+    const h = hull(points);
+    expect(qualityAt(h, 2)).toBeCloseTo(0.7, 10);
+    expect(qualityAt(h, 4)).toBeCloseTo(0.9, 10);
+    expect(costFor(h, 0.8)).toBeCloseTo(2.5, 10);
+    expect(costFor(h, 0.95)).toBeUndefined();
+    expect(aiq(h, 1, 4)).toBeCloseTo((1.4 + 0.9) / 3, 4);
+  });
+});
+
+describe("cross-validation", () => {
+  it("splits the same way for the same seed, into folds of near-equal size", () => {
+    const a = assignFolds(103, 5, 1);
+    expect(assignFolds(103, 5, 1)).toEqual(a);
+    expect(assignFolds(103, 5, 2)).not.toEqual(a);
+    const sizes = [0, 1, 2, 3, 4].map((f) => a.filter((x) => x === f).length);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+  });
+
+  it("on N-model data with costs and known structure, the router beats the best single model at every budget", async () => {
+    const d = syntheticNModel(600, 3);
+    const embedder = new HashEmbedder(128);
+    const vectors = await embedder.embed(d.items.map((i) => i.text));
+    const folded = await foldNeighbours(d.items, vectors, { folds: 5, seed: 1, maxK: 20 });
+    // Never predicts a target from the item itself: every neighbour comes from another fold.
+    for (const [i, near] of folded.neighbours.entries()) {
+      for (const n of near) expect(folded.fold[Number(n.id)]).not.toBe(folded.fold[i]);
+    }
+    const result = evaluate(d, folded, [{ name: "kNN", k: 20, settings: DEFAULT_SETTINGS }], 1);
+    const router = result.rows.find((r) => r.name === "kNN");
+    const zero = result.rows.find((r) => r.name.startsWith("zero router"));
+    const oracle = result.rows.find((r) => r.name === "oracle");
+    expect(router?.aiq).toBeGreaterThan(zero?.aiq as number);
+    expect(oracle?.aiq).toBeGreaterThan(router?.aiq as number);
+    expect(router?.qualityAtBestCost).toBeGreaterThan(result.bestSingle.quality);
+    expect(router?.costToMatchBest).toBeLessThan(result.bestSingle.cost);
+    expect(predict(d.items, folded, 20)).toHaveLength(600);
+  });
+});
+
+describe("dataset readers", () => {
+  it("reads quoted CSV fields with commas, quotes and newlines", () => {
+    expect(parseCsv('a,b\n"x, ""y""\nz",1\r\n')).toEqual([
+      ["a", "b"],
+      ['x, "y"\nz', "1"],
+    ]);
+  });
+
+  const root = "../shared/data/routellm";
+  const here = existsSync(root);
+  it.skipIf(!here)(
+    `reads RouteLLM's MMLU, GSM8K and MT-Bench without contaminated prompts${here ? "" : " (skipped: ../shared/data/routellm is absent)"}`,
+    () => {
+      const mmlu = loadMmlu(root);
+      expect(mmlu.items).toHaveLength(14037);
+      expect(new Set(mmlu.items.map((i) => i.category)).size).toBe(57);
+      expect(loadGsm8k(root).items).toHaveLength(1307);
+      const mt = loadMtBench(root);
+      expect(mt.items).toHaveLength(72);
+      expect(mt.items.every((i) => Object.values(i.scores).every((s) => s >= 0 && s <= 1))).toBe(true);
+    },
+  );
+});
