@@ -25,8 +25,7 @@ describe("two-model metrics (RouteLLM's definitions)", () => {
 
   it("gives a random router about 0.5 and a reversed one less", () => {
     const n = 4000;
-    let s = 1;
-    const rand = () => (s = (s * 16807) % 2147483647) / 2147483647;
+    const rand = rng(11);
     const strong = Array.from({ length: n }, () => (rand() < 0.8 ? 1 : 0));
     const weak = strong.map((x) => (x && rand() < 0.8 ? 1 : 0));
     expect(
