@@ -6,7 +6,7 @@ import { Ranker } from "./core/ranker.ts";
 import { seedFromDirectory } from "./core/seed.ts";
 import { TargetStatsCache } from "./core/target-stats.ts";
 import type { Embedder } from "./embedding/embedder.ts";
-import { createEmbedder } from "./embedding/factory.ts";
+import { createServiceEmbedder } from "./embedding/factory.ts";
 import { StartupError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
 import type { Logger } from "./logger.ts";
@@ -40,7 +40,9 @@ export async function buildDeps(
   let embedder: Embedder | undefined;
   let index: VectorIndex | undefined;
   try {
-    embedder = overrides.embedder ?? (await createEmbedder(config.embedder));
+    const tuned = readSettingsFile(config.rank.settingsPath);
+    if (tuned) logger.info("ranking settings loaded", { path: config.rank.settingsPath, ...tuned });
+    embedder = await createServiceEmbedder(config.embedder, tuned?.lengthWeight ?? 0, overrides.embedder);
     const foreign = store.otherEmbedders(embedder.id);
     if (foreign.length > 0) {
       const found = foreign.map((f) => `${f.rows} rows by ${f.embedderId}`).join(", ");
@@ -75,13 +77,6 @@ export async function buildDeps(
 
     const stats = new TargetStatsCache(store);
     const examples = new ExampleService(store, embedder, index, sync, lock, logger, () => stats.invalidate());
-    const tuned = readSettingsFile(config.rank.settingsPath);
-    if (tuned)
-      logger.info("ranking settings loaded", {
-        path: config.rank.settingsPath,
-        k: tuned.k,
-        ...tuned.settings,
-      });
     const ranker = new Ranker(store, embedder, index, stats, {
       defaultK: config.rank.defaultK ?? tuned?.k ?? 20,
       settings: tuned?.settings ?? DEFAULT_SETTINGS,

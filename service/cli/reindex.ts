@@ -13,8 +13,9 @@ import { type Config, loadConfig } from "../config.ts";
 import { IndexSync } from "../core/index-sync.ts";
 import { Mutex } from "../core/mutex.ts";
 import type { Embedder } from "../embedding/embedder.ts";
-import { createEmbedder } from "../embedding/factory.ts";
+import { createServiceEmbedder } from "../embedding/factory.ts";
 import { createLogger, type Logger } from "../logger.ts";
+import { readSettingsFile } from "../routing/settings-file.ts";
 import { openDatabase } from "../store/database.ts";
 import { ExampleStore } from "../store/example-store.ts";
 import { createVectorIndex } from "../vectors/factory.ts";
@@ -39,7 +40,8 @@ export async function reindex(
 ): Promise<{ reembedded: number; indexed: number }> {
   const { db, sqlite } = openDatabase(config.database.path);
   const store = new ExampleStore(db);
-  const embedder = options.embedder ?? (await createEmbedder(config.embedder));
+  const tuned = readSettingsFile(config.rank.settingsPath);
+  const embedder = await createServiceEmbedder(config.embedder, tuned?.lengthWeight ?? 0, options.embedder);
   const progress = options.progress ?? progressBar;
   const batchSize = options.batchSize ?? 256;
   let index: VectorIndex | undefined;

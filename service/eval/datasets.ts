@@ -16,14 +16,17 @@ export interface Dataset {
   /** For two-model metrics (APGR, CPT): the expensive and the cheap model. */
   strong?: string;
   weak?: string;
-  /** USD per call of each target, when items carry no costs of their own. */
+  /** Cost per call of each target, when items carry no costs of their own. */
   costPerCall?: Record<string, number>;
+  /** What costs are measured in. */
+  costUnit?: string;
 }
 
 const STRONG = "gpt-4-1106-preview";
 const WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1";
 /** RouteLLM's prices: USD per 1M tokens, used as a per-call cost ratio between the two models. */
 const ROUTELLM_PRICE = { [STRONG]: 24.7, [WEAK]: 0.24 };
+const ROUTELLM_UNIT = "RouteLLM's USD per 1M tokens, the same token count assumed for both models";
 
 /** A minimal RFC 4180 CSV reader: quoted fields may hold commas, quotes ("") and newlines. */
 export function parseCsv(text: string): string[][] {
@@ -92,7 +95,14 @@ export function loadMmlu(root: string): Dataset {
       });
     }
   }
-  return { name: "mmlu", items, strong: STRONG, weak: WEAK, costPerCall: ROUTELLM_PRICE };
+  return {
+    name: "mmlu",
+    items,
+    strong: STRONG,
+    weak: WEAK,
+    costPerCall: ROUTELLM_PRICE,
+    costUnit: ROUTELLM_UNIT,
+  };
 }
 
 /** RouteLLM's GSM8K: answer correct per model; contaminated prompts dropped. */
@@ -106,7 +116,14 @@ export function loadGsm8k(root: string): Dataset {
       category: "gsm8k",
       scores: { [STRONG]: bool(r[STRONG] as string), [WEAK]: bool(r[WEAK] as string) },
     }));
-  return { name: "gsm8k", items, strong: STRONG, weak: WEAK, costPerCall: ROUTELLM_PRICE };
+  return {
+    name: "gsm8k",
+    items,
+    strong: STRONG,
+    weak: WEAK,
+    costPerCall: ROUTELLM_PRICE,
+    costUnit: ROUTELLM_UNIT,
+  };
 }
 
 /**
@@ -144,7 +161,14 @@ export function loadMtBench(root: string): Dataset {
       scores: { [STRONG]: (mean(s) - 1) / 9, [WEAK]: (mean(w) - 1) / 9 },
     });
   }
-  return { name: "mt-bench", items, strong: STRONG, weak: WEAK, costPerCall: ROUTELLM_PRICE };
+  return {
+    name: "mt-bench",
+    items,
+    strong: STRONG,
+    weak: WEAK,
+    costPerCall: ROUTELLM_PRICE,
+    costUnit: ROUTELLM_UNIT,
+  };
 }
 
 /**

@@ -28,6 +28,8 @@ export interface Evaluation {
   /** The best single model, by mean quality, with its mean cost per query. */
   bestSingle: { target: string; quality: number; cost: number };
   costRange: [number, number];
+  /** What a cost is measured in, when the dataset says. */
+  costUnit?: string;
 }
 
 /** Cost of answering item i with target t: the item's own cost, else the dataset's per-call cost. */
@@ -160,5 +162,5 @@ export function evaluate(
       curve: zeroHull,
     });
   }
-  return { dataset: d.name, items: n, targets, rows, bestSingle, costRange };
+  return { dataset: d.name, items: n, targets, rows, bestSingle, costRange, costUnit: d.costUnit };
 }

@@ -1,7 +1,7 @@
 import type { Evaluation, Row } from "./evaluate.ts";
 
 const f = (x: number | undefined, digits = 3) => (x === undefined ? "–" : x.toFixed(digits));
-const money = (x: number | undefined) => (x === undefined ? "not reached" : `$${x.toPrecision(3)}`);
+const money = (x: number | undefined) => (x === undefined ? "not reached" : x.toPrecision(3));
 
 /** The evaluation as a Markdown section: one table row per router and reference. */
 export function markdown(e: Evaluation, command: string): string {
@@ -34,7 +34,8 @@ export function markdown(e: Evaluation, command: string): string {
     `|${head.map(() => "---").join("|")}|`,
     ...e.rows.map((r) => `| ${cells(r).join(" | ")} |`),
     "",
-    `Best single model: ${e.bestSingle.target} (quality ${f(e.bestSingle.quality)}, ${money(e.bestSingle.cost)} a query).`,
+    `Best single model: ${e.bestSingle.target} (quality ${f(e.bestSingle.quality)}, cost ${money(e.bestSingle.cost)} a query).`,
+    `Costs are per query in the dataset's unit${e.costUnit ? ` (${e.costUnit})` : ""}. Quality is the mean score in [0, 1].`,
   ];
   return lines.join("\n");
 }
@@ -70,7 +71,7 @@ export function svg(e: Evaluation): string {
     `<text x="${W - pad}" y="${H - pad + 16}" font-size="11" text-anchor="end">${x1.toPrecision(3)}</text>`,
     `<text x="${pad - 4}" y="${H - pad}" font-size="11" text-anchor="end">${y0.toFixed(3)}</text>`,
     `<text x="${pad - 4}" y="${pad + 4}" font-size="11" text-anchor="end">${y1.toFixed(3)}</text>`,
-    `<text x="${W / 2}" y="${H - 12}" font-size="12" text-anchor="middle">mean cost per query (USD)</text>`,
+    `<text x="${W / 2}" y="${H - 12}" font-size="12" text-anchor="middle">mean cost per query</text>`,
     ...paths,
     "</svg>",
   ].join("\n");

@@ -97,5 +97,5 @@ export function syntheticNModel(count = 1200, seed = 7): Dataset {
     }
     items.push({ text: [...words, ...noise].join(" "), category: topic, scores, costs });
   }
-  return { name: "synthetic-4-models", items };
+  return { name: "synthetic-4-models", items, costUnit: "USD per call" };
 }
