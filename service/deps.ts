@@ -11,7 +11,7 @@ import { StartupError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
 import type { Logger } from "./logger.ts";
 import { DEFAULT_SETTINGS } from "./routing/aggregate.ts";
-import { readSettingsFile } from "./routing/settings-file.ts";
+import { NO_FEATURES, readSettingsFile } from "./routing/settings-file.ts";
 import { openDatabase } from "./store/database.ts";
 import { ExampleStore } from "./store/example-store.ts";
 import { createVectorIndex } from "./vectors/factory.ts";
@@ -42,7 +42,11 @@ export async function buildDeps(
   try {
     const tuned = readSettingsFile(config.rank.settingsPath);
     if (tuned) logger.info("ranking settings loaded", { path: config.rank.settingsPath, ...tuned });
-    embedder = await createServiceEmbedder(config.embedder, tuned?.lengthWeight ?? 0, overrides.embedder);
+    embedder = await createServiceEmbedder(
+      config.embedder,
+      tuned?.features ?? NO_FEATURES,
+      overrides.embedder,
+    );
     const foreign = store.otherEmbedders(embedder.id);
     if (foreign.length > 0) {
       const found = foreign.map((f) => `${f.rows} rows by ${f.embedderId}`).join(", ");

@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
 import { createEmbedder } from "../embedding/factory.ts";
 import { withLengthFeature } from "../embedding/length-feature.ts";
+import { learnTemplates, stripTemplates } from "../embedding/templates.ts";
 import { type FoldedNeighbours, foldNeighbours } from "../eval/crossval.ts";
 import { loadDataset } from "../eval/datasets.ts";
 import { DiskEmbeddingCache } from "../eval/embedding-cache.ts";
@@ -23,7 +24,12 @@ import { evaluate, type Row } from "../eval/evaluate.ts";
 import { markdown, svg } from "../eval/report.ts";
 import { syntheticNModel } from "../eval/synthetic.ts";
 import { DEFAULT_SETTINGS, type RankingSettings } from "../routing/aggregate.ts";
-import { readSettingsFile, writeSettingsFile } from "../routing/settings-file.ts";
+import {
+  type EmbeddingFeatures,
+  NO_FEATURES,
+  readSettingsFile,
+  writeSettingsFile,
+} from "../routing/settings-file.ts";
 
 const GRID = {
   lengthWeight: [0, 0.1, 0.3],
@@ -74,53 +80,85 @@ async function main(): Promise<void> {
   process.stderr.write(`${dataset.name}: ${dataset.items.length} prompts\n`);
 
   const embedder = await createEmbedder(config.embedder);
+  const cache = new DiskEmbeddingCache(values.cache, embedder);
   const texts = dataset.items.map((i) => i.text);
-  const vectors = await new DiskEmbeddingCache(values.cache, embedder).embed(
-    texts,
-    progress(`embedding with ${embedder.id}`),
-  );
+  const templates = learnTemplates(texts);
+  const strippable = templates.prefixes.length + templates.suffixes.length > 0;
+  if (strippable) {
+    process.stderr.write(
+      `learned ${templates.prefixes.length} shared prefixes and ${templates.suffixes.length} suffixes\n`,
+    );
+  }
+  const prepared = {
+    plain: texts,
+    stripped: strippable ? texts.map((t) => stripTemplates(t, templates)) : texts,
+  };
+  const base = {
+    plain: await cache.embed(prepared.plain, progress(`embedding with ${embedder.id}`)),
+    stripped: strippable ? await cache.embed(prepared.stripped, progress("embedding without templates")) : [],
+  };
   await embedder.close();
   const maxK = Math.max(k, ...(values.tune ? GRID.k : []));
-  // Neighbours per (length weight, split seed), found once: the same vectors the service would store.
+  // Neighbours per (features, split seed), found once, from the vectors the service would store.
   const neighbourCache = new Map<string, FoldedNeighbours>();
-  const neighbours = async (lengthWeight: number, splitSeed: number) => {
-    const key = `${lengthWeight}|${splitSeed}`;
+  const neighbours = async (features: EmbeddingFeatures, splitSeed: number) => {
+    const strip = features.templates.prefixes.length + features.templates.suffixes.length > 0;
+    const key = `${features.lengthWeight}|${strip}|${splitSeed}`;
     let found = neighbourCache.get(key);
     if (!found) {
-      const v =
-        lengthWeight > 0
-          ? vectors.map((x, i) => withLengthFeature(x, texts[i] as string, lengthWeight))
-          : vectors;
+      const source = strip ? prepared.stripped : prepared.plain;
+      const vectors = (strip ? base.stripped : base.plain).map((v, i) =>
+        features.lengthWeight > 0 ? withLengthFeature(v, source[i] as string, features.lengthWeight) : v,
+      );
       found = await foldNeighbours(
         dataset.items,
-        v,
+        vectors,
         { folds, seed: splitSeed, maxK },
-        progress(`neighbours (length weight ${lengthWeight})`),
+        progress(`neighbours (${key})`),
       );
       neighbourCache.set(key, found);
     }
     return found;
   };
-  const folded = await neighbours(0, seed);
+  const folded = await neighbours(NO_FEATURES, seed);
 
   const configs: Array<{ name: string; k: number; settings: RankingSettings }> = [
     { name: `kNN, plain (k=${k})`, k, settings: DEFAULT_SETTINGS },
   ];
   const extra: Row[] = [];
+  const row = async (name: string, features: EmbeddingFeatures, kk: number, settings: RankingSettings) =>
+    evaluate(dataset, await neighbours(features, seed), [{ name, k: kk, settings }], seed).rows[0] as Row;
+  if (strippable) {
+    extra.push(
+      await row(
+        `kNN, plain (k=${k}), learned templates stripped`,
+        { ...NO_FEATURES, templates },
+        k,
+        DEFAULT_SETTINGS,
+      ),
+    );
+  }
   const current = readSettingsFile(config.rank.settingsPath);
   if (current) {
-    const name = `service settings (${config.rank.settingsPath})`;
     extra.push(
-      evaluate(dataset, await neighbours(current.lengthWeight, seed), [{ name, ...current }], seed)
-        .rows[0] as Row,
+      await row(
+        `service settings (${config.rank.settingsPath})`,
+        current.features,
+        current.k,
+        current.settings,
+      ),
     );
   }
 
-  let tuned: { k: number; lengthWeight: number; settings: RankingSettings; value: number } | undefined;
+  let tuned: { k: number; features: EmbeddingFeatures; settings: RankingSettings; value: number } | undefined;
   if (values.tune) {
     // Choose on a differently seeded split, report on this one, so the choice does not grade itself.
-    for (const lengthWeight of GRID.lengthWeight) {
-      const tuneFolds = await neighbours(lengthWeight, seed + 1);
+    const variants = GRID.lengthWeight.flatMap((lengthWeight) => [
+      { lengthWeight, templates: NO_FEATURES.templates },
+      ...(strippable ? [{ lengthWeight, templates }] : []),
+    ]);
+    for (const features of variants) {
+      const tuneFolds = await neighbours(features, seed + 1);
       for (const kk of GRID.k) {
         for (const power of GRID.power) {
           for (const shrinkage of GRID.shrinkage) {
@@ -130,7 +168,7 @@ async function main(): Promise<void> {
               const value = objective(
                 evaluate(dataset, tuneFolds, [{ name: "", k: kk, settings }], seed).rows[0] as Row,
               );
-              if (!tuned || value > tuned.value) tuned = { k: kk, lengthWeight, settings, value };
+              if (!tuned || value > tuned.value) tuned = { k: kk, features, settings, value };
             }
           }
         }
@@ -138,15 +176,11 @@ async function main(): Promise<void> {
     }
     if (tuned) {
       const s = tuned.settings;
-      const name = `kNN, tuned (k=${tuned.k}, power ${s.power}, shrinkage ${s.shrinkage} to ${s.prior} means, length weight ${tuned.lengthWeight})`;
-      extra.push(
-        evaluate(
-          dataset,
-          await neighbours(tuned.lengthWeight, seed),
-          [{ name, k: tuned.k, settings: s }],
-          seed,
-        ).rows[0] as Row,
-      );
+      const f = tuned.features;
+      const stripped =
+        f.templates.prefixes.length + f.templates.suffixes.length > 0 ? ", templates stripped" : "";
+      const name = `kNN, tuned (k=${tuned.k}, power ${s.power}, shrinkage ${s.shrinkage} to ${s.prior} means, length weight ${f.lengthWeight}${stripped})`;
+      extra.push(await row(name, f, tuned.k, s));
     }
   }
 
@@ -166,7 +200,7 @@ async function main(): Promise<void> {
     const row = result.rows.find((r) => r.name.startsWith("kNN, tuned")) as Row;
     writeSettingsFile(path, {
       k: tuned.k,
-      lengthWeight: tuned.lengthWeight,
+      ...tuned.features,
       ...tuned.settings,
       tuned: {
         dataset: dataset.name,

@@ -15,7 +15,7 @@ import { Mutex } from "../core/mutex.ts";
 import type { Embedder } from "../embedding/embedder.ts";
 import { createServiceEmbedder } from "../embedding/factory.ts";
 import { createLogger, type Logger } from "../logger.ts";
-import { readSettingsFile } from "../routing/settings-file.ts";
+import { NO_FEATURES, readSettingsFile } from "../routing/settings-file.ts";
 import { openDatabase } from "../store/database.ts";
 import { ExampleStore } from "../store/example-store.ts";
 import { createVectorIndex } from "../vectors/factory.ts";
@@ -41,7 +41,11 @@ export async function reindex(
   const { db, sqlite } = openDatabase(config.database.path);
   const store = new ExampleStore(db);
   const tuned = readSettingsFile(config.rank.settingsPath);
-  const embedder = await createServiceEmbedder(config.embedder, tuned?.lengthWeight ?? 0, options.embedder);
+  const embedder = await createServiceEmbedder(
+    config.embedder,
+    tuned?.features ?? NO_FEATURES,
+    options.embedder,
+  );
   const progress = options.progress ?? progressBar;
   const batchSize = options.batchSize ?? 256;
   let index: VectorIndex | undefined;

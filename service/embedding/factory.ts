@@ -1,19 +1,26 @@
 import type { Config } from "../config.ts";
+import type { EmbeddingFeatures } from "../routing/settings-file.ts";
 import { CachedEmbedder } from "./cache.ts";
 import type { Embedder } from "./embedder.ts";
 import { LengthFeatureEmbedder } from "./length-feature.ts";
+import { TemplateStrippingEmbedder } from "./templates.ts";
 
 /**
- * The embedder the service embeds with: `base` (or the configured backend), plus the length
- * feature when the tuned settings ask for it (`lengthWeight` > 0).
+ * The embedder the service embeds with: `base` (or the configured backend), with the tuned
+ * features: learned boilerplate stripped first, then the length feature appended.
  */
 export async function createServiceEmbedder(
   config: Config["embedder"],
-  lengthWeight: number,
+  features: EmbeddingFeatures,
   base?: Embedder,
 ): Promise<Embedder> {
-  const embedder = base ?? (await createEmbedder(config));
-  return lengthWeight > 0 ? new LengthFeatureEmbedder(embedder, lengthWeight) : embedder;
+  let embedder = base ?? (await createEmbedder(config));
+  // Inner first: the length feature measures the prompt after its boilerplate is stripped.
+  if (features.lengthWeight > 0) embedder = new LengthFeatureEmbedder(embedder, features.lengthWeight);
+  const { prefixes, suffixes } = features.templates;
+  if (prefixes.length + suffixes.length > 0)
+    embedder = new TemplateStrippingEmbedder(embedder, features.templates);
+  return embedder;
 }
 
 /** Builds the configured embedder behind an LRU cache (EMBED_CACHE_SIZE=0 turns it off); heavy backends load only when chosen. */

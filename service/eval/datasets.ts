@@ -126,6 +126,36 @@ export function loadGsm8k(root: string): Dataset {
   };
 }
 
+/** Two few-shot blocks and a closing instruction, as production traffic wraps every query. */
+const FEW_SHOT = [
+  [
+    "You are a helpful math tutor. Solve the problem step by step, then give the final answer.",
+    "Question: A baker makes 24 rolls and sells 15. How many are left?",
+    "Answer: 24 - 15 = 9. The final answer is 9.",
+    "Question: Sam reads 12 pages a day for 5 days. How many pages does he read?",
+    "Answer: 12 * 5 = 60. The final answer is 60.",
+    "Question: ",
+  ].join("\n"),
+  [
+    "System: you answer grade-school maths questions. Think carefully and show your working.",
+    "Example problem: A box holds 6 eggs. How many eggs are in 7 boxes?",
+    "Example solution: 6 * 7 = 42, so there are 42 eggs.",
+    "Now solve this problem: ",
+  ].join("\n"),
+];
+const CLOSING =
+  "\nWrite each step on its own line and end with 'The final answer is' followed by the number.";
+
+/**
+ * GSM8K with every prompt wrapped in one of two few-shot blocks and a closing instruction: the
+ * templated traffic on which plain kNN sees mostly the template (each query embeds alike).
+ */
+export function loadGsm8kTemplated(root: string): Dataset {
+  const d = loadGsm8k(root);
+  const items = d.items.map((item, i) => ({ ...item, text: `${FEW_SHOT[i % 2]}${item.text}${CLOSING}` }));
+  return { ...d, name: "gsm8k-templated", items };
+}
+
 /**
  * RouteLLM's MT-Bench: GPT-4 judge scores 1-10 per model, question and turn. A question is routed
  * on its first turn; its quality is the mean over both turns, scaled to [0, 1].
@@ -215,8 +245,11 @@ export function loadJsonl(path: string, targets?: string): Dataset {
 export function loadDataset(arg: string, root: string, targets?: string): Dataset {
   if (arg === "mmlu") return loadMmlu(root);
   if (arg === "gsm8k") return loadGsm8k(root);
+  if (arg === "gsm8k-templated") return loadGsm8kTemplated(root);
   if (arg === "mt-bench") return loadMtBench(root);
   if (arg.endsWith(".csv")) return loadWideCsv(arg);
   if (arg.endsWith(".jsonl")) return loadJsonl(arg, targets);
-  throw new Error(`unknown dataset ${arg}: give mmlu, gsm8k, mt-bench, a .csv or a .jsonl file`);
+  throw new Error(
+    `unknown dataset ${arg}: give mmlu, gsm8k, gsm8k-templated, mt-bench, a .csv or a .jsonl file`,
+  );
 }

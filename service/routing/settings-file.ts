@@ -1,7 +1,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
+import type { Templates } from "../embedding/templates.ts";
 import { DEFAULT_SETTINGS, type RankingSettings } from "./aggregate.ts";
+
+/** What is done to a prompt before it is embedded; part of the embedder's identity. */
+export interface EmbeddingFeatures {
+  lengthWeight: number;
+  templates: Templates;
+}
+
+export const NO_FEATURES: EmbeddingFeatures = { lengthWeight: 0, templates: { prefixes: [], suffixes: [] } };
 
 /** The file `npm run eval -- --tune` writes and the service reads at start (ROUTING_SETTINGS). */
 const SettingsFile = z.object({
@@ -12,6 +21,10 @@ const SettingsFile = z.object({
   minSimilarity: z.number().min(-1).max(1),
   /** Share of each embedding given to the prompt's length (0 = off); changing it needs `npm run reindex`. */
   lengthWeight: z.number().min(0).lt(1).default(0),
+  /** Boilerplate stripped from prompts before embedding; changing it needs `npm run reindex`. */
+  templates: z
+    .object({ prefixes: z.array(z.string().min(1)), suffixes: z.array(z.string().min(1)) })
+    .default({ prefixes: [], suffixes: [] }),
   tuned: z.record(z.string(), z.unknown()).optional(),
 });
 export type SettingsFile = z.infer<typeof SettingsFile>;
@@ -19,7 +32,7 @@ export type SettingsFile = z.infer<typeof SettingsFile>;
 /** Settings from `path`, or undefined when there is no file. A malformed file is an error naming it. */
 export function readSettingsFile(
   path: string,
-): { k: number; lengthWeight: number; settings: RankingSettings } | undefined {
+): { k: number; features: EmbeddingFeatures; settings: RankingSettings } | undefined {
   if (!existsSync(path)) return undefined;
   const parsed = SettingsFile.safeParse(JSON.parse(readFileSync(path, "utf8")));
   if (!parsed.success) {
@@ -27,8 +40,8 @@ export function readSettingsFile(
       `${path}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
     );
   }
-  const { k, lengthWeight, tuned: _, ...settings } = parsed.data;
-  return { k, lengthWeight, settings: { ...DEFAULT_SETTINGS, ...settings } };
+  const { k, lengthWeight, templates, tuned: _, ...settings } = parsed.data;
+  return { k, features: { lengthWeight, templates }, settings: { ...DEFAULT_SETTINGS, ...settings } };
 }
 
 export function writeSettingsFile(path: string, content: z.input<typeof SettingsFile>): void {
