@@ -110,4 +110,31 @@ describe("npm run reindex", () => {
     expect(svc.deps.store.countUnindexed()).toBe(0);
     await svc.close();
   });
+
+  it("--learn-templates learns shared boilerplate from the stored examples and re-embeds without it", async () => {
+    const settings = join(tmp.dir, "routing.json");
+    const env = { DATABASE_PATH: join(tmp.dir, "t.db"), ROUTING_SETTINGS: settings };
+    const prefix = "You are a careful assistant. Read the question and answer it in one line.\nQuestion: ";
+    const svc = await startService(env);
+    await svc.addExamples(
+      Array.from({ length: 12 }, (_, i) =>
+        example(`${prefix}${["apples", "books", "trains", "cats"][i % 4]} number ${i}`, { a: 1 }),
+      ),
+    );
+    await svc.close();
+    const config = loadConfig({ ...env, EMBEDDER: "hash" });
+    const result = await reindex(config, silent, {
+      embedder: new HashEmbedder(256),
+      learnTemplates: true,
+      progress: quiet,
+    });
+    expect(result.reembedded).toBe(12);
+    const { readSettingsFile } = await import("../service/routing/settings-file.ts");
+    expect(readSettingsFile(settings)?.features.templates.prefixes).toEqual([prefix]);
+    const after = await startService(env);
+    expect(after.deps.embedder.id).toMatch(/\+templates:/);
+    const hit = await after.rank({ query: `${prefix}trains number 6`, k: 1 });
+    expect(hit.body.hits[0]?.similarity).toBeCloseTo(1, 4);
+    await after.close();
+  });
 });

@@ -3,6 +3,8 @@
  *
  *   npm run reindex            # re-embed rows made by another embedder, then bring the index in line
  *   npm run reindex -- --full  # also re-upload every vector
+ *   npm run reindex -- --learn-templates  # learn shared prompt boilerplate from the stored
+ *                              # examples into ROUTING_SETTINGS, then re-embed without it
  *
  * Resumable: re-embedding commits a batch at a time and moves on to rows still made by another
  * embedder; the index copy marks each batch done in SQLite. Run it again after a crash and it
@@ -14,8 +16,10 @@ import { IndexSync } from "../core/index-sync.ts";
 import { Mutex } from "../core/mutex.ts";
 import type { Embedder } from "../embedding/embedder.ts";
 import { createServiceEmbedder } from "../embedding/factory.ts";
+import { learnTemplates } from "../embedding/templates.ts";
 import { createLogger, type Logger } from "../logger.ts";
-import { NO_FEATURES, readSettingsFile } from "../routing/settings-file.ts";
+import { DEFAULT_SETTINGS } from "../routing/aggregate.ts";
+import { NO_FEATURES, readSettingsFile, writeSettingsFile } from "../routing/settings-file.ts";
 import { openDatabase } from "../store/database.ts";
 import { ExampleStore } from "../store/example-store.ts";
 import { createVectorIndex } from "../vectors/factory.ts";
@@ -24,6 +28,8 @@ import type { VectorIndex } from "../vectors/vector-index.ts";
 export interface ReindexOptions {
   /** Re-upload every vector, not only those the index lacks. */
   full?: boolean;
+  /** Learn shared prompt boilerplate from the stored examples into the settings file first. */
+  learnTemplates?: boolean;
   /** Texts embedded per committed batch. Default 256. */
   batchSize?: number;
   /** Replace the configured embedder or index (tests). */
@@ -40,6 +46,21 @@ export async function reindex(
 ): Promise<{ reembedded: number; indexed: number }> {
   const { db, sqlite } = openDatabase(config.database.path);
   const store = new ExampleStore(db);
+  if (options.learnTemplates) {
+    const templates = learnTemplates([...store.allTexts()]);
+    const current = readSettingsFile(config.rank.settingsPath);
+    writeSettingsFile(config.rank.settingsPath, {
+      k: current?.k ?? config.rank.defaultK ?? 20,
+      ...(current?.settings ?? DEFAULT_SETTINGS),
+      lengthWeight: current?.features.lengthWeight ?? 0,
+      templates,
+    });
+    logger.info("learned prompt templates", {
+      prefixes: templates.prefixes.length,
+      suffixes: templates.suffixes.length,
+      path: config.rank.settingsPath,
+    });
+  }
   const tuned = readSettingsFile(config.rank.settingsPath);
   const embedder = await createServiceEmbedder(
     config.embedder,
@@ -106,10 +127,18 @@ function progressBar(phase: string, done: number, total: number): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { full: { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    options: {
+      full: { type: "boolean", default: false },
+      "learn-templates": { type: "boolean", default: false },
+    },
+  });
   const config = loadConfig();
   const logger = createLogger(config.server.logLevel);
-  const result = await reindex(config, logger, { full: values.full });
+  const result = await reindex(config, logger, {
+    full: values.full,
+    learnTemplates: values["learn-templates"],
+  });
   process.stderr.write(
     `re-embedded ${result.reembedded} examples; copied ${result.indexed} vectors to the index\n`,
   );

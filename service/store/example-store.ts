@@ -316,6 +316,23 @@ export class ExampleStore {
     }
   }
 
+  /** Every example's text, in id order, read a page at a time. */
+  *allTexts(pageSize = 10_000): Generator<string> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = this.db
+        .select({ id: examples.id, text: examples.text })
+        .from(examples)
+        .where(after === undefined ? undefined : gt(examples.id, after))
+        .orderBy(asc(examples.id))
+        .limit(pageSize)
+        .all();
+      for (const r of rows) yield r.text;
+      if (rows.length < pageSize) return;
+      after = rows.at(-1)?.id;
+    }
+  }
+
   /** Every example id, in order, read a page at a time. */
   *allIds(pageSize = 10_000): Generator<string> {
     let after: string | undefined;
