@@ -117,6 +117,13 @@ describe("configuration", () => {
     expect(c.admin.token).toBeUndefined();
   });
 
+  it("treats an empty value as unset", () => {
+    const c = loadConfig({ DEFAULT_K: "", PORT: "", ADMIN_TOKEN: "", HF_TOKEN: "" });
+    expect(c.rank.defaultK).toBeUndefined();
+    expect(c.server.port).toBe(8888);
+    expect(c.admin.token).toBeUndefined();
+  });
+
   it("names every bad variable", () => {
     expect(() => loadConfig({ PORT: "http", ADMIN_TOKEN: "short", EMBEDDER: "gpt" })).toThrow(ConfigError);
     try {

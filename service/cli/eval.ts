@@ -33,8 +33,8 @@ import {
 
 const GRID = {
   lengthWeight: [0, 0.1, 0.3],
-  k: [5, 10, 20, 50, 100, 200],
-  power: [1, 2, 4],
+  k: [10, 20, 50, 100, 200],
+  power: [1, 2, 4, 8],
   shrinkage: [0, 1, 4, 16],
   prior: ["category", "overall"] as const,
 };
@@ -150,6 +150,7 @@ async function main(): Promise<void> {
     );
   }
 
+  const twoModelData = dataset.strong !== undefined && dataset.weak !== undefined;
   let tuned: { k: number; features: EmbeddingFeatures; settings: RankingSettings; value: number } | undefined;
   if (values.tune) {
     // Choose on a differently seeded split, report on this one, so the choice does not grade itself.
@@ -166,7 +167,8 @@ async function main(): Promise<void> {
               if (shrinkage === 0 && prior === "overall") continue;
               const settings = { power, shrinkage, prior, minSimilarity: 0 };
               const value = objective(
-                evaluate(dataset, tuneFolds, [{ name: "", k: kk, settings }], seed).rows[0] as Row,
+                evaluate(dataset, tuneFolds, [{ name: "", k: kk, settings }], seed, !twoModelData)
+                  .rows[0] as Row,
               );
               if (!tuned || value > tuned.value) tuned = { k: kk, features, settings, value };
             }

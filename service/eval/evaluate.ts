@@ -86,6 +86,8 @@ export function evaluate(
   folded: FoldedNeighbours,
   configs: Array<{ name: string; k: number; settings: RankingSettings }>,
   seed: number,
+  /** Skip the cost-quality sweep (tuning on two-model data needs only APGR). Default true. */
+  withCosts = true,
 ): Evaluation {
   const targets = [...new Set(d.items.flatMap((i) => Object.keys(i.scores)))].sort();
   const n = d.items.length;
@@ -102,7 +104,7 @@ export function evaluate(
     Math.max(...singles.map((s) => s.cost)),
   ];
   const twoModelData = d.strong !== undefined && d.weak !== undefined;
-  const hasCosts = costRange[1] > costRange[0];
+  const hasCosts = withCosts && costRange[1] > costRange[0];
 
   const row = (name: string, predicted: ReadonlyArray<Record<string, number>>): Row => {
     const r: Row = { name, topQuality: topQuality(d, predicted, targets) };
