@@ -21,6 +21,7 @@ import { loadConfig } from "../service/config.ts";
 import { buildDeps } from "../service/deps.ts";
 import { type Embedder, type EmbedPriority, normalize } from "../service/embedding/embedder.ts";
 import { LocalEmbedder } from "../service/embedding/local.ts";
+import { rng } from "../service/eval/crossval.ts";
 import { createLogger } from "../service/logger.ts";
 
 const { values } = parseArgs({
@@ -38,17 +39,6 @@ const K = Number(values.k);
 const DIM = 512;
 const TOPICS = 500;
 const TARGETS = ["t-large", "t-medium", "t-small", "t-code", "t-math", "t-chat", "t-local", "t-cheap"];
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Looks up precomputed vectors by text; any other text goes to the real local model. */
 class BenchEmbedder implements Embedder {

@@ -296,9 +296,8 @@ export class ExampleStore {
 
   /** Every stored embedding made by `embedderId`, in id order, read a page at a time. */
   *storedVectors(embedderId: string, pageSize = 5000): Generator<{ id: string; vector: Float32Array }> {
-    let after: string | undefined;
-    for (;;) {
-      const rows = this.db
+    const pages = byPage(pageSize, (after) =>
+      this.db
         .select({ id: embeddings.exampleId, vector: embeddings.vector })
         .from(embeddings)
         .where(
@@ -309,45 +308,31 @@ export class ExampleStore {
         )
         .orderBy(asc(embeddings.exampleId))
         .limit(pageSize)
-        .all();
-      for (const r of rows) yield { id: r.id, vector: fromBlob(r.vector) };
-      if (rows.length < pageSize) return;
-      after = rows.at(-1)?.id;
-    }
+        .all(),
+    );
+    for (const r of pages) yield { id: r.id, vector: fromBlob(r.vector) };
   }
 
   /** Every example's text, in id order, read a page at a time. */
   *allTexts(pageSize = 10_000): Generator<string> {
-    let after: string | undefined;
-    for (;;) {
-      const rows = this.db
+    for (const r of this.examplePages(pageSize)) yield r.text;
+  }
+
+  /** Every example id, in order, read a page at a time. */
+  *allIds(pageSize = 10_000): Generator<string> {
+    for (const r of this.examplePages(pageSize)) yield r.id;
+  }
+
+  private examplePages(pageSize: number): Generator<{ id: string; text: string }> {
+    return byPage(pageSize, (after) =>
+      this.db
         .select({ id: examples.id, text: examples.text })
         .from(examples)
         .where(after === undefined ? undefined : gt(examples.id, after))
         .orderBy(asc(examples.id))
         .limit(pageSize)
-        .all();
-      for (const r of rows) yield r.text;
-      if (rows.length < pageSize) return;
-      after = rows.at(-1)?.id;
-    }
-  }
-
-  /** Every example id, in order, read a page at a time. */
-  *allIds(pageSize = 10_000): Generator<string> {
-    let after: string | undefined;
-    for (;;) {
-      const rows = this.db
-        .select({ id: examples.id })
-        .from(examples)
-        .where(after === undefined ? undefined : gt(examples.id, after))
-        .orderBy(asc(examples.id))
-        .limit(pageSize)
-        .all();
-      for (const r of rows) yield r.id;
-      if (rows.length < pageSize) return;
-      after = rows.at(-1)?.id;
-    }
+        .all(),
+    );
   }
 
   /** Embedder ids other than `embedderId` that stored rows were embedded with, and how many rows each. */
@@ -472,6 +457,20 @@ export class ExampleStore {
       out.set(r.exampleId, m);
     }
     return out;
+  }
+}
+
+/** Rows of a keyset-paginated query: `page(after)` returns up to `pageSize` rows with ids after `after`. */
+function* byPage<T extends { id: string }>(
+  pageSize: number,
+  page: (after: string | undefined) => T[],
+): Generator<T> {
+  let after: string | undefined;
+  for (;;) {
+    const rows = page(after);
+    yield* rows;
+    if (rows.length < pageSize) return;
+    after = rows.at(-1)?.id;
   }
 }
 

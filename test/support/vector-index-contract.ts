@@ -1,17 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { rng } from "../../service/eval/crossval.ts";
 import type { VectorIndex } from "../../service/vectors/vector-index.ts";
 
-/** Seeded pseudo-random numbers, so every run tests the same vectors. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 export function randomVector(dim: number, next: () => number): Float32Array {
   const v = new Float32Array(dim);
