@@ -159,3 +159,20 @@ describe("truncate", () => {
     expect(truncate("a  b\nc d e", 3, 2)).toBe("a  b\nc");
   });
 });
+
+describe("target statistics cache", () => {
+  it("serves the last value after a write and refreshes it off the request path", async () => {
+    const { TargetStatsCache } = await import("../service/core/target-stats.ts");
+    let calls = 0;
+    const store = {
+      targetStats: () => ({ overall: { x: ++calls }, byCategory: new Map() }),
+    } as unknown as ConstructorParameters<typeof TargetStatsCache>[0];
+    const cache = new TargetStatsCache(store, 60_000);
+    expect(cache.get().overall).toEqual({ x: 1 });
+    cache.invalidate();
+    expect(cache.get().overall).toEqual({ x: 1 });
+    await new Promise((r) => setImmediate(r));
+    expect(cache.get().overall).toEqual({ x: 2 });
+    expect(calls).toBe(2);
+  });
+});

@@ -34,8 +34,8 @@ import {
 const GRID = {
   lengthWeight: [0, 0.1, 0.3],
   k: [10, 20, 50, 100, 200],
-  power: [1, 2, 4, 8],
-  shrinkage: [0, 1, 4, 16],
+  power: [1, 2, 4, 8, 16],
+  shrinkage: [0, 1, 2, 4, 8, 16],
   prior: ["category", "overall"] as const,
 };
 
