@@ -93,6 +93,17 @@ describe("Hugging Face embedder against a Text Embeddings Inference double", () 
     expect(err.message).toContain("timed out");
   });
 
+  it("answers readiness from a recent success, and probes when there was none", async () => {
+    const e = await HuggingFaceEmbedder.create(options());
+    tei.requests.length = 0;
+    await e.health();
+    expect(tei.requests).toHaveLength(0);
+    const cold = await HuggingFaceEmbedder.create(options());
+    (cold as unknown as { lastSuccess: number }).lastSuccess = 0;
+    tei.fault = { status: 503 };
+    await expect(cold.health()).rejects.toMatchObject({ code: "EMBEDDER_UNAVAILABLE" });
+  });
+
   it("does not retry a 4xx", async () => {
     const e = await HuggingFaceEmbedder.create(options({ retries: 3 }));
     tei.requests.length = 0;

@@ -41,6 +41,8 @@ type Nested = number | Nested[];
 export class HuggingFaceEmbedder implements Embedder {
   readonly id: string;
   readonly maxInputTokens: number;
+  /** When a request last succeeded (ms since the epoch); 0 before any. */
+  private lastSuccess = 0;
 
   private constructor(
     private readonly client: InferenceClient,
@@ -57,7 +59,9 @@ export class HuggingFaceEmbedder implements Embedder {
     const client = new InferenceClient(options.token);
     const probe = new HuggingFaceEmbedder(client, options, 0);
     const [vector] = await probe.request(["dimension probe"]);
-    return new HuggingFaceEmbedder(client, options, (vector as Float32Array).length);
+    const embedder = new HuggingFaceEmbedder(client, options, (vector as Float32Array).length);
+    embedder.lastSuccess = probe.lastSuccess;
+    return embedder;
   }
 
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
@@ -77,7 +81,12 @@ export class HuggingFaceEmbedder implements Embedder {
     return out;
   }
 
+  /**
+   * Healthy when a request succeeded in the last 30 s; otherwise one probe request decides. Keeps a
+   * frequent readiness check from turning into a stream of billed calls.
+   */
   async health(): Promise<void> {
+    if (Date.now() - this.lastSuccess < 30_000) return;
     await this.request(["health probe"], 0);
   }
 
@@ -102,7 +111,9 @@ export class HuggingFaceEmbedder implements Embedder {
             ...(this.options.fetch && { fetch: this.options.fetch }),
           },
         );
-        return toVectors(output as Nested[], texts.length);
+        const vectors = toVectors(output as Nested[], texts.length);
+        this.lastSuccess = Date.now();
+        return vectors;
       } catch (err) {
         const transient = isTransient(err);
         if (!transient || attempt >= retries) {
