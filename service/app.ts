@@ -24,6 +24,18 @@ export function createApp(deps: Deps) {
 
   return new Hono<AppEnv>()
     .use(requestId())
+    .use(async (c, next) => {
+      const started = performance.now();
+      await next();
+      // One line a request at LOG_LEVEL=debug; never the body (prompts may be sensitive).
+      deps.logger.debug("request", {
+        requestId: c.get("requestId"),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      });
+    })
     .onError(errorHandler(deps.logger))
     .notFound(notFound)
     .route("/", healthRoutes(deps))
