@@ -199,15 +199,16 @@ async function main(): Promise<void> {
 
   if (tuned) {
     const path = values["settings-out"] ?? config.rank.settingsPath;
-    const row = result.rows.find((r) => r.name.startsWith("kNN, tuned")) as Row;
+    const tunedRow = result.rows.find((r) => r.name.startsWith("kNN, tuned")) as Row;
     writeSettingsFile(path, {
       k: tuned.k,
       ...tuned.features,
       ...tuned.settings,
       tuned: {
         dataset: dataset.name,
-        metric: row.apgr !== undefined ? "APGR" : row.aiq !== undefined ? "AIQ" : "top-pick quality",
-        value: objective(row),
+        metric:
+          tunedRow.apgr !== undefined ? "APGR" : tunedRow.aiq !== undefined ? "AIQ" : "top-pick quality",
+        value: objective(tunedRow),
         at: new Date().toISOString(),
       },
     });

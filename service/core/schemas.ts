@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AppError, type FieldIssue } from "../errors.ts";
+import type { TargetPatch as StoreTargetPatch } from "../store/example-store.ts";
 
 /** Longest example text stored, in characters. */
 export const MAX_EXAMPLE_CHARS = 100_000;
@@ -45,6 +46,15 @@ export const TargetPatch = z
     "give at least one of input_price_per_mtok, output_price_per_mtok, enabled",
   );
 export type TargetPatch = z.infer<typeof TargetPatch>;
+
+/** The wire names of a target patch mapped to the store's. */
+export function toStorePatch(p: TargetPatch): StoreTargetPatch {
+  return {
+    ...(p.input_price_per_mtok !== undefined && { inputPricePerMtok: p.input_price_per_mtok }),
+    ...(p.output_price_per_mtok !== undefined && { outputPricePerMtok: p.output_price_per_mtok }),
+    ...(p.enabled !== undefined && { enabled: p.enabled }),
+  };
+}
 
 /** Field issues of a failed parse, paths dotted (`examples.3.scores.gpt-4o`). */
 export function issuesOf(error: z.ZodError, prefix: Array<string | number> = []): FieldIssue[] {

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { ExampleStore } from "../store/example-store.ts";
 import type { ExampleService } from "./example-service.ts";
 import { parseExamplesJsonl } from "./import-formats.ts";
-import { parseOrThrow, TargetName, TargetPatch } from "./schemas.ts";
+import { parseOrThrow, TargetName, TargetPatch, toStorePatch } from "./schemas.ts";
 
 /** A line of `seed-data/targets.jsonl`: a target's name and the fields of PUT /admin/targets/:name. */
 export const SeedTarget = z.object({ name: TargetName }).passthrough();
@@ -40,13 +40,4 @@ export async function seedFromDirectory(
     }
   }
   return { examples: inputs.length, targets: updated };
-}
-
-/** The wire names of a target patch mapped to the store's. */
-export function toStorePatch(p: TargetPatch): Parameters<ExampleStore["updateTarget"]>[1] {
-  return {
-    ...(p.input_price_per_mtok !== undefined && { inputPricePerMtok: p.input_price_per_mtok }),
-    ...(p.output_price_per_mtok !== undefined && { outputPricePerMtok: p.output_price_per_mtok }),
-    ...(p.enabled !== undefined && { enabled: p.enabled }),
-  };
 }

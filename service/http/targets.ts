@@ -1,6 +1,5 @@
 import { Hono } from "hono";
-import { parseOrThrow, TargetName, TargetPatch } from "../core/schemas.ts";
-import { toStorePatch } from "../core/seed.ts";
+import { parseOrThrow, TargetName, TargetPatch, toStorePatch } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import type { TargetRecord } from "../store/example-store.ts";
 import type { AppEnv, Deps } from "./context.ts";

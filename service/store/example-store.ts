@@ -219,6 +219,11 @@ export class ExampleStore {
   }
 
   listTargets(): TargetRecord[] {
+    return this.targetRecords().all();
+  }
+
+  /** Every target with its prices, switch and example count, optionally only `name`. */
+  private targetRecords(name?: string) {
     return this.db
       .select({
         name: targets.name,
@@ -228,8 +233,8 @@ export class ExampleStore {
         exampleCount: sql<number>`(select count(*) from ${scores} where ${scores.target} = ${targets.name})`,
       })
       .from(targets)
-      .orderBy(asc(targets.name))
-      .all();
+      .where(name === undefined ? undefined : eq(targets.name, name))
+      .orderBy(asc(targets.name));
   }
 
   /** Prices of every target, without the example counts `listTargets` adds. */
@@ -281,7 +286,7 @@ export class ExampleStore {
   }
 
   getTarget(name: string): TargetRecord | undefined {
-    return this.listTargets().find((t) => t.name === name);
+    return this.targetRecords(name).get();
   }
 
   /** Applies a patch to an existing target; undefined when there is no such target. */
