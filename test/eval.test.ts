@@ -98,6 +98,40 @@ describe("cross-validation", () => {
     expect(router?.costToMatchBest).toBeLessThan(result.bestSingle.cost);
     expect(predict(d.items, folded, 20)).toHaveLength(600);
   });
+
+  it("passes each query's own category as the caller's hint when asked", async () => {
+    // Texts carry no signal (random words), categories do: the strong model wins only in "hard".
+    const rand = rng(5);
+    const word = () => Math.floor(rand() * 1e6).toString(36);
+    const items = Array.from({ length: 300 }, (_, i) => ({
+      text: `${word()} ${word()} ${word()}`,
+      category: i % 2 ? "hard" : "easy",
+      scores: { strong: 1, weak: i % 2 ? 0 : 1 },
+    }));
+    const d = { name: "hinted", items, strong: "strong", weak: "weak" };
+    const embedder = new HashEmbedder(64);
+    const folded = await foldNeighbours(items, await embedder.embed(items.map((i) => i.text)), {
+      folds: 5,
+      seed: 1,
+      maxK: 10,
+    });
+    const settings = { power: 1, shrinkage: 4, prior: "category" as const, minSimilarity: 0 };
+    const rows = evaluate(
+      d,
+      folded,
+      [
+        { name: "neighbours' categories", k: 10, settings },
+        { name: "caller's category", k: 10, settings, categoryHint: true },
+      ],
+      1,
+    ).rows;
+    const [unhinted, hinted] = rows.map((r) => r.apgr as number);
+    const oracle = rows.find((r) => r.name === "oracle")?.apgr as number;
+    expect(unhinted).toBeLessThan(0.6);
+    expect(hinted).toBeCloseTo(oracle, 10);
+    const p = predict(items, folded, 10, settings, true);
+    expect(p.filter((x, i) => i % 2 === 1 && x.strong - x.weak > 0.5)).toHaveLength(150);
+  });
 });
 
 describe("dataset readers", () => {

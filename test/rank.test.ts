@@ -113,6 +113,13 @@ describe("POST /rank", () => {
         "truncate_strategy",
       ],
       ["an empty targets list", { query: "a", targets: [] }, "VALIDATION_FAILED", "targets"],
+      ["an empty category", { query: "a", category: " " }, "VALIDATION_FAILED", "category must not be empty"],
+      [
+        "a category of the wrong type",
+        { query: "a", category: 3 },
+        "VALIDATION_FAILED",
+        "category must be a string",
+      ],
       ["an unknown target", { query: "a", targets: ["coder", "nobody"] }, "UNKNOWN_TARGET", "nobody"],
     ];
     it.each(cases)("%s", async (_name, body, code, words) => {
@@ -274,6 +281,50 @@ describe("tuned ranking settings (ROUTING_SETTINGS)", () => {
     expect(body.scores).toEqual([
       { target: "coder", score: 0.5, support: 0, confidence: 0 },
       { target: "poet", score: 0.5, support: 0, confidence: 0 },
+    ]);
+    await tuned.close();
+  });
+
+  it("takes the caller's category as the prior and for the fallback, and says whether it knew it", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const path = join(mkdtempSync(join(tmpdir(), "router-settings-")), "routing.json");
+    writeFileSync(
+      path,
+      JSON.stringify({ k: 2, power: 1, shrinkage: 1, prior: "category", minSimilarity: 0.5 }),
+    );
+    const tuned = await startService({ ROUTING_SETTINGS: path });
+    await tuned.addExamples([
+      ...TOPICS.code.map((t) => example(t, { coder: 1, poet: 0 }, "code")),
+      ...TOPICS.poetry.map((t) => example(t, { coder: 0, poet: 1 }, "poetry")),
+    ]);
+    const query = "python function to sort a list";
+    const plain = await tuned.rank({ query });
+    expect(plain.body).not.toHaveProperty("category_known");
+    const w = plain.body.hits.reduce((a, h) => a + h.similarity, 0);
+    // The neighbours are code examples: without a hint the prior is code's means (coder 1, poet 0).
+    expect(plain.body.scores.map((s) => s.score)).toEqual([1, 0]);
+
+    const hinted = await tuned.rank({ query, category: "poetry" });
+    expect(hinted.body).toMatchObject({ category_known: true, fallback: false });
+    const scores = Object.fromEntries(hinted.body.scores.map((s) => [s.target, s.score]));
+    expect(scores.coder).toBeCloseTo(w / (w + 1), 3);
+    expect(scores.poet).toBeCloseTo(1 / (w + 1), 3);
+
+    const unknown = await tuned.rank({ query, category: "law" });
+    expect(unknown.body).toMatchObject({ category_known: false, scores: plain.body.scores });
+
+    const far = await tuned.request("POST", "/rank", {
+      query: "zebra quantum saxophone",
+      category: "poetry",
+    });
+    const body = (await far.json()) as RankBody & { fallback: boolean; fallback_reason: string };
+    expect(body.fallback).toBe(true);
+    expect(body.fallback_reason).toContain('mean score in category "poetry"');
+    expect(body.scores.map((s) => [s.target, s.score])).toEqual([
+      ["poet", 1],
+      ["coder", 0],
     ]);
     await tuned.close();
   });

@@ -105,6 +105,62 @@ describe("shrinkage toward priors", () => {
   });
 });
 
+describe("the caller's category", () => {
+  const stats: TargetStats = {
+    overall: { x: 0.5, y: 0.5, z: 0.4 },
+    byCategory: new Map([
+      ["maths", { x: 0.9, y: 0.2 }],
+      ["poetry", { x: 0.1, y: 0.8 }],
+    ]),
+  };
+  const settings = { power: 1, shrinkage: 1, minSimilarity: 0 };
+  // One neighbour from poetry: without a hint its category is the prior.
+  const near = [{ ...n("a", 1, { x: 0, y: 1, z: 1 }), category: "poetry" }];
+
+  it("replaces the neighbours' categories as the prior, whatever the settings' prior", () => {
+    for (const prior of ["category", "overall"] as const) {
+      const ranked = rankTargets(near, enabled("x", "y", "z"), {
+        settings: { ...settings, prior },
+        stats,
+        category: "maths",
+      });
+      // x: (0 + 0.9) / 2; y: (1 + 0.2) / 2; z has no maths mean, so its overall mean: (1 + 0.4) / 2.
+      expect(Object.fromEntries(ranked.map((r) => [r.target, r.score]))).toEqual({
+        x: 0.45,
+        y: 0.6,
+        z: 0.7,
+      });
+    }
+    const unhinted = rankTargets(near, enabled("x", "y"), {
+      settings: { ...settings, prior: "category" },
+      stats,
+    });
+    expect(unhinted.map((r) => r.score)).toEqual([0.9, 0.05]);
+  });
+
+  it("changes nothing when no example has that category, or without shrinkage", () => {
+    const opts = { settings: { ...settings, prior: "category" as const }, stats };
+    expect(rankTargets(near, enabled("x", "y"), { ...opts, category: "law" })).toEqual(
+      rankTargets(near, enabled("x", "y"), opts),
+    );
+    const plain = { ...settings, shrinkage: 0, prior: "category" as const };
+    expect(rankTargets(near, enabled("x", "y"), { settings: plain, stats, category: "maths" })).toEqual(
+      rankTargets(near, enabled("x", "y"), { settings: plain, stats }),
+    );
+  });
+
+  it("ranks by that category's means when falling back, overall when it is unknown", () => {
+    expect(rankByPriors(enabled("x", "y"), stats, undefined, "maths").map((r) => r.target)).toEqual([
+      "x",
+      "y",
+    ]);
+    expect(rankByPriors(enabled("x", "y"), stats, undefined, "poetry").map((r) => r.score)).toEqual([
+      0.8, 0.1,
+    ]);
+    expect(rankByPriors(enabled("x", "y"), stats, undefined, "law").map((r) => r.score)).toEqual([0.5, 0.5]);
+  });
+});
+
 describe("cost-aware choice", () => {
   const ranked = [
     { target: "big", score: 0.9, support: 5, confidence: 1 },

@@ -126,8 +126,15 @@ async function main(): Promise<void> {
     { name: `kNN, plain (k=${k})`, k, settings: DEFAULT_SETTINGS },
   ];
   const extra: Row[] = [];
-  const row = async (name: string, features: EmbeddingFeatures, kk: number, settings: RankingSettings) =>
-    evaluate(dataset, await neighbours(features, seed), [{ name, k: kk, settings }], seed).rows[0] as Row;
+  const row = async (
+    name: string,
+    features: EmbeddingFeatures,
+    kk: number,
+    settings: RankingSettings,
+    categoryHint = false,
+  ) =>
+    evaluate(dataset, await neighbours(features, seed), [{ name, k: kk, settings, categoryHint }], seed)
+      .rows[0] as Row;
   if (strippable) {
     extra.push(
       await row(
@@ -183,6 +190,10 @@ async function main(): Promise<void> {
         f.templates.prefixes.length + f.templates.suffixes.length > 0 ? ", templates stripped" : "";
       const name = `kNN, tuned (k=${tuned.k}, power ${s.power}, shrinkage ${s.shrinkage} to ${s.prior} means, length weight ${f.lengthWeight}${stripped})`;
       extra.push(await row(name, f, tuned.k, s));
+      // Callers that know a query's category can send it; the prior is then that category's means.
+      if (s.shrinkage > 0 && dataset.items.some((i) => i.category !== null)) {
+        extra.push(await row(`${name}, caller sends the category`, f, tuned.k, s, true));
+      }
     }
   }
 

@@ -20,6 +20,8 @@ export interface RankRequest {
   targets?: readonly string[];
   truncateStrategy?: TruncateStrategy;
   objective?: Objective;
+  /** The caller's category for the query: its means become the prior and the fallback ranking. */
+  category?: string;
 }
 
 export interface RankHit {
@@ -38,6 +40,8 @@ export interface RankResult {
   fallback: string | undefined;
   /** With an objective: the chosen target and the priced list. */
   choice: Choice | undefined;
+  /** Given a category: whether any stored example has it (if not, it was not used). */
+  categoryKnown: boolean | undefined;
 }
 
 export interface RankerOptions {
@@ -85,15 +89,25 @@ export class Ranker {
     }
 
     const { settings } = this.options;
+    const { category } = request;
     const best = neighbours[0]?.similarity;
+    const outOfDistribution = best !== undefined && best < settings.minSimilarity;
+    const stats =
+      settings.shrinkage > 0 || outOfDistribution || category !== undefined ? this.stats.get() : undefined;
+    const categoryKnown = category === undefined ? undefined : stats?.byCategory.has(category) === true;
     let fallback: string | undefined;
     let scores: RankedTarget[];
-    if (best !== undefined && best < settings.minSimilarity) {
-      fallback = `closest example has similarity ${best.toFixed(3)}, below the floor of ${settings.minSimilarity}: ranked by each target's overall mean score`;
-      scores = rankByPriors(targets, this.stats.get(), request.targets);
+    if (outOfDistribution && stats) {
+      const by = categoryKnown ? `mean score in category ${JSON.stringify(category)}` : "overall mean score";
+      fallback = `closest example has similarity ${best.toFixed(3)}, below the floor of ${settings.minSimilarity}: ranked by each target's ${by}`;
+      scores = rankByPriors(targets, stats, request.targets, category);
     } else {
-      const stats = settings.shrinkage > 0 ? this.stats.get() : undefined;
-      scores = rankTargets(neighbours, targets, { only: request.targets, settings, stats });
+      scores = rankTargets(neighbours, targets, {
+        only: request.targets,
+        settings,
+        stats: settings.shrinkage > 0 ? stats : undefined,
+        category,
+      });
     }
     const choice = request.objective ? choose(scores, this.prices(), request.objective) : undefined;
     return {
@@ -103,6 +117,7 @@ export class Ranker {
       truncated: text !== request.query,
       fallback,
       choice,
+      categoryKnown,
     };
   }
 

@@ -99,23 +99,26 @@ export async function foldNeighbours(
 
 /**
  * Predicted score of every target for every item, through the service's ranking code, using the
- * first `k` neighbours and `settings`. Targets the ranking leaves out get their prior.
+ * first `k` neighbours and `settings`. Targets the ranking leaves out get their prior. With
+ * `categoryHint`, each query passes its own category as a caller would (POST /rank `category`).
  */
 export function predict(
   items: readonly EvalItem[],
   folded: FoldedNeighbours,
   k: number,
   settings: RankingSettings = DEFAULT_SETTINGS,
+  categoryHint = false,
 ): Array<Record<string, number>> {
-  return items.map((_, i) => {
+  return items.map((item, i) => {
+    const category = (categoryHint && item.category) || undefined;
     const stats = folded.stats[folded.fold[i] as number] as TargetStats;
     const targets = Object.keys(stats.overall).map((name) => ({ name, enabled: true }));
     const near = (folded.neighbours[i] as ScoredNeighbour[]).slice(0, k);
     const best = near[0]?.similarity ?? Number.NEGATIVE_INFINITY;
     const ranked =
       best < settings.minSimilarity
-        ? rankByPriors(targets, stats)
-        : rankTargets(near, targets, { settings, stats });
+        ? rankByPriors(targets, stats, undefined, category)
+        : rankTargets(near, targets, { settings, stats, category });
     const out: Record<string, number> = { ...stats.overall };
     for (const r of ranked) out[r.target] = r.score;
     return out;

@@ -84,7 +84,7 @@ function topQuality(d: Dataset, predicted: ReadonlyArray<Record<string, number>>
 export function evaluate(
   d: Dataset,
   folded: FoldedNeighbours,
-  configs: Array<{ name: string; k: number; settings: RankingSettings }>,
+  configs: Array<{ name: string; k: number; settings: RankingSettings; categoryHint?: boolean }>,
   seed: number,
   /** Skip the cost-quality sweep (tuning on two-model data needs only APGR). Default true. */
   withCosts = true,
@@ -130,7 +130,9 @@ export function evaluate(
     return r;
   };
 
-  const rows: Row[] = configs.map((c) => row(c.name, predict(d.items, folded, c.k, c.settings)));
+  const rows: Row[] = configs.map((c) =>
+    row(c.name, predict(d.items, folded, c.k, c.settings, c.categoryHint)),
+  );
   const next = rng(seed);
   rows.push(
     row(

@@ -46,6 +46,12 @@ function rankBody(maxQueryChars: number) {
       targets: z.array(TargetName).min(1, "targets must name at least one target").max(1000).optional(),
       truncate_strategy: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).optional(),
       objective: ObjectiveBody.optional(),
+      category: z
+        .string({ error: "category must be a string" })
+        .trim()
+        .min(1, "category must not be empty")
+        .max(200, "category is longer than 200 characters")
+        .optional(),
     })
     .superRefine((b, ctx) => {
       if ((b.query === undefined) === (b.prompt === undefined)) {
@@ -70,6 +76,7 @@ export function rankRoutes(deps: Deps) {
       k: body.k,
       targets: body.targets,
       truncateStrategy: body.truncate_strategy,
+      category: body.category,
       objective: o && {
         willingnessToPay: o.willingness_to_pay,
         maxPrice: o.max_price,
@@ -95,6 +102,7 @@ export function rankRoutes(deps: Deps) {
       ...(result.choice && { recommended: result.choice.recommended }),
       fallback: result.fallback !== undefined,
       ...(result.fallback !== undefined && { fallback_reason: result.fallback }),
+      ...(result.categoryKnown !== undefined && { category_known: result.categoryKnown }),
       k: result.k,
       truncated: result.truncated,
       embedder: deps.embedder.id,

@@ -54,6 +54,11 @@ export interface RankOptions {
   settings?: RankingSettings;
   /** Needed when `settings.shrinkage` > 0 or for a fallback. */
   stats?: TargetStats;
+  /**
+   * The caller's category for this query. When `stats` know it, the prior is that category's
+   * means instead of a mix of the neighbours' categories.
+   */
+  category?: string;
 }
 
 /**
@@ -62,8 +67,9 @@ export interface RankOptions {
  *   (Σ wᵢ sᵢ + λ·prior) / (Σ wᵢ + λ),   wᵢ = max(similarityᵢ, 0)^power,
  *
  * over the neighbours that scored it, with λ = `shrinkage`. With λ = 0 this is the plain
- * similarity-weighted mean; with λ > 0 thin evidence leans on the prior (the target's mean over
- * the neighbours' categories, or overall) instead of one or two lucky neighbours. `support` counts
+ * similarity-weighted mean; with λ > 0 thin evidence leans on the prior (the target's mean in
+ * the caller's category when given and known, else over the neighbours' categories, or overall)
+ * instead of one or two lucky neighbours. `support` counts
  * the neighbours that scored the target; `confidence` is Σw / (Σw + λ). A target is averaged only
  * over neighbours that scored it, so one evaluated on fewer examples is not penalised for the
  * missing ones. When every supporting neighbour has weight 0 and λ = 0, the plain mean is used.
@@ -78,7 +84,9 @@ export function rankTargets(
   const settings = options.settings ?? DEFAULT_SETTINGS;
   const eligible = eligibleTargets(targets, options.only);
   const prior =
-    settings.shrinkage > 0 && options.stats ? priors(neighbours, options.stats, settings) : undefined;
+    settings.shrinkage > 0 && options.stats
+      ? priors(neighbours, options.stats, settings, options.category)
+      : undefined;
   const acc = new Map<string, { weighted: number; weight: number; plain: number; support: number }>();
   for (const n of neighbours) {
     const w = Math.max(n.similarity, 0) ** settings.power;
@@ -108,23 +116,47 @@ export function rankTargets(
 }
 
 /**
- * The fallback ranking: every eligible target by its overall mean score, with no neighbour support.
- * Used when the query is out of distribution (no neighbour close enough).
+ * The fallback ranking: every eligible target by its mean score in `category` when the statistics
+ * know it, else overall, with no neighbour support. Used when the query is out of distribution (no
+ * neighbour close enough).
  */
 export function rankByPriors(
   targets: readonly TargetInfo[],
   stats: TargetStats,
   only?: readonly string[],
+  category?: string,
 ): RankedTarget[] {
   const eligible = eligibleTargets(targets, only);
-  const ranked = Object.entries(stats.overall)
+  const ranked = Object.entries(categoryMeans(stats, category) ?? stats.overall)
     .filter(([t]) => eligible.has(t))
     .map(([target, score]) => ({ target, score, support: 0, confidence: 0 }));
   return sortRanked(ranked);
 }
 
-/** Each target's prior for this query: its mean over the neighbours' categories (weighted), or overall. */
-function priors(neighbours: readonly ScoredNeighbour[], stats: TargetStats, settings: RankingSettings) {
+/**
+ * `category`'s mean of every target the statistics know (overall where the category has none), or
+ * undefined when no example has that category.
+ */
+export function categoryMeans(
+  stats: TargetStats,
+  category: string | undefined,
+): Readonly<Record<string, number>> | undefined {
+  const means = category === undefined ? undefined : stats.byCategory.get(category);
+  return means && { ...stats.overall, ...means };
+}
+
+/**
+ * Each target's prior for this query: the caller's category's means when known; else its mean over
+ * the neighbours' categories (weighted), or overall, as the settings say.
+ */
+function priors(
+  neighbours: readonly ScoredNeighbour[],
+  stats: TargetStats,
+  settings: RankingSettings,
+  category: string | undefined,
+) {
+  const hinted = categoryMeans(stats, category);
+  if (hinted) return hinted;
   if (settings.prior === "overall") return stats.overall;
   const sum: Record<string, number> = {};
   const weight: Record<string, number> = {};
