@@ -130,7 +130,9 @@ describe("cross-validation", () => {
     expect(unhinted).toBeLessThan(0.6);
     expect(hinted).toBeCloseTo(oracle, 10);
     const p = predict(items, folded, 10, settings, true);
-    expect(p.filter((x, i) => i % 2 === 1 && x.strong - x.weak > 0.5)).toHaveLength(150);
+    expect(p.filter((x, i) => i % 2 === 1 && (x.strong as number) - (x.weak as number) > 0.5)).toHaveLength(
+      150,
+    );
   });
 });
 

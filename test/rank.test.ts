@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HashEmbedder } from "../service/embedding/hash.ts";
 import { AppError } from "../service/errors.ts";
@@ -250,21 +253,24 @@ describe("POST /rank", () => {
 });
 
 describe("tuned ranking settings (ROUTING_SETTINGS)", () => {
-  it("uses the file's k and shrinkage, and falls back to overall means below the similarity floor", async () => {
-    const { mkdtempSync, writeFileSync } = await import("node:fs");
-    const { join } = await import("node:path");
-    const { tmpdir } = await import("node:os");
-    const dir = mkdtempSync(join(tmpdir(), "router-settings-"));
-    const path = join(dir, "routing.json");
-    writeFileSync(
-      path,
-      JSON.stringify({ k: 2, power: 1, shrinkage: 1, prior: "overall", minSimilarity: 0.5 }),
-    );
-    const tuned = await startService({ ROUTING_SETTINGS: path });
+  /** A settings file with `content`, in a fresh directory. */
+  const settingsFile = (content: object) => {
+    const path = join(mkdtempSync(join(tmpdir(), "router-settings-")), "routing.json");
+    writeFileSync(path, JSON.stringify(content));
+    return path;
+  };
+  /** A service on those settings, with code examples won by coder and poetry examples by poet. */
+  const startTuned = async (settings: object) => {
+    const tuned = await startService({ ROUTING_SETTINGS: settingsFile(settings) });
     await tuned.addExamples([
       ...TOPICS.code.map((t) => example(t, { coder: 1, poet: 0 }, "code")),
       ...TOPICS.poetry.map((t) => example(t, { coder: 0, poet: 1 }, "poetry")),
     ]);
+    return tuned;
+  };
+
+  it("uses the file's k and shrinkage, and falls back to overall means below the similarity floor", async () => {
+    const tuned = await startTuned({ k: 2, power: 1, shrinkage: 1, prior: "overall", minSimilarity: 0.5 });
     const near = await tuned.rank({ query: "python function to sort a list" });
     expect(near.body.k).toBe(2);
     expect(near.body.hits).toHaveLength(2);
@@ -286,19 +292,7 @@ describe("tuned ranking settings (ROUTING_SETTINGS)", () => {
   });
 
   it("takes the caller's category as the prior and for the fallback, and says whether it knew it", async () => {
-    const { mkdtempSync, writeFileSync } = await import("node:fs");
-    const { join } = await import("node:path");
-    const { tmpdir } = await import("node:os");
-    const path = join(mkdtempSync(join(tmpdir(), "router-settings-")), "routing.json");
-    writeFileSync(
-      path,
-      JSON.stringify({ k: 2, power: 1, shrinkage: 1, prior: "category", minSimilarity: 0.5 }),
-    );
-    const tuned = await startService({ ROUTING_SETTINGS: path });
-    await tuned.addExamples([
-      ...TOPICS.code.map((t) => example(t, { coder: 1, poet: 0 }, "code")),
-      ...TOPICS.poetry.map((t) => example(t, { coder: 0, poet: 1 }, "poetry")),
-    ]);
+    const tuned = await startTuned({ k: 2, power: 1, shrinkage: 1, prior: "category", minSimilarity: 0.5 });
     const query = "python function to sort a list";
     const plain = await tuned.rank({ query });
     expect(plain.body).not.toHaveProperty("category_known");
@@ -330,11 +324,7 @@ describe("tuned ranking settings (ROUTING_SETTINGS)", () => {
   });
 
   it("refuses to start on a malformed settings file, naming it", async () => {
-    const { mkdtempSync, writeFileSync } = await import("node:fs");
-    const { join } = await import("node:path");
-    const { tmpdir } = await import("node:os");
-    const path = join(mkdtempSync(join(tmpdir(), "router-settings-")), "routing.json");
-    writeFileSync(path, JSON.stringify({ k: 0, power: 1, shrinkage: 1, prior: "overall", minSimilarity: 0 }));
+    const path = settingsFile({ k: 0, power: 1, shrinkage: 1, prior: "overall", minSimilarity: 0 });
     await expect(startService({ ROUTING_SETTINGS: path })).rejects.toThrow(/routing\.json: k/);
   });
 });
