@@ -6,6 +6,7 @@
  *   npm run eval -- examples.jsonl | points.jsonl --targets targets.jsonl | wide.csv
  *   npm run eval -- synthetic      # 4 models with costs and a known best router
  *   options: --folds 5 --seed 1 --k 20 --out eval-report --tune [--settings-out data/routing.json]
+ *            --seeds 10   # also: each router's metric over 10 split seeds (mean, sd, min, max)
  *
  * Prints a table and writes `<out>/<dataset>.md` and `<out>/<dataset>.svg`. `--tune` picks k,
  * weighting and shrinkage on a differently seeded split and writes them where the service reads them.
@@ -21,7 +22,7 @@ import { type FoldedNeighbours, foldNeighbours } from "../eval/crossval.ts";
 import { loadDataset } from "../eval/datasets.ts";
 import { DiskEmbeddingCache } from "../eval/embedding-cache.ts";
 import { evaluate, type Row } from "../eval/evaluate.ts";
-import { markdown, svg } from "../eval/report.ts";
+import { markdown, spreadMarkdown, svg } from "../eval/report.ts";
 import { syntheticNModel } from "../eval/synthetic.ts";
 import { DEFAULT_SETTINGS, type RankingSettings } from "../routing/aggregate.ts";
 import {
@@ -50,6 +51,19 @@ function progress(label: string): (done: number, total: number) => void {
   };
 }
 
+function metricName(r: Row): string {
+  return r.apgr !== undefined ? "APGR" : r.aiq !== undefined ? "AIQ" : "top-pick quality";
+}
+
+/** A router configuration as the table names it. */
+interface Router {
+  name: string;
+  features: EmbeddingFeatures;
+  k: number;
+  settings: RankingSettings;
+  categoryHint?: boolean;
+}
+
 /** The metric a tuning run maximises: APGR on two-model data, AIQ with costs, else top-pick quality. */
 function objective(r: Row): number {
   return r.apgr ?? r.aiq ?? r.topQuality;
@@ -66,6 +80,7 @@ async function main(): Promise<void> {
       k: { type: "string", default: "20" },
       out: { type: "string", default: "eval-report" },
       tune: { type: "boolean", default: false },
+      seeds: { type: "string", default: "1" },
       "settings-out": { type: "string" },
       cache: { type: "string", default: ".cache/embeddings" },
     },
@@ -76,6 +91,8 @@ async function main(): Promise<void> {
   const folds = Number(values.folds);
   const seed = Number(values.seed);
   const k = Number(values.k);
+  const seeds = Number(values.seeds);
+  if (!Number.isInteger(seeds) || seeds < 1) throw new Error("--seeds must be a whole number of at least 1");
   const dataset = arg === "synthetic" ? syntheticNModel() : loadDataset(arg, values.data, values.targets);
   process.stderr.write(`${dataset.name}: ${dataset.items.length} prompts\n`);
 
@@ -120,21 +137,32 @@ async function main(): Promise<void> {
     }
     return found;
   };
+  /** Drops the neighbours of one split (MMLU's take hundreds of MB). */
+  const forget = (splitSeed: number) => {
+    for (const key of neighbourCache.keys()) if (key.endsWith(`|${splitSeed}`)) neighbourCache.delete(key);
+  };
   const folded = await neighbours(NO_FEATURES, seed);
 
-  const configs: Array<{ name: string; k: number; settings: RankingSettings }> = [
-    { name: `kNN, plain (k=${k})`, k, settings: DEFAULT_SETTINGS },
-  ];
+  const plain: Router = { name: `kNN, plain (k=${k})`, features: NO_FEATURES, k, settings: DEFAULT_SETTINGS };
+  const configs = [plain];
   const extra: Row[] = [];
+  // Every router in the table, with what it takes to evaluate it again on another split.
+  const routers: Router[] = [plain];
   const row = async (
     name: string,
     features: EmbeddingFeatures,
     kk: number,
     settings: RankingSettings,
     categoryHint = false,
-  ) =>
-    evaluate(dataset, await neighbours(features, seed), [{ name, k: kk, settings, categoryHint }], seed)
-      .rows[0] as Row;
+  ) => {
+    routers.push({ name, features, k: kk, settings, categoryHint });
+    return evaluate(
+      dataset,
+      await neighbours(features, seed),
+      [{ name, k: kk, settings, categoryHint }],
+      seed,
+    ).rows[0] as Row;
+  };
   if (strippable) {
     extra.push(
       await row(
@@ -200,7 +228,22 @@ async function main(): Promise<void> {
   const result = evaluate(dataset, folded, configs, seed);
   result.rows.splice(configs.length, 0, ...extra);
   const command = `npm run eval -- ${process.argv.slice(2).join(" ")}`;
-  const md = markdown(result, command);
+  let md = markdown(result, command);
+  if (seeds > 1) {
+    // The same routers on other splits, skipping the one tuning chose on.
+    const splitSeeds: number[] = [];
+    for (let s = seed; splitSeeds.length < seeds; s++)
+      if (!(values.tune && s === seed + 1)) splitSeeds.push(s);
+    const bySplit = routers.map((r) => ({ name: r.name, values: [] as number[] }));
+    for (const s of splitSeeds) {
+      for (const [i, r] of routers.entries()) {
+        const one = evaluate(dataset, await neighbours(r.features, s), [r], s, !twoModelData).rows[0] as Row;
+        bySplit[i]?.values.push(objective(one));
+      }
+      if (s !== seed) forget(s);
+    }
+    md += `\n\n${spreadMarkdown(metricName(result.rows[0] as Row), splitSeeds, bySplit)}`;
+  }
   console.log(md);
   mkdirSync(values.out, { recursive: true });
   writeFileSync(join(values.out, `${dataset.name}.md`), `${md}\n`);
@@ -217,8 +260,7 @@ async function main(): Promise<void> {
       ...tuned.settings,
       tuned: {
         dataset: dataset.name,
-        metric:
-          tunedRow.apgr !== undefined ? "APGR" : tunedRow.aiq !== undefined ? "AIQ" : "top-pick quality",
+        metric: metricName(tunedRow),
         value: objective(tunedRow),
         at: new Date().toISOString(),
       },

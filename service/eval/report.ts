@@ -40,6 +40,34 @@ export function markdown(e: Evaluation, command: string): string {
   return lines.join("\n");
 }
 
+/** Summary of one router's metric over several splits. */
+export function spread(values: readonly number[]): { mean: number; sd: number; min: number; max: number } {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const sd = n > 1 ? Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return { mean, sd, min: Math.min(...values), max: Math.max(...values) };
+}
+
+/** How much each router's metric moves with the split alone, as a Markdown section. */
+export function spreadMarkdown(
+  metric: string,
+  seeds: readonly number[],
+  routers: ReadonlyArray<{ name: string; values: readonly number[] }>,
+): string {
+  const seedList =
+    seeds.length > 6 ? `${seeds.slice(0, 3).join(", ")}, …, ${seeds.at(-1)}` : seeds.join(", ");
+  return [
+    `#### ${metric} over ${seeds.length} split seeds (${seedList})`,
+    "",
+    "| router | mean | sd | min | max |",
+    "|---|---|---|---|---|",
+    ...routers.map((r) => {
+      const s = spread(r.values);
+      return `| ${r.name} | ${f(s.mean)} | ${f(s.sd)} | ${f(s.min)} | ${f(s.max)} |`;
+    }),
+  ].join("\n");
+}
+
 /** Cost-quality curves (hulls) of the rows that have one, as a standalone SVG. */
 export function svg(e: Evaluation): string {
   const curves = e.rows.filter((r) => r.curve && r.curve.length > 0);
