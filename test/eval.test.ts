@@ -5,6 +5,7 @@ import { assignFolds, foldNeighbours, predict, rng } from "../service/eval/cross
 import { loadGsm8k, loadMmlu, loadMtBench, parseCsv } from "../service/eval/datasets.ts";
 import { evaluate } from "../service/eval/evaluate.ts";
 import { aiq, costFor, hull, qualityAt, twoModel } from "../service/eval/metrics.ts";
+import { spread } from "../service/eval/report.ts";
 import { syntheticNModel } from "../service/eval/synthetic.ts";
 import { DEFAULT_SETTINGS } from "../service/routing/aggregate.ts";
 
@@ -44,6 +45,15 @@ describe("two-model metrics (RouteLLM's definitions)", () => {
         weak,
       ).apgr,
     ).toBeLessThan(0.2);
+  });
+});
+
+describe("spread over splits", () => {
+  it("gives the mean, the sample standard deviation, and the range", () => {
+    const s = spread([1, 2, 3, 4]);
+    expect(s).toMatchObject({ mean: 2.5, min: 1, max: 4 });
+    expect(s.sd).toBeCloseTo(Math.sqrt(5 / 3), 12);
+    expect(spread([0.7])).toEqual({ mean: 0.7, sd: 0, min: 0.7, max: 0.7 });
   });
 });
 
