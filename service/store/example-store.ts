@@ -1,7 +1,7 @@
 import { and, asc, count, eq, gt, inArray, ne, sql } from "drizzle-orm";
 import { AppError } from "../errors.ts";
 import type { Db } from "./database.ts";
-import { embeddings, examples, pendingDeletes, scores, targets } from "./schema.ts";
+import { embeddings, examples, pendingDeletes, scores, scoreTotals, targets } from "./schema.ts";
 
 /** Per-target scores of one example, each in [0, 1]. */
 export type ScoreMap = Record<string, number>;
@@ -253,25 +253,18 @@ export class ExampleStore {
       .all();
   }
 
-  /** Mean score of each target, overall and per category: the priors ranking shrinks toward. */
+  /**
+   * Mean score of each target, overall and per category: the priors ranking shrinks toward. Read
+   * from `score_totals`, which triggers keep in step with every write, so the cost grows with
+   * categories × targets, not with the number of scores.
+   */
   targetStats(): { overall: Record<string, number>; byCategory: Map<string, Record<string, number>> } {
-    const rows = this.db
-      .select({
-        category: examples.category,
-        target: scores.target,
-        sum: sql<number>`sum(${scores.score})`,
-        n: count(),
-      })
-      .from(scores)
-      .innerJoin(examples, eq(examples.id, scores.exampleId))
-      .groupBy(examples.category, scores.target)
-      .all();
     const total = new Map<string, [number, number]>();
     const byCategory = new Map<string, Record<string, number>>();
-    for (const r of rows) {
+    for (const r of this.db.select().from(scoreTotals).all()) {
       const t = total.get(r.target) ?? [0, 0];
       total.set(r.target, [t[0] + r.sum, t[1] + r.n]);
-      if (r.category !== null) {
+      if (r.category !== "") {
         const m = byCategory.get(r.category) ?? {};
         m[r.target] = r.sum / r.n;
         byCategory.set(r.category, m);

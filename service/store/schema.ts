@@ -73,3 +73,20 @@ export const pendingDeletes = sqliteTable("pending_deletes", {
   exampleId: text("example_id").primaryKey(),
   deletedAt: integer("deleted_at", { mode: "timestamp_ms" }).notNull(),
 });
+
+/**
+ * Sum and count of the scores per (category, target), kept by triggers (migration 0002) in the
+ * same transaction as every change to `scores` or to an example's category. The means that ranking
+ * shrinks toward are then read from a few hundred rows instead of a scan of every score. `category`
+ * is '' for examples without one (an example's category is never empty).
+ */
+export const scoreTotals = sqliteTable(
+  "score_totals",
+  {
+    category: text("category").notNull(),
+    target: text("target").notNull(),
+    sum: real("sum").notNull(),
+    n: integer("n").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.category, t.target] })],
+);

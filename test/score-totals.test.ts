@@ -1,0 +1,113 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { rng } from "../service/eval/crossval.ts";
+import { openDatabase } from "../service/store/database.ts";
+import { ExampleStore, type NewExample } from "../service/store/example-store.ts";
+
+type Stats = ReturnType<ExampleStore["targetStats"]>;
+
+/** The means computed the slow way, from every stored score. */
+function recomputed(sqlite: ReturnType<typeof openDatabase>["sqlite"]): Stats {
+  const rows = sqlite
+    .prepare(
+      `SELECT e.category AS category, s.target AS target, sum(s.score) AS sum, count(*) AS n
+       FROM scores s JOIN examples e ON e.id = s.example_id GROUP BY 1, 2`,
+    )
+    .all() as Array<{ category: string | null; target: string; sum: number; n: number }>;
+  const total = new Map<string, [number, number]>();
+  const byCategory = new Map<string, Record<string, number>>();
+  for (const r of rows) {
+    const t = total.get(r.target) ?? [0, 0];
+    total.set(r.target, [t[0] + r.sum, t[1] + r.n]);
+    if (r.category !== null)
+      byCategory.set(r.category, { ...byCategory.get(r.category), [r.target]: r.sum / r.n });
+  }
+  return { overall: Object.fromEntries([...total].map(([t, [s, n]]) => [t, s / n])), byCategory };
+}
+
+function expectSameStats(actual: Stats, expected: Stats): void {
+  const round = (m: Record<string, number>) =>
+    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.toFixed(9)]));
+  expect(round(actual.overall)).toEqual(round(expected.overall));
+  expect([...actual.byCategory.keys()].sort()).toEqual([...expected.byCategory.keys()].sort());
+  for (const [c, m] of expected.byCategory) expect(round(actual.byCategory.get(c) ?? {})).toEqual(round(m));
+}
+
+/** Random inserts, replacements (new category, new score set) and deletions. */
+function churn(store: ExampleStore, steps: number, seed: number): void {
+  const next = rng(seed);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] as T;
+  const live = store.list({ limit: 10_000 }).map((e) => e.id);
+  const example = (id: string): NewExample => {
+    const scores: Record<string, number> = {};
+    for (const t of ["x", "y", "z"]) if (next() < 0.7) scores[t] = Math.round(next() * 100) / 100;
+    return {
+      id,
+      text: `text ${id}`,
+      category: pick(["maths", "poetry", "law", null]),
+      scores,
+      embedding: new Float32Array(4),
+      embedderId: "test",
+    };
+  };
+  for (let i = 0; i < steps; i++) {
+    const r = next();
+    if (r < 0.5 || live.length === 0) {
+      const id = `e${seed}-${i}`;
+      store.write([example(id)], "insert");
+      live.push(id);
+    } else if (r < 0.8) {
+      store.write([example(pick(live))], "upsert");
+    } else {
+      const id = live.splice(Math.floor(next() * live.length), 1)[0] as string;
+      expect(store.delete(id)).toBe(true);
+    }
+  }
+}
+
+describe("score totals kept by SQLite", () => {
+  it("give the same means as reading every score, through inserts, replacements and deletions", () => {
+    const { db, sqlite } = openDatabase(":memory:");
+    const store = new ExampleStore(db);
+    for (let round = 0; round < 4; round++) {
+      churn(store, 150, round + 1);
+      expectSameStats(store.targetStats(), recomputed(sqlite));
+    }
+    expect(store.targetStats().byCategory.size).toBeGreaterThan(0);
+    // No empty buckets are left behind: every total counts at least one score.
+    expect(sqlite.prepare("SELECT count(*) AS c FROM score_totals WHERE n <= 0").get()).toEqual({ c: 0 });
+    // Emptying the store empties the totals.
+    for (const { id } of sqlite.prepare("SELECT id FROM examples").all() as Array<{ id: string }>)
+      store.delete(id);
+    expect(sqlite.prepare("SELECT count(*) AS c FROM score_totals").get()).toEqual({ c: 0 });
+    expect(store.targetStats()).toEqual({ overall: {}, byCategory: new Map() });
+    sqlite.close();
+  });
+
+  it("are filled from the scores already stored when the migration runs on an existing database", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "router-totals-")), "router.db");
+    const first = openDatabase(path);
+    churn(new ExampleStore(first.db), 200, 9);
+    const before = recomputed(first.sqlite);
+    // Back to the state before migration 0002: no table, no triggers, not recorded as applied.
+    const triggers = first.sqlite
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'score_totals_%'")
+      .all() as Array<{ name: string }>;
+    expect(triggers).toHaveLength(5);
+    for (const { name } of triggers) first.sqlite.exec(`DROP TRIGGER ${name}`);
+    first.sqlite.exec("DROP TABLE score_totals");
+    first.sqlite.exec(
+      "DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)",
+    );
+    first.sqlite.close();
+
+    const again = openDatabase(path);
+    const store = new ExampleStore(again.db);
+    expectSameStats(store.targetStats(), before);
+    churn(store, 100, 10);
+    expectSameStats(store.targetStats(), recomputed(again.sqlite));
+    again.sqlite.close();
+  });
+});
