@@ -44,6 +44,7 @@ const EnvSchema = z.object({
   INDEX_RETRY_MS: int(10, 3_600_000).default(1_000),
   DEFAULT_K: int(1, 200).optional(),
   ROUTING_SETTINGS: z.string().min(1).default("./data/routing.json"),
+  FALLBACK_TARGET: z.string().trim().min(1).optional(),
   MAX_QUERY_CHARS: int(1, 10_000_000).default(100_000),
   RANK_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(1 << 20),
   ADMIN_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 << 20),
@@ -98,6 +99,8 @@ export interface Config {
     /** From DEFAULT_K; when unset, the settings file's k, else 20 (see buildDeps). */
     defaultK: number | undefined;
     settingsPath: string;
+    /** The target an out-of-distribution query's ranking puts first. */
+    fallbackTarget: string | undefined;
     maxQueryChars: number;
     bodyLimitBytes: number;
   };
@@ -156,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rank: {
       defaultK: e.DEFAULT_K,
       settingsPath: e.ROUTING_SETTINGS,
+      fallbackTarget: e.FALLBACK_TARGET,
       maxQueryChars: e.MAX_QUERY_CHARS,
       bodyLimitBytes: e.RANK_BODY_LIMIT_BYTES,
     },

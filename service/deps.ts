@@ -84,6 +84,7 @@ export async function buildDeps(
     const ranker = new Ranker(store, embedder, index, stats, {
       defaultK: config.rank.defaultK ?? tuned?.k ?? 20,
       settings: tuned?.settings ?? DEFAULT_SETTINGS,
+      fallbackTarget: config.rank.fallbackTarget,
     });
     if (!readOnly && config.database.seedOnEmpty && store.countExamples() === 0) {
       const seeded = await seedFromDirectory(config.database.seedDir, examples, store);

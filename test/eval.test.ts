@@ -125,7 +125,7 @@ describe("cross-validation", () => {
       seed: 1,
       maxK: 10,
     });
-    const settings = { power: 1, shrinkage: 4, prior: "category" as const, minSimilarity: 0 };
+    const settings = { power: 1, shrinkage: 4, prior: "category" as const, minSimilarity: 0, minSupport: 1 };
     const rows = evaluate(
       d,
       folded,

@@ -260,8 +260,8 @@ describe("tuned ranking settings (ROUTING_SETTINGS)", () => {
     return path;
   };
   /** A service on those settings, with code examples won by coder and poetry examples by poet. */
-  const startTuned = async (settings: object) => {
-    const tuned = await startService({ ROUTING_SETTINGS: settingsFile(settings) });
+  const startTuned = async (settings: object, env: Record<string, string> = {}) => {
+    const tuned = await startService({ ROUTING_SETTINGS: settingsFile(settings), ...env });
     await tuned.addExamples([
       ...TOPICS.code.map((t) => example(t, { coder: 1, poet: 0 }, "code")),
       ...TOPICS.poetry.map((t) => example(t, { coder: 0, poet: 1 }, "poetry")),
@@ -321,6 +321,47 @@ describe("tuned ranking settings (ROUTING_SETTINGS)", () => {
       ["coder", 0],
     ]);
     await tuned.close();
+  });
+
+  it("falls back on thin evidence too, with the operator's default target first", async () => {
+    const settings = { k: 3, power: 1, shrinkage: 0, prior: "overall", minSimilarity: 0.99, minSupport: 2 };
+    const tuned = await startTuned(settings, { FALLBACK_TARGET: "poet" });
+    // The query is one stored example word for word: one neighbour at similarity 1, the rest lower.
+    const thin = await tuned.request("POST", "/rank", { query: TOPICS.code[0] });
+    const body = (await thin.json()) as RankBody & { fallback: boolean; fallback_reason: string };
+    expect(body.hits[0]?.similarity).toBe(1);
+    expect(body.hits[1]?.similarity).toBeLessThan(0.99);
+    expect(body.fallback).toBe(true);
+    expect(body.fallback_reason).toBe(
+      "1 of the neighbours reach the similarity floor of 0.99, fewer than the 2 required: ranked by each target's overall mean score, the default target poet first",
+    );
+    expect(body.scores.map((s) => [s.target, s.support])).toEqual([
+      ["poet", 0],
+      ["coder", 0],
+    ]);
+    // A caller that rules the default target out gets the others by their means.
+    const only = await tuned.rank({ query: TOPICS.code[0] as string, targets: ["coder"] });
+    expect(only.body.scores.map((s) => s.target)).toEqual(["coder"]);
+    // Asking for one neighbour asks for no more support than one.
+    const one = await tuned.rank({ query: TOPICS.code[0] as string, k: 1 });
+    expect(one.body).toMatchObject({ fallback: false });
+    expect(one.body.scores.map((s) => [s.target, s.score, s.support])).toEqual([
+      ["coder", 1, 1],
+      ["poet", 0, 1],
+    ]);
+    await tuned.close();
+  });
+
+  it("refuses a settings file whose minSupport is above its k", async () => {
+    const path = settingsFile({
+      k: 2,
+      power: 1,
+      shrinkage: 0,
+      prior: "overall",
+      minSimilarity: 0,
+      minSupport: 3,
+    });
+    await expect(startService({ ROUTING_SETTINGS: path })).rejects.toThrow(/routing\.json: minSupport/);
   });
 
   it("refuses to start on a malformed settings file, naming it", async () => {

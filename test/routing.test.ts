@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { truncate } from "../service/embedding/truncate.ts";
 import {
+  DEFAULT_SETTINGS,
+  fallbackReason,
   rankByPriors,
   rankTargets,
   type ScoredNeighbour,
@@ -61,7 +63,7 @@ describe("shrinkage toward priors", () => {
     overall: { x: 0.5, y: 0.5 },
     byCategory: new Map([["maths", { x: 0.9, y: 0.2 }]]),
   };
-  const base = { power: 1, minSimilarity: 0 };
+  const base = { power: 1, minSimilarity: 0, minSupport: 1 };
 
   it("pulls thin evidence toward the neighbours' category means, and says how much", () => {
     const near = [{ ...n("a", 1, { x: 0, y: 1 }), category: "maths" }];
@@ -105,6 +107,39 @@ describe("shrinkage toward priors", () => {
   });
 });
 
+describe("fallback", () => {
+  const near = [n("a", 0.9, { x: 1 }), n("b", 0.6, { x: 0 }), n("c", 0.2, { x: 0 })];
+
+  it("falls back when no neighbour reaches the similarity floor, or too few do", () => {
+    expect(fallbackReason(near, DEFAULT_SETTINGS)).toBeUndefined();
+    expect(fallbackReason(near, { ...DEFAULT_SETTINGS, minSimilarity: 0.95 })).toBe(
+      "closest example has similarity 0.900, below the floor of 0.95",
+    );
+    expect(fallbackReason(near, { ...DEFAULT_SETTINGS, minSimilarity: 0.5, minSupport: 2 })).toBeUndefined();
+    expect(fallbackReason(near, { ...DEFAULT_SETTINGS, minSimilarity: 0.5, minSupport: 3 })).toBe(
+      "2 of the neighbours reach the similarity floor of 0.5, fewer than the 3 required",
+    );
+    // Asking for 2 neighbours asks for no more than 2 to reach the floor.
+    expect(
+      fallbackReason(near, { ...DEFAULT_SETTINGS, minSimilarity: 0.5, minSupport: 3 }, 2),
+    ).toBeUndefined();
+    // An empty store has nothing to fall back on.
+    expect(fallbackReason([], { ...DEFAULT_SETTINGS, minSupport: 5 })).toBeUndefined();
+  });
+
+  it("puts the operator's default target first when it is eligible", () => {
+    const stats: TargetStats = { overall: { x: 0.3, y: 0.6, z: 0.5 }, byCategory: new Map() };
+    const order = (o: Parameters<typeof rankByPriors>[2]) =>
+      rankByPriors(enabled("x", "y", "z"), stats, o).map((r) => r.target);
+    expect(order({})).toEqual(["y", "z", "x"]);
+    expect(order({ preferred: "x" })).toEqual(["x", "y", "z"]);
+    expect(order({ preferred: "x", only: ["y", "z"] })).toEqual(["y", "z"]);
+    expect(order({ preferred: "nobody" })).toEqual(["y", "z", "x"]);
+    const [first] = rankByPriors(enabled("x", "y", "z"), stats, { preferred: "x" });
+    expect(first).toEqual({ target: "x", score: 0.3, support: 0, confidence: 0 });
+  });
+});
+
 describe("the caller's category", () => {
   const stats: TargetStats = {
     overall: { x: 0.5, y: 0.5, z: 0.4 },
@@ -113,7 +148,7 @@ describe("the caller's category", () => {
       ["poetry", { x: 0.1, y: 0.8 }],
     ]),
   };
-  const settings = { power: 1, shrinkage: 1, minSimilarity: 0 };
+  const settings = { power: 1, shrinkage: 1, minSimilarity: 0, minSupport: 1 };
   // One neighbour from poetry: without a hint its category is the prior.
   const near = [{ ...n("a", 1, { x: 0, y: 1, z: 1 }), category: "poetry" }];
 
@@ -150,14 +185,16 @@ describe("the caller's category", () => {
   });
 
   it("ranks by that category's means when falling back, overall when it is unknown", () => {
-    expect(rankByPriors(enabled("x", "y"), stats, undefined, "maths").map((r) => r.target)).toEqual([
+    expect(rankByPriors(enabled("x", "y"), stats, { category: "maths" }).map((r) => r.target)).toEqual([
       "x",
       "y",
     ]);
-    expect(rankByPriors(enabled("x", "y"), stats, undefined, "poetry").map((r) => r.score)).toEqual([
+    expect(rankByPriors(enabled("x", "y"), stats, { category: "poetry" }).map((r) => r.score)).toEqual([
       0.8, 0.1,
     ]);
-    expect(rankByPriors(enabled("x", "y"), stats, undefined, "law").map((r) => r.score)).toEqual([0.5, 0.5]);
+    expect(rankByPriors(enabled("x", "y"), stats, { category: "law" }).map((r) => r.score)).toEqual([
+      0.5, 0.5,
+    ]);
   });
 });
 

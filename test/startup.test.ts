@@ -118,8 +118,9 @@ describe("configuration", () => {
   });
 
   it("treats an empty value as unset", () => {
-    const c = loadConfig({ DEFAULT_K: "", PORT: "", ADMIN_TOKEN: "", HF_TOKEN: "" });
+    const c = loadConfig({ DEFAULT_K: "", PORT: "", ADMIN_TOKEN: "", HF_TOKEN: "", FALLBACK_TARGET: "" });
     expect(c.rank.defaultK).toBeUndefined();
+    expect(c.rank.fallbackTarget).toBeUndefined();
     expect(c.server.port).toBe(8888);
     expect(c.admin.token).toBeUndefined();
   });

@@ -200,7 +200,7 @@ async function main(): Promise<void> {
           for (const shrinkage of GRID.shrinkage) {
             for (const prior of GRID.prior) {
               if (shrinkage === 0 && prior === "overall") continue;
-              const settings = { power, shrinkage, prior, minSimilarity: 0 };
+              const settings = { ...DEFAULT_SETTINGS, power, shrinkage, prior };
               const value = objective(
                 evaluate(dataset, tuneFolds, [{ name: "", k: kk, settings }], seed, !twoModelData)
                   .rows[0] as Row,

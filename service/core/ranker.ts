@@ -3,6 +3,7 @@ import { DEFAULT_TRUNCATE_STRATEGY, type TruncateStrategy, truncate } from "../e
 import { AppError } from "../errors.ts";
 import {
   DEFAULT_SETTINGS,
+  fallbackReason,
   type RankedTarget,
   type RankingSettings,
   rankByPriors,
@@ -49,6 +50,8 @@ export interface RankerOptions {
   defaultK: number;
   /** How scores are combined (tuned by `npm run eval -- --tune`). */
   settings: RankingSettings;
+  /** The target a fallback ranks first (FALLBACK_TARGET), when it is eligible. */
+  fallbackTarget?: string;
 }
 
 /** POST /rank: embed the query, find its neighbours, read their scores from SQLite, aggregate. */
@@ -88,19 +91,20 @@ export class Ranker {
       if (e) neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
     }
 
-    const { settings } = this.options;
+    const { settings, fallbackTarget } = this.options;
     const { category } = request;
-    const best = neighbours[0]?.similarity;
-    const outOfDistribution = best !== undefined && best < settings.minSimilarity;
+    const why = fallbackReason(neighbours, settings, k);
     const stats =
-      settings.shrinkage > 0 || outOfDistribution || category !== undefined ? this.stats.get() : undefined;
+      settings.shrinkage > 0 || why !== undefined || category !== undefined ? this.stats.get() : undefined;
     const categoryKnown = category === undefined ? undefined : stats?.byCategory.has(category) === true;
     let fallback: string | undefined;
     let scores: RankedTarget[];
-    if (outOfDistribution && stats) {
+    if (why !== undefined && stats) {
+      scores = rankByPriors(targets, stats, { only: request.targets, category, preferred: fallbackTarget });
       const by = categoryKnown ? `mean score in category ${JSON.stringify(category)}` : "overall mean score";
-      fallback = `closest example has similarity ${best.toFixed(3)}, below the floor of ${settings.minSimilarity}: ranked by each target's ${by}`;
-      scores = rankByPriors(targets, stats, request.targets, category);
+      const first =
+        scores[0]?.target === fallbackTarget ? `, the default target ${fallbackTarget} first` : "";
+      fallback = `${why}: ranked by each target's ${by}${first}`;
     } else {
       scores = rankTargets(neighbours, targets, {
         only: request.targets,

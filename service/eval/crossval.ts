@@ -1,5 +1,6 @@
 import {
   DEFAULT_SETTINGS,
+  fallbackReason,
   type RankingSettings,
   rankByPriors,
   rankTargets,
@@ -114,11 +115,9 @@ export function predict(
     const stats = folded.stats[folded.fold[i] as number] as TargetStats;
     const targets = Object.keys(stats.overall).map((name) => ({ name, enabled: true }));
     const near = (folded.neighbours[i] as ScoredNeighbour[]).slice(0, k);
-    const best = near[0]?.similarity ?? Number.NEGATIVE_INFINITY;
-    const ranked =
-      best < settings.minSimilarity
-        ? rankByPriors(targets, stats, undefined, category)
-        : rankTargets(near, targets, { settings, stats, category });
+    const ranked = fallbackReason(near, settings, k)
+      ? rankByPriors(targets, stats, { category })
+      : rankTargets(near, targets, { settings, stats, category });
     const out: Record<string, number> = { ...stats.overall };
     for (const r of ranked) out[r.target] = r.score;
     return out;

@@ -37,8 +37,14 @@ export interface RankingSettings {
   shrinkage: number;
   /** Prior: each target's mean over the neighbours' categories, or over all examples. Default "category". */
   prior: "category" | "overall";
-  /** Below this best similarity the query is out of distribution: rank by priors only. Default 0. */
+  /** Neighbours below this similarity do not count as evidence for the fallback rule. Default 0. */
   minSimilarity: number;
+  /**
+   * Fewer neighbours than this at or above `minSimilarity`: the query is out of distribution or
+   * the evidence is thin, so targets are ranked by their means instead. Default 1 (fall back only
+   * when no neighbour reaches the floor).
+   */
+  minSupport: number;
 }
 
 export const DEFAULT_SETTINGS: RankingSettings = {
@@ -46,6 +52,7 @@ export const DEFAULT_SETTINGS: RankingSettings = {
   shrinkage: 0,
   prior: "category",
   minSimilarity: 0,
+  minSupport: 1,
 };
 
 export interface RankOptions {
@@ -116,21 +123,54 @@ export function rankTargets(
 }
 
 /**
+ * Why a query's neighbours are not enough to rank on, or undefined when they are: fewer than
+ * `minSupport` of them reach `minSimilarity` (a caller asking for `k` < minSupport neighbours asks
+ * for no more support than k). No neighbours at all (an empty store) is not a fallback: there is
+ * nothing to fall back on either.
+ */
+export function fallbackReason(
+  neighbours: readonly ScoredNeighbour[],
+  settings: RankingSettings,
+  k = Number.POSITIVE_INFINITY,
+): string | undefined {
+  const best = neighbours[0]?.similarity;
+  if (best === undefined) return undefined;
+  const needed = Math.min(settings.minSupport, k);
+  const close = neighbours.filter((n) => n.similarity >= settings.minSimilarity).length;
+  if (close >= needed) return undefined;
+  if (close === 0) {
+    return `closest example has similarity ${best.toFixed(3)}, below the floor of ${settings.minSimilarity}`;
+  }
+  return `${close} of the neighbours reach the similarity floor of ${settings.minSimilarity}, fewer than the ${needed} required`;
+}
+
+export interface FallbackOptions {
+  /** Rank only these targets; all enabled targets when absent. */
+  only?: readonly string[];
+  /** The caller's category: its means when the statistics know it. */
+  category?: string;
+  /** The operator's default target: first when it is eligible and scored anywhere. */
+  preferred?: string;
+}
+
+/**
  * The fallback ranking: every eligible target by its mean score in `category` when the statistics
- * know it, else overall, with no neighbour support. Used when the query is out of distribution (no
- * neighbour close enough).
+ * know it, else overall, with no neighbour support; the `preferred` target, when set, first.
  */
 export function rankByPriors(
   targets: readonly TargetInfo[],
   stats: TargetStats,
-  only?: readonly string[],
-  category?: string,
+  options: FallbackOptions = {},
 ): RankedTarget[] {
-  const eligible = eligibleTargets(targets, only);
-  const ranked = Object.entries(categoryMeans(stats, category) ?? stats.overall)
-    .filter(([t]) => eligible.has(t))
-    .map(([target, score]) => ({ target, score, support: 0, confidence: 0 }));
-  return sortRanked(ranked);
+  const eligible = eligibleTargets(targets, options.only);
+  const ranked = sortRanked(
+    Object.entries(categoryMeans(stats, options.category) ?? stats.overall)
+      .filter(([t]) => eligible.has(t))
+      .map(([target, score]) => ({ target, score, support: 0, confidence: 0 })),
+  );
+  const first = ranked.findIndex((r) => r.target === options.preferred);
+  if (first > 0) ranked.unshift(...ranked.splice(first, 1));
+  return ranked;
 }
 
 /**
