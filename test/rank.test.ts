@@ -333,7 +333,7 @@ describe("tuned ranking settings (ROUTING_SETTINGS)", () => {
     expect(body.hits[1]?.similarity).toBeLessThan(0.99);
     expect(body.fallback).toBe(true);
     expect(body.fallback_reason).toBe(
-      "1 of the neighbours reach the similarity floor of 0.99, fewer than the 2 required: ranked by each target's overall mean score, the default target poet first",
+      "1 neighbour reaches the similarity floor of 0.99, fewer than the 2 required: ranked by each target's overall mean score, the default target poet first",
     );
     expect(body.scores.map((s) => [s.target, s.support])).toEqual([
       ["poet", 0],

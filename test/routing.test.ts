@@ -117,7 +117,7 @@ describe("fallback", () => {
     );
     expect(fallbackReason(near, { ...DEFAULT_SETTINGS, minSimilarity: 0.5, minSupport: 2 })).toBeUndefined();
     expect(fallbackReason(near, { ...DEFAULT_SETTINGS, minSimilarity: 0.5, minSupport: 3 })).toBe(
-      "2 of the neighbours reach the similarity floor of 0.5, fewer than the 3 required",
+      "2 neighbours reach the similarity floor of 0.5, fewer than the 3 required",
     );
     // Asking for 2 neighbours asks for no more than 2 to reach the floor.
     expect(

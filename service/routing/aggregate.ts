@@ -141,7 +141,8 @@ export function fallbackReason(
   if (close === 0) {
     return `closest example has similarity ${best.toFixed(3)}, below the floor of ${settings.minSimilarity}`;
   }
-  return `${close} of the neighbours reach the similarity floor of ${settings.minSimilarity}, fewer than the ${needed} required`;
+  const reach = close === 1 ? "neighbour reaches" : "neighbours reach";
+  return `${close} ${reach} the similarity floor of ${settings.minSimilarity}, fewer than the ${needed} required`;
 }
 
 export interface FallbackOptions {
@@ -177,7 +178,7 @@ export function rankByPriors(
  * `category`'s mean of every target the statistics know (overall where the category has none), or
  * undefined when no example has that category.
  */
-export function categoryMeans(
+function categoryMeans(
   stats: TargetStats,
   category: string | undefined,
 ): Readonly<Record<string, number>> | undefined {
