@@ -9,7 +9,7 @@ import { readSettingsFile } from "../service/routing/settings-file.ts";
 const run = promisify(execFile);
 
 describe("npm run eval (the command itself)", () => {
-  it("tunes on our JSONL, reports the category hint and the spread over splits, and writes settings", async () => {
+  it("tunes on our JSONL, reports the category hint, the hindsight ceiling and the spread over splits, and writes settings", async () => {
     const dir = mkdtempSync(join(tmpdir(), "router-eval-"));
     const settings = join(dir, "routing.json");
     const out = join(dir, "report");
@@ -19,6 +19,7 @@ describe("npm run eval (the command itself)", () => {
         "service/cli/eval.ts",
         "seed-data/examples.jsonl",
         "--tune",
+        "--ceiling",
         "--seeds",
         "3",
         "--settings-out",
@@ -38,6 +39,21 @@ describe("npm run eval (the command itself)", () => {
     );
     // The examples have categories and tuning chose shrinkage, so the table shows the hinted router.
     expect(report).toMatch(/\| kNN, tuned \([^)]*\), caller sends the category \| 0\.\d{3} \|/);
+    // The grid searched on the reported split itself is shown as a bound, never as a router.
+    expect(report).toMatch(
+      /\| grid best on this very split, chosen with hindsight \(k=\d+[^)]*\): a ceiling, not a router \| 0\.\d{3} \|/,
+    );
+    // Every setting in the grid, plain k=20 and the tuned one included, is at most that ceiling.
+    const value = (prefix: string) =>
+      Number(
+        report
+          .split("\n")
+          .find((l) => l.startsWith(`| ${prefix}`))
+          ?.match(/ \| (\d\.\d{3}) \|/)?.[1],
+      );
+    const ceiling = value("grid best");
+    expect(ceiling).toBeGreaterThanOrEqual(value("kNN, plain"));
+    expect(ceiling).toBeGreaterThanOrEqual(value("kNN, tuned"));
     // Split seed 2 chose the settings, so the spread skips it; one row a router.
     const heading = "#### top-pick quality over 3 split seeds (1, 3, 4)";
     expect(report).toContain(heading);
