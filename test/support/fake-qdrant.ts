@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Schemas } from "@qdrant/js-client-rest";
+import { closeLocal, listenLocal } from "./local-server.ts";
 
 /**
  * An in-process HTTP server that answers the Qdrant REST endpoints the adapter uses, in the shapes
@@ -26,14 +26,12 @@ export class FakeQdrant {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => send(res, 500, { status: { error: String(err) } }));
     });
-    await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenLocal(this.server);
     return this;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((r) => this.server?.close(r));
+    await closeLocal(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

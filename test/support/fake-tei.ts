@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { HashEmbedder } from "../../service/embedding/hash.ts";
+import { closeLocal, listenLocal } from "./local-server.ts";
 
 /**
  * An in-process server that answers like Text Embeddings Inference's `POST /embed`:
@@ -51,13 +51,11 @@ export class FakeTei {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(vectors));
     });
-    await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenLocal(this.server);
     return this;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((r) => this.server?.close(r));
+    await closeLocal(this.server);
   }
 }
