@@ -1,28 +1,20 @@
-import type { Embedder, EmbedPriority } from "./embedder.ts";
+import { type Embedder, type EmbedPriority, WrappedEmbedder } from "./embedder.ts";
 
 /**
  * An LRU cache of vectors by text in front of any embedder. Prompts repeat (retries, templates,
  * health probes), and a hit skips the model entirely. Vectors are shared: callers must not mutate them.
  */
-export class CachedEmbedder implements Embedder {
+export class CachedEmbedder extends WrappedEmbedder {
   private readonly entries = new Map<string, Float32Array>();
   hits = 0;
   misses = 0;
 
   constructor(
-    private readonly inner: Embedder,
+    inner: Embedder,
     /** Most vectors kept; the least recently used go first. */
     readonly capacity: number,
-  ) {}
-
-  get id() {
-    return this.inner.id;
-  }
-  get dimension() {
-    return this.inner.dimension;
-  }
-  get maxInputTokens() {
-    return this.inner.maxInputTokens;
+  ) {
+    super(inner);
   }
 
   async embed(texts: readonly string[], priority?: EmbedPriority): Promise<Float32Array[]> {
@@ -38,13 +30,9 @@ export class CachedEmbedder implements Embedder {
     });
   }
 
-  health() {
-    return this.inner.health();
-  }
-
-  close() {
+  override close() {
     this.entries.clear();
-    return this.inner.close();
+    return super.close();
   }
 
   private remember(text: string, vector: Float32Array): void {

@@ -17,6 +17,34 @@ export interface Embedder {
   close(): Promise<void>;
 }
 
+/**
+ * An embedder in front of another (a cache, a feature, a text transform): identity, limits, health
+ * and close pass through to `inner` unless the subclass changes them.
+ */
+export abstract class WrappedEmbedder implements Embedder {
+  constructor(protected readonly inner: Embedder) {}
+
+  get id(): string {
+    return this.inner.id;
+  }
+  get dimension(): number {
+    return this.inner.dimension;
+  }
+  get maxInputTokens(): number {
+    return this.inner.maxInputTokens;
+  }
+
+  abstract embed(texts: readonly string[], priority?: EmbedPriority): Promise<Float32Array[]>;
+
+  health(): Promise<void> {
+    return this.inner.health();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
 /** Scales `v` in place to unit length (a zero vector stays zero) and returns it. */
 export function normalize(v: Float32Array): Float32Array {
   let sum = 0;

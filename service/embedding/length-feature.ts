@@ -1,4 +1,4 @@
-import type { Embedder, EmbedPriority } from "./embedder.ts";
+import { type Embedder, type EmbedPriority, WrappedEmbedder } from "./embedder.ts";
 
 /** Log length (in characters) that maps to 0; one unit of the feature is a factor e in length. */
 const CENTRE = Math.log(200);
@@ -24,33 +24,24 @@ export function withLengthFeature(vector: Float32Array, text: string, weight: nu
 }
 
 /** An embedder whose vectors carry the length feature; its id says so, so stored vectors stay comparable. */
-export class LengthFeatureEmbedder implements Embedder {
-  readonly id: string;
-  readonly dimension: number;
-
+export class LengthFeatureEmbedder extends WrappedEmbedder {
   constructor(
-    private readonly inner: Embedder,
+    inner: Embedder,
     /** Share of the vector given to the length feature, in (0, 1). */
     readonly weight: number,
   ) {
-    this.id = `${inner.id}+length:${weight}`;
-    this.dimension = inner.dimension + 1;
+    super(inner);
   }
 
-  get maxInputTokens() {
-    return this.inner.maxInputTokens;
+  override get id() {
+    return `${this.inner.id}+length:${this.weight}`;
+  }
+  override get dimension() {
+    return this.inner.dimension + 1;
   }
 
   async embed(texts: readonly string[], priority?: EmbedPriority): Promise<Float32Array[]> {
     const vectors = await this.inner.embed(texts, priority);
     return vectors.map((v, i) => withLengthFeature(v, texts[i] as string, this.weight));
-  }
-
-  health() {
-    return this.inner.health();
-  }
-
-  close() {
-    return this.inner.close();
   }
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Embedder, EmbedPriority } from "./embedder.ts";
+import { type Embedder, type EmbedPriority, WrappedEmbedder } from "./embedder.ts";
 
 /** Shared boilerplate learned from stored prompts: a few-shot block, a system prompt, instructions. */
 export interface Templates {
@@ -60,22 +60,19 @@ export function stripTemplates(text: string, templates: Templates): string {
 }
 
 /** An embedder that embeds prompts without their learned boilerplate; its id names the templates. */
-export class TemplateStrippingEmbedder implements Embedder {
-  readonly id: string;
+export class TemplateStrippingEmbedder extends WrappedEmbedder {
+  private readonly digest: string;
 
   constructor(
-    private readonly inner: Embedder,
+    inner: Embedder,
     readonly templates: Templates,
   ) {
-    const digest = createHash("sha256").update(JSON.stringify(templates)).digest("hex").slice(0, 12);
-    this.id = `${inner.id}+templates:${digest}`;
+    super(inner);
+    this.digest = createHash("sha256").update(JSON.stringify(templates)).digest("hex").slice(0, 12);
   }
 
-  get dimension() {
-    return this.inner.dimension;
-  }
-  get maxInputTokens() {
-    return this.inner.maxInputTokens;
+  override get id() {
+    return `${this.inner.id}+templates:${this.digest}`;
   }
 
   embed(texts: readonly string[], priority?: EmbedPriority): Promise<Float32Array[]> {
@@ -83,13 +80,5 @@ export class TemplateStrippingEmbedder implements Embedder {
       texts.map((t) => stripTemplates(t, this.templates)),
       priority,
     );
-  }
-
-  health() {
-    return this.inner.health();
-  }
-
-  close() {
-    return this.inner.close();
   }
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createApp } from "../../service/app.ts";
 import { type Config, loadConfig } from "../../service/config.ts";
 import { buildDeps, type Running } from "../../service/deps.ts";
-import type { Embedder, EmbedPriority } from "../../service/embedding/embedder.ts";
+import { type Embedder, type EmbedPriority, WrappedEmbedder } from "../../service/embedding/embedder.ts";
 import { HashEmbedder } from "../../service/embedding/hash.ts";
 import { AppError } from "../../service/errors.ts";
 import { createLogger } from "../../service/logger.ts";
@@ -102,30 +102,17 @@ export function tempDir(): { dir: string; remove: () => void } {
 }
 
 /** Wraps an embedder; `failing = true` makes it fail like an unreachable backend. */
-export class SwitchableEmbedder implements Embedder {
+export class SwitchableEmbedder extends WrappedEmbedder {
   failing = false;
   calls = 0;
-  constructor(private readonly inner: Embedder) {}
-  get id() {
-    return this.inner.id;
-  }
-  get dimension() {
-    return this.inner.dimension;
-  }
-  get maxInputTokens() {
-    return this.inner.maxInputTokens;
-  }
   async embed(texts: readonly string[], priority?: EmbedPriority) {
     this.calls++;
     if (this.failing)
       throw new AppError("EMBEDDER_UNAVAILABLE", "embedding backend unreachable", { retryAfterSeconds: 2 });
     return this.inner.embed(texts, priority);
   }
-  async health() {
+  override async health() {
     if (this.failing) throw new AppError("EMBEDDER_UNAVAILABLE", "embedding backend unreachable");
-  }
-  close() {
-    return this.inner.close();
   }
 }
 
