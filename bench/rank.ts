@@ -53,6 +53,9 @@ class BenchEmbedder implements Embedder {
     const byText = new Map(missing.map((t, i) => [t, fresh[i] as Float32Array]));
     return texts.map((t) => this.known.get(t) ?? (byText.get(t) as Float32Array));
   }
+  tokenize(text: string) {
+    return this.model.tokenize(text);
+  }
   health() {
     return this.model.health();
   }

@@ -7,6 +7,7 @@ import { errorHandler, notFound, tooLarge } from "./http/errors.ts";
 import { exampleRoutes } from "./http/examples.ts";
 import { healthRoutes } from "./http/health.ts";
 import { importRoutes } from "./http/imports.ts";
+import { knnRouterRoutes } from "./http/knn-router.ts";
 import { rankRoutes } from "./http/rank.ts";
 import { targetRoutes } from "./http/targets.ts";
 
@@ -20,7 +21,6 @@ export function createApp(deps: Deps) {
     maxSize: deps.config.adminBodyLimitBytes,
     onError: tooLarge(deps.config.adminBodyLimitBytes),
   });
-  const rank = rankRoutes(deps);
 
   return new Hono<AppEnv>()
     .use(requestId())
@@ -40,9 +40,9 @@ export function createApp(deps: Deps) {
     .notFound(notFound)
     .route("/", healthRoutes(deps))
     .use("/rank", rankLimit)
-    .route("/rank", rank)
+    .route("/rank", rankRoutes(deps))
     .use("/", rankLimit)
-    .route("/", rank)
+    .route("/", knnRouterRoutes(deps))
     .use("/admin/*", adminAuth(deps.config.admin.token, deps.config.database.readOnly), adminLimit)
     .route("/admin/examples", exampleRoutes(deps))
     .route("/admin/targets", targetRoutes(deps))

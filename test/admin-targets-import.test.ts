@@ -164,7 +164,58 @@ describe("admin API: import", () => {
     expect(svc.deps.store.countExamples()).toBe(1);
   });
 
+  it("stores an unlisted target as 0 when asked (unlisted=zero), and leaves it unknown by default", async () => {
+    const lines = [
+      JSON.stringify({ id: "5d3c1a0e-2222-4333-8444-000000000001", text: "write a poem", scores: { poet: 1 } }),
+      JSON.stringify({ id: "5d3c1a0e-2222-4333-8444-000000000002", text: "sort a list", scores: { coder: 1 } }),
+    ].join("\n");
+    const type = { "content-type": "application/x-ndjson" };
+    expect((await post(lines, type)).status).toBe(201);
+    expect(svc.deps.store.get("5d3c1a0e-2222-4333-8444-000000000001")?.scores).toEqual({ poet: 1 });
+    expect((await post(lines, type, "?unlisted=zero")).status).toBe(201);
+    expect(svc.deps.store.get("5d3c1a0e-2222-4333-8444-000000000001")?.scores).toEqual({ poet: 1, coder: 0 });
+    expect(svc.deps.store.get("5d3c1a0e-2222-4333-8444-000000000002")?.scores).toEqual({ poet: 0, coder: 1 });
+    const bad = await post(lines, type, "?unlisted=maybe");
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as ErrorBody).error.details?.[0]?.path).toBe("unlisted");
+  });
+
+  it("knn-router points score 0 for the targets they do not list, unless unlisted=absent", async () => {
+    const form = () => {
+      const f = new FormData();
+      f.append("points", fixture("pulze-points.jsonl"));
+      f.append("targets", fixture("pulze-targets.jsonl"));
+      return f;
+    };
+    const withZeros = svc.deps.store;
+    expect((await post(form())).status).toBe(201);
+    const scored = withZeros.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d03")?.scores ?? {};
+    expect(Object.values(scored)).toContain(0);
+    expect((await post(form(), {}, "?unlisted=absent")).status).toBe(201);
+    expect(Object.values(withZeros.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d03")?.scores ?? {})).not.toContain(0);
+  });
+
   describe("a bad import is rejected whole, naming file and line", () => {
+    it("a part sent twice", async () => {
+      const form = new FormData();
+      form.append("examples", JSON.stringify({ text: "a", scores: { a: 1 } }));
+      form.append("examples", JSON.stringify({ text: "b", scores: { a: 1 } }));
+      const res = await post(form);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorBody).error.message).toContain("send part examples once");
+      expect(svc.deps.store.countExamples()).toBe(0);
+    });
+
+    it.each([
+      ["without a boundary", "multipart/form-data", "--x\r\ncontent"],
+      ["truncated", "multipart/form-data; boundary=abc", '--abc\r\nContent-Disposition: form-data; name="examples"\r\n\r\n{"te'],
+    ])("a multipart body %s", async (_name, type, body) => {
+      const res = await post(body, { "content-type": type });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorBody).error.code).toBe("VALIDATION_FAILED");
+      expect(svc.deps.store.countExamples()).toBe(0);
+    });
+
     it("a bad line in our format", async () => {
       const lines = [
         JSON.stringify({ text: "ok", scores: { a: 1 } }),

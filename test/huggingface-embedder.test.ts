@@ -209,3 +209,46 @@ describe("service with EMBEDDER=huggingface", () => {
     await svc.close();
   });
 });
+
+describe("truncation on the server's own tokens", () => {
+  it("cuts a long query on the tokens /tokenize answers (UTF-8 offsets), as knn-router does", async () => {
+    const e = await HuggingFaceEmbedder.create(options({ maxInputTokens: 4 }));
+    expect(await e.tokenize("héllo, wörld")).toEqual([
+      [0, 5],
+      [5, 6],
+      [7, 12],
+    ]);
+    const svc = await startService(
+      { EMBEDDER: "huggingface", HF_ENDPOINT_URL: `${tei.url}/embed`, EMBED_CACHE_SIZE: "0" },
+      { embedder: e },
+    );
+    await svc.addExamples([example("a poem about the sea", { poet: 1 })]);
+    tei.requests.length = 0;
+    // Nine tokens by the server's count (punctuation counts), four words by whitespace.
+    const { body } = await svc.rank({ query: "ünïcode, héllo; wörld! again", truncate_strategy: 2 });
+    expect(body.truncated).toBe(true);
+    expect(tei.requests.map((r) => r.path)).toEqual(["/tokenize", "/embed"]);
+    expect(tei.requests[1]?.body.inputs).toEqual(["ünïcode, héllo;"]);
+    // Within the limit in characters: no tokenizer call at all.
+    tei.requests.length = 0;
+    await svc.rank({ query: "sea" });
+    expect(tei.requests.map((r) => r.path)).toEqual(["/embed"]);
+    await svc.close();
+  });
+
+  it("counts words when the server has no /tokenize", async () => {
+    tei.noTokenize = true;
+    try {
+      const e = await HuggingFaceEmbedder.create(options());
+      expect(await e.tokenize("a, b")).toEqual([
+        [0, 2],
+        [3, 4],
+      ]);
+      expect(await e.tokenize("c d")).toHaveLength(2);
+      // After a 404 it stops asking.
+      expect(tei.requests.filter((r) => r.path === "/tokenize")).toHaveLength(1);
+    } finally {
+      tei.noTokenize = false;
+    }
+  });
+});

@@ -56,13 +56,6 @@ describe("POST /rank", () => {
     expect(coder?.score).toBeLessThan(0.9);
   });
 
-  it("is also served at POST / with the knn-router `prompt` field", async () => {
-    const res = await svc.request("POST", "/", { prompt: "write a python function", truncate_strategy: 3 });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as RankBody;
-    expect(body.scores[0]?.target).toBe("coder");
-  });
-
   it("ranks only the requested targets", async () => {
     const { body } = await svc.rank({ query: "write a poem", targets: ["coder"] });
     expect(body.scores.map((s) => s.target)).toEqual(["coder"]);
@@ -99,12 +92,7 @@ describe("POST /rank", () => {
       ["a missing query", { k: 3 }, "VALIDATION_FAILED", "query"],
       ["an empty query", { query: "   " }, "VALIDATION_FAILED", "query must not be empty"],
       ["a query of the wrong type", { query: 42 }, "VALIDATION_FAILED", "query must be a string"],
-      [
-        "both query and prompt",
-        { query: "a", prompt: "b" },
-        "VALIDATION_FAILED",
-        "exactly one of query or prompt",
-      ],
+      ["prompt instead of query", { prompt: "b" }, "VALIDATION_FAILED", "query"],
       ["k of 0", { query: "a", k: 0 }, "VALIDATION_FAILED", "k"],
       ["k over 200", { query: "a", k: 201 }, "VALIDATION_FAILED", "k"],
       ["a fractional k", { query: "a", k: 2.5 }, "VALIDATION_FAILED", "k must be an integer"],

@@ -77,6 +77,14 @@ export async function reindex(
     for (;;) {
       const rows = store.staleEmbeddings(embedder.id, batchSize);
       if (rows.length === 0) break;
+      const textless = rows.find((r) => r.text.trim() === "");
+      if (textless) {
+        // Imported as a vector with no utterance (knn-router points): there is nothing to re-embed.
+        throw new Error(
+          `example ${textless.id} has no text, only a vector from another embedder, so it cannot be ` +
+            "re-embedded: give it a text (PUT /admin/examples/{id}) or delete it, then run reindex again",
+        );
+      }
       const vectors = await embedder.embed(
         rows.map((r) => r.text),
         "bulk",

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Embedder } from "../embedding/embedder.ts";
-import { DEFAULT_TRUNCATE_STRATEGY, truncate } from "../embedding/truncate.ts";
+import { DEFAULT_TRUNCATE_STRATEGY, truncateForModel } from "../embedding/truncate.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
 import type { ExampleStore, NewExample } from "../store/example-store.ts";
@@ -8,6 +8,12 @@ import type { VectorIndex } from "../vectors/vector-index.ts";
 import type { IndexSync } from "./index-sync.ts";
 import type { Mutex } from "./mutex.ts";
 import type { ExampleInput } from "./schemas.ts";
+
+/**
+ * An example to write: a validated input, with its vector when the caller supplied one made by the
+ * configured embedder (an import of knn-router points); its text may then be empty.
+ */
+export type ExampleWrite = ExampleInput & { vector?: Float32Array };
 
 /**
  * The one write path for labelled examples (admin API, import, start-up seeding): embed in batches,
@@ -33,16 +39,16 @@ export class ExampleService {
    * `upsert` replaces them. Returns the ids in input order.
    */
   async add(
-    inputs: readonly ExampleInput[],
+    inputs: readonly ExampleWrite[],
     mode: "insert" | "upsert",
   ): Promise<{ ids: string[]; indexed: boolean }> {
     if (inputs.length === 0) return { ids: [], indexed: true };
-    const vectors = await this.embedder.embed(
-      inputs.map((e) => this.prepare(e.text)),
-      "bulk",
-    );
+    const toEmbed = inputs.filter((e) => e.vector === undefined);
+    const texts = await Promise.all(toEmbed.map((e) => this.prepare(e.text)));
+    const embedded = await this.embedder.embed(texts, "bulk");
+    const vectors = new Map(toEmbed.map((e, i) => [e, embedded[i] as Float32Array]));
     const batch = inputs.map(
-      (e, i): NewExample => this.toRow(e.id ?? randomUUID(), e, vectors[i] as Float32Array),
+      (e): NewExample => this.toRow(e.id ?? randomUUID(), e, e.vector ?? (vectors.get(e) as Float32Array)),
     );
     const indexed = await this.persist(batch, mode);
     return { ids: batch.map((e) => e.id), indexed };
@@ -54,7 +60,7 @@ export class ExampleService {
     const reuse = previous && previous.text === input.text && previous.embedderId === this.embedder.id;
     const vector = reuse
       ? previous.embedding
-      : ((await this.embedder.embed([this.prepare(input.text)], "bulk"))[0] as Float32Array);
+      : ((await this.embedder.embed([await this.prepare(input.text)], "bulk"))[0] as Float32Array);
     const indexed = await this.persist([this.toRow(id, input, vector)], "upsert");
     return { created: previous === undefined, indexed };
   }
@@ -101,8 +107,10 @@ export class ExampleService {
     return true;
   }
 
-  private prepare(text: string): string {
-    return truncate(text, this.embedder.maxInputTokens, DEFAULT_TRUNCATE_STRATEGY);
+  private prepare(text: string): Promise<string> {
+    return truncateForModel(text, this.embedder.maxInputTokens, DEFAULT_TRUNCATE_STRATEGY, (t) =>
+      this.embedder.tokenize(t),
+    );
   }
 
   private toRow(id: string, e: ExampleInput, embedding: Float32Array): NewExample {

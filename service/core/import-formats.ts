@@ -1,24 +1,55 @@
 import { z } from "zod";
+import { normalize } from "../embedding/embedder.ts";
 import type { FieldIssue } from "../errors.ts";
-import { ExampleInput, issuesOf, TargetName, validationError } from "./schemas.ts";
+import type { ExampleWrite } from "./example-service.ts";
+import { ExampleInput, issuesOf, MAX_EXAMPLE_CHARS, TargetName, validationError } from "./schemas.ts";
 
 /** Problems reported at most per import, so one broken file does not produce a megabyte of errors. */
 const MAX_ISSUES = 50;
 
-/** A point of the knn-router `points.jsonl` format. Its `embedding` came from another model and is ignored. */
-const PulzePoint = z.strictObject({
+/**
+ * A point of the knn-router `points.jsonl` format. Columns its loader ignores are ignored here too;
+ * `embedding` is used only when the operator says which embedder made it (see `parsePulze`).
+ */
+const PulzePoint = z.object({
   point_uid: z.uuid("point_uid must be a UUID"),
   category: z.string().nullable().optional(),
-  utterance: z.string(),
-  embedding: z.array(z.number()).optional(),
+  utterance: z.string().nullable().optional(),
+  embedding: z
+    .array(z.number({ error: "embedding must hold numbers" }))
+    .nullable()
+    .optional(),
 });
 
 /** A score of the knn-router `targets.jsonl` format. */
-const PulzeScore = z.strictObject({
+const PulzeScore = z.object({
   point_uid: z.uuid("point_uid must be a UUID"),
   target: TargetName,
   score: z.number(),
 });
+
+/** An example whose vector was supplied: its text may be empty (knn-router's utterance is optional). */
+const VectorExample = ExampleInput.extend({ text: z.string().max(MAX_EXAMPLE_CHARS) });
+
+/**
+ * What a target that an example does not score means: `absent` (unknown: it is averaged over the
+ * examples that do score it) or `zero` (the example's answer was wrong for it, as knn-router's
+ * one-positive-target points mean). With `zero`, every target named anywhere in the import that an
+ * example does not score is stored with score 0 for it.
+ */
+export type UnlistedPolicy = "absent" | "zero";
+
+export interface PulzeOptions {
+  /** Default `zero`: knn-router's formula counts an unlisted target as 0. */
+  unlisted?: UnlistedPolicy;
+  /**
+   * The embedder the operator says the points' embeddings came from; when it is `embedder.id`, they
+   * are stored as the vectors (and a point needs no utterance). Unset: embeddings are ignored.
+   */
+  vectorsFrom?: string;
+  /** The configured embedder's identity; needed with `vectorsFrom`. */
+  embedder?: { id: string; dimension: number };
+}
 
 class IssueList {
   readonly items: FieldIssue[] = [];
@@ -62,15 +93,24 @@ export function parseExamplesJsonl(text: string, file = "examples"): ExampleInpu
 }
 
 /**
- * The knn-router format: `points.jsonl` (`point_uid`, `category`, `utterance`) and `targets.jsonl`
- * (`point_uid`, `target`, `score`), joined on `point_uid`. Every score must name a known point and
- * every point needs at least one score.
+ * The knn-router format: `points.jsonl` (`point_uid`, `category`, `utterance`, `embedding`) and
+ * `targets.jsonl` (`point_uid`, `target`, `score`), joined on `point_uid`. Every score must name a
+ * known point, every point needs at least one score, and a (point, target) pair may appear once.
  */
-export function parsePulze(pointsText: string, targetsText: string): ExampleInput[] {
+export function parsePulze(pointsText: string, targetsText: string, options: PulzeOptions): ExampleWrite[] {
   const issues = new IssueList();
+  const { embedder, vectorsFrom } = options;
+  const useVectors = vectorsFrom !== undefined && vectorsFrom === embedder?.id;
+  if (vectorsFrom !== undefined && !useVectors) {
+    issues.add({
+      path: "embedder",
+      message: `the points' embeddings are from ${vectorsFrom}, but this service embeds with ${embedder?.id}; their vectors cannot be compared`,
+    });
+    issues.throwIfAny();
+  }
   const points = new Map<
     string,
-    { line: number; input: { id: string; text: string; category: string | null } }
+    { line: number; id: string; text: string; category: string | null; vector?: Float32Array }
   >();
   for (const { line, value } of jsonLines(pointsText, "points", issues)) {
     const r = PulzePoint.safeParse(value);
@@ -80,9 +120,32 @@ export function parsePulze(pointsText: string, targetsText: string): ExampleInpu
     }
     const id = r.data.point_uid.toLowerCase();
     if (points.has(id)) issues.add({ path: `points:${line}`, message: `point_uid ${id} appears twice` });
-    points.set(id, { line, input: { id, text: r.data.utterance, category: r.data.category ?? null } });
+    const text = r.data.utterance ?? "";
+    const { embedding } = r.data;
+    let vector: Float32Array | undefined;
+    if (useVectors && embedder && embedding) {
+      if (embedding.length !== embedder.dimension) {
+        issues.add({
+          path: `points:${line}.embedding`,
+          message: `embedding has ${embedding.length} dimensions; ${embedder.id} makes ${embedder.dimension}`,
+        });
+        continue;
+      }
+      vector = normalize(Float32Array.from(embedding));
+    } else if (text.trim() === "") {
+      issues.add({
+        path: `points:${line}`,
+        message: useVectors
+          ? "the point has neither an utterance nor an embedding"
+          : `the point has no utterance: to import its embedding instead, send form field embedder=<the id of the embedder that made it>${embedder ? ` (this service embeds with ${embedder.id})` : ""}`,
+      });
+      continue;
+    }
+    const category = r.data.category?.trim() ? r.data.category : null;
+    points.set(id, { line, id, text, category, ...(vector && { vector }) });
   }
   const scores = new Map<string, Record<string, number>>();
+  const firstLine = new Map<string, number>();
   for (const { line, value } of jsonLines(targetsText, "targets", issues)) {
     const r = PulzeScore.safeParse(value);
     if (!r.success) {
@@ -94,18 +157,40 @@ export function parsePulze(pointsText: string, targetsText: string): ExampleInpu
       issues.add({ path: `targets:${line}`, message: `point_uid ${id} is not in points` });
       continue;
     }
+    const pair = `${id} ${r.data.target}`;
+    const first = firstLine.get(pair);
+    if (first !== undefined) {
+      issues.add({
+        path: `targets:${line}`,
+        message: `point ${id} scores ${r.data.target} again (first at targets:${first}); give each pair once`,
+      });
+      continue;
+    }
+    firstLine.set(pair, line);
     const m = scores.get(id) ?? {};
     m[r.data.target] = r.data.score;
     scores.set(id, m);
   }
-  const out: ExampleInput[] = [];
-  for (const [id, { line, input }] of points) {
-    const r = ExampleInput.safeParse({ ...input, scores: scores.get(id) ?? {} });
-    if (r.success) out.push(r.data);
+  const out: ExampleWrite[] = [];
+  for (const [id, { line, text, category, vector }] of points) {
+    const input = { id, text, category, scores: scores.get(id) ?? {} };
+    const r = (vector ? VectorExample : ExampleInput).safeParse(input);
+    if (r.success) out.push(vector ? { ...r.data, vector } : r.data);
     else issues.add(...issuesOf(r.error, [`points:${line}`]));
   }
   issues.throwIfAny();
-  return out;
+  return fillUnlisted(out, options.unlisted ?? "zero");
+}
+
+/** Applies the unlisted-target policy: with `zero`, every example scores every target the batch names. */
+export function fillUnlisted<T extends ExampleInput>(inputs: T[], policy: UnlistedPolicy): T[] {
+  if (policy === "absent") return inputs;
+  const named = new Set(inputs.flatMap((e) => Object.keys(e.scores)));
+  return inputs.map((e) => {
+    const scores: Record<string, number> = {};
+    for (const t of named) scores[t] = e.scores[t] ?? 0;
+    return { ...e, scores };
+  });
 }
 
 function withUniqueIds(inputs: ExampleInput[], file: string): ExampleInput[] {

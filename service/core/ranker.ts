@@ -1,9 +1,11 @@
 import type { Embedder } from "../embedding/embedder.ts";
-import { DEFAULT_TRUNCATE_STRATEGY, type TruncateStrategy, truncate } from "../embedding/truncate.ts";
+import { DEFAULT_TRUNCATE_STRATEGY, type TruncateStrategy, truncateForModel } from "../embedding/truncate.ts";
 import { AppError } from "../errors.ts";
 import {
   DEFAULT_SETTINGS,
   fallbackReason,
+  type KnnRouterScore,
+  knnRouterScores,
   type RankedTarget,
   type RankingSettings,
   rankByPriors,
@@ -45,6 +47,12 @@ export interface RankResult {
   categoryKnown: boolean | undefined;
 }
 
+/** knn-router's answer: its hits (category always a string) and its scores. */
+export interface KnnRouterResult {
+  hits: Array<{ id: string; category: string; similarity: number }>;
+  scores: KnnRouterScore[];
+}
+
 export interface RankerOptions {
   /** Neighbours when a request gives no k. */
   defaultK: number;
@@ -76,20 +84,7 @@ export class Ranker {
       }
     }
     const k = request.k ?? this.options.defaultK;
-    const text = truncate(
-      request.query,
-      this.embedder.maxInputTokens,
-      request.truncateStrategy ?? DEFAULT_TRUNCATE_STRATEGY,
-    );
-    const [vector] = await this.embedder.embed([text], "query");
-    const found = await this.index.search(vector as Float32Array, k);
-    const evidence = this.store.evidence(found.map((n) => n.id));
-    // A neighbour SQLite does not have (deleted meanwhile, not yet replicated) is dropped.
-    const neighbours: ScoredNeighbour[] = [];
-    for (const n of found) {
-      const e = evidence.get(n.id);
-      if (e) neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
-    }
+    const { neighbours, truncated } = await this.neighbours(request.query, k, request.truncateStrategy);
 
     const { settings, fallbackTarget } = this.options;
     const { category } = request;
@@ -118,11 +113,44 @@ export class Ranker {
       hits: neighbours.map((n) => ({ id: n.id, category: n.category, similarity: n.similarity })),
       scores,
       k,
-      truncated: text !== request.query,
+      truncated,
       fallback,
       choice,
       categoryKnown,
     };
+  }
+
+  /**
+   * POST / as knn-router answers it: the `defaultK` nearest examples, each weighing by its raw
+   * similarity, scores aggregated by knn-router's formula (`knnRouterScores`).
+   */
+  async rankLikeKnnRouter(query: string, truncateStrategy?: TruncateStrategy): Promise<KnnRouterResult> {
+    const { neighbours } = await this.neighbours(query, this.options.defaultK, truncateStrategy);
+    return {
+      hits: neighbours.map((n) => ({ id: n.id, category: n.category ?? "", similarity: n.similarity })),
+      scores: knnRouterScores(neighbours, this.store.targetFlags()),
+    };
+  }
+
+  /** Truncates and embeds the query, searches the index, and reads the hits' scores from SQLite. */
+  private async neighbours(
+    query: string,
+    k: number,
+    strategy: TruncateStrategy = DEFAULT_TRUNCATE_STRATEGY,
+  ): Promise<{ neighbours: ScoredNeighbour[]; truncated: boolean }> {
+    const text = await truncateForModel(query, this.embedder.maxInputTokens, strategy, (t) =>
+      this.embedder.tokenize(t),
+    );
+    const [vector] = await this.embedder.embed([text], "query");
+    const found = await this.index.search(vector as Float32Array, k);
+    const evidence = this.store.evidence(found.map((n) => n.id));
+    // A neighbour SQLite does not have (deleted meanwhile, not yet replicated) is dropped.
+    const neighbours: ScoredNeighbour[] = [];
+    for (const n of found) {
+      const e = evidence.get(n.id);
+      if (e) neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
+    }
+    return { neighbours, truncated: text !== query };
   }
 
   private prices(): Map<string, Prices> {

@@ -1,3 +1,5 @@
+import type { Span } from "./truncate.ts";
+
 /** Who is asking: a query waits for nothing, bulk work (imports) yields to queries. */
 export type EmbedPriority = "query" | "bulk";
 
@@ -11,6 +13,11 @@ export interface Embedder {
   readonly maxInputTokens: number;
   /** One vector per text, in order. Rejects with AppError EMBEDDER_UNAVAILABLE when the backend fails. */
   embed(texts: readonly string[], priority?: EmbedPriority): Promise<Float32Array[]>;
+  /**
+   * The model's tokens of `text` with their places, so truncation counts what the model counts.
+   * Backends that cannot tell answer word-based spans (`wordSpans`).
+   */
+  tokenize(text: string): Promise<Span[]>;
   /** Resolves when the backend can embed now; rejects with AppError EMBEDDER_UNAVAILABLE otherwise. */
   health(): Promise<void>;
   /** Releases workers and connections. */
@@ -35,6 +42,10 @@ export abstract class WrappedEmbedder implements Embedder {
   }
 
   abstract embed(texts: readonly string[], priority?: EmbedPriority): Promise<Float32Array[]>;
+
+  tokenize(text: string): Promise<Span[]> {
+    return this.inner.tokenize(text);
+  }
 
   health(): Promise<void> {
     return this.inner.health();

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Embedder } from "./embedder.ts";
 import { normalize } from "./embedder.ts";
+import { type Span, wordSpans } from "./truncate.ts";
 
 /**
  * Deterministic embedder for tests and benchmarks: signed feature hashing of lower-cased words and
@@ -37,6 +38,10 @@ export class HashEmbedder implements Embedder {
     }
     if (words.length === 0) add(`empty:${text}`, 1);
     return normalize(v);
+  }
+
+  async tokenize(text: string): Promise<Span[]> {
+    return wordSpans(text);
   }
 
   async health(): Promise<void> {}

@@ -7,6 +7,7 @@ import {
 import { AppError } from "../errors.ts";
 import type { Embedder } from "./embedder.ts";
 import { normalize } from "./embedder.ts";
+import { type Span, wordSpans } from "./truncate.ts";
 
 export interface HuggingFaceEmbedderOptions {
   /** Hugging Face token; required for Inference Providers, optional for a self-hosted endpoint. */
@@ -43,6 +44,8 @@ export class HuggingFaceEmbedder implements Embedder {
   readonly maxInputTokens: number;
   /** When a request last succeeded (ms since the epoch); 0 before any. */
   private lastSuccess = 0;
+  /** Text Embeddings Inference's `/tokenize` beside the embed URL; unset for Inference Providers or once it answered 404. */
+  private tokenizeUrl: string | undefined;
 
   private constructor(
     private readonly client: InferenceClient,
@@ -52,6 +55,7 @@ export class HuggingFaceEmbedder implements Embedder {
     const name = options.model ?? options.endpointUrl;
     this.id = `huggingface:${name}:${dimension}`;
     this.maxInputTokens = options.maxInputTokens;
+    this.tokenizeUrl = options.endpointUrl && tokenizeUrlOf(options.endpointUrl);
   }
 
   /** Connects and detects the model's dimension by embedding a probe text. */
@@ -79,6 +83,32 @@ export class HuggingFaceEmbedder implements Embedder {
       out.push(...vectors);
     }
     return out;
+  }
+
+  /**
+   * The server's own tokens (Text Embeddings Inference `POST /tokenize`, as knn-router truncates);
+   * word-based spans when the server has no tokenizer route or does not answer in time, so a
+   * tokenizer hiccup costs truncation precision, never the request.
+   */
+  async tokenize(text: string): Promise<Span[]> {
+    const url = this.tokenizeUrl;
+    if (!url) return wordSpans(text);
+    try {
+      const res = await (this.options.fetch ?? fetch)(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(this.options.token && { authorization: `Bearer ${this.options.token}` }),
+        },
+        body: JSON.stringify({ inputs: text, add_special_tokens: false }),
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      if (res.status === 404) this.tokenizeUrl = undefined;
+      if (!res.ok) return wordSpans(text);
+      return byteSpansToText(text, (await res.json()) as TeiToken[][]);
+    } catch {
+      return wordSpans(text);
+    }
   }
 
   /**
@@ -180,4 +210,40 @@ function describe(err: unknown): string {
   if (status !== undefined) return `HTTP ${status}`;
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) return "timed out";
   return err instanceof Error ? err.message : String(err);
+}
+
+interface TeiToken {
+  special?: boolean;
+  start?: number | null;
+  stop?: number | null;
+}
+
+/** `http://tei/embed` -> `http://tei/tokenize`; a URL without `/embed` gets `/tokenize` appended. */
+function tokenizeUrlOf(endpointUrl: string): string {
+  const url = new URL(endpointUrl);
+  url.pathname = url.pathname.replace(/\/embed\/?$/, "").replace(/\/$/, "") + "/tokenize";
+  return url.toString();
+}
+
+/** TEI's token offsets are UTF-8 byte offsets (as knn-router slices them); ours are UTF-16. */
+function byteSpansToText(text: string, answer: TeiToken[][]): Span[] {
+  const tokens = answer[0];
+  if (!Array.isArray(tokens)) return wordSpans(text);
+  const utf16At = new Map<number, number>([[0, 0]]);
+  let bytes = 0;
+  let units = 0;
+  for (const ch of text) {
+    bytes += Buffer.byteLength(ch, "utf8");
+    units += ch.length;
+    utf16At.set(bytes, units);
+  }
+  const spans: Span[] = [];
+  for (const t of tokens) {
+    if (t.special || typeof t.start !== "number" || typeof t.stop !== "number") continue;
+    const start = utf16At.get(t.start);
+    const stop = utf16At.get(t.stop);
+    if (start === undefined || stop === undefined) return wordSpans(text);
+    spans.push([start, stop]);
+  }
+  return spans;
 }

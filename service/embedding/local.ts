@@ -2,6 +2,8 @@ import { Worker } from "node:worker_threads";
 import { AppError } from "../errors.ts";
 import type { Embedder, EmbedPriority } from "./embedder.ts";
 import { normalize } from "./embedder.ts";
+import { SentencePieceSpans } from "./sentencepiece.ts";
+import type { Span } from "./truncate.ts";
 
 export interface LocalEmbedderOptions {
   /** Texts sent to the worker at once for bulk work; a query waits at most one such batch. Default 32. */
@@ -44,6 +46,7 @@ export class LocalEmbedder implements Embedder {
     private worker: Worker,
     readonly dimension: number,
     private readonly options: LocalEmbedderOptions,
+    private readonly tokenizer: SentencePieceSpans,
   ) {
     this.id = `local:${MODEL_ID}:${dimension}`;
     this.maxInputTokens = options.maxInputTokens;
@@ -53,7 +56,7 @@ export class LocalEmbedder implements Embedder {
   /** Starts the worker and resolves once the model has loaded and answered a probe. */
   static async create(options: LocalEmbedderOptions): Promise<LocalEmbedder> {
     const { worker, dimension } = await startWorker();
-    return new LocalEmbedder(worker, dimension, options);
+    return new LocalEmbedder(worker, dimension, options, SentencePieceSpans.fromModelPackage());
   }
 
   embed(texts: readonly string[], priority: EmbedPriority = "query"): Promise<Float32Array[]> {
@@ -62,6 +65,11 @@ export class LocalEmbedder implements Embedder {
     const parts: Promise<Float32Array[]>[] = [];
     for (let i = 0; i < texts.length; i += size) parts.push(this.enqueue(texts.slice(i, i + size), priority));
     return Promise.all(parts).then((p) => p.flat());
+  }
+
+  /** The model's SentencePiece tokens, computed here (the texts reaching it are cut to a bounded length first). */
+  async tokenize(text: string): Promise<Span[]> {
+    return this.tokenizer.tokenize(text);
   }
 
   async health(): Promise<void> {

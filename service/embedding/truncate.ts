@@ -8,20 +8,43 @@ export type TruncateStrategy = (typeof TruncateStrategy)[keyof typeof TruncateSt
 
 export const DEFAULT_TRUNCATE_STRATEGY: TruncateStrategy = TruncateStrategy.Middle;
 
-/** Token spans of `text`: runs of non-space characters, the unit every embedder limit is counted in. */
-function tokenSpans(text: string): Array<[number, number]> {
-  const spans: Array<[number, number]> = [];
-  for (const m of text.matchAll(/\S+/g)) spans.push([m.index, m.index + m[0].length]);
+/** A token's place in a text: [start, end) in UTF-16 code units. */
+export type Span = readonly [number, number];
+
+/** Splits a text into the model's tokens, with their places in the text. */
+export type Tokenize = (text: string) => Span[] | Promise<Span[]>;
+
+/**
+ * Longest token, in characters, that the word-based count assumes and that a text is cut to before
+ * a model tokenizer sees it: no sub-word vocabulary in use has longer pieces, and cutting first
+ * bounds the tokenizer's own cost (a 100,000-character word must not reach the model whole).
+ */
+export const MAX_TOKEN_CHARS = 16;
+
+/**
+ * Token spans when the model's tokenizer is not known: runs of non-space characters, each split
+ * into pieces of at most MAX_TOKEN_CHARS, so a long unbroken string counts as many tokens.
+ */
+export function wordSpans(text: string): Span[] {
+  const spans: Span[] = [];
+  for (const m of text.matchAll(/\S+/g)) {
+    const end = m.index + m[0].length;
+    for (let s = m.index; s < end; s += MAX_TOKEN_CHARS) spans.push([s, Math.min(s + MAX_TOKEN_CHARS, end)]);
+  }
   return spans;
 }
 
-/** Returns `text` cut to at most `maxTokens` tokens by `strategy`; texts within the limit come back unchanged. */
-export function truncate(text: string, maxTokens: number, strategy: TruncateStrategy): string {
-  const spans = tokenSpans(text);
+/** `text` cut to at most `maxTokens` of the given token spans by `strategy`; unchanged within the limit. */
+export function cutToSpans(
+  text: string,
+  spans: readonly Span[],
+  maxTokens: number,
+  strategy: TruncateStrategy,
+): string {
   const n = spans.length;
   if (n <= maxTokens) return text;
-  const start = (i: number) => (spans[i] as [number, number])[0];
-  const end = (i: number) => (spans[i] as [number, number])[1];
+  const start = (i: number) => (spans[i] as Span)[0];
+  const end = (i: number) => (spans[i] as Span)[1];
   switch (strategy) {
     case TruncateStrategy.Head:
       return text.slice(start(n - maxTokens), end(n - 1));
@@ -38,4 +61,49 @@ export function truncate(text: string, maxTokens: number, strategy: TruncateStra
       return text.slice(start(first), end(first + maxTokens - 1));
     }
   }
+}
+
+/**
+ * The part of `text` that `strategy` could keep, cut on characters: `maxTokens` tokens span at most
+ * maxTokens × MAX_TOKEN_CHARS characters, so nothing beyond that can survive the token cut.
+ */
+export function precut(text: string, maxTokens: number, strategy: TruncateStrategy): string {
+  const limit = maxTokens * MAX_TOKEN_CHARS;
+  if (text.length <= limit) return text;
+  switch (strategy) {
+    case TruncateStrategy.Head:
+      return text.slice(text.length - limit);
+    case TruncateStrategy.Tail:
+      return text.slice(0, limit);
+    case TruncateStrategy.Middle: {
+      const half = Math.ceil(limit / 2);
+      return `${text.slice(0, half)} ${text.slice(text.length - (limit - half))}`;
+    }
+    case TruncateStrategy.Ends: {
+      const from = Math.floor((text.length - limit) / 2);
+      return text.slice(from, from + limit);
+    }
+  }
+}
+
+/** Returns `text` cut to at most `maxTokens` word-based tokens (see `wordSpans`) by `strategy`. */
+export function truncate(text: string, maxTokens: number, strategy: TruncateStrategy): string {
+  const cut = precut(text, maxTokens, strategy);
+  return cutToSpans(cut, wordSpans(cut), maxTokens, strategy);
+}
+
+/**
+ * Returns `text` cut to at most `maxTokens` of the model's own tokens (`tokenize`). A text no longer
+ * than `maxTokens` characters is returned without asking the tokenizer: no token is shorter than a
+ * character. Longer ones are cut on characters first (`precut`), so the tokenizer's cost is bounded.
+ */
+export async function truncateForModel(
+  text: string,
+  maxTokens: number,
+  strategy: TruncateStrategy,
+  tokenize: Tokenize,
+): Promise<string> {
+  if (text.length <= maxTokens) return text;
+  const cut = precut(text, maxTokens, strategy);
+  return cutToSpans(cut, await tokenize(cut), maxTokens, strategy);
 }

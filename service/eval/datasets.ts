@@ -233,7 +233,7 @@ export function loadWideCsv(path: string): Dataset {
 /** Our example JSONL (`text`, `category`, `scores`), or the knn-router pair when `targets` is given. */
 export function loadJsonl(path: string, targets?: string): Dataset {
   const inputs = targets
-    ? parsePulze(readFileSync(path, "utf8"), readFileSync(targets, "utf8"))
+    ? parsePulze(readFileSync(path, "utf8"), readFileSync(targets, "utf8"), {})
     : parseExamplesJsonl(readFileSync(path, "utf8"), basename(path));
   return {
     name: basename(path, ".jsonl"),

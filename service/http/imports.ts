@@ -1,6 +1,6 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { z } from "zod";
-import { parseExamplesJsonl, parsePulze } from "../core/import-formats.ts";
+import { fillUnlisted, parseExamplesJsonl, parsePulze } from "../core/import-formats.ts";
 import { parseOrThrow, validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import type { AppEnv, Deps } from "./context.ts";
@@ -8,7 +8,11 @@ import type { AppEnv, Deps } from "./context.ts";
 /** Most examples one import may hold. */
 export const MAX_IMPORT = 100_000;
 
-const ImportQuery = z.strictObject({ format: z.enum(["examples", "pulze"]).optional() });
+const ImportQuery = z.strictObject({
+  format: z.enum(["examples", "pulze"]).optional(),
+  /** What a target an example does not score means (see UnlistedPolicy); default: absent for our JSONL, zero for knn-router's. */
+  unlisted: z.enum(["absent", "zero"]).optional(),
+});
 
 const JSONL_TYPES = ["application/x-ndjson", "application/jsonl", "application/json", "text/plain"];
 
@@ -17,30 +21,52 @@ async function part(form: Record<string, unknown>, name: string): Promise<string
   if (v === undefined) return undefined;
   if (typeof v === "string") return v;
   if (v instanceof File) return v.text();
-  throw validationError([{ path: name, message: `send ${name} once` }]);
+  throw validationError([{ path: name, message: `send part ${name} once` }]);
+}
+
+async function multipart(c: Context<AppEnv>): Promise<Record<string, unknown>> {
+  try {
+    // `all`: a repeated part arrives as an array and is refused, instead of the last one silently winning.
+    return await c.req.parseBody({ all: true });
+  } catch (err) {
+    throw new AppError(
+      "VALIDATION_FAILED",
+      "the multipart body could not be read (truncated, or no boundary)",
+      {
+        cause: err,
+        details: [{ path: "body", message: "malformed multipart/form-data" }],
+      },
+    );
+  }
 }
 
 /**
  * POST /admin/import: many examples at once, all or nothing, replacing examples whose ids exist.
  * Our JSONL format as the raw body (`application/x-ndjson`) or as multipart part `examples`;
- * the knn-router format as multipart parts `points` and `targets`.
+ * the knn-router format as multipart parts `points` and `targets` (and `embedder`, naming the
+ * embedder its embeddings came from, to store them as the vectors).
  */
 export function importRoutes(deps: Deps) {
   return new Hono<AppEnv>().post("/", async (c) => {
-    const { format } = parseOrThrow(ImportQuery, c.req.query());
+    const { format, unlisted } = parseOrThrow(ImportQuery, c.req.query());
     const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-    let inputs: ReturnType<typeof parseExamplesJsonl>;
+    let inputs: ReturnType<typeof parsePulze>;
     if (type === "multipart/form-data") {
-      const form = await c.req.parseBody();
-      const [examples, points, targets] = await Promise.all([
+      const form = await multipart(c);
+      const [examples, points, targets, embedder] = await Promise.all([
         part(form, "examples"),
         part(form, "points"),
         part(form, "targets"),
+        part(form, "embedder"),
       ]);
       if (examples !== undefined && format !== "pulze") {
-        inputs = parseExamplesJsonl(examples);
+        inputs = fillUnlisted(parseExamplesJsonl(examples), unlisted ?? "absent");
       } else if (points !== undefined && targets !== undefined && format !== "examples") {
-        inputs = parsePulze(points, targets);
+        inputs = parsePulze(points, targets, {
+          unlisted,
+          vectorsFrom: embedder?.trim() || undefined,
+          embedder: { id: deps.embedder.id, dimension: deps.embedder.dimension },
+        });
       } else {
         throw validationError([
           {
@@ -55,7 +81,7 @@ export function importRoutes(deps: Deps) {
           { path: "format", message: "the pulze format needs multipart parts points and targets" },
         ]);
       }
-      inputs = parseExamplesJsonl(await c.req.text());
+      inputs = fillUnlisted(parseExamplesJsonl(await c.req.text()), unlisted ?? "absent");
     } else {
       throw new AppError(
         "UNSUPPORTED_MEDIA_TYPE",

@@ -37,27 +37,19 @@ function rankBody(maxQueryChars: number) {
       .string({ error: `${field} must be a string` })
       .max(maxQueryChars, `${field} is longer than ${maxQueryChars} characters`)
       .refine((s) => s.trim().length > 0, `${field} must not be empty`);
-  return z
-    .strictObject({
-      query: text("query").optional(),
-      /** The knn-router request field, accepted so its clients work unchanged. */
-      prompt: text("prompt").optional(),
-      k: z.number().int("k must be an integer").min(1).max(MAX_K).optional(),
-      targets: z.array(TargetName).min(1, "targets must name at least one target").max(1000).optional(),
-      truncate_strategy: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).optional(),
-      objective: ObjectiveBody.optional(),
-      category: z
-        .string({ error: "category must be a string" })
-        .trim()
-        .min(1, "category must not be empty")
-        .max(200, "category is longer than 200 characters")
-        .optional(),
-    })
-    .superRefine((b, ctx) => {
-      if ((b.query === undefined) === (b.prompt === undefined)) {
-        ctx.addIssue({ code: "custom", path: ["query"], message: "give exactly one of query or prompt" });
-      }
-    });
+  return z.strictObject({
+    query: text("query"),
+    k: z.number().int("k must be an integer").min(1).max(MAX_K).optional(),
+    targets: z.array(TargetName).min(1, "targets must name at least one target").max(1000).optional(),
+    truncate_strategy: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).optional(),
+    objective: ObjectiveBody.optional(),
+    category: z
+      .string({ error: "category must be a string" })
+      .trim()
+      .min(1, "category must not be empty")
+      .max(200, "category is longer than 200 characters")
+      .optional(),
+  });
 }
 
 /** Four decimals: more precision than any score carries, and a readable response. */
@@ -65,14 +57,14 @@ function round(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
 
-/** POST /rank (and POST / for knn-router clients): ranked targets for a prompt. */
+/** POST /rank: ranked targets for a prompt, with the evidence behind them. */
 export function rankRoutes(deps: Deps) {
   const schema = rankBody(deps.config.rank.maxQueryChars);
   return new Hono<AppEnv>().post("/", async (c) => {
     const body = parseOrThrow(schema, await readJson(c));
     const o = body.objective;
     const result = await deps.ranker.rank({
-      query: (body.query ?? body.prompt) as string,
+      query: body.query,
       k: body.k,
       targets: body.targets,
       truncateStrategy: body.truncate_strategy,

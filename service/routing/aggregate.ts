@@ -227,3 +227,38 @@ function sortRanked(ranked: RankedTarget[]): RankedTarget[] {
       y.score - x.score || y.support - x.support || (x.target < y.target ? -1 : x.target > y.target ? 1 : 0),
   );
 }
+
+/** One target as knn-router scores it. */
+export interface KnnRouterScore {
+  target: string;
+  score: number;
+}
+
+/**
+ * knn-router's aggregation (its server.go, `query`): every hit weighs by its raw similarity, and
+ *
+ *   score(t) = round(100 · Σ simᵢ · sᵢ(t) / Σ simᵢ) / 100
+ *
+ * where the denominator runs over all hits and a hit that does not score `t` adds 0 above. Scores
+ * come best first (knn-router leaves the order to Go's map iteration), ties by name. Disabled
+ * targets are left out. No hits, or similarities summing to 0, give no scores (knn-router would
+ * divide by zero).
+ */
+export function knnRouterScores(
+  neighbours: readonly ScoredNeighbour[],
+  targets: readonly TargetInfo[],
+): KnnRouterScore[] {
+  const eligible = eligibleTargets(targets);
+  let weightSum = 0;
+  const sums = new Map<string, number>();
+  for (const n of neighbours) {
+    weightSum += n.similarity;
+    for (const [target, score] of Object.entries(n.scores)) {
+      if (eligible.has(target)) sums.set(target, (sums.get(target) ?? 0) + n.similarity * score);
+    }
+  }
+  if (weightSum === 0) return [];
+  return [...sums]
+    .map(([target, sum]) => ({ target, score: Math.round((sum / weightSum) * 100) / 100 }))
+    .sort((x, y) => y.score - x.score || (x.target < y.target ? -1 : x.target > y.target ? 1 : 0));
+}

@@ -4,8 +4,11 @@ import { closeLocal, listenLocal } from "./local-server.ts";
 
 /**
  * An in-process server that answers like Text Embeddings Inference's `POST /embed`:
- * `{"inputs": string | string[], "truncate"?: bool}` -> `[[float, ...], ...]`. Vectors come from
- * the hash embedder, so tests can predict them. Records requests; fails on demand.
+ * `{"inputs": string | string[], "truncate"?: bool}` -> `[[float, ...], ...]`, and its
+ * `POST /tokenize`: `{"inputs": string}` -> `[[{id, text, special, start, stop}, ...]]` with UTF-8
+ * byte offsets (one token per run of letters or digits, one per other non-space character). Vectors
+ * come from `vectors` when it knows the text (knn-router's shipped embeddings), else from the hash
+ * embedder, so tests can predict them. Records requests; fails on demand.
  */
 export class FakeTei {
   readonly requests: Array<{
@@ -17,6 +20,10 @@ export class FakeTei {
   /** Answer per-token vectors (3 tokens a text) instead of pooled ones. */
   tokenLevel = false;
   readonly model: HashEmbedder;
+  /** Exact vectors for known texts. */
+  readonly vectors = new Map<string, number[]>();
+  /** Answer 404 to /tokenize, as a server without that route would. */
+  noTokenize = false;
   private server: Server | undefined;
   url = "";
 
@@ -39,13 +46,17 @@ export class FakeTei {
           return res.end(JSON.stringify({ error: "injected failure", error_type: "Overloaded" }));
         }
       }
+      if (req.url === "/tokenize" && !this.noTokenize) {
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end(JSON.stringify([fakeTokens(body.inputs as string)]));
+      }
       if (req.url !== "/embed") {
         res.writeHead(404);
         return res.end();
       }
       const inputs = Array.isArray(body.inputs) ? body.inputs : [body.inputs];
       const vectors = inputs.map((t: string) => {
-        const v = Array.from(this.model.embedOne(t)).map((x) => x * 3);
+        const v = this.vectors.get(t) ?? Array.from(this.model.embedOne(t)).map((x) => x * 3);
         return this.tokenLevel ? [v.map((x) => x - 1), v, v.map((x) => x + 1)] : v;
       });
       res.writeHead(200, { "content-type": "application/json" });
@@ -58,4 +69,27 @@ export class FakeTei {
   async stop(): Promise<void> {
     await closeLocal(this.server);
   }
+}
+
+/** Tokens with UTF-8 byte offsets, framed by the special tokens a BERT tokenizer adds. */
+function fakeTokens(text: string) {
+  const tokens: Array<{
+    id: number;
+    text: string;
+    special: boolean;
+    start: number | null;
+    stop: number | null;
+  }> = [{ id: 101, text: "[CLS]", special: true, start: null, stop: null }];
+  for (const m of text.matchAll(/[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu)) {
+    const start = Buffer.byteLength(text.slice(0, m.index), "utf8");
+    tokens.push({
+      id: 1000,
+      text: m[0],
+      special: false,
+      start,
+      stop: start + Buffer.byteLength(m[0], "utf8"),
+    });
+  }
+  tokens.push({ id: 102, text: "[SEP]", special: true, start: null, stop: null });
+  return tokens;
 }

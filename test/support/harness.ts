@@ -46,7 +46,7 @@ export class TestService {
     this.app = createApp(deps);
   }
 
-  /** A JSON request; `admin: true` adds the bearer token. */
+  /** A JSON request (a FormData body goes as multipart); `admin: true` adds the bearer token. */
   async request(
     method: string,
     path: string,
@@ -54,10 +54,11 @@ export class TestService {
     options: { admin?: boolean; headers?: Record<string, string> } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { ...options.headers };
-    if (body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
+    const form = body instanceof FormData;
+    if (body !== undefined && !form && !headers["content-type"]) headers["content-type"] = "application/json";
     if (options.admin) headers.authorization = `Bearer ${ADMIN_TOKEN}`;
     const init: RequestInit = { method, headers };
-    if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
+    if (body !== undefined) init.body = typeof body === "string" || form ? body : JSON.stringify(body);
     return this.app.request(path, init);
   }
 
