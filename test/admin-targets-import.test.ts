@@ -166,8 +166,16 @@ describe("admin API: import", () => {
 
   it("stores an unlisted target as 0 when asked (unlisted=zero), and leaves it unknown by default", async () => {
     const lines = [
-      JSON.stringify({ id: "5d3c1a0e-2222-4333-8444-000000000001", text: "write a poem", scores: { poet: 1 } }),
-      JSON.stringify({ id: "5d3c1a0e-2222-4333-8444-000000000002", text: "sort a list", scores: { coder: 1 } }),
+      JSON.stringify({
+        id: "5d3c1a0e-2222-4333-8444-000000000001",
+        text: "write a poem",
+        scores: { poet: 1 },
+      }),
+      JSON.stringify({
+        id: "5d3c1a0e-2222-4333-8444-000000000002",
+        text: "sort a list",
+        scores: { coder: 1 },
+      }),
     ].join("\n");
     const type = { "content-type": "application/x-ndjson" };
     expect((await post(lines, type)).status).toBe(201);
@@ -192,7 +200,9 @@ describe("admin API: import", () => {
     const scored = withZeros.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d03")?.scores ?? {};
     expect(Object.values(scored)).toContain(0);
     expect((await post(form(), {}, "?unlisted=absent")).status).toBe(201);
-    expect(Object.values(withZeros.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d03")?.scores ?? {})).not.toContain(0);
+    expect(Object.values(withZeros.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d03")?.scores ?? {})).not.toContain(
+      0,
+    );
   });
 
   describe("a bad import is rejected whole, naming file and line", () => {
@@ -208,7 +218,11 @@ describe("admin API: import", () => {
 
     it.each([
       ["without a boundary", "multipart/form-data", "--x\r\ncontent"],
-      ["truncated", "multipart/form-data; boundary=abc", '--abc\r\nContent-Disposition: form-data; name="examples"\r\n\r\n{"te'],
+      [
+        "truncated",
+        "multipart/form-data; boundary=abc",
+        '--abc\r\nContent-Disposition: form-data; name="examples"\r\n\r\n{"te',
+      ],
     ])("a multipart body %s", async (_name, type, body) => {
       const res = await post(body, { "content-type": type });
       expect(res.status).toBe(400);
