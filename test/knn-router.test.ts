@@ -42,6 +42,11 @@ const README_SCORES = [
   { target: "chitchat-agent", score: 0.46 },
 ];
 
+interface KnnRouterAnswer {
+  hits: Array<{ id: string; category: string; similarity: number }>;
+  scores: Array<{ target: string; score: number }>;
+}
+
 const dot = (a: readonly number[], b: readonly number[]) =>
   a.reduce((s, x, i) => s + x * (b[i] as number), 0);
 const unit = (v: number[]) => {
@@ -148,7 +153,7 @@ describe.skipIf(!here)(`knn-router compatibility on knn-router's own quickstart 
 
   const post = async (body: unknown) => {
     const res = await svc.request("POST", "/", body);
-    return { status: res.status, body: (await res.json()) as any };
+    return { status: res.status, body: (await res.json()) as KnnRouterAnswer };
   };
 
   it("answers each of the ten sample utterances on POST / with knn-router's hits and scores", async () => {
@@ -157,27 +162,25 @@ describe.skipIf(!here)(`knn-router compatibility on knn-router's own quickstart 
       const { status, body } = await post({ query: p.utterance });
       expect(status).toBe(200);
       expect(Object.keys(body).sort()).toEqual(["hits", "scores"]);
-      expect(body.hits.map((h: { id: string }) => h.id)).toEqual(expected.hits.map((h) => h.id));
-      body.hits.forEach((h: { similarity: number; category: string }, i: number) => {
+      expect(body.hits.map((h) => h.id)).toEqual(expected.hits.map((h) => h.id));
+      body.hits.forEach((h, i) => {
         expect(h.similarity).toBeCloseTo(expected.hits[i]?.similarity as number, 4);
         expect(typeof h.category).toBe("string");
       });
-      const got = Object.fromEntries(
-        body.scores.map((s: { target: string; score: number }) => [s.target, s.score]),
-      );
+      const got = Object.fromEntries(body.scores.map((s) => [s.target, s.score]));
       expect(Object.keys(got).sort()).toEqual(Object.keys(expected.scores).sort());
       for (const [t, score] of Object.entries(expected.scores))
-        expect(Math.abs(got[t] - score)).toBeLessThanOrEqual(0.01);
+        expect(Math.abs((got[t] as number) - score)).toBeLessThanOrEqual(0.01);
       // The point's own agent comes first, as knn-router's scores put it.
-      expect(body.scores[0].target).toBe(p.category === "politics" ? "politics-agent" : "chitchat-agent");
+      expect(body.scores[0]?.target).toBe(p.category === "politics" ? "politics-agent" : "chitchat-agent");
     }
   });
 
   it("answers the README's query exactly as the README shows knn-router answering it", async () => {
     const { status, body } = await post({ query: README_QUERY });
     expect(status).toBe(200);
-    expect(body.hits.map((h: { id: string }) => h.id)).toEqual(README_HITS.map(([id]) => id));
-    body.hits.forEach((h: { similarity: number; category: string }, i: number) => {
+    expect(body.hits.map((h) => h.id)).toEqual(README_HITS.map(([id]) => id));
+    body.hits.forEach((h, i) => {
       expect(h.similarity).toBeCloseTo(README_HITS[i]?.[1] as number, 4);
       expect(h.category).toBe(i < 5 ? "politics" : "chitchat");
     });
@@ -186,7 +189,7 @@ describe.skipIf(!here)(`knn-router compatibility on knn-router's own quickstart 
 
   it("ranks knn-router's best target first on /rank for every utterance and the README query", async () => {
     for (const query of [...points.map((p) => p.utterance), README_QUERY]) {
-      const knn = (await post({ query })).body.scores[0].target;
+      const knn = (await post({ query })).body.scores[0]?.target;
       const { status, body } = await svc.rank({ query });
       expect(status).toBe(200);
       expect(body.scores[0]?.target).toBe(knn);

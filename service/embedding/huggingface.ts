@@ -221,7 +221,7 @@ interface TeiToken {
 /** `http://tei/embed` -> `http://tei/tokenize`; a URL without `/embed` gets `/tokenize` appended. */
 function tokenizeUrlOf(endpointUrl: string): string {
   const url = new URL(endpointUrl);
-  url.pathname = url.pathname.replace(/\/embed\/?$/, "").replace(/\/$/, "") + "/tokenize";
+  url.pathname = `${url.pathname.replace(/\/embed\/?$/, "").replace(/\/$/, "")}/tokenize`;
   return url.toString();
 }
 
