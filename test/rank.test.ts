@@ -56,6 +56,28 @@ describe("POST /rank", () => {
     expect(coder?.score).toBeLessThan(0.9);
   });
 
+  it("POST / answers knn-router's shape: raw similarities, its formula, a string category", async () => {
+    await svc.addExamples([example("write a python function to sort a list of strings", { special: 1 })]);
+    const res = await svc.request("POST", "/", {
+      query: "write a python function to sort a list",
+      user: "x",
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      hits: Array<{ id: string; category: string; similarity: number }>;
+      scores: Array<{ target: string; score: number }>;
+    };
+    expect(Object.keys(body).sort()).toEqual(["hits", "scores"]);
+    expect(body.hits).toHaveLength(7);
+    expect(body.hits.every((h) => typeof h.category === "string")).toBe(true);
+    expect(body.hits.filter((h) => h.category === "")).toHaveLength(1);
+    const sum = body.hits.reduce((s, h) => s + h.similarity, 0);
+    const special = body.hits.find((h) => h.category === "")?.similarity as number;
+    expect(body.scores.find((s) => s.target === "special")?.score).toBe(
+      Math.round((special / sum) * 100) / 100,
+    );
+  });
+
   it("ranks only the requested targets", async () => {
     const { body } = await svc.rank({ query: "write a poem", targets: ["coder"] });
     expect(body.scores.map((s) => s.target)).toEqual(["coder"]);

@@ -3,6 +3,7 @@ import { truncate } from "../service/embedding/truncate.ts";
 import {
   DEFAULT_SETTINGS,
   fallbackReason,
+  knnRouterScores,
   rankByPriors,
   rankTargets,
   type ScoredNeighbour,
@@ -17,6 +18,35 @@ const n = (id: string, similarity: number, scores: Record<string, number>): Scor
   scores,
 });
 const enabled = (...names: string[]) => names.map((name) => ({ name, enabled: true }));
+
+describe("knnRouterScores", () => {
+  it("divides by every hit's similarity, counting a hit that does not score a target as 0", () => {
+    const scores = knnRouterScores(
+      [n("a", 0.6, { politics: 1 }), n("b", 0.5, { politics: 1 }), n("c", 0.4, { chitchat: 1 })],
+      enabled("politics", "chitchat"),
+    );
+    expect(scores).toEqual([
+      { target: "politics", score: Math.round((1.1 / 1.5) * 100) / 100 },
+      { target: "chitchat", score: Math.round((0.4 / 1.5) * 100) / 100 },
+    ]);
+  });
+
+  it("weighs by raw similarity, negative ones too, and leaves disabled targets out", () => {
+    const scores = knnRouterScores(
+      [n("a", 0.8, { x: 1, off: 1 }), n("b", -0.2, { x: 0.5, y: 1 })],
+      [...enabled("x", "y"), { name: "off", enabled: false }],
+    );
+    expect(scores).toEqual([
+      { target: "x", score: Math.round(((0.8 - 0.1) / 0.6) * 100) / 100 },
+      { target: "y", score: Math.round((-0.2 / 0.6) * 100) / 100 },
+    ]);
+  });
+
+  it("answers no scores when there are no hits or their similarities sum to 0", () => {
+    expect(knnRouterScores([], enabled("x"))).toEqual([]);
+    expect(knnRouterScores([n("a", 0.5, { x: 1 }), n("b", -0.5, { x: 1 })], enabled("x"))).toEqual([]);
+  });
+});
 
 describe("rankTargets", () => {
   it("takes the similarity-weighted mean over the neighbours that scored each target", () => {
