@@ -1,50 +1,49 @@
-import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
-import { adminAuth } from "./http/auth.ts";
-import type { AppEnv, Deps } from "./http/context.ts";
+import { timing } from "hono/timing";
+import { adminAuth, bearerToken } from "./http/auth.ts";
+import type { Deps } from "./http/context.ts";
 import { errorHandler, notFound, tooLarge } from "./http/errors.ts";
 import { exampleRoutes } from "./http/examples.ts";
 import { healthRoutes } from "./http/health.ts";
 import { importRoutes } from "./http/imports.ts";
 import { knnRouterRoutes } from "./http/knn-router.ts";
+import { operationsRoutes } from "./http/observability.ts";
+import { anyTypeJson, openApiDocument, router } from "./http/openapi.ts";
 import { rankRoutes } from "./http/rank.ts";
+import { requestLog } from "./http/request-log.ts";
 import { targetRoutes } from "./http/targets.ts";
 
 /** The HTTP API, assembled from its parts. No side effects: `main.ts` builds `deps` and serves. */
 export function createApp(deps: Deps) {
-  const rankLimit = bodyLimit({
-    maxSize: deps.config.rank.bodyLimitBytes,
-    onError: tooLarge(deps.config.rank.bodyLimitBytes),
-  });
-  const adminLimit = bodyLimit({
-    maxSize: deps.config.adminBodyLimitBytes,
-    onError: tooLarge(deps.config.adminBodyLimitBytes),
-  });
+  const limit = (bytes: number) => bodyLimit({ maxSize: bytes, onError: tooLarge(bytes) });
+  const rankLimit = limit(deps.config.rank.bodyLimitBytes);
+  const adminLimit = limit(deps.config.adminBodyLimitBytes);
+  // Server-Timing only where stages are timed; the total is the access log's.
+  const stageTiming = timing({ total: false, autoEnd: false });
 
-  return new Hono<AppEnv>()
+  const metricsAuth = deps.config.metricsToken
+    ? bearerToken(deps.config.metricsToken, "metrics token", "METRICS_TOKEN")
+    : undefined;
+
+  const app = router();
+  app
     .use(requestId())
-    .use(async (c, next) => {
-      const started = performance.now();
-      await next();
-      // One line a request at LOG_LEVEL=debug; never the body (prompts may be sensitive).
-      deps.logger.debug("request", {
-        requestId: c.get("requestId"),
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
-      });
-    })
-    .onError(errorHandler(deps.logger))
+    .use(requestLog(deps))
+    .onError(errorHandler)
     .notFound(notFound)
     .route("/", healthRoutes(deps))
-    .use("/rank", rankLimit)
+    .use("/rank", stageTiming, rankLimit, anyTypeJson)
     .route("/rank", rankRoutes(deps))
-    .use("/", rankLimit)
+    .use("/", stageTiming, rankLimit, anyTypeJson)
     .route("/", knnRouterRoutes(deps))
+    .use("/metrics", async (c, next) => (metricsAuth ? metricsAuth(c, next) : next()))
+    .route("/", operationsRoutes(deps))
     .use("/admin/*", adminAuth(deps.config.admin.token, deps.config.database.readOnly), adminLimit)
+    .use("/admin/examples/*", anyTypeJson)
+    .use("/admin/targets/*", anyTypeJson)
     .route("/admin/examples", exampleRoutes(deps))
     .route("/admin/targets", targetRoutes(deps))
     .route("/admin/import", importRoutes(deps));
+  return openApiDocument(app);
 }

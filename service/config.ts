@@ -8,7 +8,7 @@ const bool = z
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** Every environment variable the service reads, with its default. `.env.example` mirrors this. */
-const EnvSchema = z.object({
+export const EnvSchema = z.object({
   PORT: int(0, 65535).default(8888),
   HOST: z.string().min(1).default("0.0.0.0"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
@@ -17,6 +17,11 @@ const EnvSchema = z.object({
   READ_ONLY: bool.default(false),
   SEED_DIR: z.string().min(1).default("./seed-data"),
   ADMIN_TOKEN: z
+    .string()
+    .min(16, "must be at least 16 characters")
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
+  METRICS_TOKEN: z
     .string()
     .min(16, "must be at least 16 characters")
     .optional()
@@ -79,6 +84,8 @@ export interface Config {
   server: { port: number; host: string; logLevel: LogLevel };
   database: { path: string; seedOnEmpty: boolean; seedDir: string; readOnly: boolean };
   admin: { token: string | undefined };
+  /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
+  metricsToken: string | undefined;
   embedder: {
     kind: Env["EMBEDDER"];
     batchSize: number;
@@ -130,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       readOnly: e.READ_ONLY,
     },
     admin: { token: e.ADMIN_TOKEN },
+    metricsToken: e.METRICS_TOKEN,
     embedder: {
       kind: e.EMBEDDER,
       batchSize: e.EMBED_BATCH_SIZE,

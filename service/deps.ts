@@ -4,12 +4,14 @@ import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
 import { seedFromDirectory } from "./core/seed.ts";
+import { TargetService } from "./core/target-service.ts";
 import { TargetStatsCache } from "./core/target-stats.ts";
 import type { Embedder } from "./embedding/embedder.ts";
 import { createServiceEmbedder } from "./embedding/factory.ts";
 import { StartupError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
 import type { Logger } from "./logger.ts";
+import { Metrics } from "./metrics.ts";
 import { DEFAULT_SETTINGS } from "./routing/aggregate.ts";
 import { NO_FEATURES, readSettingsFile } from "./routing/settings-file.ts";
 import { openDatabase } from "./store/database.ts";
@@ -18,6 +20,8 @@ import { createVectorIndex } from "./vectors/factory.ts";
 import type { VectorIndex } from "./vectors/vector-index.ts";
 
 export interface Running extends Deps {
+  /** The SQLite store, for tools and tests; the HTTP edge goes through the services. */
+  store: ExampleStore;
   sync: IndexSync;
   /** Stops the sync loop, the embedder and the index, and closes the database. */
   close(): Promise<void>;
@@ -27,13 +31,15 @@ export interface Running extends Deps {
  * Builds every dependency from config: opens and migrates SQLite, starts the embedder, brings the
  * vector index in line with SQLite (filled at every start when in-process, reconciled when
  * persistent), seeds an empty database when asked to, and starts the background index sync.
- * `embedder` and `index` replace the configured ones (tests and benchmarks).
+ * `embedder` and `index` replace the configured ones (tests and benchmarks); `metrics` replaces a
+ * fresh registry with process metrics.
  */
 export async function buildDeps(
   config: Config,
   logger: Logger,
-  overrides: { embedder?: Embedder; index?: VectorIndex } = {},
+  overrides: { embedder?: Embedder; index?: VectorIndex; metrics?: Metrics } = {},
 ): Promise<Running> {
+  const metrics = overrides.metrics ?? new Metrics();
   const readOnly = config.database.readOnly;
   const { db, sqlite } = openDatabase(config.database.path, { readOnly });
   const store = new ExampleStore(db);
@@ -46,6 +52,10 @@ export async function buildDeps(
       config.embedder,
       tuned?.features ?? NO_FEATURES,
       overrides.embedder,
+      (hits, misses) => {
+        if (hits > 0) metrics.embedCache.inc({ result: "hit" }, hits);
+        if (misses > 0) metrics.embedCache.inc({ result: "miss" }, misses);
+      },
     );
     const foreign = store.otherEmbedders(embedder.id);
     if (foreign.length > 0) {
@@ -86,20 +96,28 @@ export async function buildDeps(
       settings: tuned?.settings ?? DEFAULT_SETTINGS,
       fallbackTarget: config.rank.fallbackTarget,
     });
+    const targets = new TargetService(store);
     if (!readOnly && config.database.seedOnEmpty && store.countExamples() === 0) {
-      const seeded = await seedFromDirectory(config.database.seedDir, examples, store);
+      const seeded = await seedFromDirectory(config.database.seedDir, examples, targets);
       logger.info("seeded empty database", { dir: config.database.seedDir, ...seeded });
     }
     if (!readOnly) sync.start();
     const [e, i] = [embedder, index];
+    metrics.watch({
+      examples: () => store.countExamples(),
+      vectors: () => i.count(),
+      unsynced: () => store.countUnindexed(),
+    });
     return {
       config,
       logger,
+      metrics,
       store,
       embedder: e,
       index: i,
       ranker,
       examples,
+      targets,
       sync,
       pingDatabase: async () => {
         sqlite.prepare("select 1").get();

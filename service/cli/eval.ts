@@ -32,6 +32,7 @@ import {
   readSettingsFile,
   writeSettingsFile,
 } from "../routing/settings-file.ts";
+import { progressBar } from "./progress.ts";
 
 const GRID = {
   lengthWeight: [0, 0.1, 0.3],
@@ -40,17 +41,6 @@ const GRID = {
   shrinkage: [0, 1, 2, 4, 8, 16],
   prior: ["category", "overall"] as const,
 };
-
-function progress(label: string): (done: number, total: number) => void {
-  let last = 0;
-  return (done, total) => {
-    const now = Date.now();
-    if (done < total && now - last < 500) return;
-    last = now;
-    const line = `${label}: ${done}/${total} (${((done / Math.max(total, 1)) * 100).toFixed(0)}%)`;
-    process.stderr.write(process.stderr.isTTY ? `\r${line}${done >= total ? "\n" : ""}` : `${line}\n`);
-  };
-}
 
 function metricName(r: Row): string {
   return r.apgr !== undefined ? "APGR" : r.aiq !== undefined ? "AIQ" : "top-pick quality";
@@ -130,8 +120,10 @@ async function main(): Promise<void> {
     stripped: strippable ? texts.map((t) => stripTemplates(t, templates)) : texts,
   };
   const base = {
-    plain: await cache.embed(prepared.plain, progress(`embedding with ${embedder.id}`)),
-    stripped: strippable ? await cache.embed(prepared.stripped, progress("embedding without templates")) : [],
+    plain: await cache.embed(prepared.plain, progressBar(`embedding with ${embedder.id}`)),
+    stripped: strippable
+      ? await cache.embed(prepared.stripped, progressBar("embedding without templates"))
+      : [],
   };
   await embedder.close();
   const maxK = Math.max(k, ...(values.tune ? GRID.k : []));
@@ -150,7 +142,7 @@ async function main(): Promise<void> {
         dataset.items,
         vectors,
         { folds, seed: splitSeed, maxK },
-        progress(`neighbours (${key})`),
+        progressBar(`neighbours (${key})`),
       );
       neighbourCache.set(key, found);
     }

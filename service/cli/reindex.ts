@@ -24,6 +24,7 @@ import { openDatabase } from "../store/database.ts";
 import { ExampleStore } from "../store/example-store.ts";
 import { createVectorIndex } from "../vectors/factory.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
+import { progressBar } from "./progress.ts";
 
 export interface ReindexOptions {
   /** Re-upload every vector, not only those the index lacks. */
@@ -67,7 +68,8 @@ export async function reindex(
     tuned?.features ?? NO_FEATURES,
     options.embedder,
   );
-  const progress = options.progress ?? progressBar;
+  const bars = { "re-embed": progressBar("re-embed"), index: progressBar("index") };
+  const progress = options.progress ?? ((phase, done, total) => bars[phase](done, total));
   const batchSize = options.batchSize ?? 256;
   let index: VectorIndex | undefined;
   try {
@@ -123,15 +125,6 @@ export async function reindex(
     await index?.close();
     sqlite.close();
   }
-}
-
-function progressBar(phase: string, done: number, total: number): void {
-  const width = 30;
-  const share = total === 0 ? 1 : done / total;
-  const filled = Math.round(share * width);
-  const line = `${phase.padEnd(9)} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} ${(share * 100).toFixed(1)}%`;
-  if (process.stderr.isTTY) process.stderr.write(`\r${line}${done >= total ? "\n" : ""}`);
-  else if (done >= total || done % 1000 < 256) process.stderr.write(`${line}\n`);
 }
 
 async function main(): Promise<void> {

@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseSeedTargets } from "../core/seed.ts";
+import { progressBar } from "./progress.ts";
 
 export interface SeedOptions {
   /** Base URL of the service, e.g. http://localhost:8888. */
@@ -19,6 +20,8 @@ export interface SeedOptions {
   token: string;
   /** Folder holding examples.jsonl and targets.jsonl. Default ./seed-data. */
   dir: string;
+  /** Called as calls complete (the import, then each target). Default: a progress bar on stderr. */
+  progress?: (done: number, total: number) => void;
 }
 
 /** Seeds a running service over HTTP; throws with the service's error message on any failure. */
@@ -26,18 +29,23 @@ export async function seedOverHttp(options: SeedOptions): Promise<{ examples: nu
   const base = options.url.replace(/\/+$/, "");
   const auth = { authorization: `Bearer ${options.token}` };
   const examples = readFileSync(join(options.dir, "examples.jsonl"), "utf8");
+  const targets = parseSeedTargets(readFileSync(join(options.dir, "targets.jsonl"), "utf8"));
+  const progress = options.progress ?? progressBar("seed");
+  let done = 0;
+  progress(done, targets.length + 1);
   const imported = await call(`${base}/admin/import`, {
     method: "POST",
     headers: { ...auth, "content-type": "application/x-ndjson" },
     body: examples,
   });
-  const targets = parseSeedTargets(readFileSync(join(options.dir, "targets.jsonl"), "utf8"));
+  progress(++done, targets.length + 1);
   for (const { name, patch } of targets) {
     await call(`${base}/admin/targets/${encodeURIComponent(name)}`, {
       method: "PUT",
       headers: { ...auth, "content-type": "application/json" },
       body: JSON.stringify(patch),
     });
+    progress(++done, targets.length + 1);
   }
   return { examples: (imported as { imported: number }).imported, targets: targets.length };
 }

@@ -3,7 +3,12 @@ import type { Embedder } from "../embedding/embedder.ts";
 import { DEFAULT_TRUNCATE_STRATEGY, truncateForModel } from "../embedding/truncate.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
-import type { ExampleStore, NewExample } from "../store/example-store.ts";
+import {
+  type ExampleRecord,
+  type ExampleStore,
+  IdsTakenError,
+  type NewExample,
+} from "../store/example-store.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
 import type { IndexSync } from "./index-sync.ts";
 import type { Mutex } from "./mutex.ts";
@@ -54,6 +59,20 @@ export class ExampleService {
     return { ids: batch.map((e) => e.id), indexed };
   }
 
+  /** One example with its scores, or undefined. */
+  get(id: string): ExampleRecord | undefined {
+    return this.store.get(id);
+  }
+
+  /** A page of examples in id order after `after` (an id), optionally of one category; `more` when another page follows. */
+  list(options: { category?: string; limit: number; after?: string }): {
+    items: ExampleRecord[];
+    more: boolean;
+  } {
+    const page = this.store.list({ ...options, limit: options.limit + 1 });
+    return { items: page.slice(0, options.limit), more: page.length > options.limit };
+  }
+
   /** Creates or replaces one example; re-embeds only when its text changed. */
   async put(id: string, input: ExampleInput): Promise<{ created: boolean; indexed: boolean }> {
     const previous = this.store.embeddingOf(id);
@@ -80,7 +99,20 @@ export class ExampleService {
 
   private persist(batch: NewExample[], mode: "insert" | "upsert"): Promise<boolean> {
     return this.lock.run(async () => {
-      const version = this.store.write(batch, mode);
+      let version: Date;
+      try {
+        version = this.store.write(batch, mode);
+      } catch (err) {
+        if (!(err instanceof IdsTakenError)) throw err;
+        const at = new Map(batch.map((e, i) => [e.id, i]));
+        throw new AppError("CONFLICT", err.message, {
+          cause: err,
+          details: err.ids.map((id) => ({
+            path: `examples.${at.get(id)}.id`,
+            message: `${id} already exists`,
+          })),
+        });
+      }
       this.onWrite();
       const ids = batch.map((e) => e.id);
       return this.toIndex(

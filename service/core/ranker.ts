@@ -1,6 +1,7 @@
 import type { Embedder } from "../embedding/embedder.ts";
 import { DEFAULT_TRUNCATE_STRATEGY, type TruncateStrategy, truncateForModel } from "../embedding/truncate.ts";
 import { AppError } from "../errors.ts";
+import type { RankStage } from "../metrics.ts";
 import {
   DEFAULT_SETTINGS,
   fallbackReason,
@@ -45,12 +46,16 @@ export interface RankResult {
   choice: Choice | undefined;
   /** Given a category: whether any stored example has it (if not, it was not used). */
   categoryKnown: boolean | undefined;
+  /** Milliseconds spent in each stage. */
+  stages: Record<RankStage, number>;
 }
 
 /** knn-router's answer: its hits (category always a string) and its scores. */
 export interface KnnRouterResult {
   hits: Array<{ id: string; category: string; similarity: number }>;
   scores: KnnRouterScore[];
+  /** Milliseconds spent in each stage. */
+  stages: Record<RankStage, number>;
 }
 
 export interface RankerOptions {
@@ -84,7 +89,12 @@ export class Ranker {
       }
     }
     const k = request.k ?? this.options.defaultK;
-    const { neighbours, truncated } = await this.neighbours(request.query, k, request.truncateStrategy);
+    const { neighbours, truncated, stages } = await this.neighbours(
+      request.query,
+      k,
+      request.truncateStrategy,
+    );
+    const aggregating = performance.now();
 
     const { settings, fallbackTarget } = this.options;
     const { category } = request;
@@ -109,6 +119,7 @@ export class Ranker {
       });
     }
     const choice = request.objective ? choose(scores, this.prices(), request.objective) : undefined;
+    stages.aggregate = performance.now() - aggregating;
     return {
       hits: neighbours.map((n) => ({ id: n.id, category: n.category, similarity: n.similarity })),
       scores,
@@ -117,6 +128,7 @@ export class Ranker {
       fallback,
       choice,
       categoryKnown,
+      stages,
     };
   }
 
@@ -125,10 +137,14 @@ export class Ranker {
    * similarity, scores aggregated by knn-router's formula (`knnRouterScores`).
    */
   async rankLikeKnnRouter(query: string, truncateStrategy?: TruncateStrategy): Promise<KnnRouterResult> {
-    const { neighbours } = await this.neighbours(query, this.options.defaultK, truncateStrategy);
+    const { neighbours, stages } = await this.neighbours(query, this.options.defaultK, truncateStrategy);
+    const aggregating = performance.now();
+    const scores = knnRouterScores(neighbours, this.store.targetFlags());
+    stages.aggregate = performance.now() - aggregating;
     return {
       hits: neighbours.map((n) => ({ id: n.id, category: n.category ?? "", similarity: n.similarity })),
-      scores: knnRouterScores(neighbours, this.store.targetFlags()),
+      scores,
+      stages,
     };
   }
 
@@ -137,12 +153,15 @@ export class Ranker {
     query: string,
     k: number,
     strategy: TruncateStrategy = DEFAULT_TRUNCATE_STRATEGY,
-  ): Promise<{ neighbours: ScoredNeighbour[]; truncated: boolean }> {
+  ): Promise<{ neighbours: ScoredNeighbour[]; truncated: boolean; stages: Record<RankStage, number> }> {
+    const t0 = performance.now();
     const text = await truncateForModel(query, this.embedder.maxInputTokens, strategy, (t) =>
       this.embedder.tokenize(t),
     );
     const [vector] = await this.embedder.embed([text], "query");
+    const t1 = performance.now();
     const found = await this.index.search(vector as Float32Array, k);
+    const t2 = performance.now();
     const evidence = this.store.evidence(found.map((n) => n.id));
     // A neighbour SQLite does not have (deleted meanwhile, not yet replicated) is dropped.
     const neighbours: ScoredNeighbour[] = [];
@@ -150,7 +169,8 @@ export class Ranker {
       const e = evidence.get(n.id);
       if (e) neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
     }
-    return { neighbours, truncated: text !== query };
+    const stages = { embed: t1 - t0, search: t2 - t1, scores: performance.now() - t2, aggregate: 0 };
+    return { neighbours, truncated: text !== query, stages };
   }
 
   private prices(): Map<string, Prices> {

@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import type { ExampleStore } from "../store/example-store.ts";
+import { AppError } from "../errors.ts";
 import type { ExampleService } from "./example-service.ts";
 import { parseExamplesJsonl } from "./import-formats.ts";
 import { parseOrThrow, TargetName, TargetPatch, toStorePatch } from "./schemas.ts";
+import type { TargetService } from "./target-service.ts";
 
 /** A line of `seed-data/targets.jsonl`: a target's name and the fields of PUT /admin/targets/:name. */
 export const SeedTarget = z.object({ name: TargetName }).passthrough();
@@ -28,7 +29,7 @@ export function parseSeedTargets(text: string): Array<{ name: string; patch: Tar
 export async function seedFromDirectory(
   dir: string,
   examples: ExampleService,
-  store: ExampleStore,
+  targets: TargetService,
 ): Promise<{ examples: number; targets: number }> {
   const inputs = parseExamplesJsonl(readFileSync(join(dir, "examples.jsonl"), "utf8"), "examples.jsonl");
   await examples.add(inputs, "upsert");
@@ -36,7 +37,13 @@ export async function seedFromDirectory(
   let updated = 0;
   if (existsSync(targetsFile)) {
     for (const { name, patch } of parseSeedTargets(readFileSync(targetsFile, "utf8"))) {
-      if (store.updateTarget(name, toStorePatch(patch))) updated++;
+      try {
+        targets.update(name, toStorePatch(patch));
+        updated++;
+      } catch (err) {
+        // A priced target no seeded example scores does not exist yet: nothing to price.
+        if (!(err instanceof AppError && err.code === "NOT_FOUND")) throw err;
+      }
     }
   }
   return { examples: inputs.length, targets: updated };

@@ -13,6 +13,8 @@ export class CachedEmbedder extends WrappedEmbedder {
     inner: Embedder,
     /** Most vectors kept; the least recently used go first. */
     readonly capacity: number,
+    /** Told the hits and misses of every lookup (metrics). */
+    private readonly onLookup: (hits: number, misses: number) => void = () => undefined,
   ) {
     super(inner);
   }
@@ -21,6 +23,7 @@ export class CachedEmbedder extends WrappedEmbedder {
     const missing = [...new Set(texts.filter((t) => !this.entries.has(t)))];
     this.misses += missing.length;
     this.hits += texts.length - missing.length;
+    this.onLookup(texts.length - missing.length, missing.length);
     const fresh = missing.length > 0 ? await this.inner.embed(missing, priority) : [];
     const found = new Map(missing.map((t, i) => [t, fresh[i] as Float32Array]));
     return texts.map((t) => {

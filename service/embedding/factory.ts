@@ -13,8 +13,9 @@ export async function createServiceEmbedder(
   config: Config["embedder"],
   features: EmbeddingFeatures,
   base?: Embedder,
+  onCacheLookup?: (hits: number, misses: number) => void,
 ): Promise<Embedder> {
-  let embedder = base ?? (await createEmbedder(config));
+  let embedder = base ?? (await createEmbedder(config, onCacheLookup));
   // Inner first: the length feature measures the prompt after its boilerplate is stripped.
   if (features.lengthWeight > 0) embedder = new LengthFeatureEmbedder(embedder, features.lengthWeight);
   const { prefixes, suffixes } = features.templates;
@@ -24,9 +25,12 @@ export async function createServiceEmbedder(
 }
 
 /** Builds the configured embedder behind an LRU cache (EMBED_CACHE_SIZE=0 turns it off); heavy backends load only when chosen. */
-export async function createEmbedder(config: Config["embedder"]): Promise<Embedder> {
+export async function createEmbedder(
+  config: Config["embedder"],
+  onCacheLookup?: (hits: number, misses: number) => void,
+): Promise<Embedder> {
   const inner = await createBackend(config);
-  return config.cacheSize > 0 ? new CachedEmbedder(inner, config.cacheSize) : inner;
+  return config.cacheSize > 0 ? new CachedEmbedder(inner, config.cacheSize, onCacheLookup) : inner;
 }
 
 async function createBackend(config: Config["embedder"]): Promise<Embedder> {

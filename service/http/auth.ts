@@ -4,11 +4,30 @@ import { AppError } from "../errors.ts";
 import type { AppEnv } from "./context.ts";
 
 /**
- * Admin guard: `Authorization: Bearer <token>`, compared in constant time (both sides hashed to
- * the same length first). Without a configured token the admin API is off: 503 ADMIN_DISABLED.
+ * `Authorization: Bearer <token>`, compared in constant time (both sides hashed to the same length
+ * first); 401 UNAUTHORIZED naming `name` and the `variable` that configures it otherwise.
+ */
+export function bearerToken(token: string, name: string, variable: string): MiddlewareHandler<AppEnv> {
+  const expected = digest(token);
+  return async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+    if (!match || !timingSafeEqual(digest(match[1] as string), expected)) {
+      throw new AppError(
+        "UNAUTHORIZED",
+        `missing or wrong ${name}: send Authorization: Bearer <${variable}>`,
+      );
+    }
+    await next();
+  };
+}
+
+/**
+ * Admin guard: the bearer token ADMIN_TOKEN. Without a configured token the admin API is off, and
+ * a read-only replica has none: 503 ADMIN_DISABLED.
  */
 export function adminAuth(token: string | undefined, readOnly = false): MiddlewareHandler<AppEnv> {
-  const expected = token === undefined ? undefined : digest(token);
+  const check = token === undefined ? undefined : bearerToken(token, "admin token", "ADMIN_TOKEN");
   return async (c, next) => {
     if (readOnly) {
       throw new AppError(
@@ -16,18 +35,10 @@ export function adminAuth(token: string | undefined, readOnly = false): Middlewa
         "this is a read-only replica (READ_ONLY=true): send admin calls to the primary",
       );
     }
-    if (!expected) {
+    if (!check) {
       throw new AppError("ADMIN_DISABLED", "the admin API is disabled: set ADMIN_TOKEN to enable it");
     }
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
-    if (!match || !timingSafeEqual(digest(match[1] as string), expected)) {
-      throw new AppError(
-        "UNAUTHORIZED",
-        "missing or wrong admin token: send Authorization: Bearer <ADMIN_TOKEN>",
-      );
-    }
-    await next();
+    return check(c, next);
   };
 }
 

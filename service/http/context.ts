@@ -1,25 +1,33 @@
 import type { Config } from "../config.ts";
 import type { ExampleService } from "../core/example-service.ts";
 import type { Ranker } from "../core/ranker.ts";
+import type { TargetService } from "../core/target-service.ts";
 import type { Embedder } from "../embedding/embedder.ts";
 import type { Logger } from "../logger.ts";
-import type { ExampleStore } from "../store/example-store.ts";
+import type { Metrics } from "../metrics.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
 
 /** Everything the HTTP edge needs, built once at start-up and passed to `createApp`. */
 export interface Deps {
   config: Config;
   logger: Logger;
-  store: ExampleStore;
+  metrics: Metrics;
+  /** Its identity and dimension (reported by /rank, checked by imports) and its health. */
   embedder: Embedder;
+  /** Its health. */
   index: VectorIndex;
   ranker: Ranker;
   examples: ExampleService;
+  targets: TargetService;
   /** Resolves when the database answers; rejects otherwise. */
   pingDatabase(): Promise<void>;
 }
 
 /** Hono environment: request-scoped variables. */
 export interface AppEnv {
-  Variables: { requestId: string };
+  Variables: {
+    requestId: string;
+    /** This request's logger: every line carries its id (and its trace, when one came in). */
+    logger: Logger;
+  };
 }

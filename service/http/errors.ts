@@ -1,44 +1,41 @@
-import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import type { ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { AppError } from "../errors.ts";
-import { errorFields, type Logger } from "../logger.ts";
+import { errorFields } from "../logger.ts";
 import type { AppEnv } from "./context.ts";
 
-/** Renders every failure as `{ error: { code, message, requestId, details? } }`. */
-export function errorHandler(logger: Logger): ErrorHandler<AppEnv> {
-  return (err, c) => {
-    const requestId = c.get("requestId");
-    const appError = toAppError(err);
-    if (!appError) {
-      logger.error("unhandled error", {
-        requestId,
-        method: c.req.method,
-        path: c.req.path,
-        ...errorFields(err),
-      });
-      return c.json({ error: { code: "INTERNAL", message: "internal error", requestId } }, 500);
-    }
-    if (appError.status >= 500) {
-      logger.warn("request failed", {
-        requestId,
-        code: appError.code,
-        path: c.req.path,
-        ...errorFields(appError),
-      });
-    }
-    if (appError.retryAfterSeconds !== undefined) c.header("Retry-After", String(appError.retryAfterSeconds));
-    if (appError.code === "UNAUTHORIZED") c.header("WWW-Authenticate", 'Bearer realm="admin"');
-    const body = {
-      error: {
-        code: appError.code,
-        message: appError.message,
-        requestId,
-        ...(appError.details && { details: appError.details }),
-      },
-    };
-    return c.json(body, appError.status);
+/** Renders every failure as `{ error: { code, message, requestId, details? } }`, logged by the request's logger. */
+export const errorHandler: ErrorHandler<AppEnv> = (err, c) => {
+  const requestId = c.get("requestId");
+  const logger = c.get("logger");
+  const appError = toAppError(err);
+  if (!appError) {
+    logger.error("unhandled error", {
+      method: c.req.method,
+      path: c.req.path,
+      ...errorFields(err),
+    });
+    return c.json({ error: { code: "INTERNAL", message: "internal error", requestId } }, 500);
+  }
+  if (appError.status >= 500) {
+    logger.warn("request failed", {
+      code: appError.code,
+      path: c.req.path,
+      ...errorFields(appError),
+    });
+  }
+  if (appError.retryAfterSeconds !== undefined) c.header("Retry-After", String(appError.retryAfterSeconds));
+  if (appError.code === "UNAUTHORIZED") c.header("WWW-Authenticate", 'Bearer realm="admin"');
+  const body = {
+    error: {
+      code: appError.code,
+      message: appError.message,
+      requestId,
+      ...(appError.details && { details: appError.details }),
+    },
   };
-}
+  return c.json(body, appError.status);
+};
 
 export const notFound: NotFoundHandler<AppEnv> = (c) => {
   throw new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
@@ -48,18 +45,10 @@ function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
   if (err instanceof HTTPException && err.status === 413)
     return new AppError("PAYLOAD_TOO_LARGE", err.message);
+  // The schema layer's JSON parse failure.
+  if (err instanceof HTTPException && err.status === 400 && /json/i.test(err.message))
+    return new AppError("INVALID_JSON", "request body is not valid JSON", { cause: err });
   return undefined;
-}
-
-/** Reads the body as JSON whatever its content type (callers in any language send it differently). */
-export async function readJson(c: Context): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === "") throw new AppError("INVALID_JSON", "request body is empty; send a JSON object");
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new AppError("INVALID_JSON", `request body is not valid JSON: ${(err as Error).message}`);
-  }
 }
 
 /** Body-size guard answering 413 PAYLOAD_TOO_LARGE with the limit in the message. */

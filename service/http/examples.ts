@@ -1,19 +1,18 @@
-import { Hono } from "hono";
-import { z } from "zod";
-import { ExampleInput, MAX_BATCH, parseOrThrow, validationError } from "../core/schemas.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { ExampleInput, MAX_BATCH, validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import type { ExampleRecord } from "../store/example-store.ts";
-import type { AppEnv, Deps } from "./context.ts";
-import { readJson } from "./errors.ts";
+import type { Deps } from "./context.ts";
+import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
-const AddBody = z.strictObject({
-  examples: z
-    .array(ExampleInput)
-    .min(1, "examples must hold at least one example")
-    .max(MAX_BATCH, `at most ${MAX_BATCH} examples per call; use POST /admin/import for more`),
-});
-
-const PutBody = ExampleInput;
+const AddBody = z
+  .strictObject({
+    examples: z
+      .array(ExampleInput)
+      .min(1, "examples must hold at least one example")
+      .max(MAX_BATCH, `at most ${MAX_BATCH} examples per call; use POST /admin/import for more`),
+  })
+  .openapi("AddExamplesRequest");
 
 const ListQuery = z.strictObject({
   category: z.string().min(1).optional(),
@@ -22,9 +21,21 @@ const ListQuery = z.strictObject({
 });
 
 const Id = z.uuid("id must be a UUID").transform((s) => s.toLowerCase());
+const IdParam = z.object({ id: Id.openapi({ param: { name: "id", in: "path" }, format: "uuid" }) });
+
+const ExampleJson = z
+  .object({
+    id: z.string(),
+    text: z.string(),
+    category: z.string().nullable(),
+    scores: z.record(z.string(), z.number()),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Example");
 
 /** The wire shape of a stored example. */
-export function exampleJson(e: ExampleRecord) {
+export function exampleJson(e: ExampleRecord): z.infer<typeof ExampleJson> {
   return {
     id: e.id,
     text: e.text,
@@ -47,11 +58,77 @@ function decodeCursor(cursor: string): string {
   return id;
 }
 
+const tags = ["examples"];
+const security = ADMIN;
+
+const add = createRoute({
+  method: "post",
+  path: "/",
+  tags,
+  security,
+  summary: "Add 1..1000 examples, all or nothing",
+  request: { body: jsonBody(AddBody) },
+  responses: {
+    201: json(z.object({ ids: z.array(z.string()), indexed: z.boolean() }), "Added, in input order"),
+    ...errors(400, 401, 409, 413, 503),
+  },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/",
+  tags,
+  security,
+  summary: "A page of examples in id order",
+  request: { query: ListQuery },
+  responses: {
+    200: json(
+      z.object({ examples: z.array(ExampleJson), next_cursor: z.string().nullable() }),
+      "A page; next_cursor is null on the last",
+    ),
+    ...errors(400, 401, 503),
+  },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/{id}",
+  tags,
+  security,
+  summary: "One example with its scores",
+  request: { params: IdParam },
+  responses: { 200: json(ExampleJson, "The example"), ...errors(400, 401, 404, 503) },
+});
+
+const put = createRoute({
+  method: "put",
+  path: "/{id}",
+  tags,
+  security,
+  summary: "Create or replace one example (re-embedded only when its text changed)",
+  request: { params: IdParam, body: jsonBody(ExampleInput) },
+  responses: {
+    200: json(ExampleJson.extend({ indexed: z.boolean() }), "Replaced"),
+    201: json(ExampleJson.extend({ indexed: z.boolean() }), "Created"),
+    ...errors(400, 401, 413, 503),
+  },
+});
+
+const remove = createRoute({
+  method: "delete",
+  path: "/{id}",
+  tags,
+  security,
+  summary: "Delete one example",
+  request: { params: IdParam },
+  responses: { 204: { description: "Deleted" }, ...errors(400, 401, 404, 503) },
+});
+
 /** /admin/examples: add in batches, list, read, replace, delete. */
 export function exampleRoutes(deps: Deps) {
-  return new Hono<AppEnv>()
-    .post("/", async (c) => {
-      const { examples } = parseOrThrow(AddBody, await readJson(c));
+  return router()
+    .openapi(add, async (c) => {
+      const { examples } = c.req.valid("json");
       const seen = new Map<string, number>();
       const dupes = examples.flatMap((e, i) => {
         if (e.id === undefined) return [];
@@ -62,38 +139,49 @@ export function exampleRoutes(deps: Deps) {
           : [{ path: `examples.${i}.id`, message: `same id as examples.${first}` }];
       });
       if (dupes.length > 0) throw validationError(dupes);
-      const { ids, indexed } = await deps.examples.add(examples, "insert");
-      return c.json({ ids, indexed }, 201);
+      try {
+        const { ids, indexed } = await deps.examples.add(examples, "insert");
+        return c.json({ ids, indexed }, 201);
+      } catch (err) {
+        if (err instanceof AppError && err.code === "CONFLICT") {
+          // The HTTP answer to a taken id: this API replaces with PUT.
+          const details = err.details?.map((d) => ({
+            ...d,
+            message: `${d.message}; use PUT /admin/examples/{id} to replace it`,
+          }));
+          throw new AppError("CONFLICT", err.message, { cause: err, details });
+        }
+        throw err;
+      }
     })
-    .get("/", (c) => {
-      const q = parseOrThrow(ListQuery, c.req.query());
+    .openapi(list, (c) => {
+      const q = c.req.valid("query");
       const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-      const page = deps.store.list({ category: q.category, limit: q.limit + 1, after });
-      const more = page.length > q.limit;
-      const items = more ? page.slice(0, q.limit) : page;
+      const { items, more } = deps.examples.list({ category: q.category, limit: q.limit, after });
       const last = items.at(-1);
-      return c.json({
-        examples: items.map(exampleJson),
-        next_cursor: more && last ? encodeCursor(last.id) : null,
-      });
+      return c.json(
+        { examples: items.map(exampleJson), next_cursor: more && last ? encodeCursor(last.id) : null },
+        200,
+      );
     })
-    .get("/:id", (c) => {
-      const id = parseOrThrow(Id, c.req.param("id"), ["id"]);
-      const e = deps.store.get(id);
+    .openapi(get, (c) => {
+      const { id } = c.req.valid("param");
+      const e = deps.examples.get(id);
       if (!e) throw new AppError("NOT_FOUND", `no example ${id}`);
-      return c.json(exampleJson(e));
+      return c.json(exampleJson(e), 200);
     })
-    .put("/:id", async (c) => {
-      const id = parseOrThrow(Id, c.req.param("id"), ["id"]);
-      const body = parseOrThrow(PutBody, await readJson(c));
+    .openapi(put, async (c) => {
+      const { id } = c.req.valid("param");
+      const body = c.req.valid("json");
       if (body.id !== undefined && body.id !== id) {
         throw validationError([{ path: "id", message: "id in the body differs from the id in the path" }]);
       }
       const { created, indexed } = await deps.examples.put(id, body);
-      return c.json({ ...exampleJson(deps.store.get(id) as ExampleRecord), indexed }, created ? 201 : 200);
+      const stored = exampleJson(deps.examples.get(id) as ExampleRecord);
+      return created ? c.json({ ...stored, indexed }, 201) : c.json({ ...stored, indexed }, 200);
     })
-    .delete("/:id", async (c) => {
-      const id = parseOrThrow(Id, c.req.param("id"), ["id"]);
+    .openapi(remove, async (c) => {
+      const { id } = c.req.valid("param");
       if (!(await deps.examples.delete(id))) throw new AppError("NOT_FOUND", `no example ${id}`);
       return c.body(null, 204);
     });

@@ -1,14 +1,38 @@
-import { Hono } from "hono";
+import { createRoute, z } from "@hono/zod-openapi";
 import { AppError } from "../errors.ts";
-import type { AppEnv, Deps } from "./context.ts";
+import type { Deps } from "./context.ts";
+import { json, router } from "./openapi.ts";
 
 type Check = "database" | "index" | "embedder";
 
+const Ready = z
+  .object({
+    status: z.enum(["ready", "not_ready"]),
+    checks: z.record(z.string(), z.object({ ok: z.boolean(), message: z.string().optional() })),
+  })
+  .openapi("Readiness");
+
+const healthz = createRoute({
+  method: "get",
+  path: "/healthz",
+  tags: ["health"],
+  summary: "The process answers",
+  responses: { 200: json(z.object({ status: z.literal("ok") }), "Alive") },
+});
+
+const readyz = createRoute({
+  method: "get",
+  path: "/readyz",
+  tags: ["health"],
+  summary: "Database, vector index and embedder can serve",
+  responses: { 200: json(Ready, "Ready"), 503: json(Ready, "Not ready: the failing checks say why") },
+});
+
 /** GET /healthz (the process answers) and GET /readyz (database, index and embedder can serve). */
 export function healthRoutes(deps: Deps) {
-  return new Hono<AppEnv>()
-    .get("/healthz", (c) => c.json({ status: "ok" }))
-    .get("/readyz", async (c) => {
+  return router()
+    .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
+    .openapi(readyz, async (c) => {
       const probes: Record<Check, () => Promise<unknown>> = {
         database: () => deps.pingDatabase(),
         index: () => deps.index.health(),
@@ -27,6 +51,8 @@ export function healthRoutes(deps: Deps) {
       );
       const checks = Object.fromEntries(entries);
       const ready = entries.every(([, r]) => r.ok);
-      return c.json({ status: ready ? "ready" : "not_ready", checks }, ready ? 200 : 503);
+      return ready
+        ? c.json({ status: "ready" as const, checks }, 200)
+        : c.json({ status: "not_ready" as const, checks }, 503);
     });
 }

@@ -1,9 +1,10 @@
-import { type Context, Hono } from "hono";
-import { z } from "zod";
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { fillUnlisted, parseExamplesJsonl, parsePulze } from "../core/import-formats.ts";
-import { parseOrThrow, validationError } from "../core/schemas.ts";
+import { validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import type { AppEnv, Deps } from "./context.ts";
+import { ADMIN, errors, json, router } from "./openapi.ts";
 
 /** Most examples one import may hold. */
 export const MAX_IMPORT = 100_000;
@@ -40,6 +41,43 @@ async function multipart(c: Context<AppEnv>): Promise<Record<string, unknown>> {
   }
 }
 
+const file = { type: "string", format: "binary" } as const;
+
+const route = createRoute({
+  method: "post",
+  path: "/",
+  tags: ["examples"],
+  security: ADMIN,
+  summary: "Import many examples, all or nothing, replacing those whose ids exist",
+  request: {
+    query: ImportQuery,
+    // Read by the handler (one line at a time, errors naming file and line), so declared, not validated here.
+    body: {
+      content: {
+        "application/x-ndjson": { schema: { type: "string", description: "one example object a line" } },
+        "multipart/form-data": {
+          schema: {
+            type: "object",
+            properties: {
+              examples: { ...file, description: "our JSONL" },
+              points: { ...file, description: "knn-router points.jsonl" },
+              targets: { ...file, description: "knn-router targets.jsonl" },
+              embedder: {
+                type: "string",
+                description: "the embedder the points' embeddings came from (store them as the vectors)",
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+  responses: {
+    201: json(z.object({ imported: z.number().int(), indexed: z.boolean() }), "Imported"),
+    ...errors(400, 401, 413, 415, 503),
+  },
+});
+
 /**
  * POST /admin/import: many examples at once, all or nothing, replacing examples whose ids exist.
  * Our JSONL format as the raw body (`application/x-ndjson`) or as multipart part `examples`;
@@ -47,53 +85,67 @@ async function multipart(c: Context<AppEnv>): Promise<Record<string, unknown>> {
  * embedder its embeddings came from, to store them as the vectors).
  */
 export function importRoutes(deps: Deps) {
-  return new Hono<AppEnv>().post("/", async (c) => {
-    const { format, unlisted } = parseOrThrow(ImportQuery, c.req.query());
-    const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-    let inputs: ReturnType<typeof parsePulze>;
-    if (type === "multipart/form-data") {
-      const form = await multipart(c);
-      const [examples, points, targets, embedder] = await Promise.all([
-        part(form, "examples"),
-        part(form, "points"),
-        part(form, "targets"),
-        part(form, "embedder"),
-      ]);
-      if (examples !== undefined && format !== "pulze") {
-        inputs = fillUnlisted(parseExamplesJsonl(examples), unlisted ?? "absent");
-      } else if (points !== undefined && targets !== undefined && format !== "examples") {
-        inputs = parsePulze(points, targets, {
-          unlisted,
-          vectorsFrom: embedder?.trim() || undefined,
-          embedder: { id: deps.embedder.id, dimension: deps.embedder.dimension },
-        });
-      } else {
-        throw validationError([
-          {
-            path: "body",
-            message: "send part `examples` (our JSONL) or parts `points` and `targets` (knn-router JSONL)",
-          },
-        ]);
-      }
-    } else if (JSONL_TYPES.includes(type)) {
-      if (format === "pulze") {
-        throw validationError([
-          { path: "format", message: "the pulze format needs multipart parts points and targets" },
-        ]);
-      }
-      inputs = fillUnlisted(parseExamplesJsonl(await c.req.text()), unlisted ?? "absent");
-    } else {
-      throw new AppError(
-        "UNSUPPORTED_MEDIA_TYPE",
-        `content type ${type || "(none)"} is not accepted: use application/x-ndjson or multipart/form-data`,
-      );
+  return router().openapi(route, async (c) => {
+    try {
+      const imported = await importBody(c, deps, c.req.valid("query"));
+      deps.metrics.imports.inc({ result: "ok" });
+      deps.metrics.importedExamples.inc(imported.imported);
+      return c.json(imported, 201);
+    } catch (err) {
+      deps.metrics.imports.inc({ result: "rejected" });
+      throw err;
     }
-    if (inputs.length === 0)
-      throw validationError([{ path: "body", message: "the import holds no examples" }]);
-    if (inputs.length > MAX_IMPORT) {
-      throw validationError([{ path: "body", message: `at most ${MAX_IMPORT} examples per import` }]);
-    }
-    const { indexed } = await deps.examples.add(inputs, "upsert");
-    return c.json({ imported: inputs.length, indexed }, 201);
   });
+}
+
+async function importBody(
+  c: Context<AppEnv>,
+  deps: Deps,
+  { format, unlisted }: z.infer<typeof ImportQuery>,
+): Promise<{ imported: number; indexed: boolean }> {
+  const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  let inputs: ReturnType<typeof parsePulze>;
+  if (type === "multipart/form-data") {
+    const form = await multipart(c);
+    const [examples, points, targets, embedder] = await Promise.all([
+      part(form, "examples"),
+      part(form, "points"),
+      part(form, "targets"),
+      part(form, "embedder"),
+    ]);
+    if (examples !== undefined && format !== "pulze") {
+      inputs = fillUnlisted(parseExamplesJsonl(examples), unlisted ?? "absent");
+    } else if (points !== undefined && targets !== undefined && format !== "examples") {
+      inputs = parsePulze(points, targets, {
+        unlisted,
+        vectorsFrom: embedder?.trim() || undefined,
+        embedder: { id: deps.embedder.id, dimension: deps.embedder.dimension },
+      });
+    } else {
+      throw validationError([
+        {
+          path: "body",
+          message: "send part `examples` (our JSONL) or parts `points` and `targets` (knn-router JSONL)",
+        },
+      ]);
+    }
+  } else if (JSONL_TYPES.includes(type)) {
+    if (format === "pulze") {
+      throw validationError([
+        { path: "format", message: "the pulze format needs multipart parts points and targets" },
+      ]);
+    }
+    inputs = fillUnlisted(parseExamplesJsonl(await c.req.text()), unlisted ?? "absent");
+  } else {
+    throw new AppError(
+      "UNSUPPORTED_MEDIA_TYPE",
+      `content type ${type || "(none)"} is not accepted: use application/x-ndjson or multipart/form-data`,
+    );
+  }
+  if (inputs.length === 0) throw validationError([{ path: "body", message: "the import holds no examples" }]);
+  if (inputs.length > MAX_IMPORT) {
+    throw validationError([{ path: "body", message: `at most ${MAX_IMPORT} examples per import` }]);
+  }
+  const { indexed } = await deps.examples.add(inputs, "upsert");
+  return { imported: inputs.length, indexed };
 }

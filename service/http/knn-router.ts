@@ -1,27 +1,46 @@
-import { Hono } from "hono";
-import { z } from "zod";
-import { parseOrThrow } from "../core/schemas.ts";
-import type { AppEnv, Deps } from "./context.ts";
-import { readJson } from "./errors.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Deps } from "./context.ts";
+import { errors, json, router } from "./openapi.ts";
+import { serverTiming } from "./rank.ts";
 
 /**
  * knn-router's request (its server.go `Request`): `query` and `truncate_strategy`. Like Go's JSON
  * decoding, other fields are ignored and `truncate_strategy` null or absent means 3 (middle).
  */
 function knnRouterBody(maxQueryChars: number) {
-  return z.object({
-    query: z
-      .string({ error: "query is required and must be a string" })
-      .max(maxQueryChars, `query is longer than ${maxQueryChars} characters`)
-      .refine((s) => s !== "", "query is required"),
-    truncate_strategy: z
-      .union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)], {
-        error: "truncate_strategy must be 1 (head), 2 (tail), 3 (middle) or 4 (ends)",
-      })
-      .nullable()
-      .optional(),
-  });
+  return z
+    .object({
+      query: z
+        .string({ error: "query is required and must be a string" })
+        .max(maxQueryChars, `query is longer than ${maxQueryChars} characters`)
+        .refine((s) => s !== "", "query is required"),
+      truncate_strategy: z
+        .union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)], {
+          error: "truncate_strategy must be 1 (head), 2 (tail), 3 (middle) or 4 (ends)",
+        })
+        .nullable()
+        .optional(),
+    })
+    .openapi("KnnRouterRequest");
 }
+
+const KnnRouterResponse = z
+  .object({
+    hits: z.array(
+      z.object({
+        id: z.string(),
+        category: z.string().describe('"" for an example without one'),
+        similarity: z.number().describe("raw cosine similarity"),
+      }),
+    ),
+    scores: z.array(
+      z.object({
+        target: z.string(),
+        score: z.number().describe("round(100 · Σ sim·score / Σ sim over all hits) / 100"),
+      }),
+    ),
+  })
+  .openapi("KnnRouterResponse");
 
 /**
  * Go matches JSON keys to struct fields case-insensitively (an exact match first), and decodes a
@@ -43,9 +62,28 @@ function goFieldNames(value: unknown): unknown {
  * `{hits: [{id, category, similarity}], scores: [{target, score}]}`.
  */
 export function knnRouterRoutes(deps: Deps) {
-  const schema = knnRouterBody(deps.config.rank.maxQueryChars);
-  return new Hono<AppEnv>().post("/", async (c) => {
-    const body = parseOrThrow(schema, goFieldNames(await readJson(c)));
-    return c.json(await deps.ranker.rankLikeKnnRouter(body.query, body.truncate_strategy ?? undefined));
+  const body = knnRouterBody(deps.config.rank.maxQueryChars);
+  const route = createRoute({
+    method: "post",
+    path: "/",
+    tags: ["rank"],
+    summary: "knn-router's route: its request, its aggregation, its answer",
+    request: {
+      body: {
+        required: true,
+        content: { "application/json": { schema: z.preprocess(goFieldNames, body) } },
+      },
+    },
+    responses: { 200: json(KnnRouterResponse, "knn-router's answer"), ...errors(400, 413, 503) },
+  });
+  return router().openapi(route, async (c) => {
+    const request = c.req.valid("json");
+    const { hits, scores, stages } = await deps.ranker.rankLikeKnnRouter(
+      request.query,
+      request.truncate_strategy ?? undefined,
+    );
+    serverTiming(c, stages);
+    deps.metrics.observeRank({ stages, first: scores[0]?.target, fallback: false });
+    return c.json({ hits, scores }, 200);
   });
 }

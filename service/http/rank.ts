@@ -1,9 +1,9 @@
-import { Hono } from "hono";
-import { z } from "zod";
-import { parseOrThrow, TargetName } from "../core/schemas.ts";
-import type { AppEnv, Deps } from "./context.ts";
-import { readJson } from "./errors.ts";
-
+import { createRoute, z } from "@hono/zod-openapi";
+import { setMetric } from "hono/timing";
+import { TargetName } from "../core/schemas.ts";
+import type { RankStage } from "../metrics.ts";
+import type { Deps } from "./context.ts";
+import { errors, json, jsonBody, router } from "./openapi.ts";
 /** Most neighbours a request may ask for. */
 export const MAX_K = 200;
 
@@ -52,16 +52,68 @@ function rankBody(maxQueryChars: number) {
   });
 }
 
+const RankResponse = z
+  .object({
+    hits: z.array(
+      z.object({
+        id: z.string(),
+        category: z.string().nullable(),
+        similarity: z.number().describe("cosine similarity, 4 decimals"),
+      }),
+    ),
+    scores: z.array(
+      z.object({
+        target: z.string(),
+        score: z.number(),
+        support: z.number().int().describe("neighbours that scored this target"),
+        confidence: z.number().describe("share of the score from the neighbours rather than the prior"),
+        price_per_mtok: z
+          .number()
+          .nullable()
+          .optional()
+          .describe("with an objective: blended USD per 1M tokens"),
+        utility: z
+          .number()
+          .nullable()
+          .optional()
+          .describe("with willingness_to_pay: score - price / willingness_to_pay"),
+      }),
+    ),
+    recommended: z.string().nullable().optional().describe("with an objective: the chosen target"),
+    fallback: z.boolean(),
+    fallback_reason: z.string().optional(),
+    category_known: z.boolean().optional(),
+    k: z.number().int(),
+    truncated: z.boolean(),
+    embedder: z.string(),
+  })
+  .openapi("RankResponse");
+
 /** Four decimals: more precision than any score carries, and a readable response. */
 function round(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
 
+/** A rank's stage timings as `Server-Timing` entries (the `timing()` middleware writes the header). */
+export function serverTiming(c: Parameters<typeof setMetric>[0], stages: Record<RankStage, number>): void {
+  for (const [stage, ms] of Object.entries(stages)) setMetric(c, stage, ms);
+}
+
 /** POST /rank: ranked targets for a prompt, with the evidence behind them. */
 export function rankRoutes(deps: Deps) {
-  const schema = rankBody(deps.config.rank.maxQueryChars);
-  return new Hono<AppEnv>().post("/", async (c) => {
-    const body = parseOrThrow(schema, await readJson(c));
+  const route = createRoute({
+    method: "post",
+    path: "/",
+    tags: ["rank"],
+    summary: "Rank the targets for a prompt",
+    request: { body: jsonBody(rankBody(deps.config.rank.maxQueryChars).openapi("RankRequest")) },
+    responses: {
+      200: json(RankResponse, "Targets best first, with the neighbours behind them"),
+      ...errors(400, 413, 503),
+    },
+  });
+  return router().openapi(route, async (c) => {
+    const body = c.req.valid("json");
     const o = body.objective;
     const result = await deps.ranker.rank({
       query: body.query,
@@ -78,26 +130,36 @@ export function rankRoutes(deps: Deps) {
       },
     });
     const rows = result.choice?.scores ?? result.scores;
-    return c.json({
-      hits: result.hits.map((h) => ({ ...h, similarity: round(h.similarity) })),
-      scores: rows.map((s) => ({
-        target: s.target,
-        score: round(s.score),
-        support: s.support,
-        confidence: round(s.confidence),
-        ...("price" in s && { price_per_mtok: s.price }),
-        ...("utility" in s &&
-          o?.willingness_to_pay !== undefined && {
-            utility: s.utility === null ? null : round(s.utility as number),
-          }),
-      })),
-      ...(result.choice && { recommended: result.choice.recommended }),
+    serverTiming(c, result.stages);
+    deps.metrics.observeRank({
+      stages: result.stages,
+      first: rows[0]?.target,
+      recommended: result.choice?.recommended,
       fallback: result.fallback !== undefined,
-      ...(result.fallback !== undefined && { fallback_reason: result.fallback }),
-      ...(result.categoryKnown !== undefined && { category_known: result.categoryKnown }),
-      k: result.k,
-      truncated: result.truncated,
-      embedder: deps.embedder.id,
     });
+    return c.json(
+      {
+        hits: result.hits.map((h) => ({ ...h, similarity: round(h.similarity) })),
+        scores: rows.map((s) => ({
+          target: s.target,
+          score: round(s.score),
+          support: s.support,
+          confidence: round(s.confidence),
+          ...("price" in s && { price_per_mtok: s.price as number | null }),
+          ...("utility" in s &&
+            o?.willingness_to_pay !== undefined && {
+              utility: s.utility === null ? null : round(s.utility as number),
+            }),
+        })),
+        ...(result.choice && { recommended: result.choice.recommended }),
+        fallback: result.fallback !== undefined,
+        ...(result.fallback !== undefined && { fallback_reason: result.fallback }),
+        ...(result.categoryKnown !== undefined && { category_known: result.categoryKnown }),
+        k: result.k,
+        truncated: result.truncated,
+        embedder: deps.embedder.id,
+      },
+      200,
+    );
   });
 }

@@ -1,11 +1,20 @@
-import { Hono } from "hono";
-import { parseOrThrow, TargetName, TargetPatch, toStorePatch } from "../core/schemas.ts";
-import { AppError } from "../errors.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { TargetName, TargetPatch, toStorePatch } from "../core/schemas.ts";
 import type { TargetRecord } from "../store/example-store.ts";
-import type { AppEnv, Deps } from "./context.ts";
-import { readJson } from "./errors.ts";
+import type { Deps } from "./context.ts";
+import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
-function targetJson(t: TargetRecord) {
+const TargetJson = z
+  .object({
+    name: z.string(),
+    input_price_per_mtok: z.number().nullable(),
+    output_price_per_mtok: z.number().nullable(),
+    enabled: z.boolean(),
+    examples: z.number().int().describe("examples that score this target"),
+  })
+  .openapi("Target");
+
+function targetJson(t: TargetRecord): z.infer<typeof TargetJson> {
   return {
     name: t.name,
     input_price_per_mtok: t.inputPricePerMtok,
@@ -15,17 +24,39 @@ function targetJson(t: TargetRecord) {
   };
 }
 
+const list = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["targets"],
+  security: ADMIN,
+  summary: "Every target with its prices, switch and example count",
+  responses: {
+    200: json(z.object({ targets: z.array(TargetJson) }), "The targets by name"),
+    ...errors(401, 503),
+  },
+});
+
+const update = createRoute({
+  method: "put",
+  path: "/{name}",
+  tags: ["targets"],
+  security: ADMIN,
+  summary: "Set a target's prices (USD per 1M tokens) or switch it on or off",
+  description: "URL-encode names that hold a slash. A target exists once an example scores it.",
+  request: {
+    params: z.object({ name: TargetName }),
+    body: jsonBody(TargetPatch),
+  },
+  responses: { 200: json(TargetJson, "The updated target"), ...errors(400, 401, 404, 413, 503) },
+});
+
 /** /admin/targets: list targets, set their prices and switch them on or off. */
 export function targetRoutes(deps: Deps) {
-  return new Hono<AppEnv>()
-    .get("/", (c) => c.json({ targets: deps.store.listTargets().map(targetJson) }))
-    .put("/:name{.+}", async (c) => {
-      const name = parseOrThrow(TargetName, c.req.param("name"), ["name"]);
-      const patch = parseOrThrow(TargetPatch, await readJson(c));
-      const updated = deps.store.updateTarget(name, toStorePatch(patch));
-      if (!updated) {
-        throw new AppError("NOT_FOUND", `no target ${name}: a target exists once an example scores it`);
-      }
-      return c.json(targetJson(updated));
+  return router()
+    .openapi(list, (c) => c.json({ targets: deps.targets.list().map(targetJson) }, 200))
+    .openapi(update, (c) => {
+      const { name } = c.req.valid("param");
+      const patch = c.req.valid("json");
+      return c.json(targetJson(deps.targets.update(name, toStorePatch(patch))), 200);
     });
 }

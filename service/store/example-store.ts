@@ -1,5 +1,4 @@
 import { and, asc, count, eq, gt, inArray, ne, sql } from "drizzle-orm";
-import { AppError } from "../errors.ts";
 import type { Db } from "./database.ts";
 import { embeddings, examples, pendingDeletes, scores, scoreTotals, targets } from "./schema.ts";
 
@@ -47,6 +46,14 @@ export interface TargetPatch {
   enabled?: boolean;
 }
 
+/** An insert named ids that are stored already; nothing was written. */
+export class IdsTakenError extends Error {
+  override readonly name = "IdsTakenError";
+  constructor(readonly ids: string[]) {
+    super(`examples already exist: ${ids.slice(0, 10).join(", ")}`);
+  }
+}
+
 /** Queries over the SQLite source of truth. Every write is one transaction. */
 export class ExampleStore {
   /** The /rank hot path, prepared once: ids go in as one JSON array. */
@@ -75,7 +82,7 @@ export class ExampleStore {
   }
 
   /**
-   * Writes a batch in one transaction. `mode: "insert"` fails with CONFLICT (writing nothing) if
+   * Writes a batch in one transaction. `mode: "insert"` throws IdsTakenError (writing nothing) if
    * any id exists; `"upsert"` replaces existing examples and their scores.
    */
   write(batch: readonly NewExample[], mode: "insert" | "upsert"): Date {
@@ -92,14 +99,7 @@ export class ExampleStore {
             .all();
           taken.push(...rows.map((r) => r.id));
         }
-        if (taken.length > 0) {
-          throw new AppError("CONFLICT", `examples already exist: ${taken.slice(0, 10).join(", ")}`, {
-            details: taken.map((id) => ({
-              path: "examples.id",
-              message: `${id} already exists; use PUT to replace it`,
-            })),
-          });
-        }
+        if (taken.length > 0) throw new IdsTakenError(taken);
       }
       const names = [...new Set(batch.flatMap((e) => Object.keys(e.scores)))];
       for (const name of names) {

@@ -1,0 +1,116 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
+import { issuesOf, validationError } from "../core/schemas.ts";
+import { AppError, ERROR_STATUS, type ErrorCode } from "../errors.ts";
+import type { AppEnv } from "./context.ts";
+
+/** What an unnamed (root-level) problem in each part of a request is called in `details`. */
+const ROOT: Record<string, string> = { json: "body", query: "query", param: "path", form: "body" };
+
+/**
+ * A router whose routes are declared by their schemas (`createRoute`): the request schemas
+ * validate, and a failure is a 400 VALIDATION_FAILED naming each field, in the one error envelope.
+ */
+export function router(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (result.success) return;
+      const issues = issuesOf(result.error).map((i) => ({ ...i, path: i.path || ROOT[result.target] || "" }));
+      throw validationError(issues);
+    },
+  });
+}
+
+/** The error envelope, as every error is answered. */
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
+      message: z.string(),
+      requestId: z.string(),
+      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .openapi("Error");
+
+const WHY: Record<number, string> = {
+  400: "Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed",
+  401: "Missing or wrong admin token",
+  404: "No such resource",
+  409: "Conflict with what is stored",
+  413: "Body over the size limit",
+  415: "Content type not read here",
+  500: "Internal error (logged, never echoed)",
+  503: "A backend is unavailable, or the admin API is off; Retry-After when a retry can help",
+};
+
+/** Error responses of a route, each in the envelope. 500 is added to every route. */
+export function errors(...statuses: Array<keyof typeof WHY>) {
+  return Object.fromEntries(
+    [...statuses, 500].map((s) => [
+      s,
+      { description: WHY[s] as string, content: { "application/json": { schema: ErrorBody } } },
+    ]),
+  );
+}
+
+/** A JSON response. */
+export function json<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { "application/json": { schema } } };
+}
+
+/** A required JSON request body. */
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return { required: true, content: { "application/json": { schema } } };
+}
+
+/** Admin routes carry the bearer token. */
+export const ADMIN = [{ adminToken: [] }];
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/**
+ * Request bodies are JSON whatever content type a caller sends (clients in many languages send
+ * them differently): an empty body is INVALID_JSON here, and a body without a JSON content type
+ * is read as JSON by the route's validator, whose parse failure is INVALID_JSON too.
+ */
+export const anyTypeJson: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.req.method === "POST" || c.req.method === "PUT") {
+    const text = await c.req.text();
+    if (text.trim() === "") throw new AppError("INVALID_JSON", "request body is empty; send a JSON object");
+    const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim() ?? "";
+    if (!JSON_TYPE.test(type)) c.req.raw.headers.set("content-type", "application/json");
+  }
+  await next();
+};
+
+const documentRoute = createRoute({
+  method: "get",
+  path: "/openapi.json",
+  tags: ["operations"],
+  summary: "This document: the OpenAPI 3.1 description of every route",
+  responses: { 200: json(z.object({ openapi: z.string() }).passthrough(), "The OpenAPI document") },
+});
+
+/** Serves the app's own OpenAPI 3.1 document at GET /openapi.json (generated once, on first request). */
+export function openApiDocument<T extends OpenAPIHono<AppEnv>>(app: T): T {
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "ADMIN_TOKEN",
+  });
+  let document: unknown;
+  app.openapi(documentRoute, (c) => {
+    document ??= app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info: {
+        title: "knn-llm-router",
+        version: "0.1.0",
+        description:
+          "Ranks target models for a prompt from labelled examples. Errors are `{error: {code, message, requestId, details?}}`.",
+      },
+    });
+    return c.json(document as { openapi: string }, 200);
+  });
+  return app;
+}
