@@ -21,8 +21,8 @@ import { loadConfig } from "../service/config.ts";
 import { buildDeps } from "../service/deps.ts";
 import { type Embedder, type EmbedPriority, normalize } from "../service/embedding/embedder.ts";
 import { LocalEmbedder } from "../service/embedding/local.ts";
-import { rng } from "../service/eval/crossval.ts";
 import { createLogger } from "../service/logger.ts";
+import { rng } from "../service/routing/crossval.ts";
 
 const { values } = parseArgs({
   options: {

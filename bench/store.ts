@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { rng } from "../service/eval/crossval.ts";
+import { rng } from "../service/routing/crossval.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { ExampleStore, type NewExample } from "../service/store/example-store.ts";
 

@@ -12,6 +12,7 @@ import { operationsRoutes } from "./http/observability.ts";
 import { anyTypeJson, openApiDocument, router } from "./http/openapi.ts";
 import { rankRoutes } from "./http/rank.ts";
 import { requestLog } from "./http/request-log.ts";
+import { settingsRoutes } from "./http/settings.ts";
 import { targetRoutes } from "./http/targets.ts";
 
 /** The HTTP API, assembled from its parts. No side effects: `main.ts` builds `deps` and serves. */
@@ -42,8 +43,10 @@ export function createApp(deps: Deps) {
     .use("/admin/*", adminAuth(deps.config.admin.token, deps.config.database.readOnly), adminLimit)
     .use("/admin/examples/*", anyTypeJson)
     .use("/admin/targets/*", anyTypeJson)
+    .use("/admin/settings", anyTypeJson)
     .route("/admin/examples", exampleRoutes(deps))
     .route("/admin/targets", targetRoutes(deps))
-    .route("/admin/import", importRoutes(deps));
+    .route("/admin/import", importRoutes(deps))
+    .route("/admin/settings", settingsRoutes(deps));
   return openApiDocument(app);
 }

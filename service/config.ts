@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { TuningPolicy } from "./core/settings-service.ts";
 import type { LogLevel } from "./logger.ts";
 
 const bool = z
@@ -48,7 +49,12 @@ export const EnvSchema = z.object({
   INDEX_BATCH_SIZE: int(1, 10_000).default(256),
   INDEX_RETRY_MS: int(10, 3_600_000).default(1_000),
   DEFAULT_K: int(1, 200).optional(),
-  ROUTING_SETTINGS: z.string().min(1).default("./data/routing.json"),
+  ROUTING_SETTINGS: z.string().min(1).optional(),
+  TUNING: z.enum(["auto", "off"]).default("auto"),
+  TUNE_CHANGE_SHARE: z.coerce.number().min(0).max(1).default(0.1),
+  TUNE_CHANGE_COUNT: int(1, 1_000_000_000).default(1000),
+  TUNE_MIN_INTERVAL_MS: int(0, 86_400_000).default(600_000),
+  TUNE_DELAY_MS: int(0, 3_600_000).default(5_000),
   FALLBACK_TARGET: z.string().trim().min(1).optional(),
   MAX_QUERY_CHARS: int(1, 10_000_000).default(100_000),
   RANK_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(1 << 20),
@@ -103,15 +109,17 @@ export interface Config {
     retryMs: number;
   };
   rank: {
-    /** From DEFAULT_K; when unset, the settings file's k, else 20 (see buildDeps). */
+    /** From DEFAULT_K; when unset, the k of the settings in force. */
     defaultK: number | undefined;
-    settingsPath: string;
+    /** ROUTING_SETTINGS: a settings file that pins the settings while it is configured. */
+    settingsPath: string | undefined;
     /** The target an out-of-distribution query's ranking puts first. */
     fallbackTarget: string | undefined;
     maxQueryChars: number;
     bodyLimitBytes: number;
   };
   adminBodyLimitBytes: number;
+  tuning: TuningPolicy;
 }
 
 export class ConfigError extends Error {
@@ -172,5 +180,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bodyLimitBytes: e.RANK_BODY_LIMIT_BYTES,
     },
     adminBodyLimitBytes: e.ADMIN_BODY_LIMIT_BYTES,
+    tuning: {
+      auto: e.TUNING === "auto",
+      changeShare: e.TUNE_CHANGE_SHARE,
+      changeCount: e.TUNE_CHANGE_COUNT,
+      minIntervalMs: e.TUNE_MIN_INTERVAL_MS,
+      delayMs: e.TUNE_DELAY_MS,
+    },
   };
 }

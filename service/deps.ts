@@ -4,6 +4,7 @@ import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
 import { seedFromDirectory } from "./core/seed.ts";
+import { SettingsService, type TuningRunner } from "./core/settings-service.ts";
 import { TargetService } from "./core/target-service.ts";
 import { TargetStatsCache } from "./core/target-stats.ts";
 import type { Embedder } from "./embedding/embedder.ts";
@@ -12,10 +13,10 @@ import { StartupError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
 import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
-import { DEFAULT_SETTINGS } from "./routing/aggregate.ts";
 import { NO_FEATURES, readSettingsFile } from "./routing/settings-file.ts";
 import { openDatabase } from "./store/database.ts";
 import { ExampleStore } from "./store/example-store.ts";
+import { SettingsStore } from "./store/settings-store.ts";
 import { createVectorIndex } from "./vectors/factory.ts";
 import type { VectorIndex } from "./vectors/vector-index.ts";
 
@@ -37,7 +38,12 @@ export interface Running extends Deps {
 export async function buildDeps(
   config: Config,
   logger: Logger,
-  overrides: { embedder?: Embedder; index?: VectorIndex; metrics?: Metrics } = {},
+  overrides: {
+    embedder?: Embedder;
+    index?: VectorIndex;
+    metrics?: Metrics;
+    tuningRunner?: TuningRunner;
+  } = {},
 ): Promise<Running> {
   const metrics = overrides.metrics ?? new Metrics();
   const readOnly = config.database.readOnly;
@@ -46,8 +52,14 @@ export async function buildDeps(
   let embedder: Embedder | undefined;
   let index: VectorIndex | undefined;
   try {
-    const tuned = readSettingsFile(config.rank.settingsPath);
-    if (tuned) logger.info("ranking settings loaded", { path: config.rank.settingsPath, ...tuned });
+    const path = config.rank.settingsPath;
+    const tuned = readSettingsFile(path);
+    if (path !== undefined && !tuned) {
+      throw new StartupError(
+        `ROUTING_SETTINGS names ${path}, which does not exist: fix the path or unset it`,
+      );
+    }
+    if (tuned) logger.info("ranking settings pinned by ROUTING_SETTINGS", { path, ...tuned });
     embedder = await createServiceEmbedder(
       config.embedder,
       tuned?.features ?? NO_FEATURES,
@@ -90,10 +102,26 @@ export async function buildDeps(
     }
 
     const stats = new TargetStatsCache(store);
-    const examples = new ExampleService(store, embedder, index, sync, lock, logger, () => stats.invalidate());
+    const settings = new SettingsService(
+      new SettingsStore(db),
+      store,
+      embedder.id,
+      logger,
+      metrics,
+      config.tuning,
+      {
+        readOnly,
+        defaultK: config.rank.defaultK,
+        ...(tuned && { file: { k: tuned.k, settings: tuned.settings } }),
+        ...(overrides.tuningRunner && { runner: overrides.tuningRunner }),
+      },
+    );
+    const examples = new ExampleService(store, embedder, index, sync, lock, logger, () => {
+      stats.invalidate();
+      settings.noteWrite();
+    });
     const ranker = new Ranker(store, embedder, index, stats, {
-      defaultK: config.rank.defaultK ?? tuned?.k ?? 20,
-      settings: tuned?.settings ?? DEFAULT_SETTINGS,
+      choice: () => settings.choice(),
       fallbackTarget: config.rank.fallbackTarget,
     });
     const targets = new TargetService(store);
@@ -102,6 +130,7 @@ export async function buildDeps(
       logger.info("seeded empty database", { dir: config.database.seedDir, ...seeded });
     }
     if (!readOnly) sync.start();
+    settings.start();
     const [e, i] = [embedder, index];
     metrics.watch({
       examples: () => store.countExamples(),
@@ -118,11 +147,13 @@ export async function buildDeps(
       ranker,
       examples,
       targets,
+      settings,
       sync,
       pingDatabase: async () => {
         sqlite.prepare("select 1").get();
       },
       close: async () => {
+        await settings.stop();
         await sync.stop();
         await e.close();
         await i.close();

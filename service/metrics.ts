@@ -73,6 +73,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly tuningRuns = new Counter({
+    name: "router_tuning_runs_total",
+    help: "Self-tuning runs by outcome (replaced: better settings now in force; kept; failed)",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "router_" });
   }

@@ -16,7 +16,7 @@ describe("npm run eval (the command itself)", () => {
     const { stdout } = await run(
       "node_modules/.bin/tsx",
       [
-        "service/cli/eval.ts",
+        "tools/eval/cli.ts",
         "seed-data/examples.jsonl",
         "--tune",
         "--ceiling",

@@ -1,13 +1,13 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { HashEmbedder } from "../service/embedding/hash.ts";
-import { assignFolds, foldNeighbours, predict, rng } from "../service/eval/crossval.ts";
-import { loadGsm8k, loadMmlu, loadMtBench, parseCsv } from "../service/eval/datasets.ts";
-import { evaluate } from "../service/eval/evaluate.ts";
-import { aiq, costFor, hull, qualityAt, twoModel } from "../service/eval/metrics.ts";
-import { spread } from "../service/eval/report.ts";
-import { syntheticNModel } from "../service/eval/synthetic.ts";
 import { DEFAULT_SETTINGS } from "../service/routing/aggregate.ts";
+import { assignFolds, foldNeighbours, predict, rng } from "../service/routing/crossval.ts";
+import { aiq, costFor, hull, qualityAt, twoModel } from "../service/routing/metrics.ts";
+import { loadGsm8k, loadMmlu, loadMtBench, parseCsv } from "../tools/eval/datasets.ts";
+import { evaluate } from "../tools/eval/evaluate.ts";
+import { spread } from "../tools/eval/report.ts";
+import { syntheticNModel } from "../tools/eval/synthetic.ts";
 
 describe("two-model metrics (RouteLLM's definitions)", () => {
   it("computes APGR and CPT on a hand-checked example, tied preferences switching together", () => {

@@ -115,7 +115,8 @@ describe("npm run reindex", () => {
     const settings = join(tmp.dir, "routing.json");
     const env = { DATABASE_PATH: join(tmp.dir, "t.db"), ROUTING_SETTINGS: settings };
     const prefix = "You are a careful assistant. Read the question and answer it in one line.\nQuestion: ";
-    const svc = await startService(env);
+    // The settings file does not exist until reindex writes it.
+    const svc = await startService({ DATABASE_PATH: env.DATABASE_PATH });
     await svc.addExamples(
       Array.from({ length: 12 }, (_, i) =>
         example(`${prefix}${["apples", "books", "trains", "cats"][i % 4]} number ${i}`, { a: 1 }),

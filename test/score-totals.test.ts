@@ -1,8 +1,8 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { rng } from "../service/eval/crossval.ts";
+import { rng } from "../service/routing/crossval.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { ExampleStore, type NewExample } from "../service/store/example-store.ts";
 
@@ -91,16 +91,23 @@ describe("score totals kept by SQLite", () => {
     const first = openDatabase(path);
     churn(new ExampleStore(first.db), 200, 9);
     const before = recomputed(first.sqlite);
-    // Back to the state before migration 0002: no table, no triggers, not recorded as applied.
-    const triggers = first.sqlite
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'score_totals_%'")
-      .all() as Array<{ name: string }>;
-    expect(triggers).toHaveLength(5);
-    for (const { name } of triggers) first.sqlite.exec(`DROP TRIGGER ${name}`);
-    first.sqlite.exec("DROP TABLE score_totals");
-    first.sqlite.exec(
-      "DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)",
-    );
+    // Back to the state before migration 0002 (and the later ones): no tables, no triggers, not
+    // recorded as applied.
+    const triggers = (name: string) =>
+      first.sqlite
+        .prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '${name}_%'`)
+        .all() as Array<{ name: string }>;
+    expect(triggers("score_totals")).toHaveLength(5);
+    for (const { name } of [...triggers("score_totals"), ...triggers("data_version")]) {
+      first.sqlite.exec(`DROP TRIGGER ${name}`);
+    }
+    for (const table of ["score_totals", "data_version", "routing_settings"])
+      first.sqlite.exec(`DROP TABLE ${table}`);
+    const journal = JSON.parse(readFileSync("migrations/meta/_journal.json", "utf8")) as {
+      entries: Array<{ tag: string; when: number }>;
+    };
+    const since = journal.entries.find((e) => e.tag === "0002_score_totals")?.when as number;
+    first.sqlite.prepare("DELETE FROM __drizzle_migrations WHERE created_at >= ?").run(since);
     first.sqlite.close();
 
     const again = openDatabase(path);

@@ -48,9 +48,15 @@ export async function reindex(
   const { db, sqlite } = openDatabase(config.database.path);
   const store = new ExampleStore(db);
   if (options.learnTemplates) {
+    if (config.rank.settingsPath === undefined) {
+      throw new Error(
+        "--learn-templates writes the templates to the ROUTING_SETTINGS file: set ROUTING_SETTINGS",
+      );
+    }
     const templates = learnTemplates([...store.allTexts()]);
-    const current = readSettingsFile(config.rank.settingsPath);
-    writeSettingsFile(config.rank.settingsPath, {
+    const path = config.rank.settingsPath;
+    const current = readSettingsFile(path);
+    writeSettingsFile(path, {
       k: current?.k ?? config.rank.defaultK ?? 20,
       ...(current?.settings ?? DEFAULT_SETTINGS),
       lengthWeight: current?.features.lengthWeight ?? 0,
@@ -59,7 +65,7 @@ export async function reindex(
     logger.info("learned prompt templates", {
       prefixes: templates.prefixes.length,
       suffixes: templates.suffixes.length,
-      path: config.rank.settingsPath,
+      path,
     });
   }
   const tuned = readSettingsFile(config.rank.settingsPath);

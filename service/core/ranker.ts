@@ -8,12 +8,12 @@ import {
   type KnnRouterScore,
   knnRouterScores,
   type RankedTarget,
-  type RankingSettings,
   rankByPriors,
   rankTargets,
   type ScoredNeighbour,
 } from "../routing/aggregate.ts";
 import { type Choice, choose, type Objective, type Prices } from "../routing/objective.ts";
+import type { RoutingChoice } from "../routing/tuning.ts";
 import type { ExampleStore } from "../store/example-store.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
 import type { TargetStatsCache } from "./target-stats.ts";
@@ -59,10 +59,8 @@ export interface KnnRouterResult {
 }
 
 export interface RankerOptions {
-  /** Neighbours when a request gives no k. */
-  defaultK: number;
-  /** How scores are combined (tuned by `npm run eval -- --tune`). */
-  settings: RankingSettings;
+  /** The settings in force, read at every request: k when a request gives none, and how scores combine. */
+  choice: () => RoutingChoice;
   /** The target a fallback ranks first (FALLBACK_TARGET), when it is eligible. */
   fallbackTarget?: string;
 }
@@ -74,7 +72,7 @@ export class Ranker {
     private readonly embedder: Embedder,
     private readonly index: VectorIndex,
     private readonly stats: TargetStatsCache,
-    private readonly options: RankerOptions = { defaultK: 20, settings: DEFAULT_SETTINGS },
+    private readonly options: RankerOptions = { choice: () => ({ k: 20, settings: DEFAULT_SETTINGS }) },
   ) {}
 
   async rank(request: RankRequest): Promise<RankResult> {
@@ -88,7 +86,8 @@ export class Ranker {
         });
       }
     }
-    const k = request.k ?? this.options.defaultK;
+    const { k: defaultK, settings } = this.options.choice();
+    const k = request.k ?? defaultK;
     const { neighbours, truncated, stages } = await this.neighbours(
       request.query,
       k,
@@ -96,7 +95,7 @@ export class Ranker {
     );
     const aggregating = performance.now();
 
-    const { settings, fallbackTarget } = this.options;
+    const { fallbackTarget } = this.options;
     const { category } = request;
     const why = fallbackReason(neighbours, settings, k);
     const stats =
@@ -137,7 +136,7 @@ export class Ranker {
    * similarity, scores aggregated by knn-router's formula (`knnRouterScores`).
    */
   async rankLikeKnnRouter(query: string, truncateStrategy?: TruncateStrategy): Promise<KnnRouterResult> {
-    const { neighbours, stages } = await this.neighbours(query, this.options.defaultK, truncateStrategy);
+    const { neighbours, stages } = await this.neighbours(query, this.options.choice().k, truncateStrategy);
     const aggregating = performance.now();
     const scores = knnRouterScores(neighbours, this.store.targetFlags());
     stages.aggregate = performance.now() - aggregating;

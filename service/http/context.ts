@@ -1,6 +1,7 @@
 import type { Config } from "../config.ts";
 import type { ExampleService } from "../core/example-service.ts";
 import type { Ranker } from "../core/ranker.ts";
+import type { SettingsService } from "../core/settings-service.ts";
 import type { TargetService } from "../core/target-service.ts";
 import type { Embedder } from "../embedding/embedder.ts";
 import type { Logger } from "../logger.ts";
@@ -19,6 +20,7 @@ export interface Deps {
   ranker: Ranker;
   examples: ExampleService;
   targets: TargetService;
+  settings: SettingsService;
   /** Resolves when the database answers; rejects otherwise. */
   pingDatabase(): Promise<void>;
 }

@@ -36,11 +36,11 @@ const SettingsFile = z
   });
 export type SettingsFile = z.infer<typeof SettingsFile>;
 
-/** Settings from `path`, or undefined when there is no file. A malformed file is an error naming it. */
+/** Settings from `path`, or undefined when no path is given or there is no file. A malformed file is an error naming it. */
 export function readSettingsFile(
-  path: string,
+  path: string | undefined,
 ): { k: number; features: EmbeddingFeatures; settings: RankingSettings } | undefined {
-  if (!existsSync(path)) return undefined;
+  if (path === undefined || !existsSync(path)) return undefined;
   const parsed = SettingsFile.safeParse(JSON.parse(readFileSync(path, "utf8")));
   if (!parsed.success) {
     throw new Error(

@@ -441,6 +441,34 @@ export class ExampleStore {
     });
   }
 
+  /**
+   * A page of labelled examples with their vectors from `embedderId`, in id order after `after`:
+   * what self-tuning cross-validates on. `chars` is the text's length (its cost is priced by it).
+   */
+  labelledPage(
+    embedderId: string,
+    after: string | undefined,
+    limit: number,
+  ): Array<{ id: string; chars: number; category: string | null; scores: ScoreMap; vector: Float32Array }> {
+    return this.db
+      .select({
+        id: examples.id,
+        chars: sql<number>`length(${examples.text})`,
+        category: examples.category,
+        scores: sql<string>`(select json_group_object(${scores.target}, ${scores.score}) from ${scores} where ${scores.exampleId} = ${examples.id})`,
+        vector: embeddings.vector,
+      })
+      .from(examples)
+      .innerJoin(embeddings, eq(embeddings.exampleId, examples.id))
+      .where(
+        and(eq(embeddings.embedderId, embedderId), after === undefined ? undefined : gt(examples.id, after)),
+      )
+      .orderBy(asc(examples.id))
+      .limit(limit)
+      .all()
+      .map((r) => ({ ...r, scores: JSON.parse(r.scores) as ScoreMap, vector: fromBlob(r.vector) }));
+  }
+
   private scoresOf(ids: readonly string[]): Map<string, ScoreMap> {
     const out = new Map<string, ScoreMap>();
     if (ids.length === 0) return out;

@@ -90,3 +90,32 @@ export const scoreTotals = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.category, t.target] })],
 );
+
+/**
+ * One row (id 1): how many times examples were written or deleted, bumped by triggers (migration
+ * 0003) in the same transaction as the write, so self-tuning can tell how much changed since it
+ * last ran, across restarts.
+ */
+export const dataVersion = sqliteTable("data_version", {
+  id: integer("id").primaryKey(),
+  changes: integer("changes").notNull(),
+});
+
+/**
+ * One row (id 1) at most: the ranking settings in force. `source` is `tuned` (chosen by the
+ * service's own cross-validation) or `pinned` (set by hand; tuning leaves it alone). Without a row
+ * the service ranks with its safe defaults.
+ */
+export const routingSettings = sqliteTable("routing_settings", {
+  id: integer("id").primaryKey(),
+  /** k, power, shrinkage, prior, minSimilarity, minSupport. */
+  settings: text("settings", { mode: "json" }).notNull(),
+  source: text("source", { enum: ["tuned", "pinned"] }).notNull(),
+  /** What the settings were tuned on: the example count and `data_version.changes` then. */
+  examples: integer("examples"),
+  dataVersion: integer("data_version"),
+  /** The cross-validated metric of these settings beside the baselines'. */
+  evaluation: text("evaluation", { mode: "json" }),
+  tunedAt: integer("tuned_at", { mode: "timestamp_ms" }),
+  updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+});

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../../service/app.ts";
@@ -12,17 +12,38 @@ import type { VectorIndex } from "../../service/vectors/vector-index.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
-/** A fresh service on an in-memory database and the hash embedder, unless told otherwise. */
+let plainFile: string | undefined;
+
+/**
+ * A settings file pinning plain similarity-weighted kNN (no shrinkage, no fallback floor): what
+ * tests of the ranking maths rank with, instead of the safe defaults or self-tuned settings.
+ */
+export function plainSettingsFile(): string {
+  if (!plainFile) {
+    plainFile = join(mkdtempSync(join(tmpdir(), "router-settings-")), "plain.json");
+    const plain = { k: 20, power: 1, shrinkage: 0, prior: "category", minSimilarity: 0, minSupport: 1 };
+    writeFileSync(plainFile, JSON.stringify(plain));
+  }
+  return plainFile;
+}
+
+/**
+ * A fresh service on an in-memory database and the hash embedder, unless told otherwise. Ranking
+ * is plain kNN pinned by a settings file unless the test gives ROUTING_SETTINGS or asks for the
+ * service's own settings (`selfTuning`: safe defaults, then self-tuning).
+ */
 export async function startService(
   env: Record<string, string> = {},
-  options: { embedder?: Embedder; index?: VectorIndex } = {},
+  options: { embedder?: Embedder; index?: VectorIndex; selfTuning?: boolean } = {},
 ): Promise<TestService> {
+  const pinPlain = !options.selfTuning && env.ROUTING_SETTINGS === undefined;
   const config = loadConfig({
     DATABASE_PATH: ":memory:",
     SEED_ON_EMPTY: "false",
     ADMIN_TOKEN,
     LOG_LEVEL: "silent",
     EMBEDDER: "hash",
+    ...(pinPlain && { ROUTING_SETTINGS: plainSettingsFile() }),
     ...env,
   });
   const deps = await buildDeps(config, createLogger("silent"), {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { rng } from "../../service/eval/crossval.ts";
+import { rng } from "../../service/routing/crossval.ts";
 import type { VectorIndex } from "../../service/vectors/vector-index.ts";
 
 export { rng };

@@ -15,24 +15,24 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../config.ts";
-import { createEmbedder } from "../embedding/factory.ts";
-import { withLengthFeature } from "../embedding/length-feature.ts";
-import { learnTemplates, stripTemplates } from "../embedding/templates.ts";
-import { type FoldedNeighbours, foldNeighbours } from "../eval/crossval.ts";
-import { loadDataset } from "../eval/datasets.ts";
-import { DiskEmbeddingCache } from "../eval/embedding-cache.ts";
-import { evaluate, type Row } from "../eval/evaluate.ts";
-import { markdown, spreadMarkdown, svg } from "../eval/report.ts";
-import { syntheticNModel } from "../eval/synthetic.ts";
-import { DEFAULT_SETTINGS, type RankingSettings } from "../routing/aggregate.ts";
+import { progressBar } from "../../service/cli/progress.ts";
+import { loadConfig } from "../../service/config.ts";
+import { createEmbedder } from "../../service/embedding/factory.ts";
+import { withLengthFeature } from "../../service/embedding/length-feature.ts";
+import { learnTemplates, stripTemplates } from "../../service/embedding/templates.ts";
+import { DEFAULT_SETTINGS, type RankingSettings } from "../../service/routing/aggregate.ts";
+import { type FoldedNeighbours, foldNeighbours } from "../../service/routing/crossval.ts";
 import {
   type EmbeddingFeatures,
   NO_FEATURES,
   readSettingsFile,
   writeSettingsFile,
-} from "../routing/settings-file.ts";
-import { progressBar } from "./progress.ts";
+} from "../../service/routing/settings-file.ts";
+import { loadDataset } from "./datasets.ts";
+import { DiskEmbeddingCache } from "./embedding-cache.ts";
+import { evaluate, type Row } from "./evaluate.ts";
+import { markdown, spreadMarkdown, svg } from "./report.ts";
+import { syntheticNModel } from "./synthetic.ts";
 
 const GRID = {
   lengthWeight: [0, 0.1, 0.3],
@@ -276,8 +276,11 @@ async function main(): Promise<void> {
   if (plot) writeFileSync(join(values.out, `${dataset.name}.svg`), plot);
   process.stderr.write(`report: ${join(values.out, `${dataset.name}.md`)}${plot ? " and .svg" : ""}\n`);
 
-  if (tuned) {
-    const path = values["settings-out"] ?? config.rank.settingsPath;
+  const settingsOut = values["settings-out"] ?? config.rank.settingsPath;
+  if (tuned && settingsOut === undefined) {
+    process.stderr.write("tuned settings not written: give --settings-out (or set ROUTING_SETTINGS)\n");
+  } else if (tuned && settingsOut !== undefined) {
+    const path = settingsOut;
     const tunedRow = result.rows.find((r) => r.name.startsWith("kNN, tuned")) as Row;
     writeSettingsFile(path, {
       k: tuned.k,

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { parseExamplesJsonl, parsePulze } from "../core/import-formats.ts";
+import { parseExamplesJsonl, parsePulze } from "../../service/core/import-formats.ts";
 
 /** One labelled prompt: its quality per target in [0, 1], and optionally its cost per target in USD. */
 export interface EvalItem {

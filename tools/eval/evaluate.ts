@@ -1,7 +1,7 @@
-import type { RankingSettings } from "../routing/aggregate.ts";
-import { type FoldedNeighbours, predict, rng } from "./crossval.ts";
+import type { RankingSettings } from "../../service/routing/aggregate.ts";
+import { type FoldedNeighbours, predict, rng } from "../../service/routing/crossval.ts";
+import { aiq, type CurvePoint, costFor, hull, qualityAt, twoModel } from "../../service/routing/metrics.ts";
 import type { Dataset, EvalItem } from "./datasets.ts";
-import { aiq, type CurvePoint, costFor, hull, qualityAt, twoModel } from "./metrics.ts";
 
 /** One evaluated router configuration (or reference row). */
 export interface Row {

@@ -1,3 +1,4 @@
+import { QuantizedScanIndex } from "../vectors/embedded.ts";
 import {
   DEFAULT_SETTINGS,
   fallbackReason,
@@ -6,9 +7,13 @@ import {
   rankTargets,
   type ScoredNeighbour,
   type TargetStats,
-} from "../routing/aggregate.ts";
-import { QuantizedScanIndex } from "../vectors/embedded.ts";
-import type { EvalItem } from "./datasets.ts";
+} from "./aggregate.ts";
+
+/** A labelled example as cross-validation sees it: its category and per-target scores. */
+export interface LabelledItem {
+  category: string | null;
+  scores: Readonly<Record<string, number>>;
+}
 
 /** Deterministic pseudo-random numbers (mulberry32), so every run splits the same way. */
 export function rng(seed: number): () => number {
@@ -37,7 +42,7 @@ export function assignFolds(n: number, k: number, seed: number): number[] {
 }
 
 /** Mean score per target, overall and per category, over `items`. */
-export function targetStats(items: readonly EvalItem[]): TargetStats {
+export function targetStats(items: readonly LabelledItem[]): TargetStats {
   const add = (acc: Map<string, [number, number]>, t: string, s: number) => {
     const a = acc.get(t) ?? [0, 0];
     acc.set(t, [a[0] + s, a[1] + 1]);
@@ -70,7 +75,7 @@ export interface FoldedNeighbours {
 
 /** Builds one exact index per fold (the service's own index) and searches every held-out item. */
 export async function foldNeighbours(
-  items: readonly EvalItem[],
+  items: readonly LabelledItem[],
   vectors: readonly Float32Array[],
   options: { folds: number; seed: number; maxK: number },
   onProgress?: (done: number, total: number) => void,
@@ -81,7 +86,7 @@ export async function foldNeighbours(
   let done = 0;
   for (let f = 0; f < options.folds; f++) {
     const train = items.map((_, i) => i).filter((i) => fold[i] !== f);
-    stats.push(targetStats(train.map((i) => items[i] as EvalItem)));
+    stats.push(targetStats(train.map((i) => items[i] as LabelledItem)));
     const dim = (vectors[0] as Float32Array).length;
     const index = new QuantizedScanIndex(dim);
     await index.upsert(train.map((i) => ({ id: String(i), vector: vectors[i] as Float32Array })));
@@ -89,7 +94,7 @@ export async function foldNeighbours(
       if (fold[i] !== f) continue;
       const found = await index.search(vectors[i] as Float32Array, options.maxK);
       neighbours[i] = found.map((n) => {
-        const item = items[Number(n.id)] as EvalItem;
+        const item = items[Number(n.id)] as LabelledItem;
         return { id: n.id, similarity: n.similarity, category: item.category, scores: item.scores };
       });
       onProgress?.(++done, items.length);
@@ -104,7 +109,7 @@ export async function foldNeighbours(
  * `categoryHint`, each query passes its own category as a caller would (POST /rank `category`).
  */
 export function predict(
-  items: readonly EvalItem[],
+  items: readonly LabelledItem[],
   folded: FoldedNeighbours,
   k: number,
   settings: RankingSettings = DEFAULT_SETTINGS,

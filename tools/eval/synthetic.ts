@@ -1,4 +1,4 @@
-import { rng } from "./crossval.ts";
+import { rng } from "../../service/routing/crossval.ts";
 import type { Dataset, EvalItem } from "./datasets.ts";
 
 /** Topic vocabularies: prompts built from them embed near their topic with any embedder. */

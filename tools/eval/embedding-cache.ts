@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Embedder } from "../embedding/embedder.ts";
+import type { Embedder } from "../../service/embedding/embedder.ts";
 
 /**
  * Embeddings on disk, keyed by embedder id and the SHA-1 of the text: embedding the 14,037 MMLU

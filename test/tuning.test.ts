@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import { normalize } from "../service/embedding/embedder.ts";
+import { rng } from "../service/routing/crossval.ts";
+import { crossValidate, SAFE_CHOICE, tune } from "../service/routing/tuning.ts";
+
+const DIM = 32;
+const TARGETS = { large: 10, medium: 3, small: 0.5, tiny: 0.1 };
+
+/**
+ * Items around `topics` centres. With `signal`, which target answers well depends on the topic
+ * (each topic has a target it favours); without, every score is drawn independently of the vector.
+ */
+function items(n: number, topics: number, signal: boolean, seed: number) {
+  const next = rng(seed);
+  const centres = Array.from({ length: topics }, () =>
+    Float32Array.from({ length: DIM }, () => next() * 2 - 1),
+  );
+  const names = Object.keys(TARGETS);
+  const base: Record<string, number> = { large: 0.8, medium: 0.65, small: 0.5, tiny: 0.35 };
+  const out = [];
+  const vectors = [];
+  for (let i = 0; i < n; i++) {
+    const topic = i % topics;
+    const centre = centres[topic] as Float32Array;
+    vectors.push(normalize(centre.map((x) => x + (next() * 2 - 1) * 0.3)));
+    const scores: Record<string, number> = {};
+    for (const t of names) {
+      const favoured = signal && names[topic % names.length] === t;
+      const p = favoured ? 0.95 : signal ? (base[t] as number) * 0.6 : (base[t] as number);
+      scores[t] = next() < p ? 1 : 0;
+    }
+    out.push({ category: null, scores });
+  }
+  return { items: out, vectors, tokens: out.map(() => 200 + Math.floor(next() * 400)) };
+}
+
+describe("self-tuning's search over settings (cross-validated)", () => {
+  it.each([
+    [300, 3],
+    [300, 11],
+    [600, 13],
+  ])(
+    "on %i examples whose neighbours carry no signal (seed %i), never routes below the best single model",
+    async (n, seed) => {
+      const data = items(n, 8, false, seed);
+      const result = await tune({ ...data, prices: TARGETS });
+      expect(result.metric).toBe("aiq");
+      expect(result.baselines.oracle).toBeGreaterThan(result.baselines.bestSingle as number);
+      expect(result.curves?.router.length).toBeGreaterThan(1);
+      // Judged on folds it was not chosen on: whatever was chosen is no worse than the best single
+      // model per budget, nor than the safe settings (to the resolution of the sweep).
+      const fresh = await crossValidate({ ...data, prices: TARGETS, seed: 99 }, [result.best, SAFE_CHOICE]);
+      const [chosen, safe] = fresh.values as [number, number];
+      expect(chosen).toBeGreaterThanOrEqual((fresh.bestSingle as number) - 0.005);
+      expect(chosen).toBeGreaterThanOrEqual(safe - 0.01);
+    },
+  );
+
+  it("keeps the safe settings themselves when no candidate beats them on a second split", async () => {
+    const result = await tune({ ...items(400, 8, false, 3), prices: TARGETS });
+    expect(result.neighboursHelp).toBe(false);
+    expect(result.best.settings).toEqual(SAFE_CHOICE.settings);
+  });
+
+  it("uses the neighbours when they carry signal, and beats the best single model per budget", async () => {
+    const data = items(300, 8, true, 4);
+    const result = await tune({ ...data, prices: TARGETS });
+    expect(result.neighboursHelp).toBe(true);
+    expect(result.best.value).toBeGreaterThan((result.baselines.bestSingle as number) + 0.02);
+    expect(result.best.value).toBeGreaterThan(result.baselines.priorOnly);
+    expect(result.evaluated).toBeGreaterThan(100);
+  });
+
+  it("without prices, fits every target's score: 1 - RMSE, better than the prior where there is signal", async () => {
+    const signal = await tune(items(300, 6, true, 5));
+    expect(signal.metric).toBe("score_fit");
+    expect(signal.best.value).toBeGreaterThan(signal.baselines.priorOnly + 0.02);
+    expect(signal.baselines.bestSingle).toBeUndefined();
+    const none = await tune(items(300, 6, false, 6));
+    expect(none.best.value).toBeLessThan(none.baselines.priorOnly + 0.01);
+  });
+
+  it("judges the settings in force on the same folds, and refuses too few examples", async () => {
+    const data = items(200, 4, true, 7);
+    const result = await tune({ ...data, prices: TARGETS, current: SAFE_CHOICE });
+    expect(result.current).toBeDefined();
+    expect(result.best.value).toBeGreaterThanOrEqual(result.current as number);
+    await expect(tune(items(20, 2, true, 8))).rejects.toThrow(/at least 50 examples/);
+  });
+});
