@@ -88,3 +88,55 @@ describe("self-tuning's search over settings (cross-validated)", () => {
     await expect(tune(items(20, 2, true, 8))).rejects.toThrow(/at least 50 examples/);
   });
 });
+
+describe("the dense cross-validation predictor", () => {
+  it("predicts exactly what the service's ranking code predicts, for every kind of setting", async () => {
+    const { DenseFolds } = await import("../service/routing/dense-folds.ts");
+    const { foldNeighbours, predict } = await import("../service/routing/crossval.ts");
+    const next = rng(21);
+    const data = items(240, 6, true, 9);
+    // Sparse scores, categories (some missing), so every branch of the ranking code is taken.
+    const labelled = data.items.map((item, i) => ({
+      category: i % 7 === 0 ? null : `c${i % 4}`,
+      scores: Object.fromEntries(Object.entries(item.scores).filter(() => next() < 0.7)),
+    }));
+    const kept = labelled
+      .map((item, i) => ({ item, v: data.vectors[i] as Float32Array }))
+      .filter((x) => Object.keys(x.item.scores).length > 0);
+    const folded = await foldNeighbours(
+      kept.map((x) => x.item),
+      kept.map((x) => x.v),
+      { folds: 5, seed: 2, maxK: 30 },
+    );
+    const dense = new DenseFolds(
+      kept.map((x) => x.item),
+      folded,
+    );
+    const settings = [
+      { k: 5, s: { power: 1, shrinkage: 0, prior: "category" as const, minSimilarity: 0, minSupport: 1 } },
+      { k: 30, s: { power: 4, shrinkage: 8, prior: "category" as const, minSimilarity: 0, minSupport: 1 } },
+      { k: 10, s: { power: 2, shrinkage: 3, prior: "overall" as const, minSimilarity: 0.8, minSupport: 3 } },
+      { k: 20, s: { power: 0, shrinkage: 0, prior: "overall" as const, minSimilarity: -1, minSupport: 1 } },
+      {
+        k: 2,
+        s: { power: 1, shrinkage: 1000, prior: "overall" as const, minSimilarity: 0.95, minSupport: 5 },
+      },
+    ];
+    for (const { k, s } of settings) {
+      const expected = predict(
+        kept.map((x) => x.item),
+        folded,
+        k,
+        s,
+      );
+      const got = dense.predict(k, s);
+      expected.forEach((row, i) => {
+        dense.targets.forEach((t, c) => {
+          const g = got[i * dense.targets.length + c] as number;
+          if (row[t] === undefined) expect(Number.isNaN(g)).toBe(true);
+          else expect(g).toBeCloseTo(row[t] as number, 10);
+        });
+      });
+    }
+  });
+});

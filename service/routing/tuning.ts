@@ -1,5 +1,6 @@
 import type { RankingSettings } from "./aggregate.ts";
-import { type FoldedNeighbours, foldNeighbours, type LabelledItem, predict } from "./crossval.ts";
+import { type FoldedNeighbours, foldNeighbours, type LabelledItem } from "./crossval.ts";
+import { DenseFolds } from "./dense-folds.ts";
 import { aiq, type CurvePoint, hull } from "./metrics.ts";
 
 /** Ranking settings with the number of neighbours: everything /rank needs that tuning chooses. */
@@ -162,8 +163,8 @@ export async function tune(input: TuneInput): Promise<TuneResult> {
   };
   if (score.costs) {
     const router = score.curve(chosen);
-    const bestSingle = singleModelHull(items, score.costs);
-    const oracle = score.curveOf(items.map((i) => ({ ...i.scores })));
+    const bestSingle = score.singles();
+    const oracle = score.oracle();
     const [from, to] = score.costs.range;
     result.baselines.bestSingle = aiq(bestSingle, from, to);
     result.baselines.oracle = aiq(oracle, from, to);
@@ -194,14 +195,13 @@ export async function crossValidate(
   return {
     metric: score.metric,
     values: choices.map((c) => score(c)),
-    ...(costs && { bestSingle: aiq(singleModelHull(input.items, costs), costs.range[0], costs.range[1]) }),
+    ...(costs && { bestSingle: aiq(score.singles(), costs.range[0], costs.range[1]) }),
   };
 }
 
 interface Costs {
-  /** cost(i, t): USD to answer item i with target t. */
-  of(i: number, target: string): number;
-  targets: string[];
+  /** cost[i·T + t]: USD to answer item i with target t. */
+  cost: Float64Array;
   /** The single models' mean costs, lowest and highest: the range AIQ is taken over. */
   range: [number, number];
 }
@@ -212,68 +212,97 @@ type Scorer = ((c: RoutingChoice) => number) & {
   metric: TuningMetric;
   costs: Costs | undefined;
   curve(c: RoutingChoice): CurvePoint[];
-  curveOf(predicted: ReadonlyArray<Record<string, number>>): CurvePoint[];
+  /** The curve of the per-query oracle (every item sent where it scores best). */
+  oracle(): CurvePoint[];
+  /** The hull of always-one-target points: the best single model per budget. */
+  singles(): CurvePoint[];
 };
 
 /** The objective for these items: AIQ when every target is priced (and costs differ), else 1 − RMSE. */
 function scorer(input: TuneInput, folded: FoldedNeighbours): Scorer {
   const { items } = input;
-  const targets = [...new Set(items.flatMap((i) => Object.keys(i.scores)))].sort();
+  const dense = new DenseFolds(items, folded);
+  const { targets, scores } = dense;
+  const T = targets.length;
+  const n = items.length;
   const prices = input.prices;
-  const priced = prices !== undefined && targets.every((t) => prices[t] !== undefined);
   let costs: Costs | undefined;
-  if (priced) {
+  if (prices !== undefined && targets.every((t) => prices[t] !== undefined)) {
     const tokens = input.tokens ?? items.map(() => 1);
-    const of = (i: number, t: string) => ((prices[t] as number) * (tokens[i] as number)) / 1e6;
-    const means = targets.map((t) => items.reduce((s, _, i) => s + of(i, t), 0) / items.length);
+    const cost = new Float64Array(n * T);
+    const means = new Float64Array(T);
+    for (let i = 0; i < n; i++) {
+      for (let t = 0; t < T; t++) {
+        const c = ((prices[targets[t] as string] as number) * (tokens[i] as number)) / 1e6;
+        cost[i * T + t] = c;
+        means[t] = (means[t] as number) + c / n;
+      }
+    }
     const range: [number, number] = [Math.min(...means), Math.max(...means)];
-    if (range[1] > range[0]) costs = { of, targets, range };
+    if (range[1] > range[0]) costs = { cost, range };
   }
-  const curveOf = (predicted: ReadonlyArray<Record<string, number>>, only?: readonly number[]) =>
-    hull(sweep(items, predicted, costs as Costs, only));
-  const value = (predicted: ReadonlyArray<Record<string, number>>, only?: readonly number[]) =>
-    costs ? aiq(curveOf(predicted, only), costs.range[0], costs.range[1]) : 1 - rmse(items, predicted, only);
-  const fn = ((c: RoutingChoice) => value(predict(items, folded, c.k, c.settings))) as Scorer;
+  const all = Array.from({ length: n }, (_, i) => i);
+  const curveOf = (predicted: Float64Array, only: readonly number[] = all) =>
+    hull(sweep(scores, T, predicted, costs as Costs, only));
+  const value = (predicted: Float64Array, only?: readonly number[]) =>
+    costs
+      ? aiq(curveOf(predicted, only), costs.range[0], costs.range[1])
+      : 1 - rmse(scores, T, predicted, only ?? all);
+  const fn = ((c: RoutingChoice) => value(dense.predict(c.k, c.settings))) as Scorer;
   const folds = Math.max(...folded.fold) + 1;
   const members = Array.from({ length: folds }, (_, f) =>
     folded.fold.flatMap((g, i) => (g === f ? [i] : [])),
   );
   fn.byFold = (c) => {
-    const predicted = predict(items, folded, c.k, c.settings);
+    const predicted = dense.predict(c.k, c.settings);
     return members.map((only) => value(predicted, only));
   };
   fn.metric = costs ? "aiq" : "score_fit";
   fn.costs = costs;
-  fn.curveOf = curveOf;
-  fn.curve = (c) => curveOf(predict(items, folded, c.k, c.settings));
+  fn.curve = (c) => curveOf(dense.predict(c.k, c.settings));
+  fn.oracle = () => curveOf(scores);
+  fn.singles = () => {
+    const c = costs as Costs;
+    const points: CurvePoint[] = [];
+    for (let t = 0; t < T; t++) {
+      let x = 0;
+      let y = 0;
+      for (let i = 0; i < n; i++) {
+        x += c.cost[i * T + t] as number;
+        const sc = scores[i * T + t] as number;
+        if (sc === sc) y += sc;
+      }
+      points.push({ x: x / n, y: y / n });
+    }
+    return hull(points);
+  };
   return fn;
 }
 
 /** Root mean squared error of the predicted scores over every (item, target) the item scores (of `only`'s items). */
-function rmse(
-  items: readonly LabelledItem[],
-  predicted: ReadonlyArray<Record<string, number>>,
-  only: readonly number[] = items.map((_, i) => i),
-): number {
+function rmse(scores: Float64Array, T: number, predicted: Float64Array, only: readonly number[]): number {
   let sum = 0;
   let n = 0;
-  only.forEach((i) => {
-    const item = items[i] as LabelledItem;
-    for (const [t, s] of Object.entries(item.scores)) {
-      const d = (predicted[i]?.[t] ?? 0) - s;
+  for (const i of only) {
+    for (let t = 0; t < T; t++) {
+      const s = scores[i * T + t] as number;
+      if (s !== s) continue;
+      const p = predicted[i * T + t] as number;
+      const d = (p === p ? p : 0) - s;
       sum += d * d;
       n++;
     }
-  });
+  }
   return n === 0 ? 0 : Math.sqrt(sum / n);
 }
 
 /** Willingness-to-pay sweep: at each λ every item (of `only`) goes to argmax predicted − λ·cost. */
 function sweep(
-  items: readonly LabelledItem[],
-  predicted: ReadonlyArray<Record<string, number>>,
+  scores: Float64Array,
+  T: number,
+  predicted: Float64Array,
   costs: Costs,
-  only: readonly number[] = items.map((_, i) => i),
+  only: readonly number[],
 ): CurvePoint[] {
   const meanCost = (costs.range[0] + costs.range[1]) / 2 || 1;
   const lambdas = [0, ...Array.from({ length: 60 }, (_, i) => 10 ** (-4 + (i * 7) / 59) / meanCost)];
@@ -281,34 +310,23 @@ function sweep(
     let q = 0;
     let c = 0;
     for (const i of only) {
-      const item = items[i] as LabelledItem;
-      let best: string | undefined;
+      let best = -1;
       let bestUtility = Number.NEGATIVE_INFINITY;
-      for (const t of costs.targets) {
-        if (item.scores[t] === undefined) continue;
-        const u = (predicted[i]?.[t] ?? 0) - lambda * costs.of(i, t);
+      for (let t = 0; t < T; t++) {
+        if (scores[i * T + t] !== scores[i * T + t]) continue; // the item has no score for t
+        const p = predicted[i * T + t] as number;
+        const u = (p === p ? p : 0) - lambda * (costs.cost[i * T + t] as number);
         if (u > bestUtility) {
           bestUtility = u;
           best = t;
         }
       }
-      if (best === undefined) continue;
-      q += item.scores[best] ?? 0;
-      c += costs.of(i, best);
+      if (best < 0) continue;
+      q += scores[i * T + best] as number;
+      c += costs.cost[i * T + best] as number;
     }
     return { x: c / only.length, y: q / only.length };
   });
-}
-
-/** The hull of always-one-target points: the best single model per budget. */
-function singleModelHull(items: readonly LabelledItem[], costs: Costs): CurvePoint[] {
-  const n = items.length;
-  return hull(
-    costs.targets.map((t) => ({
-      x: items.reduce((s, _, i) => s + costs.of(i, t), 0) / n,
-      y: items.reduce((s, item) => s + (item.scores[t] ?? 0), 0) / n,
-    })),
-  );
 }
 
 /** Fallback floors to try: low quantiles of the held-out items' closest-neighbour similarity. */
