@@ -118,7 +118,7 @@ export class DenseFolds {
         const wj = w[j] as number;
         for (let t = 0; t < T; t++) {
           const sc = this.scores[row + t] as number;
-          if (sc !== sc) continue; // NaN: no score
+          if (Number.isNaN(sc)) continue; // NaN: no score
           WS[t] = (WS[t] as number) + wj * sc;
           W[t] = (W[t] as number) + wj;
           P[t] = (P[t] as number) + sc;
@@ -139,7 +139,7 @@ export class DenseFolds {
             const wj = w[j] as number;
             for (let t = 0; t < T; t++) {
               const m = means ? (means[t] as number) : (this.overall[overallAt + t] as number);
-              if (m !== m) continue;
+              if (Number.isNaN(m)) continue;
               priorNum[t] = (priorNum[t] as number) + wj * m;
               priorDen[t] = (priorDen[t] as number) + wj;
             }
@@ -147,12 +147,11 @@ export class DenseFolds {
           for (let t = 0; t < T; t++) {
             const o = this.overall[overallAt + t] as number;
             // Targets unknown overall have no prior at all.
-            prior[t] =
-              o !== o
-                ? Number.NaN
-                : (priorDen[t] as number) > 0
-                  ? (priorNum[t] as number) / (priorDen[t] as number)
-                  : o;
+            prior[t] = Number.isNaN(o)
+              ? Number.NaN
+              : (priorDen[t] as number) > 0
+                ? (priorNum[t] as number) / (priorDen[t] as number)
+                : o;
           }
         }
       }
@@ -162,7 +161,7 @@ export class DenseFolds {
           continue;
         }
         const p = prior[t] as number;
-        const lambda = shrink && p === p ? s.shrinkage : 0;
+        const lambda = shrink && !Number.isNaN(p) ? s.shrinkage : 0;
         const weight = (W[t] as number) + lambda;
         out[base + t] =
           weight > 0

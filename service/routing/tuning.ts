@@ -270,7 +270,7 @@ function scorer(input: TuneInput, folded: FoldedNeighbours): Scorer {
       for (let i = 0; i < n; i++) {
         x += c.cost[i * T + t] as number;
         const sc = scores[i * T + t] as number;
-        if (sc === sc) y += sc;
+        if (!Number.isNaN(sc)) y += sc;
       }
       points.push({ x: x / n, y: y / n });
     }
@@ -286,9 +286,9 @@ function rmse(scores: Float64Array, T: number, predicted: Float64Array, only: re
   for (const i of only) {
     for (let t = 0; t < T; t++) {
       const s = scores[i * T + t] as number;
-      if (s !== s) continue;
+      if (Number.isNaN(s)) continue;
       const p = predicted[i * T + t] as number;
-      const d = (p === p ? p : 0) - s;
+      const d = (!Number.isNaN(p) ? p : 0) - s;
       sum += d * d;
       n++;
     }
@@ -313,9 +313,9 @@ function sweep(
       let best = -1;
       let bestUtility = Number.NEGATIVE_INFINITY;
       for (let t = 0; t < T; t++) {
-        if (scores[i * T + t] !== scores[i * T + t]) continue; // the item has no score for t
+        if (Number.isNaN(scores[i * T + t])) continue; // the item has no score for t
         const p = predicted[i * T + t] as number;
-        const u = (p === p ? p : 0) - lambda * (costs.cost[i * T + t] as number);
+        const u = (!Number.isNaN(p) ? p : 0) - lambda * (costs.cost[i * T + t] as number);
         if (u > bestUtility) {
           bestUtility = u;
           best = t;
