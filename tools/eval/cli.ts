@@ -32,6 +32,7 @@ import { loadDataset } from "./datasets.ts";
 import { DiskEmbeddingCache } from "./embedding-cache.ts";
 import { evaluate, type Row } from "./evaluate.ts";
 import { markdown, spreadMarkdown, svg } from "./report.ts";
+import { evaluateRouterDc, loadRouterDc, routerDcMarkdown, sample, TASKS } from "./routerdc.ts";
 import { syntheticNModel } from "./synthetic.ts";
 
 const GRID = {
@@ -92,10 +93,13 @@ async function main(): Promise<void> {
       seeds: { type: "string", default: "1" },
       "settings-out": { type: "string" },
       cache: { type: "string", default: ".cache/embeddings" },
+      sample: { type: "string" },
     },
   });
   const arg = positionals[0];
-  if (!arg) throw new Error("give a dataset: mmlu, gsm8k, mt-bench, synthetic, a .jsonl or a .csv file");
+  if (!arg)
+    throw new Error("give a dataset: mmlu, gsm8k, mt-bench, routerdc, synthetic, a .jsonl or a .csv file");
+  if (arg === "routerdc") return routerDc(values);
   const config = loadConfig();
   const folds = Number(values.folds);
   const seed = Number(values.seed);
@@ -301,3 +305,36 @@ main().catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });
+
+/** `npm run eval -- routerdc`: the service end to end on RouterDC's train and test files. */
+async function routerDc(values: {
+  data?: string;
+  out?: string;
+  cache?: string;
+  sample?: string;
+}): Promise<void> {
+  const root =
+    values.data === "../shared/data/routellm" || !values.data ? "../shared/data/routerdc" : values.data;
+  const train = loadRouterDc(root, "train");
+  let test = loadRouterDc(root, "test");
+  if (values.sample !== undefined) {
+    const n = Number(values.sample);
+    test = Object.fromEntries(TASKS.map((t) => [t, sample(test[t], n, 1)])) as typeof test;
+  }
+  const bars = new Map<string, (done: number, total: number) => void>();
+  const result = await evaluateRouterDc({
+    train,
+    test,
+    cacheDir: values.cache ?? ".cache/embeddings",
+    onProgress: (phase, done, total) => {
+      if (!bars.has(phase)) bars.set(phase, progressBar(phase));
+      bars.get(phase)?.(done, total);
+    },
+  });
+  const md = routerDcMarkdown(result, `npm run eval -- ${process.argv.slice(2).join(" ")}`);
+  const out = values.out ?? "eval-report";
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "routerdc.md"), md);
+  process.stdout.write(md);
+  process.stderr.write(`evaluation of the tuned settings: ${JSON.stringify(result.evaluation)}\n`);
+}

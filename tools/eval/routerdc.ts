@@ -1,0 +1,203 @@
+/**
+ * RouterDC's 7-model data (../shared/data/routerdc, see its SOURCE.md) through the service as an
+ * operator would use it: the five train files imported through POST /admin/import, the service's
+ * own tuning (POST /admin/settings/tune), then every test prompt sent to POST /rank; the metric is
+ * the mean quality of the model ranked first, per task, and their average.
+ *
+ *   npm run eval -- routerdc [--data ../shared/data/routerdc] [--sample 300] [--cache .cache/embeddings]
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createApp } from "../../service/app.ts";
+import { loadConfig } from "../../service/config.ts";
+import { buildDeps } from "../../service/deps.ts";
+import { type Embedder, type EmbedPriority, WrappedEmbedder } from "../../service/embedding/embedder.ts";
+import { createEmbedder } from "../../service/embedding/factory.ts";
+import { createLogger } from "../../service/logger.ts";
+import { rng } from "../../service/routing/crossval.ts";
+import { DiskEmbeddingCache } from "./embedding-cache.ts";
+
+export const TASKS = ["mmlu", "gsm8k", "cmmlu", "arc_challenge", "humaneval"] as const;
+export type Task = (typeof TASKS)[number];
+
+/** The reference rows of SOURCE.md (accuracy %, per task and average), as published there. */
+export const REFERENCE: Array<{ name: string; tasks?: Record<Task, number>; average: number }> = [
+  {
+    name: "best single model (dolphin-2.9-llama3-8b)",
+    tasks: { mmlu: 59.46, gsm8k: 69.81, cmmlu: 44.72, arc_challenge: 49.43, humaneval: 49.39 },
+    average: 54.56,
+  },
+  {
+    name: "best model per task, chosen on test labels",
+    tasks: { mmlu: 64.59, gsm8k: 69.81, cmmlu: 51.77, arc_challenge: 57.95, humaneval: 49.39 },
+    average: 58.7,
+  },
+  { name: "RouterDC, published (trained mDeBERTa encoder)", average: 58.54 },
+  {
+    name: "per-query oracle",
+    tasks: { mmlu: 85.26, gsm8k: 83.32, cmmlu: 79.63, arc_challenge: 72.44, humaneval: 66.94 },
+    average: 77.52,
+  },
+];
+
+export interface Item {
+  text: string;
+  category: string;
+  scores: Record<string, number>;
+}
+
+/** The train or test file of each task. */
+export function loadRouterDc(root: string, split: "train" | "test"): Record<Task, Item[]> {
+  const out = {} as Record<Task, Item[]>;
+  for (const task of TASKS) {
+    const path = join(root, `${task}_${split}.jsonl`);
+    if (!existsSync(path)) throw new Error(`${path} is missing: give --data, the folder of RouterDC's files`);
+    out[task] = readFileSync(path, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as Item);
+  }
+  return out;
+}
+
+/** A seeded sample of at most `n` items (all of them when there are fewer). */
+export function sample<T>(items: readonly T[], n: number, seed: number): T[] {
+  if (items.length <= n) return [...items];
+  const next = rng(seed);
+  return items
+    .map((item) => ({ item, r: next() }))
+    .sort((a, b) => a.r - b.r)
+    .slice(0, n)
+    .map((o) => o.item);
+}
+
+/** The configured embedder with its vectors kept on disk, so a second run embeds nothing. */
+class DiskCachedEmbedder extends WrappedEmbedder {
+  constructor(
+    inner: Embedder,
+    private readonly cache: DiskEmbeddingCache,
+  ) {
+    super(inner);
+  }
+  embed(texts: readonly string[], _priority?: EmbedPriority): Promise<Float32Array[]> {
+    return this.cache.embed(texts);
+  }
+}
+
+export interface RouterDcResult {
+  rows: Array<{ name: string; tasks: Record<Task, number>; average: number }>;
+  settings: unknown;
+  evaluation: unknown;
+  trained: number;
+  tested: Record<Task, number>;
+}
+
+/** Top-pick accuracy (%) per task of the service on `test`, after importing `train`. */
+export async function evaluateRouterDc(options: {
+  train: Record<Task, Item[]>;
+  test: Record<Task, Item[]>;
+  cacheDir: string;
+  embedder?: Embedder;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}): Promise<RouterDcResult> {
+  const token = "routerdc-evaluation-token";
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_PATH: ":memory:",
+    SEED_ON_EMPTY: "false",
+    ADMIN_TOKEN: token,
+    TUNING: "off",
+    LOG_LEVEL: "warn",
+    ROUTING_SETTINGS: "",
+  });
+  const base = options.embedder ?? (await createEmbedder(config.embedder));
+  const embedder = new DiskCachedEmbedder(base, new DiskEmbeddingCache(options.cacheDir, base));
+  const deps = await buildDeps(config, createLogger("warn"), { embedder });
+  const app = createApp(deps);
+  const auth = { authorization: `Bearer ${token}` };
+  try {
+    const train = TASKS.flatMap((t) => options.train[t]);
+    // Embed once up front (with progress), so the import below reads the disk cache.
+    await embedder.embed(train.map((i) => i.text));
+    const body = train.map((i) => JSON.stringify(i)).join("\n");
+    const imported = await app.request("/admin/import", {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/x-ndjson" },
+      body,
+    });
+    if (imported.status !== 201) throw new Error(`import failed: ${await imported.text()}`);
+
+    const rankAll = async (phase: string) => {
+      const tasks = {} as Record<Task, number>;
+      for (const task of TASKS) {
+        const items = options.test[task];
+        await embedder.embed(items.map((i) => i.text));
+        let quality = 0;
+        for (const [n, item] of items.entries()) {
+          const res = await app.request("/rank", {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ query: item.text }),
+          });
+          const ranked = (await res.json()) as { scores: Array<{ target: string }> };
+          const first = ranked.scores[0]?.target;
+          quality += first === undefined ? 0 : (item.scores[first] ?? 0);
+          options.onProgress?.(`${phase} ${task}`, n + 1, items.length);
+        }
+        tasks[task] = (100 * quality) / items.length;
+      }
+      const average = TASKS.reduce((s, t) => s + tasks[t], 0) / TASKS.length;
+      return { tasks, average };
+    };
+
+    const before = await rankAll("defaults");
+    const tune = await app.request("/admin/settings/tune", { method: "POST", headers: auth });
+    if (tune.status !== 202) throw new Error(`tuning did not start: ${await tune.text()}`);
+    let status: { tuning: string; settings: unknown; evaluation: unknown; last_run: unknown };
+    for (;;) {
+      status = (await (await app.request("/admin/settings", { headers: auth })).json()) as typeof status;
+      if (status.tuning === "idle") break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const after = await rankAll("tuned");
+    return {
+      rows: [
+        { name: "this service, safe defaults (before tuning)", ...before },
+        { name: "this service, after its own tuning", ...after },
+      ],
+      settings: status.settings,
+      evaluation: status.evaluation,
+      trained: train.length,
+      tested: Object.fromEntries(TASKS.map((t) => [t, options.test[t].length])) as Record<Task, number>,
+    };
+  } finally {
+    await deps.close();
+  }
+}
+
+/** The report: measured rows beside SOURCE.md's reference rows. */
+export function routerDcMarkdown(r: RouterDcResult, command: string): string {
+  const head = `| router | ${TASKS.join(" | ")} | average |\n|---|${TASKS.map(() => "---|").join("")}---|`;
+  const fmt = (x: number | undefined) => (x === undefined ? "" : x.toFixed(2));
+  const lines = [
+    ...r.rows.map(
+      (row) =>
+        `| ${row.name} | ${TASKS.map((t) => fmt(row.tasks[t])).join(" | ")} | **${fmt(row.average)}** |`,
+    ),
+    ...REFERENCE.map(
+      (row) =>
+        `| reference: ${row.name} | ${TASKS.map((t) => fmt(row.tasks?.[t])).join(" | ")} | ${fmt(row.average)} |`,
+    ),
+  ];
+  return [
+    `# RouterDC (7 models, 5 tasks): top-pick accuracy %`,
+    "",
+    `\`${command}\` — trained on ${r.trained} prompts (the five train files), tested on ${TASKS.map((t) => `${r.tested[t]} ${t}`).join(", ")}.`,
+    "",
+    head,
+    ...lines,
+    "",
+    `Settings chosen by the service: \`${JSON.stringify(r.settings)}\``,
+    "",
+  ].join("\n");
+}
