@@ -2,6 +2,7 @@ import { Worker } from "node:worker_threads";
 import { AppError } from "../errors.ts";
 import type { Embedder, EmbedPriority } from "./embedder.ts";
 import { normalize } from "./embedder.ts";
+import { FairQueue } from "./fair-queue.ts";
 import { SentencePieceSpans } from "./sentencepiece.ts";
 import type { Span } from "./truncate.ts";
 
@@ -13,7 +14,6 @@ export interface LocalEmbedderOptions {
 }
 
 interface Job {
-  id: number;
   texts: readonly string[];
   resolve: (vectors: Float32Array[]) => void;
   reject: (err: unknown) => void;
@@ -29,14 +29,15 @@ const MODEL_ID = "universal-sentence-encoder-lite";
 
 /**
  * Universal Sentence Encoder lite (512-d), weights shipped in npm, run in a worker thread.
- * One worker runs one batch at a time; queries jump ahead of queued bulk batches.
+ * One worker runs one batch at a time, in the order `FairQueue` gives: queries first, those waiting
+ * together merged into one batch, and bulk batches between them so that writes never starve.
  */
 export class LocalEmbedder implements Embedder {
   readonly id: string;
   readonly maxInputTokens: number;
-  private readonly queries: Job[] = [];
-  private readonly bulk: Job[] = [];
-  private running: Job | undefined;
+  private readonly queue = new FairQueue<Job>();
+  /** The jobs in the worker now, sent as one batch under one id. */
+  private running: { id: number; jobs: Job[] } | undefined;
   private nextId = 1;
   private closed = false;
   /** False between a worker's death and its replacement being ready. */
@@ -93,34 +94,42 @@ export class LocalEmbedder implements Embedder {
       );
     }
     return new Promise((resolve, reject) => {
-      const job = { id: this.nextId++, texts, resolve, reject };
-      (priority === "query" ? this.queries : this.bulk).push(job);
+      const job = { texts, resolve, reject };
+      this.queue.push(job, priority);
       this.pump();
     });
   }
 
   private pump(): void {
     if (this.running) return;
-    const job = this.queries.shift() ?? this.bulk.shift();
-    if (!job) return;
-    this.running = job;
-    this.worker.postMessage({ id: job.id, texts: job.texts });
+    const jobs = this.queue.next();
+    if (!jobs) return;
+    const id = this.nextId++;
+    this.running = { id, jobs };
+    this.worker.postMessage({ id, texts: jobs.flatMap((j) => j.texts) });
   }
 
   private attach(worker: Worker): void {
     worker.on("message", (msg: WorkerMessage) => {
-      const job = this.running;
-      if (msg.type === "ready" || !job || msg.id !== job.id) return;
+      const batch = this.running;
+      if (msg.type === "ready" || !batch || msg.id !== batch.id) return;
       this.running = undefined;
       if (msg.type === "error") {
-        job.reject(
-          new AppError("EMBEDDER_UNAVAILABLE", "local embedding model failed", { cause: msg.message }),
-        );
+        for (const job of batch.jobs) {
+          job.reject(
+            new AppError("EMBEDDER_UNAVAILABLE", "local embedding model failed", { cause: msg.message }),
+          );
+        }
       } else {
-        const out: Float32Array[] = [];
-        for (let i = 0; i < job.texts.length; i++)
-          out.push(normalize(msg.flat.slice(i * msg.dim, (i + 1) * msg.dim)));
-        job.resolve(out);
+        // The batch's rows in job order: each job takes its own texts' vectors.
+        let row = 0;
+        for (const job of batch.jobs) {
+          const out: Float32Array[] = [];
+          for (let i = 0; i < job.texts.length; i++, row++) {
+            out.push(normalize(msg.flat.slice(row * msg.dim, (row + 1) * msg.dim)));
+          }
+          job.resolve(out);
+        }
       }
       this.pump();
     });
@@ -150,7 +159,7 @@ export class LocalEmbedder implements Embedder {
   }
 
   private failAll(err: AppError): void {
-    const jobs = [...(this.running ? [this.running] : []), ...this.queries.splice(0), ...this.bulk.splice(0)];
+    const jobs = [...(this.running?.jobs ?? []), ...this.queue.drain()];
     this.running = undefined;
     for (const job of jobs) job.reject(err);
   }

@@ -1,0 +1,53 @@
+import type { EmbedPriority } from "./embedder.ts";
+
+/**
+ * The order in which one embedding worker takes work. Queries go first, and the queries waiting
+ * together go as one batch of at most `maxQueryTexts` texts (concurrent requests share a model
+ * call). While bulk work (writes, imports) waits, it gets one batch after every `queryStreak`
+ * query batches, so a write's wait is bounded under any query load instead of lasting as long as
+ * the load does.
+ */
+export class FairQueue<J extends { texts: readonly string[] }> {
+  private readonly queries: J[] = [];
+  private readonly bulk: J[] = [];
+  private streak = 0;
+
+  constructor(
+    /** Most texts in one merged query batch. Default 32. */
+    private readonly maxQueryTexts = 32,
+    /** Query batches in a row before waiting bulk work gets one. Default 4. */
+    private readonly queryStreak = 4,
+  ) {}
+
+  get size(): number {
+    return this.queries.length + this.bulk.length;
+  }
+
+  push(job: J, priority: EmbedPriority): void {
+    (priority === "query" ? this.queries : this.bulk).push(job);
+  }
+
+  /** The jobs to run together next, or undefined when nothing waits. */
+  next(): J[] | undefined {
+    const bulkTurn = this.bulk.length > 0 && (this.queries.length === 0 || this.streak >= this.queryStreak);
+    if (bulkTurn) {
+      this.streak = 0;
+      return [this.bulk.shift() as J];
+    }
+    if (this.queries.length === 0) return undefined;
+    this.streak++;
+    const batch = [this.queries.shift() as J];
+    let texts = batch[0]?.texts.length ?? 0;
+    while (this.queries.length > 0 && texts + (this.queries[0]?.texts.length ?? 0) <= this.maxQueryTexts) {
+      const job = this.queries.shift() as J;
+      texts += job.texts.length;
+      batch.push(job);
+    }
+    return batch;
+  }
+
+  /** Removes and returns every waiting job. */
+  drain(): J[] {
+    return [...this.queries.splice(0), ...this.bulk.splice(0)];
+  }
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { FairQueue } from "../service/embedding/fair-queue.ts";
+
+const job = (name: string, n = 1) => ({ name, texts: Array.from({ length: n }, (_, i) => `${name}-${i}`) });
+
+describe("the embedding worker's queue", () => {
+  it("merges the queries waiting together into one batch, up to its size", () => {
+    const q = new FairQueue<ReturnType<typeof job>>(5, 4);
+    for (const name of ["a", "b", "c"]) q.push(job(name, 2), "query");
+    expect(q.next()?.map((j) => j.name)).toEqual(["a", "b"]);
+    expect(q.next()?.map((j) => j.name)).toEqual(["c"]);
+    expect(q.next()).toBeUndefined();
+  });
+
+  it("puts queries before bulk work, but gives waiting bulk work a turn after every few query batches", () => {
+    const q = new FairQueue<ReturnType<typeof job>>(1, 3);
+    q.push(job("write"), "bulk");
+    for (let i = 0; i < 10; i++) q.push(job(`q${i}`), "query");
+    const order: string[] = [];
+    for (let next = q.next(); next; next = q.next()) order.push(...next.map((j) => j.name));
+    expect(order).toEqual(["q0", "q1", "q2", "write", "q3", "q4", "q5", "q6", "q7", "q8", "q9"]);
+  });
+
+  it("bounds a write's wait under a query load that never ends", () => {
+    const q = new FairQueue<ReturnType<typeof job>>(32, 4);
+    let served = 0;
+    q.push(job("write"), "bulk");
+    for (;;) {
+      // Eight new queries arrive for every batch taken: the load outruns the worker.
+      for (let i = 0; i < 8; i++) q.push(job(`q${served}-${i}`), "query");
+      const next = q.next() as Array<ReturnType<typeof job>>;
+      served++;
+      if (next.some((j) => j.name === "write")) break;
+      expect(served).toBeLessThanOrEqual(5);
+    }
+    expect(served).toBe(5);
+  });
+
+  it("drains every waiting job", () => {
+    const q = new FairQueue<ReturnType<typeof job>>();
+    q.push(job("a"), "query");
+    q.push(job("b"), "bulk");
+    expect(q.drain().map((j) => j.name)).toEqual(["a", "b"]);
+    expect(q.size).toBe(0);
+  });
+});
