@@ -3,7 +3,7 @@ import { requestId } from "hono/request-id";
 import { timing } from "hono/timing";
 import { adminAuth, bearerToken } from "./http/auth.ts";
 import type { Deps } from "./http/context.ts";
-import { errorHandler, notFound, tooLarge } from "./http/errors.ts";
+import { drain, errorHandler, notFound, tooLarge } from "./http/errors.ts";
 import { exampleRoutes } from "./http/examples.ts";
 import { healthRoutes } from "./http/health.ts";
 import { importRoutes } from "./http/imports.ts";
@@ -31,6 +31,7 @@ export function createApp(deps: Deps) {
   app
     .use(requestId())
     .use(requestLog(deps))
+    .use(drain(deps))
     .onError(errorHandler)
     .notFound(notFound)
     .route("/", healthRoutes(deps))

@@ -11,6 +11,7 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 /** Every environment variable the service reads, with its default. `.env.example` mirrors this. */
 export const EnvSchema = z.object({
   PORT: int(0, 65535).default(8888),
+  SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   HOST: z.string().min(1).default("0.0.0.0"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   DATABASE_PATH: z.string().min(1).default("./data/router.db"),
@@ -87,7 +88,7 @@ const RequiredByBackend = EnvSchema.superRefine((e, ctx) => {
 
 /** Typed configuration, sliced per consumer so a factory sees only what it needs. */
 export interface Config {
-  server: { port: number; host: string; logLevel: LogLevel };
+  server: { port: number; host: string; logLevel: LogLevel; shutdownGraceMs: number };
   database: { path: string; seedOnEmpty: boolean; seedDir: string; readOnly: boolean };
   admin: { token: string | undefined };
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
@@ -137,7 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   return {
-    server: { port: e.PORT, host: e.HOST, logLevel: e.LOG_LEVEL },
+    server: { port: e.PORT, host: e.HOST, logLevel: e.LOG_LEVEL, shutdownGraceMs: e.SHUTDOWN_GRACE_MS },
     database: {
       path: e.DATABASE_PATH,
       seedOnEmpty: e.SEED_ON_EMPTY,

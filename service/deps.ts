@@ -149,6 +149,7 @@ export async function buildDeps(
       targets,
       settings,
       sync,
+      lifecycle: { draining: false },
       pingDatabase: async () => {
         sqlite.prepare("select 1").get();
       },

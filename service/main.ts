@@ -1,3 +1,4 @@
+import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
@@ -11,26 +12,36 @@ async function main(): Promise<void> {
   if (!config.admin.token) logger.warn("ADMIN_TOKEN is not set: the admin API answers 503 ADMIN_DISABLED");
   const deps = await buildDeps(config, logger);
   const app = createApp(deps);
+  // An HTTP/1.1 server (serve's default): closeIdleConnections and closeAllConnections exist.
   const server = serve(
     { fetch: app.fetch, port: config.server.port, hostname: config.server.host },
     (info) => {
       logger.info("listening", { address: info.address, port: info.port, embedder: deps.embedder.id });
     },
-  );
+  ) as Server;
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info("shutting down", { signal });
+    // Drain: /readyz and new requests answer 503, responses close their connections, idle
+    // keep-alive connections close now, and the process exits once the last request is answered.
+    deps.lifecycle.draining = true;
+    logger.info("shutting down: draining", { signal, graceMs: config.server.shutdownGraceMs });
+    const forced = setTimeout(() => {
+      logger.warn("grace period over: closing the connections still open");
+      server.closeAllConnections();
+      deps.close().finally(() => process.exit(1));
+    }, config.server.shutdownGraceMs);
+    forced.unref();
     server.close(() => {
+      clearTimeout(forced);
       deps.close().then(
         () => process.exit(0),
         () => process.exit(1),
       );
     });
-    // Idle keep-alive connections would hold close() open; give in-flight requests 10 s.
-    setTimeout(() => process.exit(0), 10_000).unref();
+    server.closeIdleConnections();
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));

@@ -23,6 +23,8 @@ export interface Deps {
   settings: SettingsService;
   /** Resolves when the database answers; rejects otherwise. */
   pingDatabase(): Promise<void>;
+  /** Set once the process is shutting down: new requests are refused and connections close. */
+  lifecycle: { draining: boolean };
 }
 
 /** Hono environment: request-scoped variables. */
