@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { Config } from "./config.ts";
 import { ExampleService } from "./core/example-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
@@ -7,6 +8,7 @@ import { seedFromDirectory } from "./core/seed.ts";
 import { SettingsService, type TuningRunner } from "./core/settings-service.ts";
 import { TargetService } from "./core/target-service.ts";
 import { TargetStatsCache } from "./core/target-stats.ts";
+import { WriterLock } from "./core/writer-lock.ts";
 import type { Embedder } from "./embedding/embedder.ts";
 import { createServiceEmbedder } from "./embedding/factory.ts";
 import { StartupError } from "./errors.ts";
@@ -17,6 +19,7 @@ import { NO_FEATURES, readSettingsFile } from "./routing/settings-file.ts";
 import { openDatabase } from "./store/database.ts";
 import { ExampleStore } from "./store/example-store.ts";
 import { SettingsStore } from "./store/settings-store.ts";
+import { StateStore } from "./store/state-store.ts";
 import { createVectorIndex } from "./vectors/factory.ts";
 import type { VectorIndex } from "./vectors/vector-index.ts";
 
@@ -47,11 +50,21 @@ export async function buildDeps(
 ): Promise<Running> {
   const metrics = overrides.metrics ?? new Metrics();
   const readOnly = config.database.readOnly;
+  if (readOnly && !existsSync(config.database.path)) {
+    throw new StartupError(
+      `READ_ONLY=true opens an existing database, and there is none at DATABASE_PATH=${config.database.path}: ` +
+        "copy the primary's file there first",
+    );
+  }
   const { db, sqlite } = openDatabase(config.database.path, { readOnly });
   const store = new ExampleStore(db);
+  const state = new StateStore(db);
+  const writer =
+    readOnly || config.database.path === ":memory:" ? undefined : new WriterLock(state, config.database.path);
   let embedder: Embedder | undefined;
   let index: VectorIndex | undefined;
   try {
+    writer?.acquire();
     const path = config.rank.settingsPath;
     const tuned = readSettingsFile(path);
     if (path !== undefined && !tuned) {
@@ -125,9 +138,19 @@ export async function buildDeps(
       fallbackTarget: config.rank.fallbackTarget,
     });
     const targets = new TargetService(store);
-    if (!readOnly && config.database.seedOnEmpty && store.countExamples() === 0) {
+    // Seeding is marked started, then done: a start after a crash in between seeds again (upserts,
+    // so what was written is overwritten, not duplicated) and the targets get their prices.
+    const seed = state.get("seed");
+    const seedNow = seed === "started" || (seed === undefined && store.countExamples() === 0);
+    if (!readOnly && config.database.seedOnEmpty && seedNow) {
+      state.set("seed", "started");
       const seeded = await seedFromDirectory(config.database.seedDir, examples, targets);
-      logger.info("seeded empty database", { dir: config.database.seedDir, ...seeded });
+      state.set("seed", "done");
+      logger.info("seeded the database", {
+        dir: config.database.seedDir,
+        resumed: seed === "started",
+        ...seeded,
+      });
     }
     if (!readOnly) sync.start();
     settings.start();
@@ -158,12 +181,14 @@ export async function buildDeps(
         await sync.stop();
         await e.close();
         await i.close();
+        writer?.release();
         sqlite.close();
       },
     };
   } catch (err) {
     await embedder?.close();
     await index?.close();
+    writer?.release();
     sqlite.close();
     throw err;
   }

@@ -101,7 +101,7 @@ describe("score totals kept by SQLite", () => {
     for (const { name } of [...triggers("score_totals"), ...triggers("data_version")]) {
       first.sqlite.exec(`DROP TRIGGER ${name}`);
     }
-    for (const table of ["score_totals", "data_version", "routing_settings"])
+    for (const table of ["score_totals", "data_version", "routing_settings", "service_state"])
       first.sqlite.exec(`DROP TABLE ${table}`);
     const journal = JSON.parse(readFileSync("migrations/meta/_journal.json", "utf8")) as {
       entries: Array<{ tag: string; when: number }>;

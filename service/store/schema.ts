@@ -119,3 +119,14 @@ export const routingSettings = sqliteTable("routing_settings", {
   tunedAt: integer("tuned_at", { mode: "timestamp_ms" }),
   updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
 });
+
+/**
+ * Small facts about this database's life, by key: `seed` is `started` or `done` (first-start
+ * seeding, so an interrupted one resumes); `writer` holds the read-write instance's claim (JSON:
+ * owner, pid, host, heartbeat), so a second one does not start on the same file.
+ */
+export const serviceState = sqliteTable("service_state", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+  updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+});

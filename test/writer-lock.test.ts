@@ -1,0 +1,86 @@
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { StartupError } from "../service/errors.ts";
+import { openDatabase } from "../service/store/database.ts";
+import { StateStore } from "../service/store/state-store.ts";
+import { startService, tempDir } from "./support/harness.ts";
+
+describe("one read-write instance per SQLite file", () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.remove());
+
+  const claim = (path: string, value: object) => {
+    const { db, sqlite } = openDatabase(path);
+    new StateStore(db).set("writer", JSON.stringify(value));
+    sqlite.close();
+  };
+
+  it("refuses a second writer with a message naming DATABASE_PATH, and lets it start once the first stops", async () => {
+    const env = { DATABASE_PATH: join(tmp.dir, "one.db") };
+    const first = await startService(env);
+    const second = startService(env);
+    await expect(second).rejects.toThrow(StartupError);
+    await expect(second).rejects.toThrow(`DATABASE_PATH=${env.DATABASE_PATH}`);
+    // A read-only replica is no writer.
+    const replica = await startService({ ...env, READ_ONLY: "true" });
+    await replica.close();
+    await first.close();
+    const third = await startService(env);
+    await third.close();
+  });
+
+  it("takes over a claim left by a process that died (kill -9) on this host", async () => {
+    const path = join(tmp.dir, "crashed.db");
+    // A pid that is not running: the highest possible pid is never in use here.
+    claim(path, { owner: "gone", pid: 2 ** 22 + 7, host: hostname(), heartbeat: Date.now() });
+    const svc = await startService({ DATABASE_PATH: path });
+    await svc.close();
+  });
+
+  it("refuses a fresh claim from another host, and takes over a stale one", async () => {
+    const path = join(tmp.dir, "shared.db");
+    claim(path, { owner: "other", pid: 1, host: "elsewhere", heartbeat: Date.now() });
+    await expect(startService({ DATABASE_PATH: path })).rejects.toThrow(/pid 1 on elsewhere/);
+    claim(path, { owner: "other", pid: 1, host: "elsewhere", heartbeat: Date.now() - 60_000 });
+    const svc = await startService({ DATABASE_PATH: path });
+    await svc.close();
+  });
+});
+
+describe("a read-only replica without its file", () => {
+  it("stops with a message naming DATABASE_PATH, not a raw SQLite error", async () => {
+    const path = join(tempDir().dir, "missing.db");
+    await expect(startService({ DATABASE_PATH: path, READ_ONLY: "true" })).rejects.toThrow(
+      `there is none at DATABASE_PATH=${path}`,
+    );
+  });
+});
+
+describe("first-start seeding", () => {
+  it("resumes when a start was killed between writing the examples and pricing the targets", async () => {
+    const tmp = tempDir();
+    const env = { DATABASE_PATH: join(tmp.dir, "seed.db"), SEED_ON_EMPTY: "true" };
+    const first = await startService(env);
+    const n = first.deps.store.countExamples();
+    await first.close();
+    // What a kill -9 after the examples' commit leaves: examples, unpriced targets, seeding "started".
+    const { db, sqlite } = openDatabase(env.DATABASE_PATH);
+    sqlite.exec("UPDATE targets SET input_price_per_mtok = NULL, output_price_per_mtok = NULL");
+    new StateStore(db).set("seed", "started");
+    sqlite.close();
+
+    const second = await startService(env);
+    expect(second.deps.store.countExamples()).toBe(n);
+    const targets = second.deps.store.listTargets();
+    expect(targets.every((t) => t.inputPricePerMtok !== null && t.outputPricePerMtok !== null)).toBe(true);
+    await second.close();
+    const { db: db2, sqlite: s2 } = openDatabase(env.DATABASE_PATH);
+    expect(new StateStore(db2).get("seed")).toBe("done");
+    s2.close();
+    tmp.remove();
+  });
+});
