@@ -289,3 +289,45 @@ describe("admin API: import", () => {
     });
   });
 });
+
+describe("bytes that are not UTF-8", () => {
+  it.each([
+    ["/admin/examples", "application/json", '{"examples":[{"text":"caf\xff","scores":{"a":1}}]}'],
+    ["/admin/import", "application/x-ndjson", '{"text":"caf\xff","scores":{"a":1}}'],
+    ["/rank", "application/json", '{"query":"caf\xff"}'],
+  ])("are refused on %s, and nothing is stored", async (path, type, text) => {
+    const svc = await startService();
+    // "\xff" in a latin1 buffer is the single byte 0xFF: never valid in UTF-8.
+    const res = await svc.app.request(path, {
+      method: "POST",
+      body: Buffer.from(text, "latin1"),
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": type },
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as ErrorBody;
+    expect(body.error.code).toBe("INVALID_JSON");
+    expect(body.error.message).toContain("UTF-8");
+    expect(svc.deps.store.countExamples()).toBe(0);
+    await svc.close();
+  });
+
+  it("a duplicate id in an import names both lines", async () => {
+    const svc = await startService();
+    const id = "5d3c1a0e-2222-4333-8444-000000000009";
+    const lines = [
+      JSON.stringify({ id, text: "a", scores: { a: 1 } }),
+      JSON.stringify({ text: "b", scores: { a: 1 } }),
+      JSON.stringify({ id, text: "c", scores: { a: 1 } }),
+    ].join("\n");
+    const res = await svc.request("POST", "/admin/import", lines, {
+      admin: true,
+      headers: { "content-type": "application/x-ndjson" },
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).error.details?.[0]).toEqual({
+      path: "examples:3.id",
+      message: `id ${id} appears twice (first at examples:1)`,
+    });
+    await svc.close();
+  });
+});

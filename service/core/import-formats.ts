@@ -83,13 +83,26 @@ function* jsonLines(
 export function parseExamplesJsonl(text: string, file = "examples"): ExampleInput[] {
   const issues = new IssueList();
   const out: ExampleInput[] = [];
+  const firstLine = new Map<string, number>();
   for (const { line, value } of jsonLines(text, file, issues)) {
     const r = ExampleInput.safeParse(value);
-    if (r.success) out.push(r.data);
-    else issues.add(...issuesOf(r.error, [`${file}:${line}`]));
+    if (!r.success) {
+      issues.add(...issuesOf(r.error, [`${file}:${line}`]));
+      continue;
+    }
+    const { id } = r.data;
+    const first = id === undefined ? undefined : firstLine.get(id);
+    if (first !== undefined) {
+      issues.add({
+        path: `${file}:${line}.id`,
+        message: `id ${id} appears twice (first at ${file}:${first})`,
+      });
+    }
+    if (id !== undefined && first === undefined) firstLine.set(id, line);
+    out.push(r.data);
   }
   issues.throwIfAny();
-  return withUniqueIds(out, file);
+  return out;
 }
 
 /**
@@ -191,17 +204,4 @@ export function fillUnlisted<T extends ExampleInput>(inputs: T[], policy: Unlist
     for (const t of named) scores[t] = e.scores[t] ?? 0;
     return { ...e, scores };
   });
-}
-
-function withUniqueIds(inputs: ExampleInput[], file: string): ExampleInput[] {
-  const seen = new Set<string>();
-  const issues = new IssueList();
-  inputs.forEach((e, i) => {
-    if (e.id === undefined) return;
-    if (seen.has(e.id))
-      issues.add({ path: `${file}: example ${i + 1}`, message: `id ${e.id} appears twice` });
-    seen.add(e.id);
-  });
-  issues.throwIfAny();
-  return inputs;
 }

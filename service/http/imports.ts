@@ -4,7 +4,7 @@ import { fillUnlisted, parseExamplesJsonl, parsePulze } from "../core/import-for
 import { validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import type { AppEnv, Deps } from "./context.ts";
-import { ADMIN, errors, json, router } from "./openapi.ts";
+import { ADMIN, errors, json, router, utf8Body } from "./openapi.ts";
 
 /** Most examples one import may hold. */
 export const MAX_IMPORT = 100_000;
@@ -135,7 +135,7 @@ async function importBody(
         { path: "format", message: "the pulze format needs multipart parts points and targets" },
       ]);
     }
-    inputs = fillUnlisted(parseExamplesJsonl(await c.req.text()), unlisted ?? "absent");
+    inputs = fillUnlisted(parseExamplesJsonl(await utf8Body(c)), unlisted ?? "absent");
   } else {
     throw new AppError(
       "UNSUPPORTED_MEDIA_TYPE",

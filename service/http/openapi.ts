@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { issuesOf, validationError } from "../core/schemas.ts";
 import { AppError, ERROR_STATUS, type ErrorCode } from "../errors.ts";
 import type { AppEnv } from "./context.ts";
@@ -76,7 +76,7 @@ const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
  */
 export const anyTypeJson: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.req.method === "POST" || c.req.method === "PUT") {
-    const text = await c.req.text();
+    const text = await utf8Body(c);
     if (text.trim() === "") throw new AppError("INVALID_JSON", "request body is empty; send a JSON object");
     const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim() ?? "";
     if (!JSON_TYPE.test(type)) c.req.raw.headers.set("content-type", "application/json");
@@ -113,4 +113,20 @@ export function openApiDocument<T extends OpenAPIHono<AppEnv>>(app: T): T {
     return c.json(document as { openapi: string }, 200);
   });
   return app;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The request body as text, refusing bytes that are not UTF-8 (INVALID_JSON) instead of storing
+ * them as U+FFFD. Later reads of the body (the validators') decode the same cached bytes.
+ */
+export async function utf8Body(c: Context<AppEnv>): Promise<string> {
+  let text: string;
+  try {
+    text = UTF8.decode(await c.req.arrayBuffer());
+  } catch {
+    throw new AppError("INVALID_JSON", "request body is not valid UTF-8");
+  }
+  return text;
 }
