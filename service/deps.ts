@@ -11,15 +11,16 @@ import { TargetStatsCache } from "./core/target-stats.ts";
 import { WriterLock } from "./core/writer-lock.ts";
 import type { Embedder } from "./embedding/embedder.ts";
 import { createServiceEmbedder } from "./embedding/factory.ts";
-import { StartupError } from "./errors.ts";
+import { AppError, StartupError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
-import type { Logger } from "./logger.ts";
+import { errorFields, type Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import { NO_FEATURES, readSettingsFile } from "./routing/settings-file.ts";
 import { openDatabase } from "./store/database.ts";
 import { ExampleStore } from "./store/example-store.ts";
 import { SettingsStore } from "./store/settings-store.ts";
 import { StateStore } from "./store/state-store.ts";
+import { DeferredIndex } from "./vectors/deferred.ts";
 import { createVectorIndex } from "./vectors/factory.ts";
 import type { VectorIndex } from "./vectors/vector-index.ts";
 
@@ -90,9 +91,33 @@ export async function buildDeps(
           `${embedder.id}. Start with the embedder that made them, or re-embed them with \`npm run reindex\`.`,
       );
     }
-    index = overrides.index ?? (await createVectorIndex(config.vectors, embedder.dimension, embedder.id));
+    const { dimension, id: embedderId } = embedder;
+    const open = () => createVectorIndex(config.vectors, dimension, embedderId);
     const lock = new Mutex();
-    const sync = new IndexSync(store, index, lock, logger, {
+    let sync: IndexSync | undefined;
+    const reconcile = async () => {
+      if (readOnly || !sync) return;
+      const started = performance.now();
+      const fixed = await sync.reconcile();
+      logger.info("vector index reconciled with SQLite", {
+        ...fixed,
+        ms: Math.round(performance.now() - started),
+      });
+    };
+    try {
+      index = overrides.index ?? (await open());
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === "VECTOR_STORE_UNAVAILABLE")) throw err;
+      // Start not ready rather than crash-loop: the index opens (and is reconciled) when it answers.
+      logger.warn("vector store unreachable at start; serving 503 for it until it answers", errorFields(err));
+      index = new DeferredIndex(
+        dimension,
+        open,
+        () => reconcile().catch((e: unknown) => logger.error("reconciliation failed", errorFields(e))),
+        (message, attempt) => logger.warn("vector store still unreachable", { message, attempt }),
+      );
+    }
+    sync = new IndexSync(store, index, lock, logger, {
       batchSize: config.vectors.batchSize,
       retryMs: config.vectors.retryMs,
     });
@@ -100,12 +125,10 @@ export async function buildDeps(
     if (readOnly && index.persistent) {
       // A read-only replica shares the primary's vector store and leaves its upkeep to the primary.
       logger.info("read-only replica: serving /rank from the shared vector store");
+    } else if (index instanceof DeferredIndex) {
+      // Reconciled when it opens.
     } else if (index.persistent) {
-      const fixed = await sync.reconcile();
-      logger.info("vector index reconciled with SQLite", {
-        ...fixed,
-        ms: Math.round(performance.now() - started),
-      });
+      await reconcile();
     } else {
       await fillFromStore(store, index, embedder.id, readOnly);
       logger.info("vector index loaded", {

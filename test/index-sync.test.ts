@@ -115,3 +115,49 @@ describe("service on Qdrant: consistency with SQLite", () => {
     expect(svc.deps.store.countUnindexed()).toBe(0);
   });
 });
+
+describe("Qdrant unreachable at start", () => {
+  it("starts not ready, answers 503 with Retry-After, keeps writes, and recovers by itself when Qdrant comes up", async () => {
+    const { freePort } = await import("./support/local-server.ts");
+    const port = await freePort();
+    const tmp = tempDir();
+    const svc = await startService({
+      DATABASE_PATH: join(tmp.dir, "down.db"),
+      VECTOR_STORE: "qdrant",
+      QDRANT_URL: `http://127.0.0.1:${port}`,
+      QDRANT_COLLECTION: "late",
+      QDRANT_TIMEOUT_MS: "300",
+      INDEX_RETRY_MS: "50",
+    });
+    const ready = await svc.request("GET", "/readyz");
+    expect(ready.status).toBe(503);
+    const rank = await svc.request("POST", "/rank", { query: "a poem" });
+    expect(rank.status).toBe(503);
+    expect(rank.headers.get("retry-after")).toBe("5");
+    expect(((await rank.json()) as ErrorBody).error.code).toBe("VECTOR_STORE_UNAVAILABLE");
+    const added = await svc.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 1 })));
+    expect(added.status).toBe(201);
+    expect(added.body.indexed).toBe(false);
+
+    const late = await new FakeQdrant().start(port);
+    try {
+      let status = 0;
+      for (let i = 0; i < 200 && status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (await svc.request("GET", "/readyz")).status;
+      }
+      expect(status).toBe(200);
+      for (let i = 0; i < 100 && svc.deps.store.countUnindexed() > 0; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(svc.deps.store.countUnindexed()).toBe(0);
+      expect(await svc.deps.index.count()).toBe(3);
+      const ranked = await svc.rank({ query: "write a poem about the sea" });
+      expect(ranked.status).toBe(200);
+      expect(ranked.body.scores[0]?.target).toBe("poet");
+    } finally {
+      await svc.close();
+      await late.stop();
+      tmp.remove();
+    }
+  }, 30_000);
+});

@@ -22,11 +22,12 @@ export class FakeQdrant {
   private server: Server | undefined;
   url = "";
 
-  async start(): Promise<this> {
+  /** Listens on `port` (a free one by default). */
+  async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => send(res, 500, { status: { error: String(err) } }));
     });
-    this.url = await listenLocal(this.server);
+    this.url = await listenLocal(this.server, port);
     return this;
   }
 
