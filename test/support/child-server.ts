@@ -1,48 +1,63 @@
 import { type ChildProcess, spawn } from "node:child_process";
 
-/** The real server (`service/main.ts`) as a child process, for tests about the process itself. */
+/** The real server (`service/main.ts`, or another script) as a child process, for tests about the process itself. */
 export class ChildServer {
   readonly lines: string[] = [];
   url = "";
-  private exited: Promise<number | null>;
+  private readonly exited: Promise<number | null>;
+  private readonly waiting: Array<() => void> = [];
 
   private constructor(readonly child: ChildProcess) {
     this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    let buffered = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("utf8");
+      const parts = buffered.split("\n");
+      buffered = parts.pop() ?? "";
+      for (const line of parts) {
+        this.lines.push(line);
+        const m = /"message":"listening"/.test(line) ? /"port":(\d+)/.exec(line) : null;
+        if (m) {
+          this.url = `http://127.0.0.1:${m[1]}`;
+          for (const wake of this.waiting.splice(0)) wake();
+        }
+      }
+    });
   }
 
   /** Starts it with `env` on a free loopback port; resolves once it logs that it listens. */
   static async start(env: Record<string, string>, timeoutMs = 30_000): Promise<ChildServer> {
-    const child = spawn(process.execPath, ["--import", "tsx", "service/main.ts"], {
+    const server = ChildServer.spawn(env);
+    await server.listening(timeoutMs);
+    return server;
+  }
+
+  /** Starts `script` (the server by default) without waiting: to kill it while it starts or works. */
+  static spawn(env: Record<string, string>, script = "service/main.ts"): ChildServer {
+    const child = spawn(process.execPath, ["--import", "tsx", script], {
       env: { PATH: process.env.PATH ?? "", PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
-    const server = new ChildServer(child);
-    await new Promise<void>((resolve, reject) => {
+    return new ChildServer(child);
+  }
+
+  /** Resolves once the server logs that it listens (its URL is then set); rejects if it exits first. */
+  listening(timeoutMs = 30_000): Promise<void> {
+    if (this.url) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`no "listening" within ${timeoutMs} ms:\n${server.lines.join("\n")}`)),
+        () => reject(new Error(`no "listening" within ${timeoutMs} ms:\n${this.lines.join("\n")}`)),
         timeoutMs,
       );
-      let buffered = "";
-      child.stderr?.on("data", (chunk: Buffer) => {
-        buffered += chunk.toString("utf8");
-        const parts = buffered.split("\n");
-        buffered = parts.pop() ?? "";
-        for (const line of parts) {
-          server.lines.push(line);
-          const m = /"message":"listening"/.test(line) ? /"port":(\d+)/.exec(line) : null;
-          if (m) {
-            server.url = `http://127.0.0.1:${m[1]}`;
-            clearTimeout(timer);
-            resolve();
-          }
-        }
-      });
-      child.once("exit", (code) => {
+      this.waiting.push(() => {
         clearTimeout(timer);
-        reject(new Error(`exited with ${code} before listening:\n${server.lines.join("\n")}`));
+        resolve();
+      });
+      this.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`exited with ${code} before listening:\n${this.lines.join("\n")}`));
       });
     });
-    return server;
   }
 
   /** Resolves to the exit code (null when killed by a signal). */

@@ -1,0 +1,244 @@
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rng } from "../service/routing/crossval.ts";
+import { openDatabase } from "../service/store/database.ts";
+import { ExampleStore } from "../service/store/example-store.ts";
+import { StateStore } from "../service/store/state-store.ts";
+import { ChildServer } from "./support/child-server.ts";
+import { ADMIN_TOKEN, tempDir } from "./support/harness.ts";
+
+/**
+ * kill -9 at seeded random moments of the real server's (and the reindex CLI's) work: after each,
+ * every write the service acknowledged must be in SQLite, whole, and a restarted service's index
+ * must agree with SQLite. The seed makes every run's kill times the same.
+ */
+const SEED = Number(process.env.CRASH_SEED ?? 20261201);
+const next = rng(SEED);
+const between = (lo: number, hi: number) => Math.round(lo + next() * (hi - lo));
+const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const base = (dir: string, name: string) => ({
+  DATABASE_PATH: join(dir, `${name}.db`),
+  ADMIN_TOKEN,
+  EMBEDDER: "hash",
+  HASH_EMBEDDER_DIMENSION: "64",
+  EMBED_CACHE_SIZE: "0",
+  SEED_ON_EMPTY: "false",
+  TUNING: "off",
+});
+
+interface Acked {
+  id: string;
+  text: string;
+  scores: Record<string, number>;
+}
+
+const example = (kind: string) => {
+  const id = randomUUID();
+  const text = `${kind} example ${id} about topic ${Math.floor(next() * 40)}`;
+  return { id, text, scores: { big: Math.round(next() * 100) / 100, small: Math.round(next() * 100) / 100 } };
+};
+
+/** Sends single writes and imports until the server dies; returns what it acknowledged. */
+async function writeUntilKilled(url: string, killAt: number): Promise<Acked[]> {
+  const acked: Acked[] = [];
+  const deadline = Date.now() + killAt + 2_000;
+  const singles = (async () => {
+    while (Date.now() < deadline) {
+      const e = example("single");
+      try {
+        const res = await fetch(`${url}/admin/examples`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: JSON.stringify({ examples: [e] }),
+        });
+        if (res.status === 201) acked.push(e);
+      } catch {
+        return; // the server is gone: this write was never acknowledged
+      }
+    }
+  })();
+  const imports = (async () => {
+    while (Date.now() < deadline) {
+      const batch = Array.from({ length: 250 }, () => example("imported"));
+      try {
+        const res = await fetch(`${url}/admin/import`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/x-ndjson" },
+          body: batch.map((e) => JSON.stringify(e)).join("\n"),
+        });
+        if (res.status === 201) acked.push(...batch);
+      } catch {
+        return;
+      }
+    }
+  })();
+  await Promise.all([singles, imports]);
+  return acked;
+}
+
+/** Every acknowledged example is stored whole. */
+function expectStored(path: string, acked: readonly Acked[]): number {
+  const { db, sqlite } = openDatabase(path);
+  const store = new ExampleStore(db);
+  for (const e of acked) {
+    const stored = store.get(e.id);
+    expect(stored, `acknowledged ${e.id} lost`).toBeDefined();
+    expect(stored?.text).toBe(e.text);
+    expect(stored?.scores).toEqual(e.scores);
+  }
+  const n = store.countExamples();
+  sqlite.close();
+  return n;
+}
+
+/** A restarted service is ready, its index holds exactly what SQLite holds, and it finds `probe` by its text. */
+async function expectIndexAgrees(env: Record<string, string>, examples: number, probe?: Acked) {
+  const server = await ChildServer.start(env);
+  try {
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const value = (name: string) =>
+      Number(/^(\S+) (\S+)$/m.exec(metrics.split("\n").find((l) => l.startsWith(`${name} `)) ?? "")?.[2]);
+    expect(value("router_examples_stored")).toBe(examples);
+    expect(value("router_vectors_stored")).toBe(examples);
+    expect(value("router_vectors_unsynced")).toBe(0);
+    if (probe) {
+      const res = await fetch(`${server.url}/rank`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: probe.text, k: 1 }),
+      });
+      const body = (await res.json()) as { hits: Array<{ id: string }> };
+      expect(body.hits[0]?.id).toBe(probe.id);
+    }
+  } finally {
+    server.kill("SIGTERM");
+    await server.exit();
+  }
+}
+
+describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let kills = 0;
+  beforeAll(() => {
+    tmp = tempDir();
+  });
+  afterAll(() => {
+    tmp.remove();
+    // The issue's bar: at least 20 kills a run.
+    expect(kills).toBeGreaterThanOrEqual(20);
+  });
+
+  it("during single writes and imports: every acknowledged write survives, the index agrees", async () => {
+    const env = base(tmp.dir, "writes");
+    const acked: Acked[] = [];
+    for (let round = 0; round < 8; round++) {
+      const server = await ChildServer.start(env);
+      const killAt = between(100, 1500);
+      const writing = writeUntilKilled(server.url, killAt);
+      await new Promise((r) => setTimeout(r, killAt));
+      server.kill("SIGKILL");
+      kills++;
+      await server.exit();
+      acked.push(...(await writing));
+      const n = expectStored(env.DATABASE_PATH, acked);
+      await expectIndexAgrees(env, n, acked.at(-1));
+    }
+    expect(acked.length).toBeGreaterThan(100);
+  }, 180_000);
+
+  it("during first-start seeding: a restart finishes it, prices included", async () => {
+    for (let round = 0; round < 5; round++) {
+      const env = { ...base(tmp.dir, `seed-${round}`), SEED_ON_EMPTY: "true" };
+      const starting = ChildServer.spawn(env);
+      await new Promise((r) => setTimeout(r, between(300, 2500)));
+      starting.kill("SIGKILL");
+      kills++;
+      await starting.exit();
+      const server = await ChildServer.start(env);
+      server.kill("SIGTERM");
+      expect(await server.exit()).toBe(0);
+      const { db, sqlite } = openDatabase(env.DATABASE_PATH);
+      const store = new ExampleStore(db);
+      expect(store.countExamples()).toBe(308);
+      expect(
+        store.listTargets().every((t) => t.inputPricePerMtok !== null && t.outputPricePerMtok !== null),
+      ).toBe(true);
+      expect(new StateStore(db).get("seed")).toBe("done");
+      sqlite.close();
+    }
+  }, 180_000);
+
+  it("during a reindex to another embedder: running it again finishes, and the service starts on it", async () => {
+    const env = base(tmp.dir, "reindex");
+    const server = await ChildServer.start(env);
+    const batch = Array.from({ length: 1500 }, () => example("reindexed"));
+    const res = await fetch(`${server.url}/admin/import`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/x-ndjson" },
+      body: batch.map((e) => JSON.stringify(e)).join("\n"),
+    });
+    expect(res.status).toBe(201);
+    server.kill("SIGTERM");
+    await server.exit();
+    for (let round = 0; round < 4; round++) {
+      // Alternate the target dimension so every round has re-embedding to do.
+      const dimension = round % 2 === 0 ? "32" : "64";
+      const cli = ChildServer.spawn({ ...env, HASH_EMBEDDER_DIMENSION: dimension }, "service/cli/reindex.ts");
+      await new Promise((r) => setTimeout(r, between(200, 1500)));
+      cli.kill("SIGKILL");
+      kills++;
+      await cli.exit();
+      const again = ChildServer.spawn(
+        { ...env, HASH_EMBEDDER_DIMENSION: dimension },
+        "service/cli/reindex.ts",
+      );
+      expect(await again.exit()).toBe(0);
+      expectStored(env.DATABASE_PATH, batch);
+      await expectIndexAgrees({ ...env, HASH_EMBEDDER_DIMENSION: dimension }, batch.length, batch[round]);
+    }
+  }, 180_000);
+
+  it("during self-tuning: the settings are the old or the new, whole, and the service starts", async () => {
+    const env = base(tmp.dir, "tuning");
+    const server = await ChildServer.start(env);
+    const batch = Array.from({ length: 3000 }, () => example("tuned"));
+    const res = await fetch(`${server.url}/admin/import`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/x-ndjson" },
+      body: batch.map((e) => JSON.stringify(e)).join("\n"),
+    });
+    expect(res.status).toBe(201);
+    server.kill("SIGTERM");
+    await server.exit();
+    for (let round = 0; round < 4; round++) {
+      // Never tuned, or changed since: the start schedules a run at once.
+      const tuning = await ChildServer.start({
+        ...env,
+        TUNING: "auto",
+        TUNE_DELAY_MS: "0",
+        TUNE_CHANGE_COUNT: "1",
+      });
+      await fetch(`${tuning.url}/admin/examples`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ examples: [example("tuned")] }),
+      });
+      await new Promise((r) => setTimeout(r, between(100, 4000)));
+      tuning.kill("SIGKILL");
+      kills++;
+      await tuning.exit();
+      const after = await ChildServer.start(env);
+      const status = (await (await fetch(`${after.url}/admin/settings`, { headers: auth })).json()) as {
+        source: string;
+        settings: { k: number };
+      };
+      expect(["default", "tuned"]).toContain(status.source);
+      expect(status.settings.k).toBeGreaterThan(0);
+      after.kill("SIGTERM");
+      await after.exit();
+      await expectIndexAgrees(env, batch.length + round + 1);
+    }
+  }, 240_000);
+});
