@@ -24,8 +24,11 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    // Drain: /readyz and new requests answer 503, responses close their connections, idle
-    // keep-alive connections close now, and the process exits once the last request is answered.
+    // Drain: /readyz and new requests answer 503 and every response closes its connection. The
+    // listener closes (and with it the idle keep-alive connections) only after a short linger:
+    // closed at once, a connection a client is writing a request onto at that moment would be
+    // reset, while a client that sends within the linger gets a clean answer and a closed
+    // connection. The process exits once the last connection is closed.
     deps.lifecycle.draining = true;
     logger.info("shutting down: draining", { signal, graceMs: config.server.shutdownGraceMs });
     const forced = setTimeout(() => {
@@ -34,14 +37,16 @@ async function main(): Promise<void> {
       deps.close().finally(() => process.exit(1));
     }, config.server.shutdownGraceMs);
     forced.unref();
-    server.close(() => {
-      clearTimeout(forced);
-      deps.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-    server.closeIdleConnections();
+    const linger = Math.min(1_000, config.server.shutdownGraceMs / 4);
+    setTimeout(() => {
+      server.close(() => {
+        clearTimeout(forced);
+        deps.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      });
+    }, linger).unref();
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
