@@ -103,13 +103,17 @@ const write = () =>
       examples: [{ text: `a written example ${++written}`, scores: { "gpt-4o": 0.8 } }],
     }),
   });
-const longWord = "x".repeat(100_000);
-const long = () =>
-  fetch(`${url}/rank`, {
+// One unbroken 100,000-character word, different each time (both ends, which truncation keeps),
+// so that neither the embedding cache nor anything else has seen it.
+let longs = 0;
+const long = () => {
+  const tag = `${++longs}q`.padEnd(8, "q");
+  return fetch(`${url}/rank`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: longWord }),
+    body: JSON.stringify({ query: `${tag}${"x".repeat(100_000 - 16)}${tag}` }),
   });
+};
 
 const base = await phase(url, SECONDS, () => every(SECONDS, 2000, write));
 console.log(`\nphase 1: unique queries + a single-example write every 2 s`);

@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import { Server as NetServer } from "node:net";
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
@@ -24,11 +25,12 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    // Drain: /readyz and new requests answer 503 and every response closes its connection. The
-    // listener closes (and with it the idle keep-alive connections) only after a short linger:
-    // closed at once, a connection a client is writing a request onto at that moment would be
-    // reset, while a client that sends within the linger gets a clean answer and a closed
-    // connection. The process exits once the last connection is closed.
+    // Drain: the listener closes at once (new connections are refused, never accepted and cut);
+    // on the connections already open, new requests answer 503 and every response closes its
+    // connection. Idle keep-alive connections are closed only after a short linger: closed at
+    // once, one a client is writing a request onto at that moment would be reset, while a client
+    // that sends within the linger gets a clean answer and a closed connection. The process
+    // exits once the last connection is closed.
     deps.lifecycle.draining = true;
     logger.info("shutting down: draining", { signal, graceMs: config.server.shutdownGraceMs });
     const forced = setTimeout(() => {
@@ -37,16 +39,17 @@ async function main(): Promise<void> {
       deps.close().finally(() => process.exit(1));
     }, config.server.shutdownGraceMs);
     forced.unref();
+    // net.Server's close stops listening and waits for the connections; http.Server's would also
+    // close the idle keep-alive ones at once (Node >= 19), racing clients that are sending.
+    NetServer.prototype.close.call(server, () => {
+      clearTimeout(forced);
+      deps.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
     const linger = Math.min(1_000, config.server.shutdownGraceMs / 4);
-    setTimeout(() => {
-      server.close(() => {
-        clearTimeout(forced);
-        deps.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      });
-    }, linger).unref();
+    setTimeout(() => server.closeIdleConnections(), linger).unref();
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));

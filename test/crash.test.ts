@@ -118,6 +118,21 @@ async function expectIndexAgrees(env: Record<string, string>, examples: number, 
   }
 }
 
+/** Imports `n` examples through a server on `env`'s database, then stops it cleanly. */
+async function preload(env: Record<string, string>, n: number, kind: string): Promise<Acked[]> {
+  const server = await ChildServer.start(env);
+  const batch = Array.from({ length: n }, () => example(kind));
+  const res = await fetch(`${server.url}/admin/import`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/x-ndjson" },
+    body: batch.map((e) => JSON.stringify(e)).join("\n"),
+  });
+  expect(res.status).toBe(201);
+  server.kill("SIGTERM");
+  await server.exit();
+  return batch;
+}
+
 describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () => {
   let tmp: ReturnType<typeof tempDir>;
   let kills = 0;
@@ -172,16 +187,7 @@ describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () =>
 
   it("during a reindex to another embedder: running it again finishes, and the service starts on it", async () => {
     const env = base(tmp.dir, "reindex");
-    const server = await ChildServer.start(env);
-    const batch = Array.from({ length: 1500 }, () => example("reindexed"));
-    const res = await fetch(`${server.url}/admin/import`, {
-      method: "POST",
-      headers: { ...auth, "content-type": "application/x-ndjson" },
-      body: batch.map((e) => JSON.stringify(e)).join("\n"),
-    });
-    expect(res.status).toBe(201);
-    server.kill("SIGTERM");
-    await server.exit();
+    const batch = await preload(env, 1500, "reindexed");
     for (let round = 0; round < 4; round++) {
       // Alternate the target dimension so every round has re-embedding to do.
       const dimension = round % 2 === 0 ? "32" : "64";
@@ -202,16 +208,7 @@ describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () =>
 
   it("during self-tuning: the settings are the old or the new, whole, and the service starts", async () => {
     const env = base(tmp.dir, "tuning");
-    const server = await ChildServer.start(env);
-    const batch = Array.from({ length: 3000 }, () => example("tuned"));
-    const res = await fetch(`${server.url}/admin/import`, {
-      method: "POST",
-      headers: { ...auth, "content-type": "application/x-ndjson" },
-      body: batch.map((e) => JSON.stringify(e)).join("\n"),
-    });
-    expect(res.status).toBe(201);
-    server.kill("SIGTERM");
-    await server.exit();
+    const batch = await preload(env, 3000, "tuned");
     for (let round = 0; round < 4; round++) {
       // Never tuned, or changed since: the start schedules a run at once.
       const tuning = await ChildServer.start({

@@ -36,6 +36,17 @@ describe("the embedding worker's queue", () => {
     expect(served).toBe(5);
   });
 
+  it("runs a long text alone, so it does not slow a whole batch of short ones", () => {
+    const q = new FairQueue<{ name: string; texts: string[] }>(32, 4);
+    q.push(job("a"), "query");
+    q.push({ name: "long", texts: ["x".repeat(5000)] }, "query");
+    q.push(job("b"), "query");
+    q.push(job("c"), "query");
+    expect(q.next()?.map((j) => j.name)).toEqual(["a"]);
+    expect(q.next()?.map((j) => j.name)).toEqual(["long"]);
+    expect(q.next()?.map((j) => j.name)).toEqual(["b", "c"]);
+  });
+
   it("drains every waiting job", () => {
     const q = new FairQueue<ReturnType<typeof job>>();
     q.push(job("a"), "query");

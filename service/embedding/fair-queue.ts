@@ -37,8 +37,15 @@ export class FairQueue<J extends { texts: readonly string[] }> {
     if (this.queries.length === 0) return undefined;
     this.streak++;
     const batch = [this.queries.shift() as J];
+    // A long text goes alone: the model pads a batch to its longest text, so merged with short
+    // ones it would make every one of them as slow as itself.
+    if (isLong(batch[0] as J)) return batch;
     let texts = batch[0]?.texts.length ?? 0;
-    while (this.queries.length > 0 && texts + (this.queries[0]?.texts.length ?? 0) <= this.maxQueryTexts) {
+    while (
+      this.queries.length > 0 &&
+      !isLong(this.queries[0] as J) &&
+      texts + (this.queries[0]?.texts.length ?? 0) <= this.maxQueryTexts
+    ) {
       const job = this.queries.shift() as J;
       texts += job.texts.length;
       batch.push(job);
@@ -50,4 +57,11 @@ export class FairQueue<J extends { texts: readonly string[] }> {
   drain(): J[] {
     return [...this.queries.splice(0), ...this.bulk.splice(0)];
   }
+}
+
+/** Characters past which a text is long: about a hundred tokens, well past a typical prompt. */
+export const LONG_TEXT_CHARS = 512;
+
+function isLong(job: { texts: readonly string[] }): boolean {
+  return job.texts.some((t) => t.length > LONG_TEXT_CHARS);
 }
