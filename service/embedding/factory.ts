@@ -37,7 +37,11 @@ async function createBackend(config: Config["embedder"]): Promise<Embedder> {
   switch (config.kind) {
     case "local": {
       const { LocalEmbedder } = await import("./local.ts");
-      return LocalEmbedder.create({ batchSize: config.batchSize, maxInputTokens: config.maxInputTokens });
+      return LocalEmbedder.create({
+        batchSize: config.batchSize,
+        maxInputTokens: config.maxInputTokens,
+        workers: config.workers,
+      });
     }
     case "huggingface": {
       const { HuggingFaceEmbedder } = await import("./huggingface.ts");

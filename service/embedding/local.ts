@@ -11,6 +11,8 @@ export interface LocalEmbedderOptions {
   batchSize: number;
   /** Token limit applied by truncation before embedding. Default 256. */
   maxInputTokens: number;
+  /** Worker threads, each with its own copy of the model (about 100 MB). Default 1. */
+  workers?: number;
 }
 
 interface Job {
@@ -27,37 +29,50 @@ type WorkerMessage =
 const WORKER_URL = new URL("./local-worker.mjs", import.meta.url);
 const MODEL_ID = "universal-sentence-encoder-lite";
 
+/** One model worker: the batch it runs now, and whether it is up. */
+interface Slot {
+  worker: Worker;
+  running: { id: number; jobs: Job[] } | undefined;
+  /** False between the worker's death and its replacement being ready. */
+  alive: boolean;
+}
+
 /**
- * Universal Sentence Encoder lite (512-d), weights shipped in npm, run in a worker thread.
- * One worker runs one batch at a time, in the order `FairQueue` gives: queries first, those waiting
- * together merged into one batch, and bulk batches between them so that writes never starve.
+ * Universal Sentence Encoder lite (512-d), weights shipped in npm, run in `workers` worker threads
+ * (one model each, so both cores of a two-core machine embed). Each worker runs one batch at a
+ * time, taken in the order `FairQueue` gives: queries first, those waiting together merged into
+ * one batch, long texts alone, and bulk batches between them so that writes never starve.
  */
 export class LocalEmbedder implements Embedder {
   readonly id: string;
   readonly maxInputTokens: number;
   private readonly queue = new FairQueue<Job>();
-  /** The jobs in the worker now, sent as one batch under one id. */
-  private running: { id: number; jobs: Job[] } | undefined;
   private nextId = 1;
   private closed = false;
-  /** False between a worker's death and its replacement being ready. */
-  private alive = true;
 
   private constructor(
-    private worker: Worker,
+    private readonly slots: Slot[],
     readonly dimension: number,
     private readonly options: LocalEmbedderOptions,
     private readonly tokenizer: SentencePieceSpans,
   ) {
     this.id = `local:${MODEL_ID}:${dimension}`;
     this.maxInputTokens = options.maxInputTokens;
-    this.attach(worker);
+    for (const slot of slots) this.attach(slot);
   }
 
-  /** Starts the worker and resolves once the model has loaded and answered a probe. */
+  /** Starts the workers and resolves once each has loaded the model and answered a probe. */
   static async create(options: LocalEmbedderOptions): Promise<LocalEmbedder> {
-    const { worker, dimension } = await startWorker();
-    return new LocalEmbedder(worker, dimension, options, SentencePieceSpans.fromModelPackage());
+    const started = await Promise.all(
+      Array.from({ length: Math.max(1, options.workers ?? 1) }, () => startWorker()),
+    );
+    const slots = started.map(({ worker }) => ({ worker, running: undefined, alive: true }));
+    return new LocalEmbedder(
+      slots,
+      started[0]?.dimension ?? 0,
+      options,
+      SentencePieceSpans.fromModelPackage(),
+    );
   }
 
   embed(texts: readonly string[], priority: EmbedPriority = "query"): Promise<Float32Array[]> {
@@ -74,7 +89,7 @@ export class LocalEmbedder implements Embedder {
   }
 
   async health(): Promise<void> {
-    if (this.closed || !this.alive) {
+    if (this.closed || !this.slots.some((s) => s.alive)) {
       throw new AppError("EMBEDDER_UNAVAILABLE", "local embedding model is not running", {
         retryAfterSeconds: 5,
       });
@@ -83,37 +98,42 @@ export class LocalEmbedder implements Embedder {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.failAll(new AppError("EMBEDDER_UNAVAILABLE", "embedder is shutting down"));
-    await this.worker.terminate();
+    const err = new AppError("EMBEDDER_UNAVAILABLE", "embedder is shutting down");
+    for (const slot of this.slots) this.fail(slot, err);
+    for (const job of this.queue.drain()) job.reject(err);
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
   private enqueue(texts: readonly string[], priority: EmbedPriority): Promise<Float32Array[]> {
-    if (!this.alive || this.closed) {
+    if (this.closed || !this.slots.some((s) => s.alive)) {
       return Promise.reject(
         new AppError("EMBEDDER_UNAVAILABLE", "local embedding model is restarting", { retryAfterSeconds: 5 }),
       );
     }
     return new Promise((resolve, reject) => {
-      const job = { texts, resolve, reject };
-      this.queue.push(job, priority);
+      this.queue.push({ texts, resolve, reject }, priority);
       this.pump();
     });
   }
 
+  /** Gives every idle worker the next batch. */
   private pump(): void {
-    if (this.running) return;
-    const jobs = this.queue.next();
-    if (!jobs) return;
-    const id = this.nextId++;
-    this.running = { id, jobs };
-    this.worker.postMessage({ id, texts: jobs.flatMap((j) => j.texts) });
+    for (const slot of this.slots) {
+      if (!slot.alive || slot.running) continue;
+      const jobs = this.queue.next();
+      if (!jobs) return;
+      const id = this.nextId++;
+      slot.running = { id, jobs };
+      slot.worker.postMessage({ id, texts: jobs.flatMap((j) => j.texts) });
+    }
   }
 
-  private attach(worker: Worker): void {
+  private attach(slot: Slot): void {
+    const worker = slot.worker;
     worker.on("message", (msg: WorkerMessage) => {
-      const batch = this.running;
-      if (msg.type === "ready" || !batch || msg.id !== batch.id) return;
-      this.running = undefined;
+      const batch = slot.running;
+      if (worker !== slot.worker || msg.type === "ready" || !batch || msg.id !== batch.id) return;
+      slot.running = undefined;
       if (msg.type === "error") {
         for (const job of batch.jobs) {
           job.reject(
@@ -133,34 +153,39 @@ export class LocalEmbedder implements Embedder {
       }
       this.pump();
     });
-    worker.on("error", (err) => this.onWorkerDeath(worker, err));
+    worker.on("error", (err) => this.onWorkerDeath(slot, worker, err));
     worker.on("exit", (code) =>
-      this.onWorkerDeath(worker, new Error(`embedding worker exited with code ${code}`)),
+      this.onWorkerDeath(slot, worker, new Error(`embedding worker exited with code ${code}`)),
     );
   }
 
-  private onWorkerDeath(worker: Worker, cause: unknown): void {
+  private onWorkerDeath(slot: Slot, worker: Worker, cause: unknown): void {
     // "error" is followed by "exit": act once per worker, and never after close().
-    if (this.closed || worker !== this.worker || !this.alive) return;
-    this.alive = false;
-    this.failAll(
-      new AppError("EMBEDDER_UNAVAILABLE", "local embedding worker stopped", { cause, retryAfterSeconds: 5 }),
-    );
-    // Restart so the next request has a model again; requests in between fail fast with a 503.
+    if (this.closed || worker !== slot.worker || !slot.alive) return;
+    slot.alive = false;
+    const err = new AppError("EMBEDDER_UNAVAILABLE", "local embedding worker stopped", {
+      cause,
+      retryAfterSeconds: 5,
+    });
+    this.fail(slot, err);
+    // With no worker left, what waits would wait for a restart: fail it fast (503) instead.
+    if (!this.slots.some((s) => s.alive)) for (const job of this.queue.drain()) job.reject(err);
+    // Restart so there is a model again; meanwhile the other workers take the queue.
     startWorker().then(
       (fresh) => {
         if (this.closed) return void fresh.worker.terminate();
-        this.worker = fresh.worker;
-        this.attach(fresh.worker);
-        this.alive = true;
+        slot.worker = fresh.worker;
+        slot.alive = true;
+        this.attach(slot);
+        this.pump();
       },
       () => undefined,
     );
   }
 
-  private failAll(err: AppError): void {
-    const jobs = [...(this.running?.jobs ?? []), ...this.queue.drain()];
-    this.running = undefined;
+  private fail(slot: Slot, err: AppError): void {
+    const jobs = slot.running?.jobs ?? [];
+    slot.running = undefined;
     for (const job of jobs) job.reject(err);
   }
 }
