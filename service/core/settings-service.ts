@@ -276,7 +276,7 @@ export class SettingsService {
       baselines: result.baselines,
       neighbours_help: replace ? result.neighboursHelp : chosen.settings !== SAFE_CHOICE.settings,
       candidates: result.evaluated,
-      folds: 5,
+      folds: result.folds,
       seconds: (Date.now() - started.getTime()) / 1000,
       ...(result.curves && {
         curves: { ...result.curves, router: replace ? result.curves.router : result.curves.current },

@@ -1,8 +1,8 @@
-import type { ErrorHandler, MiddlewareHandler, NotFoundHandler } from "hono";
+import type { ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { AppError } from "../errors.ts";
 import { errorFields } from "../logger.ts";
-import type { AppEnv, Deps } from "./context.ts";
+import type { AppEnv } from "./context.ts";
 
 /** Renders every failure as `{ error: { code, message, requestId, details? } }`, logged by the request's logger. */
 export const errorHandler: ErrorHandler<AppEnv> = (err, c) => {
@@ -55,23 +55,5 @@ function toAppError(err: unknown): AppError | undefined {
 export function tooLarge(limit: number): () => never {
   return () => {
     throw new AppError("PAYLOAD_TOO_LARGE", `request body is larger than ${limit} bytes`);
-  };
-}
-
-/**
- * While the process shuts down: a request that arrives is refused (503 NOT_READY, Retry-After 1),
- * and every response closes its connection, so keep-alive clients move to another instance
- * instead of being cut off when the process exits.
- */
-export function drain(deps: Deps): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    if (deps.lifecycle.draining) {
-      c.header("Connection", "close");
-      throw new AppError("NOT_READY", "shutting down: send this request to another instance", {
-        retryAfterSeconds: 1,
-      });
-    }
-    await next();
-    if (deps.lifecycle.draining) c.header("Connection", "close");
   };
 }

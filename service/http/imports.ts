@@ -3,8 +3,9 @@ import type { Context } from "hono";
 import { fillUnlisted, parseExamplesJsonl, parsePulze } from "../core/import-formats.ts";
 import { validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
+import { utf8Body } from "./body.ts";
 import type { AppEnv, Deps } from "./context.ts";
-import { ADMIN, errors, json, router, utf8Body } from "./openapi.ts";
+import { ADMIN, errors, json, router } from "./openapi.ts";
 
 /** Most examples one import may hold. */
 export const MAX_IMPORT = 100_000;

@@ -1,7 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context, MiddlewareHandler } from "hono";
 import { issuesOf, validationError } from "../core/schemas.ts";
-import { AppError, ERROR_STATUS, type ErrorCode } from "../errors.ts";
+import { ERROR_STATUS, type ErrorCode } from "../errors.ts";
 import type { AppEnv } from "./context.ts";
 
 /** What an unnamed (root-level) problem in each part of a request is called in `details`. */
@@ -67,23 +66,6 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
 /** Admin routes carry the bearer token. */
 export const ADMIN = [{ adminToken: [] }];
 
-const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
-
-/**
- * Request bodies are JSON whatever content type a caller sends (clients in many languages send
- * them differently): an empty body is INVALID_JSON here, and a body without a JSON content type
- * is read as JSON by the route's validator, whose parse failure is INVALID_JSON too.
- */
-export const anyTypeJson: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.req.method === "POST" || c.req.method === "PUT") {
-    const text = await utf8Body(c);
-    if (text.trim() === "") throw new AppError("INVALID_JSON", "request body is empty; send a JSON object");
-    const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim() ?? "";
-    if (!JSON_TYPE.test(type)) c.req.raw.headers.set("content-type", "application/json");
-  }
-  await next();
-};
-
 const documentRoute = createRoute({
   method: "get",
   path: "/openapi.json",
@@ -113,20 +95,4 @@ export function openApiDocument<T extends OpenAPIHono<AppEnv>>(app: T): T {
     return c.json(document as { openapi: string }, 200);
   });
   return app;
-}
-
-const UTF8 = new TextDecoder("utf-8", { fatal: true });
-
-/**
- * The request body as text, refusing bytes that are not UTF-8 (INVALID_JSON) instead of storing
- * them as U+FFFD. Later reads of the body (the validators') decode the same cached bytes.
- */
-export async function utf8Body(c: Context<AppEnv>): Promise<string> {
-  let text: string;
-  try {
-    text = UTF8.decode(await c.req.arrayBuffer());
-  } catch {
-    throw new AppError("INVALID_JSON", "request body is not valid UTF-8");
-  }
-  return text;
 }

@@ -65,6 +65,8 @@ export interface TuneResult {
   /** Candidate settings evaluated. */
   evaluated: number;
   examples: number;
+  /** Cross-validation folds. */
+  folds: number;
 }
 
 const GRID = {
@@ -160,6 +162,7 @@ export async function tune(input: TuneInput): Promise<TuneResult> {
     neighboursHelp: chosen.settings !== SAFE_CHOICE.settings,
     evaluated: done,
     examples: items.length,
+    folds,
   };
   if (score.costs) {
     const router = score.curve(chosen);
