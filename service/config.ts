@@ -104,7 +104,14 @@ export interface Config {
     cacheSize: number;
     timeoutMs: number;
     retries: number;
-    huggingface: { token?: string; model?: string; endpointUrl?: string; provider: string };
+    huggingface: {
+      token?: string;
+      model?: string;
+      endpointUrl?: string;
+      provider: string;
+      /** Known from the stored vectors (set at start, not from the environment). */
+      dimension?: number;
+    };
   };
   vectors: {
     kind: Env["VECTOR_STORE"];

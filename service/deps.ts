@@ -75,7 +75,7 @@ export async function buildDeps(
     }
     if (tuned) logger.info("ranking settings pinned by ROUTING_SETTINGS", { path, ...tuned });
     embedder = await createServiceEmbedder(
-      config.embedder,
+      withStoredDimension(config.embedder, store),
       tuned?.features ?? NO_FEATURES,
       overrides.embedder,
       (hits, misses) => {
@@ -236,4 +236,21 @@ async function fillFromStore(
   if (readOnly) return;
   store.markAllIndexed();
   store.clearPendingDeletes(store.pendingDeleteIds(Number.MAX_SAFE_INTEGER));
+}
+
+/**
+ * The remote embedder's dimension as the stored vectors it made say (their embedder id ends in it),
+ * so that a start while the embedding server is down need not wait for its probe.
+ */
+function withStoredDimension(config: Config["embedder"], store: ExampleStore): Config["embedder"] {
+  if (config.kind !== "huggingface") return config;
+  const name = config.huggingface.model ?? config.huggingface.endpointUrl;
+  const prefix = `huggingface:${name}:`;
+  for (const { embedderId } of store.otherEmbedders("")) {
+    const dimension = embedderId.startsWith(prefix)
+      ? /^(\d+)(\+|$)/.exec(embedderId.slice(prefix.length))?.[1]
+      : undefined;
+    if (dimension) return { ...config, huggingface: { ...config.huggingface, dimension: Number(dimension) } };
+  }
+  return config;
 }

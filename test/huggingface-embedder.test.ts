@@ -252,3 +252,67 @@ describe("truncation on the server's own tokens", () => {
     }
   });
 });
+
+describe("embedding server faults, service level", () => {
+  it("down at start: the service starts not ready (the stored vectors give the dimension), answers 503, and recovers by itself", async () => {
+    const { freePort } = await import("./support/local-server.ts");
+    const { join } = await import("node:path");
+    const { tempDir } = await import("./support/harness.ts");
+    const port = await freePort();
+    const tmp = tempDir();
+    const env = {
+      EMBEDDER: "huggingface",
+      HF_ENDPOINT_URL: `http://127.0.0.1:${port}/embed`,
+      DATABASE_PATH: join(tmp.dir, "tei.db"),
+      EMBED_RETRIES: "0",
+      EMBED_TIMEOUT_MS: "500",
+      EMBED_CACHE_SIZE: "0",
+    };
+    const up = await new FakeTei(24).start(port);
+    const first = await startService(env);
+    await first.addExamples([
+      example("write a poem about the sea", { poet: 1 }),
+      example("sort a list", { coder: 1 }),
+    ]);
+    await first.close();
+    await up.stop();
+
+    const svc = await startService(env);
+    try {
+      expect((await svc.request("GET", "/readyz")).status).toBe(503);
+      const down = await svc.request("POST", "/rank", { query: "a poem about the sea" });
+      expect(down.status).toBe(503);
+      expect(down.headers.get("retry-after")).toBe("5");
+      expect(((await down.json()) as ErrorBody).error.code).toBe("EMBEDDER_UNAVAILABLE");
+      const back = await new FakeTei(24).start(port);
+      try {
+        const ranked = await svc.rank({ query: "write a poem about the sea", k: 1 });
+        expect(ranked.status).toBe(200);
+        expect(ranked.body.scores[0]?.target).toBe("poet");
+        expect((await svc.request("GET", "/readyz")).status).toBe(200);
+        // Slow: past its timeout the request answers 503, it does not hang.
+        back.fault = { delayMs: 2_000, times: 1 };
+        const slow = await svc.request("POST", "/rank", { query: "a slow one" });
+        expect(slow.status).toBe(503);
+        expect(((await slow.json()) as ErrorBody).error.message).toContain("timed out");
+      } finally {
+        await back.stop();
+      }
+    } finally {
+      await svc.close();
+      tmp.remove();
+    }
+  }, 20_000);
+
+  it("down at start with nothing stored: the start fails, saying why", async () => {
+    const { freePort } = await import("./support/local-server.ts");
+    const port = await freePort();
+    await expect(
+      startService({
+        EMBEDDER: "huggingface",
+        HF_ENDPOINT_URL: `http://127.0.0.1:${port}/embed`,
+        EMBED_RETRIES: "0",
+      }),
+    ).rejects.toThrow(/embedding server failed/);
+  });
+});

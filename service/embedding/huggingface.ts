@@ -30,6 +30,11 @@ export interface HuggingFaceEmbedderOptions {
   backoffMs?: number;
   /** The fetch the client uses; tests pass a recorder. Default the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * The model's dimension when already known (the stored vectors say it): if the server does not
+   * answer at start, the embedder is made anyway, and every call answers 503 until it does.
+   */
+  dimension?: number;
 }
 
 type Nested = number | Nested[];
@@ -58,11 +63,22 @@ export class HuggingFaceEmbedder implements Embedder {
     this.tokenizeUrl = options.endpointUrl && tokenizeUrlOf(options.endpointUrl);
   }
 
-  /** Connects and detects the model's dimension by embedding a probe text. */
+  /**
+   * Connects and detects the model's dimension by embedding a probe text. When the server does not
+   * answer and `options.dimension` is known, starts without it (not ready) instead of failing.
+   */
   static async create(options: HuggingFaceEmbedderOptions): Promise<HuggingFaceEmbedder> {
     const client = new InferenceClient(options.token);
     const probe = new HuggingFaceEmbedder(client, options, 0);
-    const [vector] = await probe.request(["dimension probe"]);
+    let vector: Float32Array | undefined;
+    try {
+      [vector] = await probe.request(["dimension probe"]);
+    } catch (err) {
+      const down = err instanceof AppError && err.retryAfterSeconds !== undefined;
+      if (down && options.dimension !== undefined)
+        return new HuggingFaceEmbedder(client, options, options.dimension);
+      throw err;
+    }
     const embedder = new HuggingFaceEmbedder(client, options, (vector as Float32Array).length);
     embedder.lastSuccess = probe.lastSuccess;
     return embedder;

@@ -31,7 +31,8 @@ export class FakeTei {
     this.model = new HashEmbedder(dimension);
   }
 
-  async start(): Promise<this> {
+  /** Listens on `port` (a free one by default). */
+  async start(port = 0): Promise<this> {
     this.server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
@@ -62,7 +63,7 @@ export class FakeTei {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(vectors));
     });
-    this.url = await listenLocal(this.server);
+    this.url = await listenLocal(this.server, port);
     return this;
   }
 
