@@ -23,6 +23,7 @@ import { type Embedder, type EmbedPriority, normalize } from "../service/embeddi
 import { LocalEmbedder } from "../service/embedding/local.ts";
 import { createLogger } from "../service/logger.ts";
 import { rng } from "../service/routing/crossval.ts";
+import { QuantizedScanIndex } from "../service/vectors/embedded.ts";
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +31,8 @@ const { values } = parseArgs({
     queries: { type: "string", default: "500" },
     "embedded-queries": { type: "string", default: "100" },
     k: { type: "string", default: "20" },
+    /** embedded (exact, the default) or hnsw (the graph alone: recall against exact is printed too). */
+    index: { type: "string", default: "embedded" },
   },
 });
 const SIZES = values.n.split(",").map(Number);
@@ -64,6 +67,9 @@ class BenchEmbedder implements Embedder {
   }
 }
 
+/** Example i's id: the same in the service and in the exact reference index. */
+const idOf = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
+
 function percentile(sorted: number[], p: number) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
@@ -88,6 +94,8 @@ async function run(n: number, model: LocalEmbedder) {
     DATABASE_PATH: join(dir, "bench.db"),
     SEED_ON_EMPTY: "false",
     LOG_LEVEL: "warn",
+    VECTOR_STORE: values.index as string,
+    HNSW_EXACT_BELOW: "0",
   });
   const embedder = new BenchEmbedder(model);
   const next = rng(n);
@@ -104,7 +112,7 @@ async function run(n: number, model: LocalEmbedder) {
       const text = `synthetic example ${i}`;
       embedder.known.set(text, near(centres[i % TOPICS] as Float32Array, 1.5));
       const scores = Object.fromEntries(TARGETS.map((t) => [t, Math.round(next() * 100) / 100]));
-      batch.push({ text, category: `topic-${i % TOPICS}`, scores });
+      batch.push({ id: idOf(i), text, category: `topic-${i % TOPICS}`, scores });
     }
     await deps.examples.add(batch, "insert");
   }
@@ -125,11 +133,31 @@ async function run(n: number, model: LocalEmbedder) {
   const ex = await timeRequests(url, excluded.slice(50));
 
   const searchTimes: number[] = [];
+  const probes: Float32Array[] = [];
   for (let q = 0; q < 200; q++) {
     const v = near(centres[Math.floor(next() * TOPICS)] as Float32Array, 1.5);
+    probes.push(v);
     const t = performance.now();
     await deps.index.search(v, K);
     searchTimes.push(performance.now() - t);
+  }
+  let recall: string | undefined;
+  if (values.index !== "embedded") {
+    // The exact index over the same vectors is the reference: the share of its top k found.
+    const exact = new QuantizedScanIndex(DIM);
+    for (let start = 0; start < n; start += 5000) {
+      const batch = [];
+      for (let i = start; i < Math.min(n, start + 5000); i++) {
+        batch.push({ id: idOf(i), vector: embedder.known.get(`synthetic example ${i}`) as Float32Array });
+      }
+      await exact.upsert(batch);
+    }
+    let hit = 0;
+    for (const v of probes) {
+      const want = new Set((await exact.search(v, K)).map((h) => h.id));
+      for (const h of await deps.index.search(v, K)) if (want.has(h.id)) hit++;
+    }
+    recall = (hit / (probes.length * K)).toFixed(4);
   }
 
   const app = createApp(deps);
@@ -156,7 +184,8 @@ async function run(n: number, model: LocalEmbedder) {
 
   console.log(`\nN = ${n.toLocaleString("en")} examples (${DIM}-d, ${TARGETS.length} targets, k = ${K})`);
   console.log(`  load through the write path:      ${(loadMs / 1000).toFixed(1)} s`);
-  console.log(`  index.search alone:               ${summary(searchTimes)}`);
+  console.log(`  index.search alone (${values.index}):`.padEnd(36) + summary(searchTimes));
+  if (recall !== undefined) console.log(`  recall@${K} against the exact index: ${recall}`);
   console.log(`  /rank in-process (no socket):     ${summary(inProcess)}`);
   console.log(`  POST /rank, embedding excluded:   ${summary(ex)}`);
   console.log(`  POST /rank, embedding included:   ${summary(inc)}`);

@@ -40,7 +40,11 @@ export const EnvSchema = z.object({
   HF_MODEL: z.string().min(1).optional(),
   HF_ENDPOINT_URL: z.url().optional(),
   HF_PROVIDER: z.string().min(1).default("hf-inference"),
-  VECTOR_STORE: z.enum(["embedded", "qdrant"]).default("embedded"),
+  VECTOR_STORE: z.enum(["embedded", "hnsw", "qdrant"]).default("embedded"),
+  HNSW_CONNECTIVITY: int(2, 256).default(16),
+  HNSW_EXPANSION_ADD: int(1, 4096).default(128),
+  HNSW_EXPANSION_SEARCH: int(1, 4096).default(128),
+  HNSW_EXACT_BELOW: int(0, 1_000_000_000).default(20_000),
   QDRANT_URL: z.url().optional(),
   QDRANT_API_KEY: z.string().min(1).optional(),
   QDRANT_COLLECTION: z
@@ -116,6 +120,7 @@ export interface Config {
   vectors: {
     kind: Env["VECTOR_STORE"];
     qdrant: { url?: string; apiKey?: string; collection: string; timeoutMs: number };
+    hnsw: { connectivity: number; expansionAdd: number; expansionSearch: number; exactBelow: number };
     batchSize: number;
     retryMs: number;
   };
@@ -180,6 +185,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         apiKey: e.QDRANT_API_KEY,
         collection: e.QDRANT_COLLECTION,
         timeoutMs: e.QDRANT_TIMEOUT_MS,
+      },
+      hnsw: {
+        connectivity: e.HNSW_CONNECTIVITY,
+        expansionAdd: e.HNSW_EXPANSION_ADD,
+        expansionSearch: e.HNSW_EXPANSION_SEARCH,
+        exactBelow: e.HNSW_EXACT_BELOW,
       },
       batchSize: e.INDEX_BATCH_SIZE,
       retryMs: e.INDEX_RETRY_MS,

@@ -28,5 +28,9 @@ export async function createVectorIndex(
       dimension,
     );
   }
+  if (config.kind === "hnsw") {
+    const { HnswIndex } = await import("./hnsw.ts");
+    return new HnswIndex(dimension, config.hnsw);
+  }
   return new QuantizedScanIndex(dimension);
 }
