@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { truncate } from "../service/embedding/truncate.ts";
+import { truncateForModel, wordSpans } from "../service/embedding/truncate.ts";
 import {
   DEFAULT_SETTINGS,
   fallbackReason,
@@ -269,17 +269,18 @@ describe("cost-aware choice", () => {
   });
 });
 
-describe("truncate", () => {
+describe("truncation on word-based tokens", () => {
+  const truncate = (t: string, n: number, s: 1 | 2 | 3 | 4) => truncateForModel(t, n, s, wordSpans);
   const text = "one two three four five six seven eight";
-  it("leaves a text within the limit alone", () => {
-    expect(truncate(text, 8, 3)).toBe(text);
+  it("leaves a text within the limit alone", async () => {
+    expect(await truncate(text, 8, 3)).toBe(text);
   });
-  it("1 drops the head", () => expect(truncate(text, 3, 1)).toBe("six seven eight"));
-  it("2 drops the tail", () => expect(truncate(text, 3, 2)).toBe("one two three"));
-  it("3 drops the middle", () => expect(truncate(text, 4, 3)).toBe("one two seven eight"));
-  it("4 drops both ends", () => expect(truncate(text, 4, 4)).toBe("three four five six"));
-  it("keeps the original spacing inside a kept span", () => {
-    expect(truncate("a  b\nc d e", 3, 2)).toBe("a  b\nc");
+  it("1 drops the head", async () => expect(await truncate(text, 3, 1)).toBe("six seven eight"));
+  it("2 drops the tail", async () => expect(await truncate(text, 3, 2)).toBe("one two three"));
+  it("3 drops the middle", async () => expect(await truncate(text, 4, 3)).toBe("one two seven eight"));
+  it("4 drops both ends", async () => expect(await truncate(text, 4, 4)).toBe("three four five six"));
+  it("keeps the original spacing inside a kept span", async () => {
+    expect(await truncate("a  b\nc d e", 3, 2)).toBe("a  b\nc");
   });
 });
 

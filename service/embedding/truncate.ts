@@ -86,12 +86,6 @@ export function precut(text: string, maxTokens: number, strategy: TruncateStrate
   }
 }
 
-/** Returns `text` cut to at most `maxTokens` word-based tokens (see `wordSpans`) by `strategy`. */
-export function truncate(text: string, maxTokens: number, strategy: TruncateStrategy): string {
-  const cut = precut(text, maxTokens, strategy);
-  return cutToSpans(cut, wordSpans(cut), maxTokens, strategy);
-}
-
 /**
  * Returns `text` cut to at most `maxTokens` of the model's own tokens (`tokenize`). A text no longer
  * than `maxTokens` characters is returned without asking the tokenizer: no token is shorter than a
