@@ -1,12 +1,15 @@
 import { bodyLimit } from "hono/body-limit";
+import { compress } from "hono/compress";
+import { etag } from "hono/etag";
 import { requestId } from "hono/request-id";
 import { timing } from "hono/timing";
 import { adminAuth, bearerToken } from "./http/auth.ts";
 import { anyTypeJson } from "./http/body.ts";
+import { consoleRoutes } from "./http/console.ts";
 import type { Deps } from "./http/context.ts";
 import { drain } from "./http/drain.ts";
 import { errorHandler, notFound, tooLarge } from "./http/errors.ts";
-import { exampleRoutes } from "./http/examples.ts";
+import { categoryRoutes, exampleRoutes } from "./http/examples.ts";
 import { healthRoutes } from "./http/health.ts";
 import { importRoutes } from "./http/imports.ts";
 import { knnRouterRoutes } from "./http/knn-router.ts";
@@ -26,7 +29,11 @@ export function createApp(deps: Deps) {
   const stageTiming = timing({ total: false, autoEnd: false });
 
   const metricsAuth = deps.config.metricsToken
-    ? bearerToken(deps.config.metricsToken, "metrics token", "METRICS_TOKEN")
+    ? bearerToken(
+        [deps.config.metricsToken, ...(deps.config.admin.token ? [deps.config.admin.token] : [])],
+        "metrics token",
+        "METRICS_TOKEN (or ADMIN_TOKEN)",
+      )
     : undefined;
 
   const app = router();
@@ -43,12 +50,16 @@ export function createApp(deps: Deps) {
     .route("/", knnRouterRoutes(deps))
     .use("/metrics", async (c, next) => (metricsAuth ? metricsAuth(c, next) : next()))
     .route("/", operationsRoutes(deps))
+    .use("/console", compress(), etag())
+    .use("/console/*", compress(), etag())
+    .route("/", consoleRoutes())
     .use("/admin/*", adminAuth(deps.config.admin.token, deps.config.database.readOnly), adminLimit)
     .use("/admin/examples/*", anyTypeJson)
     .use("/admin/targets/*", anyTypeJson)
     .use("/admin/settings", anyTypeJson)
     .route("/admin/examples", exampleRoutes(deps))
     .route("/admin/targets", targetRoutes(deps))
+    .route("/admin/categories", categoryRoutes(deps))
     .route("/admin/import", importRoutes(deps))
     .route("/admin/settings", settingsRoutes(deps));
   return openApiDocument(app);

@@ -96,7 +96,7 @@ export interface Config {
   server: { port: number; host: string; logLevel: LogLevel; shutdownGraceMs: number };
   database: { path: string; seedOnEmpty: boolean; seedDir: string; readOnly: boolean };
   admin: { token: string | undefined };
-  /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
+  /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (or the admin token). */
   metricsToken: string | undefined;
   embedder: {
     kind: Env["EMBEDDER"];

@@ -196,6 +196,27 @@ describe("admin API: examples", () => {
     expect(body.examples[0]?.scores).toEqual({ poet: 0.9 });
   });
 
+  it("lists the categories with their example counts, uncategorised last", async () => {
+    const empty = await svc.request("GET", "/admin/categories", undefined, { admin: true });
+    expect(await empty.json()).toEqual({ categories: [] });
+    await svc.addExamples([
+      ...TOPICS.code.map((t) => example(t, { coder: 0.9 }, "code")),
+      ...TOPICS.poetry.slice(0, 2).map((t) => example(t, { poet: 0.9 }, "poetry")),
+      example("no category here", { poet: 0.5 }),
+    ]);
+    const res = await svc.request("GET", "/admin/categories", undefined, { admin: true });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      categories: [
+        { name: "code", examples: 3 },
+        { name: "poetry", examples: 2 },
+        { name: null, examples: 1 },
+      ],
+    });
+    const list = await svc.request("GET", "/admin/examples?category=code", undefined, { admin: true });
+    expect(((await list.json()) as { examples: unknown[] }).examples).toHaveLength(3);
+  });
+
   it("rejects a bad limit or a forged cursor", async () => {
     for (const q of ["limit=0", "limit=5000", "limit=abc", "cursor=bm90LWFuLWlk", "sort=id"]) {
       const res = await svc.request("GET", `/admin/examples?${q}`, undefined, { admin: true });

@@ -532,6 +532,28 @@ const elsewhere: Case[] = [
     code: "VALIDATION_FAILED",
   },
   {
+    name: "console: unknown asset",
+    method: "GET",
+    path: "/console/secret.js",
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "console: path traversal",
+    method: "GET",
+    path: "/console/..%2F..%2Fpackage.json",
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "categories: no token",
+    method: "GET",
+    path: "/admin/categories",
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+  {
     name: "/rank: body over the limit",
     method: "POST",
     path: "/rank",

@@ -157,8 +157,12 @@ describe("GET /metrics", () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(ok.status).toBe(200);
-    // The admin token is not the metrics token.
-    expect((await svc.request("GET", "/metrics", undefined, { admin: true })).status).toBe(401);
+    // The admin token reads them too (the console's Traffic page sends it); any other token does not.
+    expect((await svc.request("GET", "/metrics", undefined, { admin: true })).status).toBe(200);
+    const wrong = await svc.request("GET", "/metrics", undefined, {
+      headers: { authorization: `Bearer ${token}x` },
+    });
+    expect(wrong.status).toBe(401);
     await svc.close();
   });
 });

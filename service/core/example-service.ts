@@ -73,6 +73,11 @@ export class ExampleService {
     return { items: page.slice(0, options.limit), more: page.length > options.limit };
   }
 
+  /** Every category with its example count (null: examples without one). */
+  categories(): Array<{ name: string | null; examples: number }> {
+    return this.store.categories();
+  }
+
   /** Creates or replaces one example; re-embeds only when its text changed. */
   async put(id: string, input: ExampleInput): Promise<{ created: boolean; indexed: boolean }> {
     const previous = this.store.embeddingOf(id);

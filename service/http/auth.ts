@@ -4,15 +4,25 @@ import { AppError } from "../errors.ts";
 import type { AppEnv } from "./context.ts";
 
 /**
- * `Authorization: Bearer <token>`, compared in constant time (both sides hashed to the same length
- * first); 401 UNAUTHORIZED naming `name` and the `variable` that configures it otherwise.
+ * `Authorization: Bearer <token>` for any of `tokens`, compared in constant time (both sides hashed
+ * to the same length first); 401 UNAUTHORIZED naming `name` and the `variable` that configures it otherwise.
  */
-export function bearerToken(token: string, name: string, variable: string): MiddlewareHandler<AppEnv> {
-  const expected = digest(token);
+export function bearerToken(
+  tokens: string | readonly string[],
+  name: string,
+  variable: string,
+): MiddlewareHandler<AppEnv> {
+  const expected = (typeof tokens === "string" ? [tokens] : tokens).map(digest);
   return async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header.trim());
-    if (!match || !timingSafeEqual(digest(match[1] as string), expected)) {
+    const given = match ? digest(match[1] as string) : undefined;
+    // Every token is compared, so the time taken does not say which one matched.
+    const ok = expected.reduce(
+      (found, e) => (given !== undefined && timingSafeEqual(given, e)) || found,
+      false,
+    );
+    if (!ok) {
       throw new AppError(
         "UNAUTHORIZED",
         `missing or wrong ${name}: send Authorization: Bearer <${variable}>`,

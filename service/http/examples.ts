@@ -124,6 +124,28 @@ const remove = createRoute({
   responses: { 204: { description: "Deleted" }, ...errors(400, 401, 404, 503) },
 });
 
+const categories = createRoute({
+  method: "get",
+  path: "/",
+  tags,
+  security,
+  summary: "Every category with its example count (name null: examples without a category)",
+  responses: {
+    200: json(
+      z.object({
+        categories: z.array(z.object({ name: z.string().nullable(), examples: z.number().int() })),
+      }),
+      "Categories by name",
+    ),
+    ...errors(401, 503),
+  },
+});
+
+/** /admin/categories: what the examples' categories are, for browsing them. */
+export function categoryRoutes(deps: Deps) {
+  return router().openapi(categories, (c) => c.json({ categories: deps.examples.categories() }, 200));
+}
+
 /** /admin/examples: add in batches, list, read, replace, delete. */
 export function exampleRoutes(deps: Deps) {
   return router()

@@ -208,6 +208,17 @@ export class ExampleStore {
     return rows.map((r) => ({ ...r, scores: byId.get(r.id) ?? {} }));
   }
 
+  /** Every category with its example count, by name; examples without one count under null, last. */
+  categories(): Array<{ name: string | null; examples: number }> {
+    // Grouped on the (category, id) index: no table scan.
+    return this.db
+      .select({ name: examples.category, examples: count() })
+      .from(examples)
+      .groupBy(examples.category)
+      .orderBy(sql`${examples.category} is null`, asc(examples.category))
+      .all();
+  }
+
   /** Category and scores of each id that still exists, in one query (the /rank hot path). */
   evidence(ids: readonly string[]): Map<string, Evidence> {
     const out = new Map<string, Evidence>();

@@ -1,0 +1,762 @@
+// The operator console: one page, five views chosen by the URL's hash. Every action is a call to
+// the service's public API (api.js); without the admin token only the playground works.
+import htm from "htm";
+import { h, render } from "preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { ApiError, adminToken, api, onTokenChange, setAdminToken, text, upload } from "./api.js";
+import { parseMetrics, traffic } from "./metrics.js";
+
+const html = htm.bind(h);
+
+const VIEWS = [
+  ["playground", "Playground"],
+  ["examples", "Examples"],
+  ["targets", "Targets"],
+  ["quality", "Routing quality"],
+  ["traffic", "Traffic"],
+];
+
+const fmt = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
+const short = (s, n = 160) => (s.length > n ? `${s.slice(0, n)}…` : s);
+
+function useHash() {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const on = () => setHash(location.hash);
+    addEventListener("hashchange", on);
+    return () => removeEventListener("hashchange", on);
+  }, []);
+  return hash.replace(/^#\/?/, "").split("/");
+}
+
+function useToken() {
+  const [token, setToken] = useState(adminToken());
+  useEffect(() => onTokenChange(setToken), []);
+  return token;
+}
+
+/** An error from the API as the service worded it, with its per-field or per-line details. */
+function ErrorBox({ error }) {
+  if (!error) return null;
+  const details = error instanceof ApiError ? error.details : [];
+  return html`<div class="error" role="alert">
+    <strong>${error.code ?? "error"}</strong> ${error.message}
+    ${details.length > 0 && html`<ul class="details">${details.slice(0, 50).map((d) => html`<li><code>${d.path}</code> ${d.message}</li>`)}</ul>`}
+    ${details.length > 50 && html`<p>… and ${details.length - 50} more</p>`}
+  </div>`;
+}
+
+function NeedsToken() {
+  return html`<p class="hint">Type the admin token at the top right to use this page.</p>`;
+}
+
+function TokenField() {
+  const token = useToken();
+  const [draft, setDraft] = useState("");
+  if (token) {
+    return html`<span class="token">admin token set for this tab
+      <button type="button" onClick=${() => setAdminToken("")}>Forget</button></span>`;
+  }
+  return html`<form class="token" onSubmit=${(e) => {
+    e.preventDefault();
+    setAdminToken(draft);
+    setDraft("");
+  }}>
+    <input type="password" name="token" placeholder="admin token" autocomplete="off" value=${draft}
+      onInput=${(e) => setDraft(e.currentTarget.value)} />
+    <button type="submit">Use</button>
+  </form>`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Playground
+
+function objectiveOf(kind, value) {
+  if (!kind || value === "") return undefined;
+  return { [kind]: Number(value) };
+}
+
+function ScoreBars({ scores, recommended }) {
+  const top = Math.max(1, ...scores.map((s) => s.score));
+  return html`<div class="bars">
+    ${scores.map(
+      (
+        s,
+      ) => html`<div class=${`bar-row${s.target === recommended ? " recommended" : ""}`} data-target=${s.target}>
+        <span class="bar-name">${s.target}</span>
+        <span class="bar"><span class="fill" style=${`width:${Math.max(0, (s.score / top) * 100)}%`}></span></span>
+        <span class="num">${fmt(s.score, 3)}</span>
+        <span class="num" title="neighbours that scored it">support ${s.support}</span>
+        <span class="num" title="share of the score from the neighbours rather than the prior">conf ${fmt(s.confidence)}</span>
+        ${s.price_per_mtok !== undefined && html`<span class="num">$${fmt(s.price_per_mtok)}/M</span>`}
+        ${s.utility !== undefined && html`<span class="num">utility ${fmt(s.utility, 3)}</span>`}
+      </div>`,
+    )}
+  </div>`;
+}
+
+function Neighbours({ hits, details }) {
+  if (hits.length === 0) return html`<p class="hint">No neighbours.</p>`;
+  return html`<table class="neighbours">
+    <thead><tr><th>example</th><th>category</th><th>similarity</th><th>text</th><th>scores</th></tr></thead>
+    <tbody>
+      ${hits.map((hit) => {
+        const e = details[hit.id];
+        return html`<tr data-id=${hit.id}>
+          <td><a href=${`#/examples/${hit.id}`}>${hit.id.slice(0, 8)}</a></td>
+          <td>${hit.category ?? "–"}</td>
+          <td class="num">${fmt(hit.similarity, 4)}</td>
+          <td class="text">${e ? short(e.text) : html`<span class="hint">${adminToken() ? "…" : "admin token needed"}</span>`}</td>
+          <td class="scores">${e ? Object.entries(e.scores).map(([t, v]) => html`<span>${t} ${fmt(v)}</span>`) : ""}</td>
+        </tr>`;
+      })}
+    </tbody>
+  </table>`;
+}
+
+/** The stored examples behind `ids`, read one by one with the admin token (none without it). */
+async function examplesById(ids) {
+  if (!adminToken()) return {};
+  const found = await Promise.all(ids.map((id) => api("GET", `/admin/examples/${id}`).catch(() => null)));
+  return Object.fromEntries(found.filter(Boolean).map((e) => [e.id, e]));
+}
+
+function Playground() {
+  const [form, setForm] = useState({ query: "", k: "", targets: "", category: "", kind: "", value: "" });
+  const [result, setResult] = useState(null);
+  const [details, setDetails] = useState({});
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const set = (field) => (e) => setForm({ ...form, [field]: e.currentTarget.value });
+
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body = { query: form.query };
+      if (form.k) body.k = Number(form.k);
+      const targets = form.targets
+        .split(",")
+        .map((t) => t.trim())
+        .filter(Boolean);
+      if (targets.length > 0) body.targets = targets;
+      if (form.category.trim()) body.category = form.category.trim();
+      const objective = objectiveOf(form.kind, form.value);
+      if (objective) body.objective = objective;
+      const r = await api("POST", "/rank", body, { admin: false });
+      setResult(r);
+      setDetails(await examplesById(r.hits.map((h) => h.id)));
+    } catch (err) {
+      setResult(null);
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return html`<section>
+    <h2>Playground</h2>
+    <form class="playground" onSubmit=${submit}>
+      <textarea name="query" rows="4" placeholder="Type a prompt" value=${form.query} onInput=${set("query")} required></textarea>
+      <div class="row">
+        <label>k <input name="k" type="number" min="1" max="200" value=${form.k} onInput=${set("k")} /></label>
+        <label>targets <input name="targets" placeholder="all enabled (or a,b,c)" value=${form.targets} onInput=${set("targets")} /></label>
+        <label>category <input name="category" value=${form.category} onInput=${set("category")} /></label>
+        <label>objective
+          <select name="objective" value=${form.kind} onChange=${set("kind")}>
+            <option value="">none</option>
+            <option value="willingness_to_pay">willingness to pay</option>
+            <option value="max_price">max price</option>
+            <option value="quality_tolerance">quality tolerance</option>
+          </select>
+        </label>
+        ${form.kind && html`<label>value <input name="objective-value" type="number" step="any" min="0" value=${form.value} onInput=${set("value")} /></label>`}
+        <button type="submit" disabled=${busy}>${busy ? "Ranking…" : "Rank"}</button>
+      </div>
+    </form>
+    <${ErrorBox} error=${error} />
+    ${
+      result &&
+      html`<div class="result">
+      <p class="summary">
+        ${
+          result.recommended !== undefined &&
+          html`<span>recommended: <strong class="recommended-name">${result.recommended ?? "none affordable"}</strong>
+          ${result.recommended && html` at $${fmt(result.scores.find((s) => s.target === result.recommended)?.price_per_mtok)}/M tokens`}</span>`
+        }
+        <span class=${result.fallback ? "fallback yes" : "fallback"}>${result.fallback ? `fallback: ${result.fallback_reason}` : "no fallback"}</span>
+        <span>k ${result.k}</span>
+        ${result.truncated && html`<span>query truncated</span>`}
+        ${result.category_known !== undefined && html`<span>category ${result.category_known ? "known" : "unknown"}</span>`}
+        <span class="hint">${result.embedder}</span>
+      </p>
+      <${ScoreBars} scores=${result.scores} recommended=${result.recommended} />
+      <h3>Neighbours that decided it</h3>
+      <${Neighbours} hits=${result.hits} details=${details} />
+    </div>`
+    }
+  </section>`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Examples
+
+function ScoresEditor({ targets, scores, onChange }) {
+  const [extra, setExtra] = useState({ name: "", score: "" });
+  const names = [...new Set([...targets.map((t) => t.name), ...Object.keys(scores)])];
+  const setScore = (name, value) => {
+    const next = { ...scores };
+    if (value === "") delete next[name];
+    else next[name] = Number(value);
+    onChange(next);
+  };
+  return html`<div class="scores-editor">
+    ${names.map(
+      (name) => html`<label>${name}
+        <input type="number" step="any" name=${`score-${name}`} value=${scores[name] ?? ""}
+          onInput=${(e) => setScore(name, e.currentTarget.value)} /></label>`,
+    )}
+    <label>another target
+      <input name="extra-target" placeholder="name" value=${extra.name} onInput=${(e) => setExtra({ ...extra, name: e.currentTarget.value })} />
+      <input name="extra-score" type="number" step="any" placeholder="score" value=${extra.score}
+        onInput=${(e) => setExtra({ ...extra, score: e.currentTarget.value })} />
+      <button type="button" disabled=${!extra.name.trim() || extra.score === ""} onClick=${() => {
+        setScore(extra.name.trim(), extra.score);
+        setExtra({ name: "", score: "" });
+      }}>Add</button>
+    </label>
+  </div>`;
+}
+
+function useTargets(token) {
+  const [targets, setTargets] = useState([]);
+  useEffect(() => {
+    if (!token) return;
+    api("GET", "/admin/targets")
+      .then((r) => setTargets(r.targets))
+      .catch(() => setTargets([]));
+  }, [token]);
+  return targets;
+}
+
+/** One example to add (`id` absent) or to edit. */
+function ExampleForm({ id }) {
+  const token = useToken();
+  const targets = useTargets(token);
+  const [draft, setDraft] = useState(id ? null : { text: "", category: "", scores: {} });
+  const [error, setError] = useState(null);
+  const [saved, setSaved] = useState("");
+
+  useEffect(() => {
+    if (!id || !token) return;
+    setDraft(null);
+    api("GET", `/admin/examples/${id}`)
+      .then((e) =>
+        setDraft({ text: e.text, category: e.category ?? "", scores: e.scores, updated: e.updated_at }),
+      )
+      .catch(setError);
+  }, [id, token]);
+
+  if (!token) return html`<${NeedsToken} />`;
+  if (!draft) return html`<${ErrorBox} error=${error} />${!error && html`<p>Loading…</p>`}`;
+
+  const body = () => {
+    const b = { text: draft.text, scores: draft.scores };
+    if (draft.category.trim()) b.category = draft.category.trim();
+    return b;
+  };
+  const save = async (e) => {
+    e.preventDefault();
+    setError(null);
+    setSaved("");
+    try {
+      if (id) {
+        const r = await api("PUT", `/admin/examples/${id}`, body());
+        setDraft({ ...draft, updated: r.updated_at });
+        setSaved("saved");
+      } else {
+        const r = await api("POST", "/admin/examples", { examples: [body()] });
+        location.hash = `#/examples/${r.ids[0]}`;
+      }
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const remove = async () => {
+    if (!confirm("Delete this example?")) return;
+    try {
+      await api("DELETE", `/admin/examples/${id}`);
+      location.hash = "#/examples";
+    } catch (err) {
+      setError(err);
+    }
+  };
+
+  return html`<form class="example-form" onSubmit=${save}>
+    <h3>${id ? html`Example <code>${id}</code>` : "New example"}</h3>
+    <label>text <textarea name="text" rows="5" value=${draft.text} onInput=${(e) => setDraft({ ...draft, text: e.currentTarget.value })}></textarea></label>
+    <label>category <input name="category" value=${draft.category} onInput=${(e) => setDraft({ ...draft, category: e.currentTarget.value })} /></label>
+    <${ScoresEditor} targets=${targets} scores=${draft.scores} onChange=${(scores) => setDraft({ ...draft, scores })} />
+    <div class="row">
+      <button type="submit">${id ? "Save" : "Add example"}</button>
+      ${id && html`<button type="button" class="danger" onClick=${remove}>Delete</button>`}
+      <a href="#/examples">back to the list</a>
+      ${saved && html`<span class="ok">${saved}</span>`}
+      ${draft.updated && html`<span class="hint">updated ${draft.updated}</span>`}
+    </div>
+    <${ErrorBox} error=${error} />
+  </form>`;
+}
+
+function ExampleRows({ rows }) {
+  if (rows.length === 0) return html`<p class="hint">No examples.</p>`;
+  return html`<table class="examples">
+    <thead><tr><th>text</th><th>category</th>${rows[0].similarity !== undefined && html`<th>similarity</th>`}<th>targets scored</th></tr></thead>
+    <tbody>${rows.map(
+      (e) => html`<tr data-id=${e.id}>
+        <td><a href=${`#/examples/${e.id}`}>${short(e.text, 120)}</a></td>
+        <td>${e.category ?? "–"}</td>
+        ${e.similarity !== undefined && html`<td class="num">${fmt(e.similarity, 4)}</td>`}
+        <td class="num">${Object.keys(e.scores).length}</td>
+      </tr>`,
+    )}</tbody>
+  </table>`;
+}
+
+const PAGE = 20;
+
+function ExampleList() {
+  const token = useToken();
+  const [categories, setCategories] = useState([]);
+  const [category, setCategory] = useState("");
+  const [cursors, setCursors] = useState([null]);
+  const [page, setPage] = useState(null);
+  const [search, setSearch] = useState("");
+  const [found, setFound] = useState(null);
+  const [error, setError] = useState(null);
+
+  useEffect(() => {
+    if (!token) return;
+    api("GET", "/admin/categories")
+      .then((r) => setCategories(r.categories))
+      .catch(setError);
+  }, [token]);
+
+  const cursor = cursors.at(-1);
+  useEffect(() => {
+    if (!token) return;
+    const q = new URLSearchParams({ limit: String(PAGE) });
+    if (category) q.set("category", category);
+    if (cursor) q.set("cursor", cursor);
+    api("GET", `/admin/examples?${q}`).then(setPage).catch(setError);
+  }, [token, category, cursor]);
+
+  if (!token) return html`<${NeedsToken} />`;
+
+  const nearest = async (e) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const r = await api("POST", "/rank", { query: search, k: PAGE }, { admin: false });
+      const byId = await examplesById(r.hits.map((h) => h.id));
+      setFound(r.hits.filter((h) => byId[h.id]).map((h) => ({ ...byId[h.id], similarity: h.similarity })));
+    } catch (err) {
+      setError(err);
+    }
+  };
+
+  return html`<div>
+    <div class="row">
+      <label>category
+        <select name="category" value=${category} onChange=${(e) => {
+          setCategory(e.currentTarget.value);
+          setCursors([null]);
+        }}>
+          <option value="">all</option>
+          ${categories.filter((c) => c.name !== null).map((c) => html`<option value=${c.name}>${c.name} (${c.examples})</option>`)}
+        </select>
+      </label>
+      <a class="button" href="#/examples/new">New example</a>
+      <a class="button" href="#/examples/import">Bulk import</a>
+    </div>
+    <form class="row" onSubmit=${nearest}>
+      <input name="search" class="wide" placeholder="Nearest examples to a text" value=${search} onInput=${(e) => setSearch(e.currentTarget.value)} required />
+      <button type="submit">Search</button>
+      ${found && html`<button type="button" onClick=${() => setFound(null)}>Clear</button>`}
+    </form>
+    <${ErrorBox} error=${error} />
+    ${
+      found
+        ? html`<h3>Nearest to the text</h3><${ExampleRows} rows=${found} />`
+        : page &&
+          html`<${ExampleRows} rows=${page.examples} />
+        <div class="row pager">
+          <button type="button" disabled=${cursors.length === 1} onClick=${() => setCursors(cursors.slice(0, -1))}>Previous</button>
+          <span>page ${cursors.length}</span>
+          <button type="button" disabled=${!page.next_cursor} onClick=${() => setCursors([...cursors, page.next_cursor])}>Next</button>
+        </div>`
+    }
+  </div>`;
+}
+
+function BulkImport() {
+  const token = useToken();
+  const [format, setFormat] = useState("examples");
+  const [progress, setProgress] = useState(null);
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  if (!token) return html`<${NeedsToken} />`;
+
+  const submit = async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    for (const [k, v] of [...form.entries()]) {
+      if ((v instanceof File && v.size === 0 && !v.name) || v === "") form.delete(k);
+    }
+    const unlisted = form.get("unlisted");
+    form.delete("unlisted");
+    const q = new URLSearchParams({ format });
+    if (unlisted) q.set("unlisted", unlisted);
+    setError(null);
+    setResult(null);
+    setProgress(0);
+    try {
+      setResult(await upload(`/admin/import?${q}`, form, setProgress));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setProgress(null);
+    }
+  };
+
+  return html`<form class="import" onSubmit=${submit}>
+    <h3>Bulk import</h3>
+    <p class="hint">All or nothing: one bad line rejects the file, and every bad line is listed.</p>
+    <div class="row">
+      <label><input type="radio" name="fmt" checked=${format === "examples"} onChange=${() => setFormat("examples")} /> our JSONL</label>
+      <label><input type="radio" name="fmt" checked=${format === "pulze"} onChange=${() => setFormat("pulze")} /> knn-router points + targets</label>
+    </div>
+    ${
+      format === "examples"
+        ? html`<label>examples.jsonl <input type="file" name="examples" accept=".jsonl,.ndjson,.json,.txt" required /></label>`
+        : html`<label>points.jsonl <input type="file" name="points" required /></label>
+        <label>targets.jsonl <input type="file" name="targets" required /></label>
+        <label>embedder of the points' embeddings (optional) <input name="embedder" /></label>`
+    }
+    <label>targets an example does not score
+      <select name="unlisted">
+        <option value="">the format's default</option>
+        <option value="absent">absent</option>
+        <option value="zero">score 0</option>
+      </select>
+    </label>
+    <div class="row">
+      <button type="submit" disabled=${progress !== null}>Import</button>
+      ${
+        progress !== null &&
+        html`<progress max="1" value=${progress}></progress>
+        <span>${progress < 1 ? `uploading ${Math.round(progress * 100)}%` : "embedding and writing…"}</span>`
+      }
+    </div>
+    ${result && html`<p class="ok">imported ${result.imported} examples${result.indexed ? "" : " (the index catches up in the background)"}</p>`}
+    <${ErrorBox} error=${error} />
+  </form>`;
+}
+
+function Examples({ sub }) {
+  return html`<section>
+    <h2>Examples</h2>
+    ${sub === "new" ? html`<${ExampleForm} />` : sub === "import" ? html`<${BulkImport} />` : sub ? html`<${ExampleForm} id=${sub} />` : html`<${ExampleList} />`}
+  </section>`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+function TargetRow({ target, onSaved }) {
+  const [draft, setDraft] = useState(target);
+  const [error, setError] = useState(null);
+  useEffect(() => setDraft(target), [target]);
+  const price = (v) => (v === "" ? null : Number(v));
+  const save = async (patch) => {
+    setError(null);
+    try {
+      onSaved(await api("PUT", `/admin/targets/${encodeURIComponent(target.name)}`, patch));
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return html`<tr data-target=${target.name}>
+    <td>${target.name}</td>
+    <td class="num">${target.examples}</td>
+    <td><input type="number" step="any" min="0" name="input_price" value=${draft.input_price_per_mtok ?? ""}
+      onInput=${(e) => setDraft({ ...draft, input_price_per_mtok: price(e.currentTarget.value) })} /></td>
+    <td><input type="number" step="any" min="0" name="output_price" value=${draft.output_price_per_mtok ?? ""}
+      onInput=${(e) => setDraft({ ...draft, output_price_per_mtok: price(e.currentTarget.value) })} /></td>
+    <td><label class="switch"><input type="checkbox" name="enabled" checked=${target.enabled}
+      onChange=${(e) => save({ enabled: e.currentTarget.checked })} /> ${target.enabled ? "enabled" : "disabled"}</label></td>
+    <td><button type="button" onClick=${() =>
+      save({
+        input_price_per_mtok: draft.input_price_per_mtok,
+        output_price_per_mtok: draft.output_price_per_mtok,
+      })}>Save prices</button> <${ErrorBox} error=${error} /></td>
+  </tr>`;
+}
+
+function Targets() {
+  const token = useToken();
+  const [targets, setTargets] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    if (!token) return;
+    api("GET", "/admin/targets")
+      .then((r) => setTargets(r.targets))
+      .catch(setError);
+  }, [token]);
+  const saved = (t) => setTargets(targets.map((x) => (x.name === t.name ? t : x)));
+  return html`<section>
+    <h2>Targets</h2>
+    ${!token && html`<${NeedsToken} />`}
+    <${ErrorBox} error=${error} />
+    ${
+      targets &&
+      html`<table class="targets">
+      <thead><tr><th>target</th><th>examples</th><th>input $/1M tokens</th><th>output $/1M tokens</th><th>in rankings</th><th></th></tr></thead>
+      <tbody>${targets.map((t) => html`<${TargetRow} key=${t.name} target=${t} onSaved=${saved} />`)}</tbody>
+    </table>`
+    }
+  </section>`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing quality
+
+const CURVES = [
+  ["router", "these settings (cross-validated)", "#2563eb"],
+  ["bestSingle", "best single model", "#9ca3af"],
+  ["oracle", "oracle", "#16a34a"],
+];
+
+function CurvePlot({ curves }) {
+  const ref = useRef(null);
+  useEffect(() => {
+    if (!ref.current || !window.uPlot) return;
+    // One shared x axis: every curve's costs, each curve stepped onto it (a point where it has one).
+    const xs = [...new Set(CURVES.flatMap(([key]) => (curves[key] ?? []).map((p) => p.x)))].sort(
+      (a, b) => a - b,
+    );
+    const series = CURVES.map(([key]) => {
+      const at = new Map((curves[key] ?? []).map((p) => [p.x, p.y]));
+      return xs.map((x) => at.get(x) ?? null);
+    });
+    const plot = new window.uPlot(
+      {
+        width: Math.min(ref.current.clientWidth || 760, 900),
+        height: 360,
+        scales: { x: { time: false } },
+        axes: [
+          { label: "mean cost per query (USD)", values: (_, ticks) => ticks.map((t) => t.toExponential(1)) },
+          { label: "mean quality" },
+        ],
+        series: [
+          {},
+          ...CURVES.map(([, label, stroke]) => ({
+            label,
+            stroke,
+            width: 2,
+            spanGaps: true,
+            points: { show: true, size: 4 },
+          })),
+        ],
+      },
+      [xs, ...series],
+      ref.current,
+    );
+    return () => plot.destroy();
+  }, [curves]);
+  return html`<div class="plot" ref=${ref}></div>`;
+}
+
+function Quality() {
+  const token = useToken();
+  const [status, setStatus] = useState(null);
+  const [error, setError] = useState(null);
+  const load = useCallback(() => {
+    api("GET", "/admin/settings").then(setStatus).catch(setError);
+  }, []);
+  useEffect(() => {
+    if (!token) return;
+    load();
+  }, [token, load]);
+  useEffect(() => {
+    if (!status || status.tuning === "idle") return;
+    const timer = setTimeout(load, 1000);
+    return () => clearTimeout(timer);
+  }, [status, load]);
+
+  if (!token) return html`<section><h2>Routing quality</h2><${NeedsToken} /></section>`;
+  const tune = async () => {
+    try {
+      setStatus(await api("POST", "/admin/settings/tune"));
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const ev = status?.evaluation;
+  return html`<section>
+    <h2>Routing quality</h2>
+    <${ErrorBox} error=${error} />
+    ${
+      status &&
+      html`<div>
+      <p class="summary">
+        <span>settings: <strong>${status.source}</strong></span>
+        <span>tuning: <strong class="tuning-state">${status.tuning}</strong></span>
+        ${status.tuned_at && html`<span>tuned ${status.tuned_at} on ${status.examples} examples</span>`}
+        <span>${status.changes_since} example changes since</span>
+        <button type="button" disabled=${status.tuning !== "idle" || status.source === "pinned" || status.source === "file"} onClick=${tune}>Tune now</button>
+      </p>
+      ${status.last_run && html`<p class="hint">last run: ${status.last_run.outcome ?? "running"} ${status.last_run.message ?? ""}</p>`}
+      <table class="settings"><tbody>
+        ${Object.entries(status.settings).map(([k, v]) => html`<tr><th>${k}</th><td>${v}</td></tr>`)}
+      </tbody></table>
+      ${
+        ev
+          ? html`<h3>Cross-validated ${ev.metric === "aiq" ? "area under the cost-quality curve (AIQ)" : "score fit (1 − RMSE)"}</h3>
+          <table class="metrics"><tbody>
+            <tr><th>these settings</th><td class="num metric-value">${fmt(ev.value, 4)}</td></tr>
+            <tr><th>prior only (no neighbours)</th><td class="num">${fmt(ev.baselines?.priorOnly, 4)}</td></tr>
+            ${ev.baselines?.bestSingle !== undefined && html`<tr><th>best single model per budget</th><td class="num">${fmt(ev.baselines.bestSingle, 4)}</td></tr>`}
+            ${ev.baselines?.oracle !== undefined && html`<tr><th>oracle</th><td class="num">${fmt(ev.baselines.oracle, 4)}</td></tr>`}
+            <tr><th>neighbours help</th><td>${ev.neighbours_help ? "yes" : "no (ranking by the means)"}</td></tr>
+            <tr><th>search</th><td>${ev.candidates} settings, ${ev.folds} folds, ${fmt(ev.seconds, 1)} s</td></tr>
+          </tbody></table>
+          ${
+            ev.curves
+              ? html`<${CurvePlot} curves=${ev.curves} />
+              <details><summary>the points behind the plot</summary>
+                <table class="points"><thead><tr><th>curve</th><th>cost (USD)</th><th>quality</th></tr></thead><tbody>
+                  ${CURVES.flatMap(([key, label]) => (ev.curves[key] ?? []).map((p) => html`<tr><td>${label}</td><td class="num">${p.x.toExponential(3)}</td><td class="num">${fmt(p.y, 4)}</td></tr>`))}
+                </tbody></table></details>`
+              : html`<p class="hint">No cost-quality curve: give every target a price and tune again.</p>`
+          }`
+          : html`<p class="hint">Not tuned yet: ranking uses the safe defaults until tuning has run.</p>`
+      }
+    </div>`
+    }
+  </section>`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic
+
+const TRAFFIC_EVERY_MS = 2000;
+const HISTORY = 60;
+
+function Traffic() {
+  const token = useToken();
+  const [now, setNow] = useState(null);
+  const [history, setHistory] = useState([]);
+  const [error, setError] = useState(null);
+  const last = useRef(null);
+  const ref = useRef(null);
+
+  useEffect(() => {
+    let stop = false;
+    const poll = async () => {
+      try {
+        const samples = parseMetrics(await text("/metrics"));
+        const at = performance.now();
+        const prev = last.current;
+        const t = traffic(samples, prev?.samples ?? null, prev ? (at - prev.at) / 1000 : 0);
+        last.current = { samples, at };
+        if (stop) return;
+        setError(null);
+        setNow({ window: prev ? t : null, total: traffic(samples, null, 0) });
+        if (prev)
+          setHistory((h) => [...h.slice(-HISTORY + 1), [Date.now() / 1000, t.requestsPerSecond, t.p99]]);
+      } catch (err) {
+        if (!stop) setError(err);
+      }
+    };
+    poll();
+    const timer = setInterval(poll, TRAFFIC_EVERY_MS);
+    return () => {
+      stop = true;
+      clearInterval(timer);
+    };
+  }, [token]);
+
+  useEffect(() => {
+    if (!ref.current || !window.uPlot || history.length < 2) return;
+    const plot = new window.uPlot(
+      {
+        width: Math.min(ref.current.clientWidth || 760, 900),
+        height: 220,
+        series: [
+          {},
+          { label: "requests/s", stroke: "#2563eb", width: 2 },
+          { label: "/rank p99 ms", stroke: "#dc2626", width: 1, scale: "ms" },
+        ],
+        axes: [{}, { label: "requests/s" }, { side: 1, scale: "ms", label: "ms", grid: { show: false } }],
+      },
+      [history.map((r) => r[0]), history.map((r) => r[1]), history.map((r) => r[2])],
+      ref.current,
+    );
+    return () => plot.destroy();
+  }, [history]);
+
+  const w = now?.window;
+  const all = now?.total;
+  const row = (label, a, b) =>
+    html`<tr><th>${label}</th><td class="num">${a}</td><td class="num">${b}</td></tr>`;
+  return html`<section>
+    <h2>Traffic</h2>
+    <p class="hint">From GET /metrics every ${TRAFFIC_EVERY_MS / 1000} s${error?.status === 401 ? "" : ""}.</p>
+    ${error && error.status === 401 && html`<p class="hint">/metrics needs METRICS_TOKEN or the admin token: type one at the top right.</p>`}
+    <${ErrorBox} error=${error} />
+    ${
+      all &&
+      html`<table class="traffic"><thead><tr><th></th><th>last ${TRAFFIC_EVERY_MS / 1000} s</th><th>since start</th></tr></thead><tbody>
+      ${row("requests/s", fmt(w?.requestsPerSecond, 1), "")}
+      ${row("ranks", w ? w.ranks : "–", all.ranks)}
+      ${row("/rank p50 ms", fmt(w?.p50), fmt(all.p50))}
+      ${row("/rank p90 ms", fmt(w?.p90), fmt(all.p90))}
+      ${row("/rank p99 ms", fmt(w?.p99), fmt(all.p99))}
+      ${row("fallback rate", w?.fallbackRate == null ? "–" : `${fmt(w.fallbackRate * 100, 1)}%`, all.fallbackRate == null ? "–" : `${fmt(all.fallbackRate * 100, 1)}%`)}
+    </tbody></table>
+    <div class="plot" ref=${ref}></div>
+    <h3>First places since start</h3>
+    <div class="bars">${all.firstShares.map(
+      (s) => html`<div class="bar-row" data-target=${s.target}><span class="bar-name">${s.target}</span>
+        <span class="bar"><span class="fill" style=${`width:${s.share * 100}%`}></span></span>
+        <span class="num">${fmt(s.share * 100, 1)}%</span><span class="num">${s.count}</span></div>`,
+    )}</div>`
+    }
+  </section>`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function App() {
+  const [view, sub] = useHash();
+  const current = VIEWS.some(([v]) => v === view) ? view : "playground";
+  return html`<header>
+      <h1>knn-llm-router</h1>
+      <nav>${VIEWS.map(([v, label]) => html`<a href=${`#/${v}`} class=${v === current ? "active" : ""}>${label}</a>`)}</nav>
+      <${TokenField} />
+    </header>
+    <main>
+      ${current === "playground" && html`<${Playground} />`}
+      ${current === "examples" && html`<${Examples} sub=${sub} />`}
+      ${current === "targets" && html`<${Targets} />`}
+      ${current === "quality" && html`<${Quality} />`}
+      ${current === "traffic" && html`<${Traffic} />`}
+    </main>`;
+}
+
+const root = document.getElementById("app");
+// The "loading" text goes: render() would keep it beside the app.
+root.replaceChildren();
+render(html`<${App} />`, root);
