@@ -304,15 +304,86 @@ describe("embedding server faults, service level", () => {
     }
   }, 20_000);
 
-  it("down at start with nothing stored: the start fails, saying why", async () => {
+  it("down at a very first start (nothing stored gives the dimension): the process serves not ready, then starts by itself", async () => {
     const { freePort } = await import("./support/local-server.ts");
+    const { join } = await import("node:path");
+    const { tempDir } = await import("./support/harness.ts");
+    const { ChildServer } = await import("./support/child-server.ts");
     const port = await freePort();
-    await expect(
-      startService({
-        EMBEDDER: "huggingface",
-        HF_ENDPOINT_URL: `http://127.0.0.1:${port}/embed`,
-        EMBED_RETRIES: "0",
-      }),
-    ).rejects.toThrow(/embedding server failed/);
-  });
+    const tmp = tempDir();
+    const server = await ChildServer.start({
+      EMBEDDER: "huggingface",
+      HF_ENDPOINT_URL: `http://127.0.0.1:${port}/embed`,
+      DATABASE_PATH: join(tmp.dir, "first.db"),
+      ADMIN_TOKEN: "first-start-admin-token",
+      SEED_ON_EMPTY: "false",
+      EMBED_RETRIES: "0",
+      EMBED_TIMEOUT_MS: "500",
+    });
+    let tei: FakeTei | undefined;
+    try {
+      expect(server.lines.some((l) => /"message":"listening"/.test(l) && /"ready":false/.test(l))).toBe(true);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      const ready = await fetch(`${server.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { checks: { startup: { ok: boolean } } }).checks.startup.ok).toBe(
+        false,
+      );
+      const rank = await fetch(`${server.url}/rank`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "hello" }),
+      });
+      expect(rank.status).toBe(503);
+      expect(rank.headers.get("retry-after")).toBe("5");
+      expect(((await rank.json()) as ErrorBody).error.code).toBe("EMBEDDER_UNAVAILABLE");
+
+      tei = await new FakeTei(24).start(port);
+      let status = 0;
+      for (let i = 0; i < 150 && status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = (await fetch(`${server.url}/readyz`)).status;
+      }
+      expect(status).toBe(200);
+      expect(server.lines.some((l) => /started: serving the API/.test(l))).toBe(true);
+      const added = await fetch(`${server.url}/admin/examples`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer first-start-admin-token" },
+        body: JSON.stringify({ examples: [example("write a poem about the sea", { poet: 1 })] }),
+      });
+      expect(added.status).toBe(201);
+      const ranked = await fetch(`${server.url}/rank`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "write a poem about the sea" }),
+      });
+      expect(ranked.status).toBe(200);
+      server.kill("SIGTERM");
+      expect(await server.exit()).toBe(0);
+    } finally {
+      server.kill("SIGKILL");
+      await tei?.stop();
+      tmp.remove();
+    }
+  }, 30_000);
+
+  it("SIGTERM while waiting for the embedding server at a first start exits 0", async () => {
+    const { freePort } = await import("./support/local-server.ts");
+    const { ChildServer } = await import("./support/child-server.ts");
+    const port = await freePort();
+    const server = await ChildServer.start({
+      EMBEDDER: "huggingface",
+      HF_ENDPOINT_URL: `http://127.0.0.1:${port}/embed`,
+      DATABASE_PATH: ":memory:",
+      SEED_ON_EMPTY: "false",
+      EMBED_RETRIES: "0",
+    });
+    try {
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+      server.kill("SIGTERM");
+      expect(await server.exit()).toBe(0);
+    } finally {
+      server.kill("SIGKILL");
+    }
+  }, 30_000);
 });
