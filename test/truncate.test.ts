@@ -3,7 +3,13 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SentencePieceSpans } from "../service/embedding/sentencepiece.ts";
-import { MAX_TOKEN_CHARS, truncateForModel, wordSpans } from "../service/embedding/truncate.ts";
+import {
+  cutToSpans,
+  MAX_TOKEN_CHARS,
+  precut,
+  truncateForModel,
+  wordSpans,
+} from "../service/embedding/truncate.ts";
 
 const require = createRequire(import.meta.url);
 const vocabulary = JSON.parse(
@@ -41,10 +47,41 @@ describe("truncateForModel", () => {
       seen.push(t.length);
       return spans.tokenize(t);
     });
-    expect(seen).toEqual([256 * MAX_TOKEN_CHARS]);
+    // Its tokens are short: the first, cheaper cut (4 characters a token) already holds enough.
+    expect(seen).toEqual([256 * 4]);
     expect(spans.tokenize(cut).length).toBeLessThanOrEqual(256);
     expect(cut.length).toBeGreaterThan(0);
     expect(word.startsWith(cut)).toBe(true);
+  });
+
+  it("cuts again at the worst case when the cheaper cut holds too few tokens", async () => {
+    const seen: number[] = [];
+    // wordSpans counts an unbroken string as a token per 16 characters: 1,024 characters are 64.
+    const cut = await truncateForModel("y".repeat(100_000), 256, 2, (t) => {
+      seen.push(t.length);
+      return wordSpans(t);
+    });
+    expect(seen).toEqual([256 * 4, 256 * MAX_TOKEN_CHARS]);
+    expect(cut).toBe("y".repeat(256 * MAX_TOKEN_CHARS));
+  });
+
+  const prose = Array.from(
+    { length: 400 },
+    (_, i) => `Sentence ${i} says something about routing, embeddings and the price of tokens.`,
+  ).join(" ");
+  const long = [
+    ["English prose", prose],
+    ["Chinese", "路由器根据相似的例子选择模型。".repeat(800)],
+    ["mixed scripts", `${prose.slice(0, 3000)} ${"漢字とカタカナ".repeat(500)} ${"ok 😀 ".repeat(400)}`],
+    ["one unbroken word", "abcdefghij".repeat(10_000)],
+    ["long words at one end", `${"incomprehensibilities ".repeat(300)}${"a ".repeat(2000)}`],
+  ] as const;
+  it.each(long)("gives the worst-case cut's answer for every strategy: %s", async (_, text) => {
+    for (const strategy of [1, 2, 3, 4] as const) {
+      const full = precut(text, 256, strategy);
+      const expected = cutToSpans(full, spans.tokenize(full), 256, strategy);
+      expect(await truncateForModel(text, 256, strategy, (t) => spans.tokenize(t))).toBe(expected);
+    }
   });
 
   it("keeps both ends for strategy 3 and the end for strategy 1", async () => {

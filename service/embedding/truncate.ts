@@ -65,10 +65,16 @@ export function cutToSpans(
 
 /**
  * The part of `text` that `strategy` could keep, cut on characters: `maxTokens` tokens span at most
- * maxTokens × MAX_TOKEN_CHARS characters, so nothing beyond that can survive the token cut.
+ * maxTokens × MAX_TOKEN_CHARS characters, so nothing beyond that can survive the token cut. A
+ * smaller `charsPerToken` gives a shorter cut, enough when the text's tokens are that short.
  */
-export function precut(text: string, maxTokens: number, strategy: TruncateStrategy): string {
-  const limit = maxTokens * MAX_TOKEN_CHARS;
+export function precut(
+  text: string,
+  maxTokens: number,
+  strategy: TruncateStrategy,
+  charsPerToken = MAX_TOKEN_CHARS,
+): string {
+  const limit = maxTokens * charsPerToken;
   if (text.length <= limit) return text;
   switch (strategy) {
     case TruncateStrategy.Head:
@@ -86,10 +92,42 @@ export function precut(text: string, maxTokens: number, strategy: TruncateStrate
   }
 }
 
+/** Characters a token spans in most text; a first, cheaper cut assumes it. */
+const TYPICAL_TOKEN_CHARS = 4;
+/** Tokens to spare beyond what a part keeps before the cheaper cut is trusted: the word cut at its edge may tokenize differently. */
+const SPARE_TOKENS = 8;
+
+/**
+ * Whether the tokens of a cheaper precut reach past what `strategy` keeps, with SPARE_TOKENS to
+ * spare in each kept part: then the cut from them is the one the worst-case precut would give.
+ */
+function enough(cut: string, spans: readonly Span[], maxTokens: number, strategy: TruncateStrategy): boolean {
+  switch (strategy) {
+    case TruncateStrategy.Head:
+    case TruncateStrategy.Tail:
+      return spans.length >= maxTokens + SPARE_TOKENS;
+    case TruncateStrategy.Middle: {
+      // precut joined the two halves with a space at `half`.
+      const half = Math.ceil((maxTokens * TYPICAL_TOKEN_CHARS) / 2);
+      const keepHead = Math.ceil(maxTokens / 2);
+      const head = spans.filter((s) => s[0] < half).length;
+      const tail = spans.length - head;
+      return (
+        cut.length > half && head >= keepHead + SPARE_TOKENS && tail >= maxTokens - keepHead + SPARE_TOKENS
+      );
+    }
+    case TruncateStrategy.Ends:
+      // The kept window is centred by token count: extra text on either side can move it.
+      return false;
+  }
+}
+
 /**
  * Returns `text` cut to at most `maxTokens` of the model's own tokens (`tokenize`). A text no longer
  * than `maxTokens` characters is returned without asking the tokenizer: no token is shorter than a
- * character. Longer ones are cut on characters first (`precut`), so the tokenizer's cost is bounded.
+ * character. Longer ones are cut on characters first (`precut`), so the tokenizer's cost is bounded:
+ * first assuming typical tokens (a quarter of the worst case to tokenize), and again at the worst
+ * case only when that cut turns out too short for what the strategy keeps.
  */
 export async function truncateForModel(
   text: string,
@@ -98,6 +136,11 @@ export async function truncateForModel(
   tokenize: Tokenize,
 ): Promise<string> {
   if (text.length <= maxTokens) return text;
+  if (text.length > maxTokens * TYPICAL_TOKEN_CHARS) {
+    const cheap = precut(text, maxTokens, strategy, TYPICAL_TOKEN_CHARS);
+    const spans = await tokenize(cheap);
+    if (enough(cheap, spans, maxTokens, strategy)) return cutToSpans(cheap, spans, maxTokens, strategy);
+  }
   const cut = precut(text, maxTokens, strategy);
   return cutToSpans(cut, await tokenize(cut), maxTokens, strategy);
 }
