@@ -42,9 +42,18 @@ describe("the embedding worker's queue", () => {
     q.push({ name: "long", texts: ["x".repeat(5000)] }, "query");
     q.push(job("b"), "query");
     q.push(job("c"), "query");
-    expect(q.next()?.map((j) => j.name)).toEqual(["a"]);
+    // Alone, and ahead of the short query that came before it.
     expect(q.next()?.map((j) => j.name)).toEqual(["long"]);
-    expect(q.next()?.map((j) => j.name)).toEqual(["b", "c"]);
+    expect(q.next()?.map((j) => j.name)).toEqual(["a", "b", "c"]);
+  });
+
+  it("takes long texts ahead of short queries only every other batch, so a flood of them cannot starve the rest", () => {
+    const q = new FairQueue<{ name: string; texts: string[] }>(2, 100);
+    for (const name of ["a", "b", "c", "d"]) q.push(job(name), "query");
+    for (const name of ["L1", "L2", "L3"]) q.push({ name, texts: ["x".repeat(5000)] }, "query");
+    const order: string[][] = [];
+    for (let next = q.next(); next; next = q.next()) order.push(next.map((j) => j.name));
+    expect(order).toEqual([["L1"], ["a", "b"], ["L2"], ["c", "d"], ["L3"]]);
   });
 
   it("drains every waiting job", () => {

@@ -1,9 +1,9 @@
 import type { EmbedPriority } from "./embedder.ts";
 
 /**
- * The order in which one embedding worker takes work. Queries go first, and the queries waiting
+ * The order in which the embedding workers take work. Queries go first, and the queries waiting
  * together go as one batch of at most `maxQueryTexts` texts (concurrent requests share a model
- * call). While bulk work (writes, imports) waits, it gets one batch after every `queryStreak`
+ * call); a long text goes alone, ahead of the short queries waiting, every other batch at most. While bulk work (writes, imports) waits, it gets one batch after every `queryStreak`
  * query batches, so a write's wait is bounded under any query load instead of lasting as long as
  * the load does.
  */
@@ -11,6 +11,8 @@ export class FairQueue<J extends { texts: readonly string[] }> {
   private readonly queries: J[] = [];
   private readonly bulk: J[] = [];
   private streak = 0;
+  /** Whether the last query batch was a long text taken ahead of the short queries before it. */
+  private jumped = false;
 
   constructor(
     /** Most texts in one merged query batch. Default 32. */
@@ -36,6 +38,16 @@ export class FairQueue<J extends { texts: readonly string[] }> {
     }
     if (this.queries.length === 0) return undefined;
     this.streak++;
+    // A waiting long query goes next, ahead of the short ones before it, but never twice in a row:
+    // otherwise it would wait for a worker to take every batch ahead of it (a few hundred ms under
+    // load, on top of its own model time), while the short queries it passes wait one long text
+    // at most. Alternating keeps a flood of long queries from starving the short ones.
+    const longAt = this.jumped ? -1 : this.queries.findIndex(isLong);
+    if (longAt > 0) {
+      this.jumped = true;
+      return this.queries.splice(longAt, 1);
+    }
+    this.jumped = false;
     const batch = [this.queries.shift() as J];
     // A long text goes alone: the model pads a batch to its longest text, so merged with short
     // ones it would make every one of them as slow as itself.
