@@ -24,6 +24,7 @@ import { LocalEmbedder } from "../service/embedding/local.ts";
 import { createLogger } from "../service/logger.ts";
 import { rng } from "../service/routing/crossval.ts";
 import { QuantizedScanIndex } from "../service/vectors/embedded.ts";
+import { profiled } from "./profile.ts";
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +34,8 @@ const { values } = parseArgs({
     k: { type: "string", default: "20" },
     /** embedded (exact, the default) or hnsw (the graph alone: recall against exact is printed too). */
     index: { type: "string", default: "embedded" },
+    /** Profile the load and the in-process /rank loop (bench/profile.ts), printing the top functions. */
+    profile: { type: "boolean", default: false },
   },
 });
 const SIZES = values.n.split(",").map(Number);
@@ -106,16 +109,19 @@ async function run(n: number, model: LocalEmbedder) {
 
   const deps = await buildDeps(config, createLogger("warn"), { embedder });
   const loadStart = performance.now();
-  for (let start = 0; start < n; start += 1000) {
-    const batch = [];
-    for (let i = start; i < Math.min(n, start + 1000); i++) {
-      const text = `synthetic example ${i}`;
-      embedder.known.set(text, near(centres[i % TOPICS] as Float32Array, 1.5));
-      const scores = Object.fromEntries(TARGETS.map((t) => [t, Math.round(next() * 100) / 100]));
-      batch.push({ id: idOf(i), text, category: `topic-${i % TOPICS}`, scores });
+  const load = async () => {
+    for (let start = 0; start < n; start += 1000) {
+      const batch = [];
+      for (let i = start; i < Math.min(n, start + 1000); i++) {
+        const text = `synthetic example ${i}`;
+        embedder.known.set(text, near(centres[i % TOPICS] as Float32Array, 1.5));
+        const scores = Object.fromEntries(TARGETS.map((t) => [t, Math.round(next() * 100) / 100]));
+        batch.push({ id: idOf(i), text, category: `topic-${i % TOPICS}`, scores });
+      }
+      await deps.examples.add(batch, "insert");
     }
-    await deps.examples.add(batch, "insert");
-  }
+  };
+  await (values.profile ? profiled(`load-${n}`, load) : load());
   const loadMs = performance.now() - loadStart;
 
   const server = serve({ fetch: createApp(deps).fetch, port: 0, hostname: "127.0.0.1" });
@@ -162,16 +168,19 @@ async function run(n: number, model: LocalEmbedder) {
 
   const app = createApp(deps);
   const inProcess: number[] = [];
-  for (const body of excluded.slice(50, 250)) {
-    const t = performance.now();
-    const res = await app.request("/rank", {
-      method: "POST",
-      body,
-      headers: { "content-type": "application/json" },
-    });
-    await res.json();
-    inProcess.push(performance.now() - t);
-  }
+  const ranks = async () => {
+    for (const body of excluded.slice(50, 250)) {
+      const t = performance.now();
+      const res = await app.request("/rank", {
+        method: "POST",
+        body,
+        headers: { "content-type": "application/json" },
+      });
+      await res.json();
+      inProcess.push(performance.now() - t);
+    }
+  };
+  await (values.profile ? profiled(`rank-${n}`, ranks) : ranks());
 
   const included = Array.from({ length: EMBEDDED_QUERIES + 10 }, (_, q) =>
     JSON.stringify({
@@ -190,6 +199,7 @@ async function run(n: number, model: LocalEmbedder) {
   console.log(`  POST /rank, embedding excluded:   ${summary(ex)}`);
   console.log(`  POST /rank, embedding included:   ${summary(inc)}`);
 
+  if ("closeAllConnections" in server) server.closeAllConnections();
   server.close();
   await deps.index.close();
   rmSync(dir, { recursive: true, force: true });
@@ -198,4 +208,5 @@ async function run(n: number, model: LocalEmbedder) {
 const model = await LocalEmbedder.create({ batchSize: 32, maxInputTokens: 256 });
 console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
 for (const n of SIZES) await run(n, model);
+await model.close();
 await model.close();

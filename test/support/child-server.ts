@@ -26,15 +26,23 @@ export class ChildServer {
   }
 
   /** Starts it with `env` on a free loopback port; resolves once it logs that it listens. */
-  static async start(env: Record<string, string>, timeoutMs = 30_000): Promise<ChildServer> {
-    const server = ChildServer.spawn(env);
+  static async start(
+    env: Record<string, string>,
+    timeoutMs = 30_000,
+    nodeArgs: readonly string[] = [],
+  ): Promise<ChildServer> {
+    const server = ChildServer.spawn(env, "service/main.ts", nodeArgs);
     await server.listening(timeoutMs);
     return server;
   }
 
-  /** Starts `script` (the server by default) without waiting: to kill it while it starts or works. */
-  static spawn(env: Record<string, string>, script = "service/main.ts"): ChildServer {
-    const child = spawn(process.execPath, ["--import", "tsx", script], {
+  /** Starts `script` (the server by default; `nodeArgs` before it, e.g. --cpu-prof) without waiting: to kill it while it starts or works. */
+  static spawn(
+    env: Record<string, string>,
+    script = "service/main.ts",
+    nodeArgs: readonly string[] = [],
+  ): ChildServer {
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
       env: { PATH: process.env.PATH ?? "", PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
