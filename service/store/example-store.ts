@@ -65,6 +65,7 @@ export class ExampleStore {
    * 100k examples: statement building and preparing took over half the load time).
    */
   private readonly writes;
+  private readonly vectorPages;
 
   constructor(private readonly db: Db) {
     // One row per example with its scores folded into a JSON object: 20 rows to read, not 20 × targets.
@@ -95,6 +96,16 @@ export class ExampleStore {
       clearScores: raw.prepare("delete from scores where example_id = ?"),
       score: raw.prepare("insert into scores (example_id, target, score) values (?, ?, ?)"),
       undelete: raw.prepare("delete from pending_deletes where example_id = ?"),
+    };
+    this.vectorPages = {
+      first: raw
+        .prepare("select example_id, embedder_id, vector from embeddings order by example_id limit ?")
+        .raw(),
+      after: raw
+        .prepare(
+          "select example_id, embedder_id, vector from embeddings where example_id > ? order by example_id limit ?",
+        )
+        .raw(),
     };
     this.targetFlagsQuery = db
       .select({ name: targets.name, enabled: targets.enabled })
@@ -311,21 +322,17 @@ export class ExampleStore {
 
   /** Every stored embedding made by `embedderId`, in id order, read a page at a time. */
   *storedVectors(embedderId: string, pageSize = 5000): Generator<{ id: string; vector: Float32Array }> {
+    // Paged on the primary key alone, the embedder filtered here: filtered in SQL, SQLite picks the
+    // embedder index (one value for every row) and sorts every row, vectors and all, for each page:
+    // the fill at start was quadratic in the examples.
     const pages = byPage(pageSize, (after) =>
-      this.db
-        .select({ id: embeddings.exampleId, vector: embeddings.vector })
-        .from(embeddings)
-        .where(
-          and(
-            eq(embeddings.embedderId, embedderId),
-            after === undefined ? undefined : gt(embeddings.exampleId, after),
-          ),
-        )
-        .orderBy(asc(embeddings.exampleId))
-        .limit(pageSize)
-        .all(),
+      (
+        (after === undefined
+          ? this.vectorPages.first.all(pageSize)
+          : this.vectorPages.after.all(after, pageSize)) as Array<[string, string, Buffer]>
+      ).map(([id, embedder, vector]) => ({ id, embedder, vector })),
     );
-    for (const r of pages) yield { id: r.id, vector: fromBlob(r.vector) };
+    for (const r of pages) if (r.embedder === embedderId) yield { id: r.id, vector: fromBlob(r.vector) };
   }
 
   /** Every example's text, in id order, read a page at a time. */
