@@ -36,4 +36,14 @@ describe("the example store's bulk paths", () => {
     expect(store.get(changed.id)).toMatchObject({ text: "changed", category: "new", scores: { c: 0.9 } });
     expect(store.listTargets().map((t) => t.name)).toEqual(["a", "b", "c"]);
   });
+
+  it("reads the hits' categories and scores, whatever the length of their texts, and skips missing ids", () => {
+    const store = new ExampleStore(openDatabase(":memory:").db);
+    store.write([row(1, "e"), { ...row(2, "e"), text: "x".repeat(100_000) }, row(3, "e")], "insert");
+    const got = store.evidence([row(2, "").id, row(9, "").id, row(3, "").id]);
+    expect([...got.entries()].sort()).toEqual([
+      [row(2, "").id, { category: null, scores: { a: 0.2, b: 0.5 } }],
+      [row(3, "").id, { category: "odd", scores: { a: 0.3, b: 0.5 } }],
+    ]);
+  });
 });

@@ -103,6 +103,7 @@ describe("score totals kept by SQLite", () => {
     }
     for (const table of ["score_totals", "data_version", "routing_settings", "service_state"])
       first.sqlite.exec(`DROP TABLE ${table}`);
+    first.sqlite.exec("DROP INDEX examples_evidence_idx");
     const journal = JSON.parse(readFileSync("migrations/meta/_journal.json", "utf8")) as {
       entries: Array<{ tag: string; when: number }>;
     };

@@ -15,6 +15,9 @@ export const examples = sqliteTable(
   },
   (t) => [
     index("examples_category_idx").on(t.category, t.id),
+    // Covers /rank's read of its hits (id to category) without touching the row, whose text can run
+    // to overflow pages that SQLite would walk to reach the category stored after it.
+    index("examples_evidence_idx").on(t.id, t.category),
     index("examples_unindexed_idx").on(t.indexed).where(sql`${t.indexed} = 0`),
   ],
 );

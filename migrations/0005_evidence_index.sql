@@ -1,0 +1,1 @@
+CREATE INDEX `examples_evidence_idx` ON `examples` (`id`,`category`);
