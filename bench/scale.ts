@@ -191,12 +191,19 @@ if (values.profile) {
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   if (latest) summarise(`server (${latest})`, JSON.parse(readFileSync(latest, "utf8")), 30);
 }
-const restartAt = performance.now();
-server = await ChildServer.start(env, 600_000);
-await ready(server.url);
-console.log(
-  `restart: ready ${((performance.now() - restartAt) / 1000).toFixed(1)} s after the process started`,
-);
+// Twice: a first restart after an upgrade may also migrate; the second is the steady state.
+for (const which of ["first", "second"]) {
+  const restartAt = performance.now();
+  server = await ChildServer.start(env, 1_800_000);
+  await ready(server.url);
+  console.log(
+    `restart (${which}): ready ${((performance.now() - restartAt) / 1000).toFixed(1)} s after the process started`,
+  );
+  if (which === "first") {
+    server.kill("SIGTERM");
+    await server.exit();
+  }
+}
 await measure("latency after the restart");
 
 server.kill("SIGTERM");
