@@ -6,8 +6,9 @@
  *   npm run bench:store -- --n 20000
  *
  * Prints: the time to write a batch of 1,000 examples with the `score_totals` triggers and with
- * them dropped (the same store, fresh files), and the time of one statistics read from the
- * totals against the GROUP BY over every score that the totals replace.
+ * them dropped (the same store, fresh files), the time of one statistics read from the totals
+ * against the GROUP BY over every score that the totals replace, and the time of /rank's read of
+ * 20 hits when their texts are 100 characters and when they are 100,000.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -77,6 +78,27 @@ const time = (f: () => unknown, n: number) =>
   });
 const totals = time(() => kept.store.targetStats(), 50);
 const scan = time(() => groupBy.all(), 5);
+// Large prompts: 2,000 examples of 100,000 characters beside the N short ones; /rank reads hits'
+// categories and scores, never their texts, so a hit's size should not matter.
+const LARGE = 2_000;
+for (let start = 0; start < LARGE; start += 100) {
+  kept.store.write(
+    Array.from({ length: 100 }, (_, k) => ({
+      id: `large${start + k}`,
+      text: `${start + k} `.padEnd(100_000, "lorem ipsum "),
+      category: `topic-${k % CATEGORIES}`,
+      scores: { [TARGETS[0] as string]: 0.5 },
+      embedding: new Float32Array(512),
+      embedderId: "bench",
+    })),
+    "insert",
+  );
+}
+const pick = rng(2);
+const hits = (prefix: string, of: number) =>
+  Array.from({ length: 20 }, () => `${prefix}${Math.floor(pick() * of)}`);
+const shortHits = time(() => kept.store.evidence(hits("e", N)), 2000);
+const largeHits = time(() => kept.store.evidence(hits("large", LARGE)), 2000);
 kept.sqlite.close();
 rmSync(kept.dir, { recursive: true, force: true });
 
@@ -89,4 +111,10 @@ console.log(
 );
 console.log(
   `  statistics by GROUP BY (before): p50 ${ms(percentile(scan, 50))}  max ${ms(Math.max(...scan))}  (n=${scan.length})`,
+);
+console.log(
+  `  /rank's read of 20 hits, 100-character texts:     p50 ${ms(percentile(shortHits, 50))}  p99 ${ms(percentile(shortHits, 99))}`,
+);
+console.log(
+  `  /rank's read of 20 hits, 100,000-character texts: p50 ${ms(percentile(largeHits, 50))}  p99 ${ms(percentile(largeHits, 99))}`,
 );

@@ -41,6 +41,7 @@ export const EnvSchema = z.object({
   HF_ENDPOINT_URL: z.url().optional(),
   HF_PROVIDER: z.string().min(1).default("hf-inference"),
   VECTOR_STORE: z.enum(["embedded", "hnsw", "qdrant"]).default("embedded"),
+  INDEX_IMAGE: bool.default(true),
   HNSW_CONNECTIVITY: int(2, 256).default(16),
   HNSW_EXPANSION_ADD: int(1, 4096).default(128),
   HNSW_EXPANSION_SEARCH: int(1, 4096).default(128),
@@ -119,6 +120,8 @@ export interface Config {
   };
   vectors: {
     kind: Env["VECTOR_STORE"];
+    /** INDEX_IMAGE: the embedded index saves itself beside the database at shutdown and starts from that. Default true. */
+    image: boolean;
     qdrant: { url?: string; apiKey?: string; collection: string; timeoutMs: number };
     hnsw: { connectivity: number; expansionAdd: number; expansionSearch: number; exactBelow: number };
     batchSize: number;
@@ -180,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     vectors: {
       kind: e.VECTOR_STORE,
+      image: e.INDEX_IMAGE,
       qdrant: {
         url: e.QDRANT_URL,
         apiKey: e.QDRANT_API_KEY,

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import type { Config } from "./config.ts";
 import { ExampleService } from "./core/example-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
@@ -16,11 +17,12 @@ import type { Deps } from "./http/context.ts";
 import { errorFields, type Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import { NO_FEATURES, readSettingsFile } from "./routing/settings-file.ts";
-import { openDatabase } from "./store/database.ts";
+import { type Db, openDatabase } from "./store/database.ts";
 import { ExampleStore } from "./store/example-store.ts";
 import { SettingsStore } from "./store/settings-store.ts";
 import { StateStore } from "./store/state-store.ts";
 import { DeferredIndex } from "./vectors/deferred.ts";
+import { type ImageStamp, QuantizedScanIndex } from "./vectors/embedded.ts";
 import { createVectorIndex } from "./vectors/factory.ts";
 import type { VectorIndex } from "./vectors/vector-index.ts";
 
@@ -130,9 +132,15 @@ export async function buildDeps(
     } else if (index.persistent) {
       await reconcile();
     } else {
-      await fillFromStore(store, index, embedder.id, readOnly);
+      const image = imagePath(config, index);
+      const fromImage =
+        image !== undefined &&
+        index instanceof QuantizedScanIndex &&
+        (await restoreImage(image, index, store, db, embedder.id, logger));
+      if (!fromImage) await fillFromStore(store, index, embedder.id, readOnly);
       logger.info("vector index loaded", {
         vectors: await index.count(),
+        from: fromImage ? "image" : "database",
         ms: Math.round(performance.now() - started),
       });
     }
@@ -203,6 +211,7 @@ export async function buildDeps(
         await settings.stop();
         await sync.stop();
         await e.close();
+        await saveImage(config, i, store, db, e.id, logger);
         await i.close();
         writer?.release();
         sqlite.close();
@@ -214,6 +223,84 @@ export async function buildDeps(
     writer?.release();
     sqlite.close();
     throw err;
+  }
+}
+
+/**
+ * Where the embedded index keeps its image (`DATABASE_PATH.vectors`), or undefined when it keeps
+ * none: another index, an in-memory or read-only database, or INDEX_IMAGE=false.
+ */
+function imagePath(config: Config, index: VectorIndex): string | undefined {
+  const { path, readOnly } = config.database;
+  if (!config.vectors.image || readOnly || path === ":memory:" || !(index instanceof QuantizedScanIndex))
+    return undefined;
+  return `${path}.vectors`;
+}
+
+/** What the index holds now, as the database says: the stamp an image must carry to be used. */
+function currentStamp(store: ExampleStore, db: Db, embedderId: string): ImageStamp {
+  return {
+    embedderId,
+    dataVersion: new SettingsStore(db).dataVersion(),
+    vectors: store.countVectors(embedderId),
+  };
+}
+
+/**
+ * Fills the index from its image when the image was taken from the database as it is now (same
+ * embedder, no example written since, as many vectors). The image is removed once read, used or
+ * not: it stands for one clean shutdown, and any later change makes it stale.
+ */
+async function restoreImage(
+  path: string,
+  index: QuantizedScanIndex,
+  store: ExampleStore,
+  db: Db,
+  embedderId: string,
+  logger: Logger,
+): Promise<boolean> {
+  if (!existsSync(path)) return false;
+  const now = currentStamp(store, db, embedderId);
+  try {
+    const used = await index.restoreImage(
+      path,
+      (s) =>
+        s.embedderId === now.embedderId && s.dataVersion === now.dataVersion && s.vectors === now.vectors,
+    );
+    if (!used) logger.info("index image is stale: filling the index from the database", { path });
+    return used;
+  } catch (err) {
+    logger.warn("index image unreadable: filling the index from the database", { path, ...errorFields(err) });
+    return false;
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+/**
+ * At a clean shutdown, saves the embedded index beside the database, when it holds exactly what
+ * SQLite does (nothing waiting for the background sync).
+ */
+async function saveImage(
+  config: Config,
+  index: VectorIndex,
+  store: ExampleStore,
+  db: Db,
+  embedderId: string,
+  logger: Logger,
+): Promise<void> {
+  const path = imagePath(config, index);
+  if (path === undefined || !(index instanceof QuantizedScanIndex)) return;
+  if (store.countUnindexed() > 0 || store.pendingDeleteIds(1).length > 0) return;
+  const started = performance.now();
+  try {
+    await index.saveImage(path, currentStamp(store, db, embedderId));
+    logger.info("index image saved", { path, ms: Math.round(performance.now() - started) });
+  } catch (err) {
+    logger.warn("index image not saved: the next start fills the index from the database", {
+      path,
+      ...errorFields(err),
+    });
   }
 }
 

@@ -92,3 +92,77 @@ describe("QuantizedScanIndex against an exact reference", () => {
     }
   });
 });
+
+describe("QuantizedScanIndex images", () => {
+  const stamp = { embedderId: "e:8", dataVersion: 7, vectors: 0 };
+
+  it("restores to an index that answers exactly as the one saved, and writes on from there", async () => {
+    const { tempDir } = await import("./support/harness.ts");
+    const tmp = tempDir();
+    try {
+      const next = rng(5);
+      const records = Array.from({ length: 3000 }, (_, i) => ({
+        id: `id-${i}`,
+        vector: randomVector(24, next),
+      }));
+      const saved = new QuantizedScanIndex(24);
+      await saved.upsert(records);
+      await saved.delete(records.slice(0, 500).map((r) => r.id));
+      const path = `${tmp.dir}/index.vectors`;
+      await saved.saveImage(path, { ...stamp, vectors: 2500 });
+
+      const restored = new QuantizedScanIndex(24);
+      const seen: unknown[] = [];
+      const accept = (s: unknown) => {
+        seen.push(s);
+        return true;
+      };
+      expect(await restored.restoreImage(path, accept)).toBe(true);
+      expect(seen).toEqual([{ ...stamp, vectors: 2500 }]);
+      expect(await restored.count()).toBe(2500);
+      for (let q = 0; q < 20; q++) {
+        const query = randomVector(24, next);
+        expect(await restored.search(query, 10)).toEqual(await saved.search(query, 10));
+      }
+      // It goes on as any index: a write after the restore is found, a delete is gone.
+      const fresh = { id: "fresh", vector: randomVector(24, next) };
+      await restored.upsert([fresh]);
+      await restored.delete(["id-600"]);
+      expect((await restored.search(fresh.vector, 1))[0]?.id).toBe("fresh");
+      expect([...(await collect(restored.ids()))]).not.toContain("id-600");
+      expect(await restored.count()).toBe(2500);
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it("is refused when its stamp is not accepted, its dimension differs, or it is missing, and a truncated one throws", async () => {
+    const { tempDir } = await import("./support/harness.ts");
+    const { truncateSync } = await import("node:fs");
+    const tmp = tempDir();
+    try {
+      const index = new QuantizedScanIndex(8);
+      await index.upsert([{ id: "a", vector: Float32Array.from([1, 0, 0, 0, 0, 0, 0, 0]) }]);
+      const path = `${tmp.dir}/index.vectors`;
+      await index.saveImage(path, stamp);
+      const other = new QuantizedScanIndex(8);
+      await other.upsert([{ id: "b", vector: Float32Array.from([0, 1, 0, 0, 0, 0, 0, 0]) }]);
+      expect(await other.restoreImage(path, () => false)).toBe(false);
+      expect(await new QuantizedScanIndex(16).restoreImage(path, () => true)).toBe(false);
+      expect(await other.restoreImage(`${tmp.dir}/missing`, () => true)).toBe(false);
+      // Refused: what it held is untouched.
+      expect([...(await collect(other.ids()))]).toEqual(["b"]);
+      truncateSync(path, 60);
+      await expect(other.restoreImage(path, () => true)).rejects.toThrow(/truncated/);
+      expect([...(await collect(other.ids()))]).toEqual(["b"]);
+    } finally {
+      tmp.remove();
+    }
+  });
+});
+
+async function collect(ids: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const id of ids) out.push(id);
+  return out;
+}

@@ -1,9 +1,12 @@
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../service/config.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
 import { StartupError } from "../service/errors.ts";
-import { example, startService, TOPICS, tempDir } from "./support/harness.ts";
+import { openDatabase } from "../service/store/database.ts";
+import { ExampleStore } from "../service/store/example-store.ts";
+import { example, RecordingLogger, startService, TOPICS, tempDir } from "./support/harness.ts";
 
 describe("start-up and persistence", () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -34,6 +37,55 @@ describe("start-up and persistence", () => {
     expect(after.body.hits.map((h) => h.id).sort()).toEqual([...body.ids].sort());
     expect(second.deps.store.getTarget("coder")).toMatchObject({ enabled: false, inputPricePerMtok: 1.5 });
     await second.close();
+  });
+
+  it("restarts from the index image a clean shutdown left, and from the database when it is stale", async () => {
+    const db = join(tmp.dir, "imaged.db");
+    const env = { DATABASE_PATH: db };
+    const first = await startService(env);
+    await first.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
+    const before = await first.rank({ query: "a poem about the sea" });
+    await first.close();
+    expect(existsSync(`${db}.vectors`)).toBe(true);
+
+    const log = new RecordingLogger();
+    const second = await startService(env, { logger: log });
+    expect(log.find("vector index loaded")).toMatchObject({ vectors: 3, from: "image" });
+    // Used once: a later crash cannot leave it to be taken for the database's state.
+    expect(existsSync(`${db}.vectors`)).toBe(false);
+    expect((await second.rank({ query: "a poem about the sea" })).body).toEqual(before.body);
+    await second.close();
+
+    // Written while the service is down (an offline seed, say): the image no longer matches.
+    const offline = openDatabase(db);
+    new ExampleStore(offline.db).write(
+      [
+        {
+          id: "00000000-0000-4000-8000-000000000001",
+          text: "sort a list in python",
+          category: "code",
+          scores: { coder: 1 },
+          embedding: await new HashEmbedder(256).embedOne("sort a list in python"),
+          embedderId: "hash:v1:256",
+        },
+      ],
+      "insert",
+    );
+    offline.sqlite.close();
+    const stale = new RecordingLogger();
+    const third = await startService(env, { logger: stale });
+    expect(stale.find("vector index loaded")).toMatchObject({ vectors: 4, from: "database" });
+    expect(stale.find("index image is stale: filling the index from the database")).toBeDefined();
+    expect((await third.rank({ query: "sort a list in python", k: 1 })).body.hits[0]?.id).toBe(
+      "00000000-0000-4000-8000-000000000001",
+    );
+    await third.close();
+
+    // INDEX_IMAGE=false: none is written.
+    rmSync(`${db}.vectors`);
+    const off = await startService({ ...env, INDEX_IMAGE: "false" });
+    await off.close();
+    expect(existsSync(`${db}.vectors`)).toBe(false);
   });
 
   it("seeds an empty database from seed-data/ through the admin write path, once", async () => {

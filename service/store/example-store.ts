@@ -343,6 +343,14 @@ export class ExampleStore {
     for (const r of pages) if (r.embedder === embedderId) yield { id: r.id, vector: fromBlob(r.vector) };
   }
 
+  /** Stored vectors made by `embedderId`. */
+  countVectors(embedderId: string): number {
+    return (
+      this.db.select({ n: count() }).from(embeddings).where(eq(embeddings.embedderId, embedderId)).get()?.n ??
+      0
+    );
+  }
+
   /** Every example's text, in id order, read a page at a time. */
   *allTexts(pageSize = 10_000): Generator<string> {
     for (const r of this.examplePages(pageSize)) yield r.text;

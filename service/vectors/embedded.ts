@@ -1,3 +1,4 @@
+import { open, rename } from "node:fs/promises";
 import { exactSearch, MetricKind } from "usearch";
 import type { Neighbour, VectorIndex, VectorRecord } from "./vector-index.ts";
 
@@ -78,6 +79,97 @@ export class QuantizedScanIndex implements VectorIndex {
   }
 
   async health(): Promise<void> {}
+
+  /**
+   * Writes the whole index to `path` (through a temporary file and a rename, so a crash leaves
+   * either the old file or the new one), with `stamp` saying what it was taken from. Restoring it
+   * skips re-reading and re-quantising every vector: the fast path of a restart.
+   */
+  async saveImage(path: string, stamp: ImageStamp): Promise<void> {
+    const n = this.size;
+    const dim = this.dimension;
+    const ids = Buffer.from(this.slotIds.slice(0, n).join("\n"), "utf8");
+    const header = Buffer.from(
+      JSON.stringify({ stamp, dimension: dim, size: n, range: this.range, idsBytes: ids.length }),
+      "utf8",
+    );
+    const lengths = Buffer.alloc(8);
+    lengths.writeUInt32LE(header.length, 0);
+    const parts = [
+      Buffer.from(IMAGE_MAGIC, "latin1"),
+      lengths,
+      header,
+      ids,
+      Buffer.alloc(pad(IMAGE_MAGIC.length + 8 + header.length + ids.length)),
+      bytes(this.exact, n * dim),
+      bytes(this.codes, n * dim),
+      Buffer.alloc(pad(n * dim)),
+      bytes(this.errors, n),
+    ];
+    const tmp = `${path}.tmp`;
+    const file = await open(tmp, "w");
+    try {
+      for (const part of parts) for (const piece of chunks(part)) await file.write(piece);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, path);
+  }
+
+  /**
+   * Replaces the contents with the image at `path` when there is one and `accept` takes its stamp;
+   * false otherwise (no file, another format or dimension, or a stamp that no longer matches).
+   */
+  async restoreImage(path: string, accept: (stamp: ImageStamp) => boolean): Promise<boolean> {
+    let file: Awaited<ReturnType<typeof open>>;
+    try {
+      file = await open(path, "r");
+    } catch {
+      return false;
+    }
+    try {
+      const head = Buffer.alloc(IMAGE_MAGIC.length + 8);
+      await readFully(file, head, 0);
+      if (head.toString("latin1", 0, IMAGE_MAGIC.length) !== IMAGE_MAGIC) return false;
+      const headerBytes = head.readUInt32LE(IMAGE_MAGIC.length);
+      const header = Buffer.alloc(headerBytes);
+      await readFully(file, header, head.length);
+      const meta = JSON.parse(header.toString("utf8")) as ImageHeader;
+      if (meta.dimension !== this.dimension || !accept(meta.stamp)) return false;
+      const n = meta.size;
+      const dim = this.dimension;
+      let at = head.length + headerBytes;
+      const ids = Buffer.alloc(meta.idsBytes);
+      await readFully(file, ids, at);
+      at += meta.idsBytes + pad(at + meta.idsBytes);
+      const capacity = Math.max(1024, n);
+      const exact = new Float32Array(capacity * dim);
+      at = await readInto(file, exact, n * dim, at);
+      const codes = new Int8Array(capacity * dim);
+      at = await readInto(file, codes, n * dim, at);
+      at += pad(n * dim);
+      const errors = new Float32Array(capacity);
+      await readInto(file, errors, n, at);
+      const slotIds = n === 0 ? [] : ids.toString("utf8").split("\n");
+      if (slotIds.length !== n) return false;
+      this.exact = exact;
+      this.codes = codes;
+      this.errors = errors;
+      this.capacity = capacity;
+      this.size = n;
+      this.slotIds = slotIds;
+      this.slots.clear();
+      slotIds.forEach((id, slot) => {
+        this.slots.set(id, slot);
+      });
+      this.range = meta.range;
+      this.maxErrorStale = true;
+      return true;
+    } finally {
+      await file.close();
+    }
+  }
 
   async close(): Promise<void> {
     this.slotIds = [];
@@ -218,6 +310,70 @@ export class QuantizedScanIndex implements VectorIndex {
     this.errors = errors;
     this.capacity = capacity;
   }
+}
+
+/** What an index image was taken from; restoring checks it against the database. */
+export interface ImageStamp {
+  embedderId: string;
+  /** The database's example-write counter when the image was taken. */
+  dataVersion: number;
+  /** Stored vectors of that embedder then. */
+  vectors: number;
+}
+
+interface ImageHeader {
+  stamp: ImageStamp;
+  dimension: number;
+  size: number;
+  range: number;
+  idsBytes: number;
+}
+
+const IMAGE_MAGIC = "KNNIDX01";
+/** Largest piece read or written at once (a single call takes at most 2 GiB). */
+const IO_CHUNK = 1 << 28;
+
+/** Bytes to the next multiple of 4, so the float32 sections stay aligned. */
+function pad(offset: number): number {
+  return (4 - (offset % 4)) % 4;
+}
+
+function bytes(a: Float32Array | Int8Array, elements: number): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, elements * a.BYTES_PER_ELEMENT);
+}
+
+function* chunks(b: Buffer): Generator<Buffer> {
+  for (let i = 0; i < b.length; i += IO_CHUNK) yield b.subarray(i, Math.min(b.length, i + IO_CHUNK));
+}
+
+async function readFully(
+  file: Awaited<ReturnType<typeof open>>,
+  into: Uint8Array,
+  position: number,
+): Promise<void> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await file.read(
+      into,
+      done,
+      Math.min(IO_CHUNK, into.length - done),
+      position + done,
+    );
+    if (bytesRead === 0) throw new Error("index image is truncated");
+    done += bytesRead;
+  }
+}
+
+/** Reads `elements` of `a` from `position`; returns the position after them. */
+async function readInto(
+  file: Awaited<ReturnType<typeof open>>,
+  a: Float32Array | Int8Array,
+  elements: number,
+  position: number,
+): Promise<number> {
+  const length = elements * a.BYTES_PER_ELEMENT;
+  await readFully(file, new Uint8Array(a.buffer, a.byteOffset, length), position);
+  return position + length;
 }
 
 /** Inserts `entry` into `top` (sorted best first), keeping at most `size` entries. */

@@ -7,7 +7,7 @@ import { buildDeps, type Running } from "../../service/deps.ts";
 import { type Embedder, type EmbedPriority, WrappedEmbedder } from "../../service/embedding/embedder.ts";
 import { HashEmbedder } from "../../service/embedding/hash.ts";
 import { AppError } from "../../service/errors.ts";
-import { createLogger } from "../../service/logger.ts";
+import { createLogger, type Logger } from "../../service/logger.ts";
 import type { VectorIndex } from "../../service/vectors/vector-index.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
@@ -34,7 +34,7 @@ export function plainSettingsFile(): string {
  */
 export async function startService(
   env: Record<string, string> = {},
-  options: { embedder?: Embedder; index?: VectorIndex; selfTuning?: boolean } = {},
+  options: { embedder?: Embedder; index?: VectorIndex; selfTuning?: boolean; logger?: Logger } = {},
 ): Promise<TestService> {
   const pinPlain = !options.selfTuning && env.ROUTING_SETTINGS === undefined;
   const config = loadConfig({
@@ -46,7 +46,7 @@ export async function startService(
     ...(pinPlain && { ROUTING_SETTINGS: plainSettingsFile() }),
     ...env,
   });
-  const deps = await buildDeps(config, createLogger("silent"), {
+  const deps = await buildDeps(config, options.logger ?? createLogger("silent"), {
     embedder:
       options.embedder ??
       (config.embedder.kind === "hash"
@@ -55,6 +55,30 @@ export async function startService(
     index: options.index,
   });
   return new TestService(config, deps);
+}
+
+/** A logger that keeps every line, for tests about what the service says. */
+export class RecordingLogger implements Logger {
+  readonly lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
+  debug(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: "debug", message, fields });
+  }
+  info(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: "info", message, fields });
+  }
+  warn(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: "warn", message, fields });
+  }
+  error(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: "error", message, fields });
+  }
+  child(): Logger {
+    return this;
+  }
+  /** The fields of the first line with `message`. */
+  find(message: string): Record<string, unknown> | undefined {
+    return this.lines.find((l) => l.message === message)?.fields;
+  }
 }
 
 export class TestService {
