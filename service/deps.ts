@@ -259,6 +259,8 @@ async function restoreImage(
   embedderId: string,
   logger: Logger,
 ): Promise<boolean> {
+  // What a save cut short by a crash left.
+  await rm(`${path}.tmp`, { force: true });
   if (!existsSync(path)) return false;
   const now = currentStamp(store, db, embedderId);
   try {

@@ -12,7 +12,7 @@ const row = (i: number, embedderId: string): NewExample => ({
 });
 
 describe("the example store's bulk paths", () => {
-  it("reads back every stored vector of one embedder across pages, skipping the others", () => {
+  it("reads back every stored vector of one embedder across pages, in storage order, skipping the others", () => {
     const store = new ExampleStore(openDatabase(":memory:").db);
     // Interleaved ids, so that pages hold both embedders' rows.
     store.write(

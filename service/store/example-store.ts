@@ -103,16 +103,11 @@ export class ExampleStore {
       score: raw.prepare("insert into scores (example_id, target, score) values (?, ?, ?)"),
       undelete: raw.prepare("delete from pending_deletes where example_id = ?"),
     };
-    this.vectorPages = {
-      first: raw
-        .prepare("select example_id, embedder_id, vector from embeddings order by example_id limit ?")
-        .raw(),
-      after: raw
-        .prepare(
-          "select example_id, embedder_id, vector from embeddings where example_id > ? order by example_id limit ?",
-        )
-        .raw(),
-    };
+    this.vectorPages = raw
+      .prepare(
+        "select rowid, example_id, embedder_id, vector from embeddings where rowid > ? order by rowid limit ?",
+      )
+      .raw();
     this.targetFlagsQuery = db
       .select({ name: targets.name, enabled: targets.enabled })
       .from(targets)
@@ -328,19 +323,19 @@ export class ExampleStore {
     return changed > 0 ? this.getTarget(name) : undefined;
   }
 
-  /** Every stored embedding made by `embedderId`, in id order, read a page at a time. */
+  /** Every stored embedding made by `embedderId`, in storage order, read a page at a time. */
   *storedVectors(embedderId: string, pageSize = 5000): Generator<{ id: string; vector: Float32Array }> {
-    // Paged on the primary key alone, the embedder filtered here: filtered in SQL, SQLite picks the
-    // embedder index (one value for every row) and sorts every row, vectors and all, for each page:
-    // the fill at start was quadratic in the examples.
-    const pages = byPage(pageSize, (after) =>
-      (
-        (after === undefined
-          ? this.vectorPages.first.all(pageSize)
-          : this.vectorPages.after.all(after, pageSize)) as Array<[string, string, Buffer]>
-      ).map(([id, embedder, vector]) => ({ id, embedder, vector })),
-    );
-    for (const r of pages) if (r.embedder === embedderId) yield { id: r.id, vector: fromBlob(r.vector) };
+    // Paged on the rowid, in storage order, the embedder filtered here. Filtered in SQL, SQLite picks
+    // the embedder index (one value for every row) and sorts every row, vectors and all, for each
+    // page; paged on the example id (random UUIDs), every page is random reads across the file.
+    let after = 0;
+    for (;;) {
+      const rows = this.vectorPages.all(after, pageSize) as Array<[number, string, string, Buffer]>;
+      for (const [, id, embedder, vector] of rows)
+        if (embedder === embedderId) yield { id, vector: fromBlob(vector) };
+      if (rows.length < pageSize) return;
+      after = (rows.at(-1) as [number, string, string, Buffer])[0];
+    }
   }
 
   /** Stored vectors made by `embedderId`. */
