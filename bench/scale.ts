@@ -22,6 +22,8 @@ const { values } = parseArgs({
     n: { type: "string", default: "1000000" },
     queries: { type: "string", default: "500" },
     index: { type: "string", default: "embedded" },
+    /** An existing database to start from (the import is skipped and the file kept). */
+    db: { type: "string" },
     /** Run the first server under --cpu-prof and print where its time went (import and queries). */
     profile: { type: "boolean", default: false },
   },
@@ -113,7 +115,7 @@ async function ready(url: string): Promise<void> {
 }
 
 const tmp = tempDir();
-const dbPath = join(tmp.dir, "scale.db");
+const dbPath = values.db ?? join(tmp.dir, "scale.db");
 const env = {
   DATABASE_PATH: dbPath,
   ADMIN_TOKEN: TOKEN,
@@ -125,17 +127,20 @@ const env = {
   LOG_LEVEL: "info",
 };
 const PROFILES = "bench/.cache/profiles";
+const firstStart = performance.now();
 let server = await ChildServer.start(
   env,
-  30_000,
+  1_800_000,
   values.profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILES}`] : [],
 );
+await ready(server.url);
+const firstReady = (performance.now() - firstStart) / 1000;
 console.log(
   `node ${process.version}; ${N.toLocaleString("en")} examples, index ${values.index}, hash embedder 512-d`,
 );
 
 const importMs: number[] = [];
-for (let from = 0; from < N; from += CHUNK) {
+for (let from = 0; !values.db && from < N; from += CHUNK) {
   const body = chunk(from, Math.min(N, from + CHUNK));
   const res = await call(`${server.url}/admin/import`, "POST", body, {
     authorization: `Bearer ${TOKEN}`,
@@ -145,10 +150,15 @@ for (let from = 0; from < N; from += CHUNK) {
   importMs.push(res.ms);
 }
 const totalImport = importMs.reduce((a, b) => a + b, 0);
-console.log(
-  `import: ${(N / (totalImport / 1000)).toFixed(0)} examples/s (${(totalImport / 1000).toFixed(1)} s; ` +
-    `calls of ${CHUNK.toLocaleString("en")}: ${importMs.map((m) => (m / 1000).toFixed(1)).join(", ")} s)`,
-);
+if (values.db)
+  console.log(
+    `start on ${values.db}: ready ${firstReady.toFixed(1)} s; ${said(server, "vector index loaded").join(" ")}`,
+  );
+if (!values.db)
+  console.log(
+    `import: ${(N / (totalImport / 1000)).toFixed(0)} examples/s (${(totalImport / 1000).toFixed(1)} s; ` +
+      `calls of ${CHUNK.toLocaleString("en")}: ${importMs.map((m) => (m / 1000).toFixed(1)).join(", ")} s)`,
+  );
 
 const rss = await metric(server.url, "router_process_resident_memory_bytes");
 const heap = await metric(server.url, "router_nodejs_heap_size_used_bytes");
@@ -191,21 +201,34 @@ if (values.profile) {
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   if (latest) summarise(`server (${latest})`, JSON.parse(readFileSync(latest, "utf8")), 30);
 }
-// Twice: a first restart after an upgrade may also migrate; the second is the steady state.
-for (const which of ["first", "second"]) {
+/** The server's own account of its last start and stop: how the index was loaded, and saved. */
+function said(s: ChildServer, message: string): string[] {
+  return s.lines
+    .filter((l) => l.includes(`"message":"${message}"`))
+    .map((l) => {
+      const { vectors, from, ms } = JSON.parse(l) as { vectors?: number; from?: string; ms?: number };
+      return JSON.stringify({ vectors, from, ms });
+    });
+}
+
+// The first stop above saved the index image (INDEX_IMAGE): the first restart reads it back. A
+// second restart after a crash (kill -9, no image) fills the index from SQLite.
+for (const which of ["after a clean stop", "after kill -9"]) {
   const restartAt = performance.now();
+  const before = server;
   server = await ChildServer.start(env, 1_800_000);
   await ready(server.url);
   console.log(
-    `restart (${which}): ready ${((performance.now() - restartAt) / 1000).toFixed(1)} s after the process started`,
+    `restart ${which}: ready ${((performance.now() - restartAt) / 1000).toFixed(1)} s after the process started; ` +
+      `${said(server, "vector index loaded").join(" ")} (the stop before: image saved ${said(before, "index image saved").join(" ") || "no"})`,
   );
-  if (which === "first") {
-    server.kill("SIGTERM");
+  if (which === "after a clean stop") {
+    await measure("latency after the restart");
+    server.kill("SIGKILL");
     await server.exit();
   }
 }
-await measure("latency after the restart");
 
 server.kill("SIGTERM");
 await server.exit();
-tmp.remove();
+if (!values.db) tmp.remove();

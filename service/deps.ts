@@ -211,7 +211,8 @@ export async function buildDeps(
         await settings.stop();
         await sync.stop();
         await e.close();
-        await saveImage(config, i, store, db, e.id, logger);
+        // Under the write lock: no write can change the index while it is being saved.
+        await lock.run(() => saveImage(config, i, store, db, e.id, logger));
         await i.close();
         writer?.release();
         sqlite.close();

@@ -82,7 +82,13 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info("shutting down: draining", { signal, graceMs: config.server.shutdownGraceMs });
-    const closeDeps = () => deps?.close() ?? Promise.resolve();
+    // Once, whichever of the drain's end and the grace period's comes first.
+    let closing: Promise<void> | undefined;
+    const closeDeps = () => {
+      closing ??= deps?.close() ?? Promise.resolve();
+      return closing;
+    };
+    let cut = false;
     if (!server) {
       closeDeps().then(
         () => process.exit(0),
@@ -99,6 +105,7 @@ async function main(): Promise<void> {
     // exits once the last connection is closed.
     if (deps) deps.lifecycle.draining = true;
     const forced = setTimeout(() => {
+      cut = true;
       logger.warn("grace period over: closing the connections still open");
       listening.closeAllConnections();
       closeDeps().finally(() => process.exit(1));
@@ -108,8 +115,9 @@ async function main(): Promise<void> {
     // close the idle keep-alive ones at once (Node >= 19), racing clients that are sending.
     NetServer.prototype.close.call(listening, () => {
       clearTimeout(forced);
+      // Closing every connection at the grace period's end also ends the drain: still a cut.
       closeDeps().then(
-        () => process.exit(0),
+        () => process.exit(cut ? 1 : 0),
         () => process.exit(1),
       );
     });

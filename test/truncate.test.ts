@@ -47,8 +47,8 @@ describe("truncateForModel", () => {
       seen.push(t.length);
       return spans.tokenize(t);
     });
-    // Its tokens are short: the first, cheaper cut (4 characters a token) already holds enough.
-    expect(seen).toEqual([256 * 4]);
+    // Its tokens are short: the first, cheaper cut (6 characters a token) already holds enough.
+    expect(seen).toEqual([256 * 6]);
     expect(spans.tokenize(cut).length).toBeLessThanOrEqual(256);
     expect(cut.length).toBeGreaterThan(0);
     expect(word.startsWith(cut)).toBe(true);
@@ -56,12 +56,12 @@ describe("truncateForModel", () => {
 
   it("cuts again at the worst case when the cheaper cut holds too few tokens", async () => {
     const seen: number[] = [];
-    // wordSpans counts an unbroken string as a token per 16 characters: 1,024 characters are 64.
+    // wordSpans counts an unbroken string as a token per 16 characters: 1,536 characters are 96.
     const cut = await truncateForModel("y".repeat(100_000), 256, 2, (t) => {
       seen.push(t.length);
       return wordSpans(t);
     });
-    expect(seen).toEqual([256 * 4, 256 * MAX_TOKEN_CHARS]);
+    expect(seen).toEqual([256 * 6, 256 * MAX_TOKEN_CHARS]);
     expect(cut).toBe("y".repeat(256 * MAX_TOKEN_CHARS));
   });
 

@@ -92,29 +92,28 @@ export function precut(
   }
 }
 
-/** Characters a token spans in most text; a first, cheaper cut assumes it. */
-const TYPICAL_TOKEN_CHARS = 4;
+/** Characters a token spans in most text (3-5), with room: a first, cheaper cut assumes it. */
+const TYPICAL_TOKEN_CHARS = 6;
 /** Tokens to spare beyond what a part keeps before the cheaper cut is trusted: the word cut at its edge may tokenize differently. */
-const SPARE_TOKENS = 8;
+const spareTokens = (maxTokens: number) => Math.max(2, Math.ceil(maxTokens / 32));
 
 /**
- * Whether the tokens of a cheaper precut reach past what `strategy` keeps, with SPARE_TOKENS to
+ * Whether the tokens of a cheaper precut reach past what `strategy` keeps, with `spareTokens` to
  * spare in each kept part: then the cut from them is the one the worst-case precut would give.
  */
 function enough(cut: string, spans: readonly Span[], maxTokens: number, strategy: TruncateStrategy): boolean {
   switch (strategy) {
     case TruncateStrategy.Head:
     case TruncateStrategy.Tail:
-      return spans.length >= maxTokens + SPARE_TOKENS;
+      return spans.length >= maxTokens + spareTokens(maxTokens);
     case TruncateStrategy.Middle: {
       // precut joined the two halves with a space at `half`.
       const half = Math.ceil((maxTokens * TYPICAL_TOKEN_CHARS) / 2);
       const keepHead = Math.ceil(maxTokens / 2);
       const head = spans.filter((s) => s[0] < half).length;
       const tail = spans.length - head;
-      return (
-        cut.length > half && head >= keepHead + SPARE_TOKENS && tail >= maxTokens - keepHead + SPARE_TOKENS
-      );
+      const spare = spareTokens(maxTokens);
+      return cut.length > half && head >= keepHead + spare && tail >= maxTokens - keepHead + spare;
     }
     case TruncateStrategy.Ends:
       // The kept window is centred by token count: extra text on either side can move it.
@@ -126,7 +125,7 @@ function enough(cut: string, spans: readonly Span[], maxTokens: number, strategy
  * Returns `text` cut to at most `maxTokens` of the model's own tokens (`tokenize`). A text no longer
  * than `maxTokens` characters is returned without asking the tokenizer: no token is shorter than a
  * character. Longer ones are cut on characters first (`precut`), so the tokenizer's cost is bounded:
- * first assuming typical tokens (a quarter of the worst case to tokenize), and again at the worst
+ * first assuming typical tokens (6 characters, 3/8 of the worst case to tokenize), and again at the worst
  * case only when that cut turns out too short for what the strategy keeps.
  */
 export async function truncateForModel(
