@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Embedder } from "../embedding/embedder.ts";
 import { DEFAULT_TRUNCATE_STRATEGY, truncateForModel } from "../embedding/truncate.ts";
 import { AppError } from "../errors.ts";
@@ -10,6 +9,7 @@ import {
   type NewExample,
 } from "../store/example-store.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
+import { newExampleId } from "./ids.ts";
 import type { IndexSync } from "./index-sync.ts";
 import type { Mutex } from "./mutex.ts";
 import type { ExampleInput } from "./schemas.ts";
@@ -53,7 +53,7 @@ export class ExampleService {
     const embedded = await this.embedder.embed(texts, "bulk");
     const vectors = new Map(toEmbed.map((e, i) => [e, embedded[i] as Float32Array]));
     const batch = inputs.map(
-      (e): NewExample => this.toRow(e.id ?? randomUUID(), e, e.vector ?? (vectors.get(e) as Float32Array)),
+      (e): NewExample => this.toRow(e.id ?? newExampleId(), e, e.vector ?? (vectors.get(e) as Float32Array)),
     );
     const indexed = await this.persist(batch, mode);
     return { ids: batch.map((e) => e.id), indexed };
