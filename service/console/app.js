@@ -204,7 +204,7 @@ function Playground() {
 
 function ScoresEditor({ targets, scores, onChange }) {
   const [extra, setExtra] = useState({ name: "", score: "" });
-  const names = [...new Set([...targets.map((t) => t.name), ...Object.keys(scores)])];
+  const names = [...new Set([...(targets ?? []).map((t) => t.name), ...Object.keys(scores)])];
   const setScore = (name, value) => {
     const next = { ...scores };
     if (value === "") delete next[name];
@@ -229,21 +229,28 @@ function ScoresEditor({ targets, scores, onChange }) {
   </div>`;
 }
 
-function useTargets(token) {
-  const [targets, setTargets] = useState([]);
+/**
+ * `GET path`'s `field` with the admin token, read again whenever the token changes: `[value,
+ * setValue]`, value null until it arrives; a failure goes to `onError`.
+ */
+function useAdminRead(path, field, onError) {
+  const token = useToken();
+  const [value, setValue] = useState(null);
   useEffect(() => {
     if (!token) return;
-    api("GET", "/admin/targets")
-      .then((r) => setTargets(r.targets))
-      .catch(() => setTargets([]));
-  }, [token]);
-  return targets;
+    api("GET", path)
+      .then((r) => setValue(r[field]))
+      .catch(onError);
+  }, [token, path, field, onError]);
+  return [value, setValue];
 }
+
+const ignore = () => undefined;
 
 /** One example to add (`id` absent) or to edit. */
 function ExampleForm({ id }) {
   const token = useToken();
-  const targets = useTargets(token);
+  const [targets] = useAdminRead("/admin/targets", "targets", ignore);
   const [draft, setDraft] = useState(id ? null : { text: "", category: "", scores: {} });
   const [error, setError] = useState(null);
   const [saved, setSaved] = useState("");
@@ -328,20 +335,13 @@ const PAGE = 20;
 
 function ExampleList() {
   const token = useToken();
-  const [categories, setCategories] = useState([]);
   const [category, setCategory] = useState("");
   const [cursors, setCursors] = useState([null]);
   const [page, setPage] = useState(null);
   const [search, setSearch] = useState("");
   const [found, setFound] = useState(null);
   const [error, setError] = useState(null);
-
-  useEffect(() => {
-    if (!token) return;
-    api("GET", "/admin/categories")
-      .then((r) => setCategories(r.categories))
-      .catch(setError);
-  }, [token]);
+  const [categories] = useAdminRead("/admin/categories", "categories", setError);
 
   const cursor = cursors.at(-1);
   useEffect(() => {
@@ -374,7 +374,7 @@ function ExampleList() {
           setCursors([null]);
         }}>
           <option value="">all</option>
-          ${categories.filter((c) => c.name !== null).map((c) => html`<option value=${c.name}>${c.name} (${c.examples})</option>`)}
+          ${(categories ?? []).filter((c) => c.name !== null).map((c) => html`<option value=${c.name}>${c.name} (${c.examples})</option>`)}
         </select>
       </label>
       <a class="button" href="#/examples/new">New example</a>
@@ -506,14 +506,8 @@ function TargetRow({ target, onSaved }) {
 
 function Targets() {
   const token = useToken();
-  const [targets, setTargets] = useState(null);
   const [error, setError] = useState(null);
-  useEffect(() => {
-    if (!token) return;
-    api("GET", "/admin/targets")
-      .then((r) => setTargets(r.targets))
-      .catch(setError);
-  }, [token]);
+  const [targets, setTargets] = useAdminRead("/admin/targets", "targets", setError);
   const saved = (t) => setTargets(targets.map((x) => (x.name === t.name ? t : x)));
   return html`<section>
     <h2>Targets</h2>

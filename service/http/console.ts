@@ -2,8 +2,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRoute, z } from "@hono/zod-openapi";
-import { errors, router } from "./openapi.ts";
+import { pageFilesRoute, pageRoute, router } from "./openapi.ts";
 
 const JS = "text/javascript; charset=utf-8";
 const CSS = "text/css; charset=utf-8";
@@ -36,34 +35,16 @@ function assetPath(file: Asset): string {
   return join(entry.slice(0, entry.lastIndexOf(root) + root.length), a.path);
 }
 
-const page = createRoute({
-  method: "get",
-  path: "/console",
-  tags: ["operations"],
-  summary: "The operator console: playground, examples, targets, routing quality, traffic",
-  responses: { 200: { description: "An HTML page", content: { "text/html": { schema: z.string() } } } },
-});
+const page = pageRoute(
+  "/console",
+  "The operator console: playground, examples, targets, routing quality, traffic",
+);
 
-const asset = createRoute({
-  method: "get",
-  path: "/console/{file}",
-  tags: ["operations"],
-  summary: "The console's own scripts and styles, and its libraries' (from the installed packages)",
-  request: {
-    params: z.object({
-      file: z
-        .enum(Object.keys(ASSETS) as [Asset, ...Asset[]])
-        .openapi({ param: { name: "file", in: "path" } }),
-    }),
-  },
-  responses: {
-    200: {
-      description: "The file",
-      content: { "text/css": { schema: z.string() }, "text/javascript": { schema: z.string() } },
-    },
-    ...errors(400),
-  },
-});
+const asset = pageFilesRoute(
+  "/console",
+  Object.keys(ASSETS) as Asset[],
+  "The console's own scripts and styles, and its libraries' (from the installed packages)",
+);
 
 /** GET /console and its assets. Files are read once, on first use. */
 export function consoleRoutes() {

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Deps } from "./context.ts";
-import { errors, router } from "./openapi.ts";
+import { errors, pageFilesRoute, pageRoute, router } from "./openapi.ts";
 
 /** Swagger UI's files, served from the installed `swagger-ui-dist` package (never from a CDN). */
 const DOCS_ASSETS = {
@@ -43,34 +43,13 @@ const metrics = createRoute({
   },
 });
 
-const docs = createRoute({
-  method: "get",
-  path: "/docs",
-  tags: ["operations"],
-  summary: "The API reference, rendered from /openapi.json; works offline",
-  responses: { 200: { description: "An HTML page", content: { "text/html": { schema: z.string() } } } },
-});
+const docs = pageRoute("/docs", "The API reference, rendered from /openapi.json; works offline");
 
-const docsAsset = createRoute({
-  method: "get",
-  path: "/docs/{file}",
-  tags: ["operations"],
-  summary: "The reference page's own assets",
-  request: {
-    params: z.object({
-      file: z
-        .enum(Object.keys(DOCS_ASSETS) as [DocsAsset, ...DocsAsset[]])
-        .openapi({ param: { name: "file", in: "path" } }),
-    }),
-  },
-  responses: {
-    200: {
-      description: "The file",
-      content: { "text/css": { schema: z.string() }, "text/javascript": { schema: z.string() } },
-    },
-    ...errors(400),
-  },
-});
+const docsAsset = pageFilesRoute(
+  "/docs",
+  Object.keys(DOCS_ASSETS) as DocsAsset[],
+  "The reference page's own assets",
+);
 
 /** GET /metrics, GET /docs and its assets. */
 export function operationsRoutes(deps: Deps) {

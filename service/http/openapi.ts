@@ -66,6 +66,39 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
 /** Admin routes carry the bearer token. */
 export const ADMIN = [{ adminToken: [] }];
 
+/** GET `path`: a page of the service's own (HTML), in the operations tag. */
+export function pageRoute(path: string, summary: string) {
+  return createRoute({
+    method: "get",
+    path,
+    tags: ["operations"],
+    summary,
+    responses: { 200: { description: "An HTML page", content: { "text/html": { schema: z.string() } } } },
+  });
+}
+
+/** GET `prefix/{file}`: one of a page's script and style files, named in `files` (any other is a 400). */
+export function pageFilesRoute<F extends string>(prefix: string, files: readonly F[], summary: string) {
+  return createRoute({
+    method: "get",
+    path: `${prefix}/{file}`,
+    tags: ["operations"],
+    summary,
+    request: {
+      params: z.object({
+        file: z.enum(files as [F, ...F[]]).openapi({ param: { name: "file", in: "path" } }),
+      }),
+    },
+    responses: {
+      200: {
+        description: "The file",
+        content: { "text/css": { schema: z.string() }, "text/javascript": { schema: z.string() } },
+      },
+      ...errors(400),
+    },
+  });
+}
+
 const documentRoute = createRoute({
   method: "get",
   path: "/openapi.json",

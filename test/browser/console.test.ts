@@ -223,12 +223,15 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
   it("imports JSONL in bulk, listing each bad line the API names", async () => {
     await go("#/examples/import");
     const bad = '{"text":"fine","scores":{"gpt-4o":0.5}}\n{"text":"","scores":{}}\nnot json\n';
-    await page.setInputFiles("input[name=examples]", {
-      name: "bad.jsonl",
-      mimeType: "application/x-ndjson",
-      buffer: Buffer.from(bad),
-    });
-    await page.click(".import button[type=submit]");
+    const upload = async (name: string, text: string) => {
+      await page.setInputFiles("input[name=examples]", {
+        name,
+        mimeType: "application/x-ndjson",
+        buffer: Buffer.from(text),
+      });
+      await page.click(".import button[type=submit]");
+    };
+    await upload("bad.jsonl", bad);
     await page.waitForSelector(".import .error");
     const shown = await page.locator(".import .error").textContent();
     expect(shown).toContain("examples:2.text text must not be empty");
@@ -241,12 +244,7 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
         scores: { "gpt-4o": 0.7 },
       }),
     ).join("\n");
-    await page.setInputFiles("input[name=examples]", {
-      name: "good.jsonl",
-      mimeType: "application/x-ndjson",
-      buffer: Buffer.from(lines),
-    });
-    await page.click(".import button[type=submit]");
+    await upload("good.jsonl", lines);
     await page.waitForSelector("text=imported 30 examples");
     const cats = (await (
       await svc.request("GET", "/admin/categories", undefined, { admin: true })
