@@ -132,11 +132,9 @@ export async function buildDeps(
     } else if (index.persistent) {
       await reconcile();
     } else {
-      const image = imagePath(config, index);
+      const image = imageOf(config, index);
       const fromImage =
-        image !== undefined &&
-        index instanceof QuantizedScanIndex &&
-        (await restoreImage(image, index, store, db, embedder.id, logger));
+        image !== undefined && (await restoreImage(image.path, image.index, store, db, embedder.id, logger));
       if (!fromImage) await fillFromStore(store, index, embedder.id, readOnly);
       logger.info("vector index loaded", {
         vectors: await index.count(),
@@ -228,14 +226,17 @@ export async function buildDeps(
 }
 
 /**
- * Where the embedded index keeps its image (`DATABASE_PATH.vectors`), or undefined when it keeps
+ * The embedded index and where it keeps its image (`DATABASE_PATH.vectors`), or undefined when it keeps
  * none: another index, an in-memory or read-only database, or INDEX_IMAGE=false.
  */
-function imagePath(config: Config, index: VectorIndex): string | undefined {
+function imageOf(
+  config: Config,
+  index: VectorIndex,
+): { path: string; index: QuantizedScanIndex } | undefined {
   const { path, readOnly } = config.database;
   if (!config.vectors.image || readOnly || path === ":memory:" || !(index instanceof QuantizedScanIndex))
     return undefined;
-  return `${path}.vectors`;
+  return { path: `${path}.vectors`, index };
 }
 
 /** What the index holds now, as the database says: the stamp an image must carry to be used. */
@@ -292,16 +293,16 @@ async function saveImage(
   embedderId: string,
   logger: Logger,
 ): Promise<void> {
-  const path = imagePath(config, index);
-  if (path === undefined || !(index instanceof QuantizedScanIndex)) return;
+  const image = imageOf(config, index);
+  if (image === undefined) return;
   if (store.countUnindexed() > 0 || store.pendingDeleteIds(1).length > 0) return;
   const started = performance.now();
   try {
-    await index.saveImage(path, currentStamp(store, db, embedderId));
-    logger.info("index image saved", { path, ms: Math.round(performance.now() - started) });
+    await image.index.saveImage(image.path, currentStamp(store, db, embedderId));
+    logger.info("index image saved", { path: image.path, ms: Math.round(performance.now() - started) });
   } catch (err) {
     logger.warn("index image not saved: the next start fills the index from the database", {
-      path,
+      path: image.path,
       ...errorFields(err),
     });
   }
