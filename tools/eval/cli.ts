@@ -5,6 +5,7 @@
  *   npm run eval -- mmlu|gsm8k|mt-bench [--data ../shared/data/routellm]
  *   npm run eval -- examples.jsonl | points.jsonl --targets targets.jsonl | wide.csv
  *   npm run eval -- synthetic      # 4 models with costs and a known best router
+ *   npm run eval -- mmlu --out-of-the-box [--test-share 0.2]   # priced data through the service's API
  *   options: --folds 5 --seed 1 --k 20 --out eval-report --tune [--settings-out data/routing.json]
  *            --seeds 10   # also: each router's metric over 10 split seeds (mean, sd, min, max)
  *            --ceiling    # also: the grid's best on the reported split itself (hindsight; not a router)
@@ -31,6 +32,7 @@ import {
 import { loadDataset } from "./datasets.ts";
 import { DiskEmbeddingCache } from "./embedding-cache.ts";
 import { evaluate, type Row } from "./evaluate.ts";
+import { evaluateOutOfTheBox } from "./out-of-the-box.ts";
 import { markdown, spreadMarkdown, svg } from "./report.ts";
 import { evaluateRouterDc, loadRouterDc, routerDcMarkdown, sample, TASKS } from "./routerdc.ts";
 import { syntheticNModel } from "./synthetic.ts";
@@ -94,12 +96,15 @@ async function main(): Promise<void> {
       "settings-out": { type: "string" },
       cache: { type: "string", default: ".cache/embeddings" },
       sample: { type: "string" },
+      "out-of-the-box": { type: "boolean", default: false },
+      "test-share": { type: "string", default: "0.2" },
     },
   });
   const arg = positionals[0];
   if (!arg)
     throw new Error("give a dataset: mmlu, gsm8k, mt-bench, routerdc, synthetic, a .jsonl or a .csv file");
   if (arg === "routerdc") return routerDc(values);
+  if (values["out-of-the-box"]) return outOfTheBox(arg, values);
   const config = loadConfig();
   const folds = Number(values.folds);
   const seed = Number(values.seed);
@@ -305,6 +310,55 @@ main().catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });
+
+/** `npm run eval -- <priced dataset> --out-of-the-box`: the service end to end, nothing set but prices. */
+async function outOfTheBox(
+  arg: string,
+  values: {
+    data?: string;
+    targets?: string;
+    out?: string;
+    cache?: string;
+    seed?: string;
+    "test-share"?: string;
+  },
+): Promise<void> {
+  const dataset =
+    arg === "synthetic" ? syntheticNModel() : loadDataset(arg, values.data ?? "", values.targets);
+  const bars = new Map<string, (done: number, total: number) => void>();
+  const result = await evaluateOutOfTheBox(dataset, {
+    seed: Number(values.seed ?? 1),
+    testShare: Number(values["test-share"] ?? 0.2),
+    cacheDir: values.cache ?? ".cache/embeddings",
+    onProgress: (phase, done, total) => {
+      if (!bars.has(phase)) bars.set(phase, progressBar(phase));
+      bars.get(phase)?.(done, total);
+    },
+  });
+  const e = result.evaluation;
+  const md = [
+    markdown(e, `npm run eval -- ${process.argv.slice(2).join(" ")}`),
+    "",
+    `Trained on ${result.trained} prompts imported through the API, tested on ${e.items} held out; ` +
+      `prices set (USD per 1M tokens): ${Object.entries(result.prices)
+        .map(([t, p]) => `${t} ${p.toPrecision(3)}`)
+        .join(", ")}.`,
+    `Settings after tuning: ${JSON.stringify(result.settings)}`,
+    `The service's own cross-validation (curves left out): ${JSON.stringify(withoutCurves(result.tuned))}`,
+    "",
+  ].join("\n");
+  const out = values.out ?? "eval-report";
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, `${dataset.name}-out-of-the-box.md`), md);
+  process.stdout.write(md);
+}
+
+/** A tuning run's report without its curves (a few hundred numbers that a table does not need). */
+function withoutCurves(tuned: unknown): unknown {
+  if (typeof tuned !== "object" || tuned === null) return tuned;
+  const { curves: _curves, ...rest } = tuned as Record<string, unknown>;
+  return rest;
+}
 
 /** `npm run eval -- routerdc`: the service end to end on RouterDC's train and test files. */
 async function routerDc(values: {

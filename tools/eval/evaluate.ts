@@ -80,14 +80,19 @@ function topQuality(d: Dataset, predicted: ReadonlyArray<Record<string, number>>
   return q / d.items.length;
 }
 
-/** Evaluates router settings and the reference rows on one dataset. */
+/**
+ * Evaluates router settings (their predictions from `folded`), routers' own predictions, and the
+ * reference rows on one dataset.
+ */
 export function evaluate(
   d: Dataset,
-  folded: FoldedNeighbours,
+  folded: FoldedNeighbours | undefined,
   configs: Array<{ name: string; k: number; settings: RankingSettings; categoryHint?: boolean }>,
   seed: number,
   /** Skip the cost-quality sweep (tuning on two-model data needs only APGR). Default true. */
   withCosts = true,
+  /** Rows whose predicted scores (one record per item) come from elsewhere, such as the service. */
+  predictedRows: ReadonlyArray<{ name: string; predicted: ReadonlyArray<Record<string, number>> }> = [],
 ): Evaluation {
   const targets = [...new Set(d.items.flatMap((i) => Object.keys(i.scores)))].sort();
   const n = d.items.length;
@@ -130,9 +135,13 @@ export function evaluate(
     return r;
   };
 
-  const rows: Row[] = configs.map((c) =>
-    row(c.name, predict(d.items, folded, c.k, c.settings, c.categoryHint)),
-  );
+  if (configs.length > 0 && !folded) throw new Error("router settings need the folded neighbours");
+  const rows: Row[] = [
+    ...predictedRows.map((p) => row(p.name, p.predicted)),
+    ...configs.map((c) =>
+      row(c.name, predict(d.items, folded as FoldedNeighbours, c.k, c.settings, c.categoryHint)),
+    ),
+  ];
   const next = rng(seed);
   rows.push(
     row(

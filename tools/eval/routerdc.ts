@@ -8,14 +8,9 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createApp } from "../../service/app.ts";
-import { loadConfig } from "../../service/config.ts";
-import { buildDeps } from "../../service/deps.ts";
-import { type Embedder, type EmbedPriority, WrappedEmbedder } from "../../service/embedding/embedder.ts";
-import { createEmbedder } from "../../service/embedding/factory.ts";
-import { createLogger } from "../../service/logger.ts";
+import type { Embedder } from "../../service/embedding/embedder.ts";
 import { rng } from "../../service/routing/crossval.ts";
-import { DiskEmbeddingCache } from "./embedding-cache.ts";
+import { EvalService } from "./service.ts";
 
 export const TASKS = ["mmlu", "gsm8k", "cmmlu", "arc_challenge", "humaneval"] as const;
 export type Task = (typeof TASKS)[number];
@@ -71,19 +66,6 @@ export function sample<T>(items: readonly T[], n: number, seed: number): T[] {
     .map((o) => o.item);
 }
 
-/** The configured embedder with its vectors kept on disk, so a second run embeds nothing. */
-class DiskCachedEmbedder extends WrappedEmbedder {
-  constructor(
-    inner: Embedder,
-    private readonly cache: DiskEmbeddingCache,
-  ) {
-    super(inner);
-  }
-  embed(texts: readonly string[], _priority?: EmbedPriority): Promise<Float32Array[]> {
-    return this.cache.embed(texts);
-  }
-}
-
 export interface RouterDcResult {
   rows: Array<{ name: string; tasks: Record<Task, number>; average: number }>;
   settings: unknown;
@@ -100,47 +82,19 @@ export async function evaluateRouterDc(options: {
   embedder?: Embedder;
   onProgress?: (phase: string, done: number, total: number) => void;
 }): Promise<RouterDcResult> {
-  const token = "routerdc-evaluation-token";
-  const config = loadConfig({
-    ...process.env,
-    DATABASE_PATH: ":memory:",
-    SEED_ON_EMPTY: "false",
-    ADMIN_TOKEN: token,
-    TUNING: "off",
-    LOG_LEVEL: "warn",
-    ROUTING_SETTINGS: "",
-  });
-  const base = options.embedder ?? (await createEmbedder(config.embedder));
-  const embedder = new DiskCachedEmbedder(base, new DiskEmbeddingCache(options.cacheDir, base));
-  const deps = await buildDeps(config, createLogger("warn"), { embedder });
-  const app = createApp(deps);
-  const auth = { authorization: `Bearer ${token}` };
+  const service = await EvalService.start(options);
   try {
     const train = TASKS.flatMap((t) => options.train[t]);
-    // Embed once up front (with progress), so the import below reads the disk cache.
-    await embedder.embed(train.map((i) => i.text));
-    const body = train.map((i) => JSON.stringify(i)).join("\n");
-    const imported = await app.request("/admin/import", {
-      method: "POST",
-      headers: { ...auth, "content-type": "application/x-ndjson" },
-      body,
-    });
-    if (imported.status !== 201) throw new Error(`import failed: ${await imported.text()}`);
+    await service.import(train);
 
     const rankAll = async (phase: string) => {
       const tasks = {} as Record<Task, number>;
       for (const task of TASKS) {
         const items = options.test[task];
-        await embedder.embed(items.map((i) => i.text));
+        await service.embedder.embed(items.map((i) => i.text));
         let quality = 0;
         for (const [n, item] of items.entries()) {
-          const res = await app.request("/rank", {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ query: item.text }),
-          });
-          const ranked = (await res.json()) as { scores: Array<{ target: string }> };
-          const first = ranked.scores[0]?.target;
+          const first = (await service.rank(item.text))[0]?.target;
           quality += first === undefined ? 0 : (item.scores[first] ?? 0);
           options.onProgress?.(`${phase} ${task}`, n + 1, items.length);
         }
@@ -151,14 +105,7 @@ export async function evaluateRouterDc(options: {
     };
 
     const before = await rankAll("defaults");
-    const tune = await app.request("/admin/settings/tune", { method: "POST", headers: auth });
-    if (tune.status !== 202) throw new Error(`tuning did not start: ${await tune.text()}`);
-    let status: { tuning: string; settings: unknown; evaluation: unknown; last_run: unknown };
-    for (;;) {
-      status = (await (await app.request("/admin/settings", { headers: auth })).json()) as typeof status;
-      if (status.tuning === "idle") break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    const status = await service.tune();
     const after = await rankAll("tuned");
     return {
       rows: [
@@ -171,7 +118,7 @@ export async function evaluateRouterDc(options: {
       tested: Object.fromEntries(TASKS.map((t) => [t, options.test[t].length])) as Record<Task, number>,
     };
   } finally {
-    await deps.close();
+    await service.close();
   }
 }
 

@@ -1,0 +1,121 @@
+import { createApp } from "../../service/app.ts";
+import { loadConfig } from "../../service/config.ts";
+import { buildDeps } from "../../service/deps.ts";
+import { type Embedder, type EmbedPriority, WrappedEmbedder } from "../../service/embedding/embedder.ts";
+import { createEmbedder } from "../../service/embedding/factory.ts";
+import { createLogger } from "../../service/logger.ts";
+import { DiskEmbeddingCache } from "./embedding-cache.ts";
+
+/** The configured embedder with its vectors kept on disk, so a second run embeds nothing. */
+class DiskCachedEmbedder extends WrappedEmbedder {
+  constructor(
+    inner: Embedder,
+    private readonly cache: DiskEmbeddingCache,
+  ) {
+    super(inner);
+  }
+  embed(texts: readonly string[], _priority?: EmbedPriority): Promise<Float32Array[]> {
+    return this.cache.embed(texts);
+  }
+}
+
+/** A labelled example as `/admin/import` takes it (JSONL). */
+export interface ImportLine {
+  text: string;
+  category?: string | null;
+  scores: Record<string, number>;
+}
+
+/** One target of a `/rank` answer. */
+export interface RankedTarget {
+  target: string;
+  score: number;
+}
+
+/**
+ * A fresh service (in-memory SQLite, the configured embedder behind a disk cache) driven only
+ * through its HTTP API, as an operator would: import, set prices, tune, rank.
+ */
+export class EvalService {
+  private constructor(
+    private readonly app: ReturnType<typeof createApp>,
+    private readonly deps: Awaited<ReturnType<typeof buildDeps>>,
+    readonly embedder: Embedder,
+  ) {}
+
+  private static readonly TOKEN = "evaluation-admin-token";
+
+  static async start(options: { cacheDir: string; embedder?: Embedder }): Promise<EvalService> {
+    const config = loadConfig({
+      ...process.env,
+      DATABASE_PATH: ":memory:",
+      SEED_ON_EMPTY: "false",
+      ADMIN_TOKEN: EvalService.TOKEN,
+      TUNING: "off",
+      LOG_LEVEL: "warn",
+      ROUTING_SETTINGS: "",
+    });
+    const base = options.embedder ?? (await createEmbedder(config.embedder));
+    const embedder = new DiskCachedEmbedder(base, new DiskEmbeddingCache(options.cacheDir, base));
+    const deps = await buildDeps(config, createLogger("warn"), { embedder });
+    return new EvalService(createApp(deps), deps, embedder);
+  }
+
+  private async call(method: string, path: string, body?: string, contentType = "application/json") {
+    const headers: Record<string, string> = { authorization: `Bearer ${EvalService.TOKEN}` };
+    if (body !== undefined) headers["content-type"] = contentType;
+    return this.app.request(path, { method, headers, body });
+  }
+
+  /** POST /admin/import of every line (embedded first, so the import reads the disk cache). */
+  async import(lines: readonly ImportLine[]): Promise<void> {
+    await this.embedder.embed(lines.map((l) => l.text));
+    const res = await this.call(
+      "POST",
+      "/admin/import",
+      lines.map((l) => JSON.stringify(l)).join("\n"),
+      "application/x-ndjson",
+    );
+    if (res.status !== 201) throw new Error(`import failed: ${res.status} ${await res.text()}`);
+  }
+
+  /** PUT /admin/targets/{name}: one price for input and output tokens, USD per million. */
+  async price(target: string, perMtok: number): Promise<void> {
+    const res = await this.call(
+      "PUT",
+      `/admin/targets/${encodeURIComponent(target)}`,
+      JSON.stringify({ input_price_per_mtok: perMtok, output_price_per_mtok: perMtok }),
+    );
+    if (!res.ok) throw new Error(`setting ${target}'s price failed: ${res.status} ${await res.text()}`);
+  }
+
+  /** POST /admin/settings/tune, then GET /admin/settings until the run is over; returns what it says. */
+  async tune(): Promise<{ settings: unknown; evaluation: unknown }> {
+    const started = await this.call("POST", "/admin/settings/tune");
+    if (started.status !== 202) throw new Error(`tuning did not start: ${await started.text()}`);
+    for (;;) {
+      const status = (await (await this.call("GET", "/admin/settings")).json()) as {
+        tuning: string;
+        settings: unknown;
+        evaluation: unknown;
+      };
+      if (status.tuning === "idle") return status;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** POST /rank: every enabled target, best first, with its predicted score. */
+  async rank(query: string): Promise<RankedTarget[]> {
+    const res = await this.app.request("/rank", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query }),
+    });
+    if (!res.ok) throw new Error(`rank failed: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { scores: RankedTarget[] }).scores;
+  }
+
+  close(): Promise<void> {
+    return this.deps.close();
+  }
+}
