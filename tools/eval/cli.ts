@@ -323,12 +323,16 @@ async function outOfTheBox(
     "test-share"?: string;
   },
 ): Promise<void> {
+  const seed = Number(values.seed ?? 1);
+  const testShare = Number(values["test-share"] ?? 0.2);
+  if (!Number.isInteger(seed)) throw new Error("--seed must be a whole number");
+  if (!(testShare > 0 && testShare < 1)) throw new Error("--test-share must be between 0 and 1");
   const dataset =
     arg === "synthetic" ? syntheticNModel() : loadDataset(arg, values.data ?? "", values.targets);
   const bars = new Map<string, (done: number, total: number) => void>();
   const result = await evaluateOutOfTheBox(dataset, {
-    seed: Number(values.seed ?? 1),
-    testShare: Number(values["test-share"] ?? 0.2),
+    seed,
+    testShare,
     cacheDir: values.cache ?? ".cache/embeddings",
     onProgress: (phase, done, total) => {
       if (!bars.has(phase)) bars.set(phase, progressBar(phase));
