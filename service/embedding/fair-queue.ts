@@ -9,7 +9,7 @@ export interface QueueJob {
 /**
  * Tokens past which a query text is long. The model pads a batch to its longest text, and a long
  * text gains nothing from company (a 115-token text costs 76-100 ms alone or in a batch of 16),
- * while one 256-token text in a batch of 15 short queries made it cost 1,065 ms instead of 320.
+ * while one 200-word text in a batch of 15 short queries made it cost 1,065 ms instead of 320.
  */
 export const LONG_TEXT_TOKENS = 64;
 
