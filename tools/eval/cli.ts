@@ -329,15 +329,11 @@ async function outOfTheBox(
   if (!(testShare > 0 && testShare < 1)) throw new Error("--test-share must be between 0 and 1");
   const dataset =
     arg === "synthetic" ? syntheticNModel() : loadDataset(arg, values.data ?? "", values.targets);
-  const bars = new Map<string, (done: number, total: number) => void>();
   const result = await evaluateOutOfTheBox(dataset, {
     seed,
     testShare,
     cacheDir: values.cache ?? ".cache/embeddings",
-    onProgress: (phase, done, total) => {
-      if (!bars.has(phase)) bars.set(phase, progressBar(phase));
-      bars.get(phase)?.(done, total);
-    },
+    onProgress: phaseBars(),
   });
   const e = result.evaluation;
   const md = [
@@ -355,6 +351,15 @@ async function outOfTheBox(
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, `${dataset.name}-out-of-the-box.md`), md);
   process.stdout.write(md);
+}
+
+/** A progress reporter that draws one bar per phase it is told of. */
+function phaseBars(): (phase: string, done: number, total: number) => void {
+  const bars = new Map<string, (done: number, total: number) => void>();
+  return (phase, done, total) => {
+    if (!bars.has(phase)) bars.set(phase, progressBar(phase));
+    bars.get(phase)?.(done, total);
+  };
 }
 
 /** A tuning run's report without its curves (a few hundred numbers that a table does not need). */
@@ -379,15 +384,11 @@ async function routerDc(values: {
     const n = Number(values.sample);
     test = Object.fromEntries(TASKS.map((t) => [t, sample(test[t], n, 1)])) as typeof test;
   }
-  const bars = new Map<string, (done: number, total: number) => void>();
   const result = await evaluateRouterDc({
     train,
     test,
     cacheDir: values.cache ?? ".cache/embeddings",
-    onProgress: (phase, done, total) => {
-      if (!bars.has(phase)) bars.set(phase, progressBar(phase));
-      bars.get(phase)?.(done, total);
-    },
+    onProgress: phaseBars(),
   });
   const md = routerDcMarkdown(result, `npm run eval -- ${process.argv.slice(2).join(" ")}`);
   const out = values.out ?? "eval-report";
