@@ -14,12 +14,32 @@ export async function closeLocal(server: Server | undefined): Promise<void> {
   await new Promise((r) => server.close(r));
 }
 
-/** A loopback port nothing listens on now (taken and given back). */
+/**
+ * A loopback port nothing listens on now (taken and given back), for a server a test starts later
+ * on it. It is chosen below the kernel's ephemeral range, from which every `listen(0)` and outgoing
+ * connection takes its port: otherwise another server of the same run can be given it meanwhile.
+ */
 export async function freePort(): Promise<number> {
   const { createServer } = await import("node:net");
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((r) => probe.close(r));
-  return port;
+  const { readFileSync } = await import("node:fs");
+  let low = 32768;
+  try {
+    low =
+      Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || low;
+  } catch {
+    // Not Linux: the usual bound.
+  }
+  const from = Math.max(1024, low - 10_000);
+  for (;;) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    const probe = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      probe.once("error", () => resolve(false));
+      probe.listen(port, "127.0.0.1", () => resolve(true));
+    });
+    if (bound) {
+      await new Promise((r) => probe.close(r));
+      return port;
+    }
+  }
 }
