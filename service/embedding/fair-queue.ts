@@ -62,21 +62,14 @@ export class FairQueue<J extends QueueJob> {
    */
   next(longs = true): J[] | undefined {
     const bulkTurn = this.bulk.length > 0 && (this.queries.length === 0 || this.streak >= this.queryStreak);
-    if (bulkTurn) {
-      this.streak = 0;
-      return [this.bulk.shift() as J];
-    }
+    if (bulkTurn) return this.takeBulk();
     if (this.queries.length === 0) return undefined;
     this.streak++;
     if (!longs) {
       const short = this.shortBatch();
       if (short.length > 0) return short;
       // Only long texts wait: rather than sit idle, take the oldest (bulk work first, if any).
-      if (this.bulk.length > 0) {
-        this.streak = 0;
-        return [this.bulk.shift() as J];
-      }
-      return this.queries.splice(0, 1);
+      return this.bulk.length > 0 ? this.takeBulk() : this.queries.splice(0, 1);
     }
     // A waiting long query goes next, ahead of the short ones before it, but never twice in a row:
     // otherwise it would wait for a worker to take every batch ahead of it (a few hundred ms under
@@ -90,6 +83,12 @@ export class FairQueue<J extends QueueJob> {
     this.jumped = false;
     if (isLong(this.queries[0] as J)) return this.queries.splice(0, 1);
     return this.shortBatch();
+  }
+
+  /** The oldest bulk batch, alone; the run of query batches starts again. */
+  private takeBulk(): J[] {
+    this.streak = 0;
+    return [this.bulk.shift() as J];
   }
 
   /** Removes and returns every waiting job. */
