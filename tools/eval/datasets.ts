@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parseExamplesJsonl, parsePulze } from "../../service/core/import-formats.ts";
+import { rng } from "../../service/routing/crossval.ts";
 
 /** One labelled prompt: its quality per target in [0, 1], and optionally its cost per target in USD. */
 export interface EvalItem {
@@ -27,6 +28,15 @@ const WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1";
 /** RouteLLM's prices: USD per 1M tokens, used as a per-call cost ratio between the two models. */
 const ROUTELLM_PRICE = { [STRONG]: 24.7, [WEAK]: 0.24 };
 const ROUTELLM_UNIT = "RouteLLM's USD per 1M tokens, the same token count assumed for both models";
+
+/** `items` in a seeded random order (the same order for the same seed). */
+export function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const next = rng(seed);
+  return items
+    .map((item) => ({ item, r: next() }))
+    .sort((a, b) => a.r - b.r)
+    .map((o) => o.item);
+}
 
 /** A minimal RFC 4180 CSV reader: quoted fields may hold commas, quotes ("") and newlines. */
 export function parseCsv(text: string): string[][] {

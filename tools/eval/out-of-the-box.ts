@@ -8,8 +8,7 @@
  *   npm run eval -- mmlu --out-of-the-box [--test-share 0.2] [--seed 1]
  */
 import type { Embedder } from "../../service/embedding/embedder.ts";
-import { rng } from "../../service/routing/crossval.ts";
-import type { Dataset, EvalItem } from "./datasets.ts";
+import { type Dataset, type EvalItem, shuffled } from "./datasets.ts";
 import { type Evaluation, evaluate } from "./evaluate.ts";
 import { EvalService } from "./service.ts";
 
@@ -18,13 +17,9 @@ const tokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
 
 /** A seeded split: `share` of the items held out for testing, the rest for training. */
 export function split(items: readonly EvalItem[], share: number, seed: number) {
-  const next = rng(seed);
-  const shuffled = items
-    .map((item) => ({ item, r: next() }))
-    .sort((a, b) => a.r - b.r)
-    .map((o) => o.item);
+  const order = shuffled(items, seed);
   const cut = Math.round(items.length * share);
-  return { test: shuffled.slice(0, cut), train: shuffled.slice(cut) };
+  return { test: order.slice(0, cut), train: order.slice(cut) };
 }
 
 /**

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Embedder } from "../../service/embedding/embedder.ts";
-import { rng } from "../../service/routing/crossval.ts";
+import { shuffled } from "./datasets.ts";
 import { EvalService } from "./service.ts";
 
 export const TASKS = ["mmlu", "gsm8k", "cmmlu", "arc_challenge", "humaneval"] as const;
@@ -58,12 +58,7 @@ export function loadRouterDc(root: string, split: "train" | "test"): Record<Task
 /** A seeded sample of at most `n` items (all of them when there are fewer). */
 export function sample<T>(items: readonly T[], n: number, seed: number): T[] {
   if (items.length <= n) return [...items];
-  const next = rng(seed);
-  return items
-    .map((item) => ({ item, r: next() }))
-    .sort((a, b) => a.r - b.r)
-    .slice(0, n)
-    .map((o) => o.item);
+  return shuffled(items, seed).slice(0, n);
 }
 
 export interface RouterDcResult {
