@@ -15,6 +15,7 @@ import { normalize } from "../service/embedding/embedder.ts";
 import { rng } from "../service/routing/crossval.ts";
 import { QuantizedScanIndex } from "../service/vectors/embedded.ts";
 import { DEFAULT_HNSW, HnswIndex } from "../service/vectors/hnsw.ts";
+import { latencySummary } from "./stats.ts";
 
 const { values } = parseArgs({
   options: {
@@ -38,12 +39,6 @@ const centres = Array.from({ length: TOPICS }, () =>
 const near = (c: Float32Array) => normalize(c.map((x) => x + (next() * 2 - 1) * 1.5));
 const idOf = (i: number) => `example-${i}`;
 
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-const summary = (ms: number[]) => {
-  const s = [...ms].sort((a, b) => a - b);
-  return `p50 ${percentile(s, 50).toFixed(2)} ms  p99 ${percentile(s, 99).toFixed(2)} ms`;
-};
 const rssGiB = () => (process.memoryUsage().rss / 2 ** 30).toFixed(2);
 
 const hnsw = new HnswIndex(DIM, {
@@ -101,8 +96,8 @@ for (const q of queries) {
   const got = new Set(approx.map((n) => n.id));
   found += truth.filter((n) => got.has(n.id)).length;
 }
-console.log(`search, HNSW:  ${summary(graphTimes)}`);
-console.log(`search, exact: ${summary(exactTimes)}`);
+console.log(`search, HNSW:  ${latencySummary(graphTimes)}`);
+console.log(`search, exact: ${latencySummary(exactTimes)}`);
 console.log(`recall@${K}: ${(found / (QUERIES * K)).toFixed(4)} over ${QUERIES} queries`);
 await hnsw.close();
 await exact.close();

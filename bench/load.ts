@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { ChildServer } from "../test/support/child-server.ts";
 import { tempDir } from "../test/support/harness.ts";
+import { percentile } from "./stats.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,11 +32,6 @@ const { values } = parseArgs({
 const CONNECTIONS = Number(values.connections);
 const SECONDS = Number(values.seconds);
 const TOKEN = "load-benchmark-admin-token";
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
-}
 
 let counter = 0;
 /** A query nobody sent before, so the embedding cache never answers it. */

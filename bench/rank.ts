@@ -25,6 +25,7 @@ import { createLogger } from "../service/logger.ts";
 import { rng } from "../service/routing/crossval.ts";
 import { QuantizedScanIndex } from "../service/vectors/embedded.ts";
 import { profiled } from "./profile.ts";
+import { latencySummary } from "./stats.ts";
 
 const { values } = parseArgs({
   options: {
@@ -72,15 +73,6 @@ class BenchEmbedder implements Embedder {
 
 /** Example i's id: the same in the service and in the exact reference index. */
 const idOf = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
-
-function percentile(sorted: number[], p: number) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
-function summary(samples: number[]) {
-  const s = [...samples].sort((a, b) => a - b);
-  return `p50 ${percentile(s, 50).toFixed(2)} ms  p99 ${percentile(s, 99).toFixed(2)} ms  (n=${s.length})`;
-}
 
 /** Latency of each request, measured by a client in its own thread (the second core). */
 function timeRequests(url: string, bodies: string[]): Promise<number[]> {
@@ -193,11 +185,11 @@ async function run(n: number, model: LocalEmbedder) {
 
   console.log(`\nN = ${n.toLocaleString("en")} examples (${DIM}-d, ${TARGETS.length} targets, k = ${K})`);
   console.log(`  load through the write path:      ${(loadMs / 1000).toFixed(1)} s`);
-  console.log(`  index.search alone (${values.index}):`.padEnd(36) + summary(searchTimes));
+  console.log(`  index.search alone (${values.index}):`.padEnd(36) + latencySummary(searchTimes));
   if (recall !== undefined) console.log(`  recall@${K} against the exact index: ${recall}`);
-  console.log(`  /rank in-process (no socket):     ${summary(inProcess)}`);
-  console.log(`  POST /rank, embedding excluded:   ${summary(ex)}`);
-  console.log(`  POST /rank, embedding included:   ${summary(inc)}`);
+  console.log(`  /rank in-process (no socket):     ${latencySummary(inProcess)}`);
+  console.log(`  POST /rank, embedding excluded:   ${latencySummary(ex)}`);
+  console.log(`  POST /rank, embedding included:   ${latencySummary(inc)}`);
 
   if ("closeAllConnections" in server) server.closeAllConnections();
   server.close();

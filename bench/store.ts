@@ -17,17 +17,13 @@ import { parseArgs } from "node:util";
 import { rng } from "../service/routing/crossval.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { ExampleStore, type NewExample } from "../service/store/example-store.ts";
+import { percentile } from "./stats.ts";
 
 const { values } = parseArgs({ options: { n: { type: "string", default: "100000" } } });
 const N = Number(values.n);
 const TARGETS = ["t-large", "t-medium", "t-small", "t-code", "t-math", "t-chat", "t-local", "t-cheap"];
 const CATEGORIES = 50;
 const BATCH = 1000;
-
-function percentile(xs: number[], p: number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
 
 /** A store in a temporary file holding N examples; returns it with the mean ms per batch written. */
 function load(withTriggers: boolean) {

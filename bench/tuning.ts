@@ -22,6 +22,7 @@ import { buildDeps } from "../service/deps.ts";
 import { normalize } from "../service/embedding/embedder.ts";
 import { createLogger } from "../service/logger.ts";
 import { rng } from "../service/routing/crossval.ts";
+import { percentile } from "./stats.ts";
 
 const { values } = parseArgs({ options: { n: { type: "string", default: "20000" } } });
 const N = Number(values.n);
@@ -39,12 +40,8 @@ const PRICES: Record<string, number> = {
 };
 const TARGETS = Object.keys(PRICES);
 
-function percentile(sorted: number[], p: number) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
 function summary(samples: number[]) {
-  const s = [...samples].sort((a, b) => a - b);
-  return { p50: percentile(s, 50), p99: percentile(s, 99), n: s.length };
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), n: samples.length };
 }
 const fmt = (x: { p50: number; p99: number; n: number }) =>
   `p50 ${x.p50.toFixed(2)} ms  p99 ${x.p99.toFixed(2)} ms  (n=${x.n})`;
