@@ -63,6 +63,7 @@ export const EnvSchema = z.object({
   TUNE_CHANGE_COUNT: int(1, 1_000_000_000).default(1000),
   TUNE_MIN_INTERVAL_MS: int(0, 86_400_000).default(600_000),
   TUNE_DELAY_MS: int(0, 3_600_000).default(5_000),
+  TUNE_TEMPLATES: bool.default(true),
   FALLBACK_TARGET: z.string().trim().min(1).optional(),
   MAX_QUERY_CHARS: int(1, 10_000_000).default(100_000),
   RANK_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(1 << 20),
@@ -217,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       changeCount: e.TUNE_CHANGE_COUNT,
       minIntervalMs: e.TUNE_MIN_INTERVAL_MS,
       delayMs: e.TUNE_DELAY_MS,
+      templates: e.TUNE_TEMPLATES,
     },
   };
 }

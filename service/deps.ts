@@ -1,17 +1,20 @@
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { Config } from "./config.ts";
+import { ActiveEmbedding } from "./core/active-embedding.ts";
 import { ExampleService } from "./core/example-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
 import { seedFromDirectory } from "./core/seed.ts";
-import { SettingsService, type TuningRunner } from "./core/settings-service.ts";
+import { readTemplates, SettingsService, type TuningRunner } from "./core/settings-service.ts";
 import { TargetService } from "./core/target-service.ts";
 import { TargetStatsCache } from "./core/target-stats.ts";
+import { promoteStaged, TemplateSwitch } from "./core/template-switch.ts";
 import { WriterLock } from "./core/writer-lock.ts";
 import type { Embedder } from "./embedding/embedder.ts";
-import { createServiceEmbedder } from "./embedding/factory.ts";
+import { createEmbedder, withFeatures } from "./embedding/factory.ts";
+import { hasTemplates, type Templates, templatesDigest } from "./embedding/templates.ts";
 import { AppError, StartupError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
 import { errorFields, type Logger } from "./logger.ts";
@@ -20,6 +23,7 @@ import { NO_FEATURES, readSettingsFile } from "./routing/settings-file.ts";
 import { type Db, openDatabase } from "./store/database.ts";
 import { ExampleStore } from "./store/example-store.ts";
 import { SettingsStore } from "./store/settings-store.ts";
+import { StagingStore } from "./store/staging-store.ts";
 import { StateStore } from "./store/state-store.ts";
 import { DeferredIndex } from "./vectors/deferred.ts";
 import { type ImageStamp, QuantizedScanIndex } from "./vectors/embedded.ts";
@@ -30,6 +34,8 @@ export interface Running extends Deps {
   /** The SQLite store, for tools and tests; the HTTP edge goes through the services. */
   store: ExampleStore;
   sync: IndexSync;
+  /** Learned templates: trial and switch (self-tuning drives it; tests and tools may too). */
+  templates: TemplateSwitch;
   /** Stops the sync loop, the embedder and the index, and closes the database. */
   close(): Promise<void>;
 }
@@ -64,6 +70,7 @@ export async function buildDeps(
   const state = new StateStore(db);
   const writer =
     readOnly || config.database.path === ":memory:" ? undefined : new WriterLock(state, config.database.path);
+  let base: Embedder | undefined;
   let embedder: Embedder | undefined;
   let index: VectorIndex | undefined;
   try {
@@ -76,15 +83,21 @@ export async function buildDeps(
       );
     }
     if (tuned) logger.info("ranking settings pinned by ROUTING_SETTINGS", { path, ...tuned });
-    embedder = await createServiceEmbedder(
-      withStoredDimension(config.embedder, store),
-      tuned?.features ?? NO_FEATURES,
-      overrides.embedder,
-      (hits, misses) => {
+    // Templates: pinned by the file with the rest, or learned by self-tuning (recorded in SQLite).
+    const templates = tuned ? tuned.features.templates : readTemplates(state);
+    base =
+      overrides.embedder ??
+      (await createEmbedder(withStoredDimension(config.embedder, store), (hits, misses) => {
         if (hits > 0) metrics.embedCache.inc({ result: "hit" }, hits);
         if (misses > 0) metrics.embedCache.inc({ result: "miss" }, misses);
-      },
-    );
+      }));
+    embedder = withFeatures(base, tuned?.features ?? { ...NO_FEATURES, templates });
+    const staging = new StagingStore(db);
+    if (!readOnly && staging.count(embedder.id) > 0) {
+      // A switch to these templates was committed and stopped before its vectors were all stored.
+      const moved = await promoteStaged(staging, embedder.id);
+      logger.info("finished storing the vectors of the learned templates", { moved });
+    }
     const foreign = store.otherEmbedders(embedder.id);
     if (foreign.length > 0) {
       const found = foreign.map((f) => `${f.rows} rows by ${f.embedderId}`).join(", ");
@@ -94,7 +107,7 @@ export async function buildDeps(
       );
     }
     const { dimension, id: embedderId } = embedder;
-    const open = () => createVectorIndex(config.vectors, dimension, embedderId);
+    const open = () => createVectorIndex(vectorsFor(config.vectors, templates), dimension, embedderId);
     const lock = new Mutex();
     let sync: IndexSync | undefined;
     const reconcile = async () => {
@@ -119,7 +132,8 @@ export async function buildDeps(
         (message, attempt) => logger.warn("vector store still unreachable", { message, attempt }),
       );
     }
-    sync = new IndexSync(store, index, lock, logger, {
+    const active = new ActiveEmbedding(embedder, index, templates);
+    sync = new IndexSync(store, () => active.index, lock, logger, {
       batchSize: config.vectors.batchSize,
       retryMs: config.vectors.retryMs,
     });
@@ -144,25 +158,37 @@ export async function buildDeps(
     }
 
     const stats = new TargetStatsCache(store);
-    const settings = new SettingsService(
-      new SettingsStore(db),
+    const settingsStore = new SettingsStore(db);
+    const baseEmbedder = base;
+    const switcher = new TemplateSwitch(
       store,
-      embedder.id,
-      logger,
-      metrics,
-      config.tuning,
-      {
-        readOnly,
-        defaultK: config.rank.defaultK,
-        ...(tuned && { file: { k: tuned.k, settings: tuned.settings } }),
-        ...(overrides.tuningRunner && { runner: overrides.tuningRunner }),
+      staging,
+      active,
+      baseEmbedder,
+      async (t, e, fresh) => {
+        const vectors = vectorsFor(config.vectors, t);
+        const opened = await createVectorIndex(vectors, e.dimension, e.id, fresh ? "recreate" : "refuse");
+        // A fresh index starts empty: what a stopped trial left in a collection of the same name goes.
+        if (!fresh || !opened.persistent || (await opened.count()) === 0 || !opened.drop) return opened;
+        await opened.drop();
+        return createVectorIndex(vectors, e.dimension, e.id);
       },
+      lock,
+      () => settingsStore.dataVersion(),
+      logger,
     );
-    const examples = new ExampleService(store, embedder, index, sync, lock, logger, () => {
+    const settings = new SettingsService(settingsStore, store, active, logger, metrics, config.tuning, {
+      readOnly,
+      defaultK: config.rank.defaultK,
+      ...(tuned && { file: { k: tuned.k, settings: tuned.settings } }),
+      ...(overrides.tuningRunner && { runner: overrides.tuningRunner }),
+      ...(!tuned && config.tuning.templates && { templates: { switcher, state } }),
+    });
+    const examples = new ExampleService(store, active, sync, lock, logger, () => {
       stats.invalidate();
       settings.noteWrite();
     });
-    const ranker = new Ranker(store, embedder, index, stats, {
+    const ranker = new Ranker(store, active, stats, {
       choice: () => settings.choice(),
       fallbackTarget: config.rank.fallbackTarget,
     });
@@ -183,10 +209,9 @@ export async function buildDeps(
     }
     if (!readOnly) sync.start();
     settings.start();
-    const [e, i] = [embedder, index];
     metrics.watch({
       examples: () => store.countExamples(),
-      vectors: () => i.count(),
+      vectors: () => active.index.count(),
       unsynced: () => store.countUnindexed(),
     });
     return {
@@ -194,13 +219,18 @@ export async function buildDeps(
       logger,
       metrics,
       store,
-      embedder: e,
-      index: i,
+      get embedder() {
+        return active.embedder;
+      },
+      get index() {
+        return active.index;
+      },
       ranker,
       examples,
       targets,
       settings,
       sync,
+      templates: switcher,
       lifecycle: { draining: false },
       pingDatabase: async () => {
         sqlite.prepare("select 1").get();
@@ -208,6 +238,8 @@ export async function buildDeps(
       close: async () => {
         await settings.stop();
         await sync.stop();
+        await switcher.close();
+        const { embedder: e, index: i } = active.current();
         await e.close();
         // Under the write lock: no write can change the index while it is being saved.
         await lock.run(() => saveImage(config, i, store, db, e.id, logger));
@@ -217,7 +249,7 @@ export async function buildDeps(
       },
     };
   } catch (err) {
-    await embedder?.close();
+    await (embedder ?? base)?.close();
     await index?.close();
     writer?.release();
     sqlite.close();
@@ -344,4 +376,15 @@ function withStoredDimension(config: Config["embedder"], store: ExampleStore): C
     if (dimension) return { ...config, huggingface: { ...config.huggingface, dimension: Number(dimension) } };
   }
   return config;
+}
+
+/**
+ * Where the vectors made with `templates` stripped live: a Qdrant collection of their own (the
+ * configured name, suffixed by the templates' digest), so that a switch fills a new one while the
+ * one in force serves. An in-process index is built at every start anyway.
+ */
+function vectorsFor(config: Config["vectors"], templates: Templates): Config["vectors"] {
+  if (config.kind !== "qdrant" || !hasTemplates(templates)) return config;
+  const collection = `${config.qdrant.collection}-templates-${templatesDigest(templates)}`;
+  return { ...config, qdrant: { ...config.qdrant, collection } };
 }

@@ -133,6 +133,10 @@ async function preload(env: Record<string, string>, n: number, kind: string): Pr
   return batch;
 }
 
+/** A prompt wrapped in boilerplate longer than the 32 tokens the template scenario embeds. */
+const wrapped = (body: string) =>
+  `You are an expert assistant. Read each example carefully before answering. Example one: the capital of France is Paris. Question: ${body}\nThink step by step, check the result twice, and end with the line 'The answer is' followed by the answer alone.`;
+
 describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () => {
   let tmp: ReturnType<typeof tempDir>;
   let kills = 0;
@@ -205,6 +209,55 @@ describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () =>
       await expectIndexAgrees({ ...env, HASH_EMBEDDER_DIMENSION: dimension }, batch.length, batch[round]);
     }
   }, 180_000);
+
+  it("during a switch to learned templates: the start finds the old vectors or the new, whole, and the index agrees", async () => {
+    for (let round = 0; round < 4; round++) {
+      const env = { ...base(tmp.dir, `templates-${round}`), EMBED_MAX_TOKENS: "32" };
+      const server = await ChildServer.start(env);
+      const batch = Array.from({ length: 2000 }, (_, i) => {
+        const topic = Math.floor(next() * 40);
+        const big = topic % 2 === 0;
+        const body = `a question about topic ${topic} number ${i % 9}`;
+        return {
+          id: randomUUID(),
+          text: wrapped(body),
+          scores: { big: big ? 0.9 : 0.1, small: big ? 0.1 : 0.9 },
+        };
+      });
+      const res = await fetch(`${server.url}/admin/import`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/x-ndjson" },
+        body: batch.map((e) => JSON.stringify(e)).join("\n"),
+      });
+      expect(res.status).toBe(201);
+      server.kill("SIGTERM");
+      await server.exit();
+
+      // Never tuned: the start tunes at once, tries the templates, and switches to them.
+      const tuning = await ChildServer.start({ ...env, TUNING: "auto", TUNE_DELAY_MS: "0" });
+      // The run takes 5-8 s here: learning, re-embedding, two cross-validations, the switch.
+      await new Promise((r) => setTimeout(r, between(500, 9000)));
+      tuning.kill("SIGKILL");
+      kills++;
+      await tuning.exit();
+      await expectIndexAgrees(env, batch.length);
+      const after = await ChildServer.start(env);
+      const status = (await (await fetch(`${after.url}/admin/settings`, { headers: auth })).json()) as {
+        templates: { prefixes: string[] };
+      };
+      const ranked = (await (
+        await fetch(`${after.url}/rank`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ query: wrapped("a question about topic 4 number 1") }),
+        })
+      ).json()) as { embedder: string };
+      // Either the switch had not been committed (no templates, the old embedder) or it had.
+      expect(ranked.embedder.includes("+templates:")).toBe(status.templates.prefixes.length > 0);
+      after.kill("SIGTERM");
+      await after.exit();
+    }
+  }, 240_000);
 
   it("during self-tuning: the settings are the old or the new, whole, and the service starts", async () => {
     const env = base(tmp.dir, "tuning");

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { prepareText } from "../service/embedding/embedder.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
 import { LengthFeatureEmbedder, withLengthFeature } from "../service/embedding/length-feature.ts";
 import { learnTemplates, stripTemplates, TemplateStrippingEmbedder } from "../service/embedding/templates.ts";
@@ -41,7 +42,11 @@ describe("learned prompt templates", () => {
     const stripping = new TemplateStrippingEmbedder(base, t);
     expect(stripping.id).toMatch(/^hash:v1:256\+templates:[0-9a-f]{12}$/);
     const [a, b] = await base.embed([texts[0] as string, texts[1] as string]);
-    const [sa, sb] = await stripping.embed([texts[0] as string, texts[1] as string]);
+    const prepared = await Promise.all(
+      [0, 1].map(async (i) => (await prepareText(stripping, texts[i] as string)).text),
+    );
+    expect(prepared).toEqual([bodies[0], bodies[1]]);
+    const [sa, sb] = await stripping.embed(prepared);
     const cos = (x: Float32Array, y: Float32Array) => x.reduce((s, v, i) => s + v * (y[i] as number), 0);
     expect(cos(a as Float32Array, b as Float32Array)).toBeGreaterThan(0.8);
     expect(cos(sa as Float32Array, sb as Float32Array)).toBeLessThan(0.5);
@@ -62,5 +67,19 @@ describe("length feature", () => {
     const v = withLengthFeature(new Float32Array([1, 0]), "x".repeat(200), 0.3);
     // A 200-character prompt sits at the centre: the extra coordinate is 0.
     expect(Array.from(v)).toEqual([1, 0, 0]);
+  });
+
+  it("strips a template longer than the input limit before truncating, so the prompt's own text is kept", async () => {
+    // 12 tokens at most: the template alone is longer, so truncating first would keep its head and
+    // the end of the prompt, and the template would no longer match to be stripped.
+    const stripping = new TemplateStrippingEmbedder(new HashEmbedder(256, 12), {
+      prefixes: [PREFIX],
+      suffixes: [],
+    });
+    const body = "how many apples are left after Tom gives three to Anna and eats two himself";
+    const { text, truncated } = await prepareText(stripping, `${PREFIX}${body}`);
+    expect(text.startsWith("how many apples")).toBe(true);
+    expect(text).not.toContain("careful assistant");
+    expect(truncated).toBe(true);
   });
 });

@@ -101,7 +101,13 @@ describe("score totals kept by SQLite", () => {
     for (const { name } of [...triggers("score_totals"), ...triggers("data_version")]) {
       first.sqlite.exec(`DROP TRIGGER ${name}`);
     }
-    for (const table of ["score_totals", "data_version", "routing_settings", "service_state"])
+    for (const table of [
+      "score_totals",
+      "data_version",
+      "routing_settings",
+      "service_state",
+      "staged_embeddings",
+    ])
       first.sqlite.exec(`DROP TABLE ${table}`);
     first.sqlite.exec("DROP INDEX examples_evidence_idx");
     const journal = JSON.parse(readFileSync("migrations/meta/_journal.json", "utf8")) as {

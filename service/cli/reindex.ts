@@ -14,7 +14,8 @@ import { parseArgs } from "node:util";
 import { type Config, loadConfig } from "../config.ts";
 import { IndexSync } from "../core/index-sync.ts";
 import { Mutex } from "../core/mutex.ts";
-import type { Embedder } from "../embedding/embedder.ts";
+import { readTemplates } from "../core/settings-service.ts";
+import { type Embedder, prepareText } from "../embedding/embedder.ts";
 import { createServiceEmbedder } from "../embedding/factory.ts";
 import { learnTemplates } from "../embedding/templates.ts";
 import { createLogger, type Logger } from "../logger.ts";
@@ -22,6 +23,7 @@ import { DEFAULT_SETTINGS } from "../routing/aggregate.ts";
 import { NO_FEATURES, readSettingsFile, writeSettingsFile } from "../routing/settings-file.ts";
 import { openDatabase } from "../store/database.ts";
 import { ExampleStore } from "../store/example-store.ts";
+import { StateStore } from "../store/state-store.ts";
 import { createVectorIndex } from "../vectors/factory.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
 import { progressBar } from "./progress.ts";
@@ -69,11 +71,9 @@ export async function reindex(
     });
   }
   const tuned = readSettingsFile(config.rank.settingsPath);
-  const embedder = await createServiceEmbedder(
-    config.embedder,
-    tuned?.features ?? NO_FEATURES,
-    options.embedder,
-  );
+  // The templates in force: the file's, or those self-tuning learned (recorded in the database).
+  const features = tuned?.features ?? { ...NO_FEATURES, templates: readTemplates(new StateStore(db)) };
+  const embedder = await createServiceEmbedder(config.embedder, features, options.embedder);
   const bars = { "re-embed": progressBar("re-embed"), index: progressBar("index") };
   const progress = options.progress ?? ((phase, done, total) => bars[phase](done, total));
   const batchSize = options.batchSize ?? 256;
@@ -93,8 +93,9 @@ export async function reindex(
             "re-embedded: give it a text (PUT /admin/examples/{id}) or delete it, then run reindex again",
         );
       }
+      const prepared = await Promise.all(rows.map((r) => prepareText(embedder, r.text)));
       const vectors = await embedder.embed(
-        rows.map((r) => r.text),
+        prepared.map((p) => p.text),
         "bulk",
       );
       store.replaceEmbeddings(
@@ -114,7 +115,8 @@ export async function reindex(
       return { reembedded, indexed: 0 };
     }
     if (options.full) store.markAllUnindexed();
-    const sync = new IndexSync(store, index, new Mutex(), logger, {
+    const target = index;
+    const sync = new IndexSync(store, () => target, new Mutex(), logger, {
       batchSize: config.vectors.batchSize,
       retryMs: config.vectors.retryMs,
     });

@@ -1,5 +1,4 @@
-import type { Embedder } from "../embedding/embedder.ts";
-import { DEFAULT_TRUNCATE_STRATEGY, truncateForModel } from "../embedding/truncate.ts";
+import { type Embedder, prepareText } from "../embedding/embedder.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
 import {
@@ -8,7 +7,7 @@ import {
   IdsTakenError,
   type NewExample,
 } from "../store/example-store.ts";
-import type { VectorIndex } from "../vectors/vector-index.ts";
+import type { ActiveEmbedding } from "./active-embedding.ts";
 import { newExampleId } from "./ids.ts";
 import type { IndexSync } from "./index-sync.ts";
 import type { Mutex } from "./mutex.ts";
@@ -30,8 +29,7 @@ export type ExampleWrite = ExampleInput & { vector?: Float32Array };
 export class ExampleService {
   constructor(
     private readonly store: ExampleStore,
-    private readonly embedder: Embedder,
-    private readonly index: VectorIndex,
+    private readonly embedding: ActiveEmbedding,
     private readonly sync: IndexSync,
     private readonly lock: Mutex,
     private readonly logger: Logger,
@@ -48,12 +46,16 @@ export class ExampleService {
     mode: "insert" | "upsert",
   ): Promise<{ ids: string[]; indexed: boolean }> {
     if (inputs.length === 0) return { ids: [], indexed: true };
+    const { embedder } = this.embedding;
     const toEmbed = inputs.filter((e) => e.vector === undefined);
-    const texts = await Promise.all(toEmbed.map((e) => this.prepare(e.text)));
-    const embedded = await this.embedder.embed(texts, "bulk");
+    const embedded = await this.embed(
+      embedder,
+      toEmbed.map((e) => e.text),
+    );
     const vectors = new Map(toEmbed.map((e, i) => [e, embedded[i] as Float32Array]));
     const batch = inputs.map(
-      (e): NewExample => this.toRow(e.id ?? newExampleId(), e, e.vector ?? (vectors.get(e) as Float32Array)),
+      (e): NewExample =>
+        this.toRow(e.id ?? newExampleId(), e, e.vector ?? (vectors.get(e) as Float32Array), embedder.id),
     );
     const indexed = await this.persist(batch, mode);
     return { ids: batch.map((e) => e.id), indexed };
@@ -80,12 +82,13 @@ export class ExampleService {
 
   /** Creates or replaces one example; re-embeds only when its text changed. */
   async put(id: string, input: ExampleInput): Promise<{ created: boolean; indexed: boolean }> {
+    const { embedder } = this.embedding;
     const previous = this.store.embeddingOf(id);
-    const reuse = previous && previous.text === input.text && previous.embedderId === this.embedder.id;
+    const reuse = previous && previous.text === input.text && previous.embedderId === embedder.id;
     const vector = reuse
       ? previous.embedding
-      : ((await this.embedder.embed([await this.prepare(input.text)], "bulk"))[0] as Float32Array);
-    const indexed = await this.persist([this.toRow(id, input, vector)], "upsert");
+      : ((await this.embed(embedder, [input.text]))[0] as Float32Array);
+    const indexed = await this.persist([this.toRow(id, input, vector, embedder.id)], "upsert");
     return { created: previous === undefined, indexed };
   }
 
@@ -95,7 +98,7 @@ export class ExampleService {
       if (!this.store.delete(id)) return false;
       this.onWrite();
       await this.toIndex(
-        () => this.index.delete([id]),
+        () => this.embedding.index.delete([id]),
         () => this.store.clearPendingDeletes([id]),
       );
       return true;
@@ -104,6 +107,7 @@ export class ExampleService {
 
   private persist(batch: NewExample[], mode: "insert" | "upsert"): Promise<boolean> {
     return this.lock.run(async () => {
+      await this.reembedIfSwitched(batch);
       let version: Date;
       try {
         version = this.store.write(batch, mode);
@@ -121,7 +125,7 @@ export class ExampleService {
       this.onWrite();
       const ids = batch.map((e) => e.id);
       return this.toIndex(
-        () => this.index.upsert(batch.map((e) => ({ id: e.id, vector: e.embedding }))),
+        () => this.embedding.index.upsert(batch.map((e) => ({ id: e.id, vector: e.embedding }))),
         () => this.store.markIndexed(ids, version),
       );
     });
@@ -144,20 +148,49 @@ export class ExampleService {
     return true;
   }
 
-  private prepare(text: string): Promise<string> {
-    return truncateForModel(text, this.embedder.maxInputTokens, DEFAULT_TRUNCATE_STRATEGY, (t) =>
-      this.embedder.tokenize(t),
+  /**
+   * Rows embedded before self-tuning switched embedders (it did so while they were being embedded,
+   * outside the lock) are embedded again with the one in force; held under the write lock, which
+   * the switch also takes, so no row with a vector from the old embedder lands.
+   */
+  private async reembedIfSwitched(batch: NewExample[]): Promise<void> {
+    const { embedder } = this.embedding;
+    const stale = batch.filter((r) => r.embedderId !== embedder.id);
+    if (stale.length === 0) return;
+    const textless = stale.find((r) => r.text.trim() === "");
+    if (textless) {
+      throw new AppError(
+        "CONFLICT",
+        `the embedder changed to ${embedder.id} while this write was prepared, and example ${textless.id} ` +
+          "came as a vector without text: send it again with vectors from the embedder in force",
+      );
+    }
+    const vectors = await this.embed(
+      embedder,
+      stale.map((r) => r.text),
+    );
+    stale.forEach((r, i) => {
+      r.embedding = vectors[i] as Float32Array;
+      r.embedderId = embedder.id;
+    });
+  }
+
+  private async embed(embedder: Embedder, texts: readonly string[]): Promise<Float32Array[]> {
+    const prepared = await Promise.all(texts.map((t) => prepareText(embedder, t)));
+    return embedder.embed(
+      prepared.map((p) => p.text),
+      "bulk",
     );
   }
 
-  private toRow(id: string, e: ExampleInput, embedding: Float32Array): NewExample {
+  private toRow(id: string, e: ExampleInput, embedding: Float32Array, embedderId: string): NewExample {
     return {
       id,
       text: e.text,
       category: e.category ?? null,
       scores: e.scores,
       embedding,
-      embedderId: this.embedder.id,
+      embedderId,
     };
   }
 }

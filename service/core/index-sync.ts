@@ -27,7 +27,8 @@ export class IndexSync {
 
   constructor(
     private readonly store: ExampleStore,
-    private readonly index: VectorIndex,
+    /** The index in force (self-tuning can swap it for one of other vectors). */
+    private readonly activeIndex: () => VectorIndex,
     private readonly lock: Mutex,
     private readonly logger: Logger,
     private readonly options: IndexSyncOptions,
@@ -38,12 +39,12 @@ export class IndexSync {
     return this.lock.run(async () => {
       const rows = this.store.unindexed(this.options.batchSize);
       if (rows.length > 0) {
-        await this.index.upsert(rows);
+        await this.activeIndex().upsert(rows);
         for (const r of rows) this.store.markIndexed([r.id], r.version);
       }
       const gone = this.store.pendingDeleteIds(this.options.batchSize);
       if (gone.length > 0) {
-        await this.index.delete(gone);
+        await this.activeIndex().delete(gone);
         this.store.clearPendingDeletes(gone);
       }
       return rows.length + gone.length;
@@ -68,8 +69,9 @@ export class IndexSync {
   async reconcile(
     onProgress?: (done: number, remaining: number) => void,
   ): Promise<{ stray: number; missing: number }> {
+    const index = this.activeIndex();
     const held = new Set<string>();
-    for await (const id of this.index.ids()) held.add(id);
+    for await (const id of index.ids()) held.add(id);
     const stray: string[] = [];
     const chunk = [...held];
     for (let i = 0; i < chunk.length; i += 1000) {
@@ -77,7 +79,7 @@ export class IndexSync {
       const known = this.store.existing(page);
       for (const id of page) if (!known.has(id)) stray.push(id);
     }
-    if (stray.length > 0) await this.lock.run(() => this.index.delete(stray));
+    if (stray.length > 0) await this.lock.run(() => index.delete(stray));
     const missing: string[] = [];
     for (const id of this.store.allIds()) if (!held.has(id)) missing.push(id);
     this.store.markUnindexed(missing);

@@ -1,5 +1,5 @@
-import type { Embedder } from "../embedding/embedder.ts";
-import { DEFAULT_TRUNCATE_STRATEGY, type TruncateStrategy, truncateForModel } from "../embedding/truncate.ts";
+import { prepareText } from "../embedding/embedder.ts";
+import { DEFAULT_TRUNCATE_STRATEGY, type TruncateStrategy } from "../embedding/truncate.ts";
 import { AppError } from "../errors.ts";
 import type { RankStage } from "../metrics.ts";
 import {
@@ -15,7 +15,7 @@ import {
 import { type Choice, choose, type Objective, type Prices } from "../routing/objective.ts";
 import type { RoutingChoice } from "../routing/tuning.ts";
 import type { ExampleStore } from "../store/example-store.ts";
-import type { VectorIndex } from "../vectors/vector-index.ts";
+import type { ActiveEmbedding } from "./active-embedding.ts";
 import type { TargetStatsCache } from "./target-stats.ts";
 
 export interface RankRequest {
@@ -69,8 +69,7 @@ export interface RankerOptions {
 export class Ranker {
   constructor(
     private readonly store: ExampleStore,
-    private readonly embedder: Embedder,
-    private readonly index: VectorIndex,
+    private readonly embedding: ActiveEmbedding,
     private readonly stats: TargetStatsCache,
     private readonly options: RankerOptions = { choice: () => ({ k: 20, settings: DEFAULT_SETTINGS }) },
   ) {}
@@ -154,12 +153,11 @@ export class Ranker {
     strategy: TruncateStrategy = DEFAULT_TRUNCATE_STRATEGY,
   ): Promise<{ neighbours: ScoredNeighbour[]; truncated: boolean; stages: Record<RankStage, number> }> {
     const t0 = performance.now();
-    const text = await truncateForModel(query, this.embedder.maxInputTokens, strategy, (t) =>
-      this.embedder.tokenize(t),
-    );
-    const [vector] = await this.embedder.embed([text], "query");
+    const { embedder, index } = this.embedding.current();
+    const { text, truncated } = await prepareText(embedder, query, strategy);
+    const [vector] = await embedder.embed([text], "query");
     const t1 = performance.now();
-    const found = await this.index.search(vector as Float32Array, k);
+    const found = await index.search(vector as Float32Array, k);
     const t2 = performance.now();
     const evidence = this.store.evidence(found.map((n) => n.id));
     // A neighbour SQLite does not have (deleted meanwhile, not yet replicated) is dropped.
@@ -169,7 +167,7 @@ export class Ranker {
       if (e) neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
     }
     const stages = { embed: t1 - t0, search: t2 - t1, scores: performance.now() - t2, aggregate: 0 };
-    return { neighbours, truncated: text !== query, stages };
+    return { neighbours, truncated, stages };
   }
 
   private prices(): Map<string, Prices> {

@@ -1,5 +1,7 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
+import type { Embedder } from "../embedding/embedder.ts";
+import { NO_TEMPLATES, sameTemplates, type Templates, templatesDigest } from "../embedding/templates.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
 import type { Metrics } from "../metrics.ts";
@@ -7,6 +9,9 @@ import type { LabelledItem } from "../routing/crossval.ts";
 import { MIN_TUNING_EXAMPLES, type RoutingChoice, SAFE_CHOICE, type TuneResult } from "../routing/tuning.ts";
 import type { ExampleStore } from "../store/example-store.ts";
 import type { SettingsStore, StoredSettings } from "../store/settings-store.ts";
+import type { StateStore } from "../store/state-store.ts";
+import type { ActiveEmbedding } from "./active-embedding.ts";
+import type { TemplateSwitch } from "./template-switch.ts";
 
 /** Where the settings in force come from. */
 export type SettingsSource = "default" | "tuned" | "pinned" | "file";
@@ -24,6 +29,8 @@ export interface TuningPolicy {
   minIntervalMs: number;
   /** Wait after the change that calls for a run, so a burst of writes lands first, in ms. Default 5000. */
   delayMs: number;
+  /** Learn shared prompt boilerplate as part of tuning, and switch to it when it ranks better. Default true. */
+  templates: boolean;
 }
 
 export interface LastRun {
@@ -43,6 +50,8 @@ export interface SettingsStatus {
   changesSince: number;
   tuning: TuningState;
   lastRun: LastRun | undefined;
+  /** The learned boilerplate stripped from prompts before they are embedded. */
+  templates: Templates;
 }
 
 /** Runs one tuning computation (in a worker thread by default). */
@@ -54,6 +63,35 @@ export type TuningRunner = (input: {
   tokens: number[];
   current: RoutingChoice;
 }) => Promise<TuneResult>;
+
+/** What a run reports about learned templates (in the stored evaluation). */
+export interface TemplatesReport {
+  in_force: { prefixes: number; suffixes: number };
+  learned: { prefixes: number; suffixes: number };
+  /** Whether the examples were embedded without the learned templates and cross-validated. */
+  tried: boolean;
+  /** Their best cross-validated metric. */
+  value?: number;
+  /** Whether they ranked better and are now in force. */
+  switched?: boolean;
+  /** Examples embedded for the trial (fewer when a stopped trial had staged some), and how long it took. */
+  embedded?: number;
+  embed_seconds?: number;
+  seconds?: number;
+  note?: string;
+}
+
+/** `service_state` keys: the templates in force (JSON), and the digest of the last that lost. */
+export const TEMPLATES_KEY = "templates";
+const REJECTED_KEY = "templates_rejected";
+
+/** The learned templates in force, as the database records them. */
+export function readTemplates(state: StateStore): Templates {
+  const raw = state.get(TEMPLATES_KEY);
+  return raw === undefined ? NO_TEMPLATES : (JSON.parse(raw) as Templates);
+}
+
+const count = (t: Templates) => ({ prefixes: t.prefixes.length, suffixes: t.suffixes.length });
 
 /** A replica re-reads the primary's settings this often. */
 const REPLICA_REFRESH_MS = 30_000;
@@ -75,11 +113,13 @@ export class SettingsService {
   private lastRun: LastRun | undefined;
   private lastRunEnded = 0;
   private closed = false;
+  private adopting: Promise<void> | undefined;
 
   constructor(
     private readonly settings: SettingsStore,
     private readonly examples: ExampleStore,
-    private readonly embedderId: string,
+    /** The embedder and index in force: tuning reads their vectors, and may switch them. */
+    private readonly embedding: ActiveEmbedding,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
     private readonly policy: TuningPolicy,
@@ -91,6 +131,11 @@ export class SettingsService {
       defaultK?: number;
       /** Replaces the worker thread (tests). */
       runner?: TuningRunner;
+      /**
+       * Learned templates: tuning tries the boilerplate the stored prompts share now, and switches
+       * to it when it ranks better; a replica follows the primary's. Absent: templates stay as they are.
+       */
+      templates?: { switcher: TemplateSwitch; state: StateStore };
     },
   ) {
     this.reload();
@@ -118,6 +163,7 @@ export class SettingsService {
       changesSince: version - (this.stored?.dataVersion ?? 0),
       tuning: this.state,
       lastRun: this.lastRun,
+      templates: this.embedding.templates,
     };
   }
 
@@ -199,6 +245,23 @@ export class SettingsService {
   private reload(): void {
     this.stored = this.settings.read();
     this.readAt = Date.now();
+    if (this.options.readOnly) this.followTemplates();
+  }
+
+  /** A replica: when the primary has switched templates, switch to its vectors (in the background). */
+  private followTemplates(): void {
+    const t = this.options.templates;
+    if (!t || this.adopting) return;
+    const stored = readTemplates(t.state);
+    if (sameTemplates(stored, this.embedding.templates)) return;
+    this.adopting = t.switcher
+      .adopt(stored)
+      .catch((err: unknown) =>
+        this.logger.error("could not follow the primary's templates", errorFields(err)),
+      )
+      .finally(() => {
+        this.adopting = undefined;
+      });
   }
 
   private cancelSchedule(): void {
@@ -263,12 +326,59 @@ export class SettingsService {
 
   private async tuneOnce(started: Date): Promise<"replaced" | "kept"> {
     const version = this.settings.dataVersion();
-    const input = await this.snapshot();
+    const input = await this.snapshot(this.embedding.embedder.id, "stored");
     const current = this.choice();
     this.logger.info("tuning ranking settings", { examples: input.items.length });
-    const result = await (this.options.runner ?? runInWorker)({ ...input, current });
-    if (this.source() === "pinned" || this.source() === "file" || this.closed) return "kept";
+    const result = await this.runner()({ ...input, current });
+    if (this.leftAlone()) return "kept";
     const replace = result.current === undefined || result.best.value > result.current;
+    const incumbent = replace ? result.best.value : (result.current as number);
+    const trial = await this.tryTemplates(incumbent, current, started);
+    if (this.leftAlone()) return "kept";
+    let report = trial?.report;
+    if (trial?.better && "result" in trial && this.options.templates) {
+      const { state, switcher } = this.options.templates;
+      const { result: won, embedder, templates } = trial;
+      try {
+        await switcher.switchTo(embedder, templates, () => {
+          this.writeTuned(won, true, current, trial.examples, version, started, trial.report);
+          state.set(TEMPLATES_KEY, JSON.stringify(templates));
+        });
+        this.reload();
+        this.logTuned(won.best, won, true);
+        return "replaced";
+      } catch (err) {
+        // Nothing changed: the settings tuned on the vectors in force are written below.
+        this.logger.warn("could not switch to the learned templates", errorFields(err));
+        const message = err instanceof Error ? err.message : String(err);
+        report = { ...trial.report, switched: false, note: `switch failed: ${message}` };
+      }
+    }
+    const chosen = this.writeTuned(result, replace, current, input.items.length, version, started, report);
+    this.reload();
+    this.logTuned(chosen, result, replace);
+    return replace ? "replaced" : "kept";
+  }
+
+  /** Pinned, pinned by file, or stopping: a finished run writes nothing. */
+  private leftAlone(): boolean {
+    return this.source() === "pinned" || this.source() === "file" || this.closed;
+  }
+
+  private runner(): TuningRunner {
+    return this.options.runner ?? runInWorker;
+  }
+
+  /** Writes the settings a run chose (`replace`: its best, else those in force) with its report. */
+  private writeTuned(
+    result: TuneResult,
+    replace: boolean,
+    current: RoutingChoice,
+    examples: number,
+    version: number,
+    started: Date,
+    templates: TemplatesReport | undefined,
+  ): RoutingChoice {
     const chosen = replace ? result.best : current;
     const evaluation = {
       metric: result.metric,
@@ -281,35 +391,126 @@ export class SettingsService {
       ...(result.curves && {
         curves: { ...result.curves, router: replace ? result.curves.router : result.curves.current },
       }),
+      ...(templates && { templates }),
     };
     this.settings.write({
       k: chosen.k,
       settings: chosen.settings,
       source: "tuned",
-      examples: input.items.length,
+      examples,
       dataVersion: version,
       evaluation,
       tunedAt: new Date(),
     });
-    this.reload();
+    return chosen;
+  }
+
+  private logTuned(chosen: RoutingChoice, result: TuneResult, replace: boolean): void {
     this.logger.info(replace ? "tuned ranking settings in force" : "tuning kept the settings in force", {
       k: chosen.k,
       ...chosen.settings,
       metric: result.metric,
-      value: evaluation.value,
+      value: replace ? result.best.value : result.current,
       ...result.baselines,
     });
-    return replace ? "replaced" : "kept";
   }
 
+  /**
+   * Tries the boilerplate the stored prompts share now, when it is not the one in force and did
+   * not lose before: every example is embedded without it (staged beside the vectors in force),
+   * and cross-validated on those vectors with the same search. `better` when its best beats
+   * `incumbent`, the metric of what this run keeps otherwise.
+   */
+  private async tryTemplates(
+    incumbent: number,
+    current: RoutingChoice,
+    started: Date,
+  ): Promise<
+    | {
+        better: boolean;
+        report: TemplatesReport;
+        result: TuneResult;
+        embedder: Embedder;
+        templates: Templates;
+        examples: number;
+      }
+    | { better: false; report: TemplatesReport }
+    | undefined
+  > {
+    const t = this.options.templates;
+    if (!t) return undefined;
+    const learned = await t.switcher.learn();
+    const inForce = this.embedding.templates;
+    const report: TemplatesReport = {
+      in_force: count(inForce),
+      learned: count(learned),
+      tried: false,
+    };
+    if (sameTemplates(learned, inForce)) return { better: false, report };
+    const digest = templatesDigest(learned);
+    if (t.state.get(REJECTED_KEY) === digest) {
+      return { better: false, report: { ...report, note: "these templates lost before" } };
+    }
+    const textless = this.examples.countTextless();
+    if (textless > 0) {
+      const note = `not tried: ${textless} examples have no text (imported as bare vectors) to embed again`;
+      return { better: false, report: { ...report, note } };
+    }
+    const embedder = t.switcher.embedderFor(learned);
+    const staging = performance.now();
+    let lastLog = staging;
+    let embedded: number;
+    let input: Awaited<ReturnType<SettingsService["snapshot"]>>;
+    let result: TuneResult;
+    try {
+      embedded = await t.switcher.stage(embedder, (done, total) => {
+        if (performance.now() - lastLog < 10_000) return;
+        lastLog = performance.now();
+        this.logger.info("embedding the examples without the learned templates", { done, total });
+      });
+      if (this.leftAlone()) return { better: false, report };
+      input = await this.snapshot(embedder.id, "staged");
+      this.logger.info("tuning on the examples without the learned templates", {
+        examples: input.items.length,
+        prefixes: learned.prefixes.length,
+        suffixes: learned.suffixes.length,
+      });
+      result = await this.runner()({ ...input, current });
+    } catch (err) {
+      // The settings tuned on the vectors in force still count; what was staged is kept for the next try.
+      this.logger.warn("could not try the learned templates", errorFields(err));
+      const message = err instanceof Error ? err.message : String(err);
+      return { better: false, report: { ...report, note: `not tried: ${message}` } };
+    }
+    const stageSeconds = (performance.now() - staging) / 1000;
+    const better = result.best.value > incumbent;
+    const tried: TemplatesReport = {
+      ...report,
+      tried: true,
+      value: result.best.value,
+      switched: better,
+      embedded,
+      embed_seconds: stageSeconds,
+      seconds: (Date.now() - started.getTime()) / 1000,
+    };
+    if (!better) {
+      t.switcher.discard();
+      t.state.set(REJECTED_KEY, digest);
+      this.logger.info("the learned templates did not rank better; kept the vectors in force", {
+        value: result.best.value,
+        incumbent,
+      });
+    }
+    return { better, report: tried, result, embedder, templates: learned, examples: input.items.length };
+  }
   /** Every example's category, scores, length and vector, read a page at a time between other work. */
-  private async snapshot() {
+  private async snapshot(embedderId: string, from: "stored" | "staged") {
     const items: LabelledItem[] = [];
     const tokens: number[] = [];
     const vectors: Float32Array[] = [];
     let after: string | undefined;
     for (;;) {
-      const page = this.examples.labelledPage(this.embedderId, after, 2000);
+      const page = this.examples.labelledPage(embedderId, after, 2000, from);
       for (const r of page) {
         items.push({ category: r.category, scores: r.scores });
         // About four characters a token: the cost of an example under a target is priced by it.

@@ -1,4 +1,4 @@
-import type { Span } from "./truncate.ts";
+import { DEFAULT_TRUNCATE_STRATEGY, type Span, type TruncateStrategy, truncateForModel } from "./truncate.ts";
 
 /** Who is asking: a query waits for nothing, bulk work (imports) yields to queries. */
 export type EmbedPriority = "query" | "bulk";
@@ -18,6 +18,11 @@ export interface Embedder {
    * Backends that cannot tell answer word-based spans (`wordSpans`).
    */
   tokenize(text: string): Promise<Span[]>;
+  /**
+   * The text as this embedder embeds it, before truncation: learned boilerplate removed (see
+   * `templates.ts`). Absent: the text as is. Callers go through `prepareText`.
+   */
+  strip?(text: string): string;
   /** Resolves when the backend can embed now; rejects with AppError EMBEDDER_UNAVAILABLE otherwise. */
   health(): Promise<void>;
   /** Releases workers and connections. */
@@ -47,6 +52,10 @@ export abstract class WrappedEmbedder implements Embedder {
     return this.inner.tokenize(text);
   }
 
+  strip(text: string): string {
+    return this.inner.strip?.(text) ?? text;
+  }
+
   health(): Promise<void> {
     return this.inner.health();
   }
@@ -64,4 +73,21 @@ export function normalize(v: Float32Array): Float32Array {
   const inv = 1 / Math.sqrt(sum);
   for (let i = 0; i < v.length; i++) v[i] = (v[i] as number) * inv;
   return v;
+}
+
+/**
+ * `text` as `embedder.embed` takes it: its learned boilerplate stripped, then cut to the embedder's
+ * input limit by `strategy` (`truncated` when that cut anything). Every text that is embedded goes
+ * through here, queries and examples alike.
+ */
+export async function prepareText(
+  embedder: Embedder,
+  text: string,
+  strategy: TruncateStrategy = DEFAULT_TRUNCATE_STRATEGY,
+): Promise<{ text: string; truncated: boolean }> {
+  const stripped = embedder.strip?.(text) ?? text;
+  const cut = await truncateForModel(stripped, embedder.maxInputTokens, strategy, (t) =>
+    embedder.tokenize(t),
+  );
+  return { text: cut, truncated: cut !== stripped };
 }

@@ -3,7 +3,7 @@ import type { EmbeddingFeatures } from "../routing/settings-file.ts";
 import { CachedEmbedder } from "./cache.ts";
 import type { Embedder } from "./embedder.ts";
 import { LengthFeatureEmbedder } from "./length-feature.ts";
-import { TemplateStrippingEmbedder } from "./templates.ts";
+import { hasTemplates, TemplateStrippingEmbedder } from "./templates.ts";
 
 /**
  * The embedder the service embeds with: `base` (or the configured backend), with the tuned
@@ -15,11 +15,15 @@ export async function createServiceEmbedder(
   base?: Embedder,
   onCacheLookup?: (hits: number, misses: number) => void,
 ): Promise<Embedder> {
-  let embedder = base ?? (await createEmbedder(config, onCacheLookup));
+  return withFeatures(base ?? (await createEmbedder(config, onCacheLookup)), features);
+}
+
+/** `base` with the features: learned boilerplate stripped first, then the length feature appended. */
+export function withFeatures(base: Embedder, features: EmbeddingFeatures): Embedder {
+  let embedder = base;
   // Inner first: the length feature measures the prompt after its boilerplate is stripped.
   if (features.lengthWeight > 0) embedder = new LengthFeatureEmbedder(embedder, features.lengthWeight);
-  const { prefixes, suffixes } = features.templates;
-  if (prefixes.length + suffixes.length > 0)
+  if (hasTemplates(features.templates))
     embedder = new TemplateStrippingEmbedder(embedder, features.templates);
   return embedder;
 }

@@ -54,6 +54,11 @@ const Status = z
         "cross-validated metric of the settings beside the baselines (prior only, best single model, oracle) and the cost-quality curves",
       ),
     tuning: z.enum(["idle", "scheduled", "running"]),
+    templates: z
+      .object({ prefixes: z.array(z.string()), suffixes: z.array(z.string()) })
+      .describe(
+        "learned boilerplate stripped from prompts before embedding (self-tuning learns it and switches to it when it ranks better)",
+      ),
     last_run: z
       .object({
         started_at: z.string(),
@@ -87,6 +92,7 @@ function statusJson(s: SettingsStatus): z.infer<typeof Status> {
     changes_since: s.changesSince,
     evaluation: (s.stored?.evaluation as Record<string, unknown> | null | undefined) ?? null,
     tuning: s.tuning,
+    templates: s.templates,
     last_run: s.lastRun
       ? {
           started_at: s.lastRun.startedAt.toISOString(),

@@ -1,6 +1,14 @@
 import { and, asc, count, eq, gt, inArray, ne, sql } from "drizzle-orm";
 import type { Db } from "./database.ts";
-import { embeddings, examples, pendingDeletes, scores, scoreTotals, targets } from "./schema.ts";
+import {
+  embeddings,
+  examples,
+  pendingDeletes,
+  scores,
+  scoreTotals,
+  stagedEmbeddings,
+  targets,
+} from "./schema.ts";
 
 /** Per-target scores of one example, each in [0, 1]. */
 export type ScoreMap = Record<string, number>;
@@ -346,6 +354,13 @@ export class ExampleStore {
     );
   }
 
+  /** Examples stored with an empty text (knn-router points imported as bare vectors). */
+  countTextless(): number {
+    return (
+      this.db.select({ n: count() }).from(examples).where(sql`trim(${examples.text}) = ''`).get()?.n ?? 0
+    );
+  }
+
   /** Every example's text, in id order, read a page at a time. */
   *allTexts(pageSize = 10_000): Generator<string> {
     for (const r of this.examplePages(pageSize)) yield r.text;
@@ -484,19 +499,27 @@ export class ExampleStore {
     embedderId: string,
     after: string | undefined,
     limit: number,
+    from: "stored" | "staged" = "stored",
   ): Array<{ id: string; chars: number; category: string | null; scores: ScoreMap; vector: Float32Array }> {
+    // Staged vectors (a candidate embedder's) count only while made from the example as it is now.
+    const vectors = from === "stored" ? embeddings : stagedEmbeddings;
+    const current = from === "staged" ? eq(stagedEmbeddings.version, examples.updatedAt) : undefined;
     return this.db
       .select({
         id: examples.id,
         chars: sql<number>`length(${examples.text})`,
         category: examples.category,
         scores: sql<string>`(select json_group_object(${scores.target}, ${scores.score}) from ${scores} where ${scores.exampleId} = ${examples.id})`,
-        vector: embeddings.vector,
+        vector: vectors.vector,
       })
       .from(examples)
-      .innerJoin(embeddings, eq(embeddings.exampleId, examples.id))
+      .innerJoin(vectors, eq(vectors.exampleId, examples.id))
       .where(
-        and(eq(embeddings.embedderId, embedderId), after === undefined ? undefined : gt(examples.id, after)),
+        and(
+          eq(vectors.embedderId, embedderId),
+          current,
+          after === undefined ? undefined : gt(examples.id, after),
+        ),
       )
       .orderBy(asc(examples.id))
       .limit(limit)

@@ -40,6 +40,21 @@ export const embeddings = sqliteTable(
   (t) => [index("embeddings_embedder_idx").on(t.embedderId)],
 );
 
+/**
+ * Vectors made by a candidate embedder (the configured one with other learned templates) while
+ * self-tuning tries it, beside the vectors in force. `version` is the example's `updated_at` when
+ * its text was embedded: a row whose example changed since is embedded again. Promoted into
+ * `embeddings` in one transaction when the candidate wins; cleared when it loses.
+ */
+export const stagedEmbeddings = sqliteTable("staged_embeddings", {
+  exampleId: text("example_id")
+    .primaryKey()
+    .references(() => examples.id, { onDelete: "cascade" }),
+  embedderId: text("embedder_id").notNull(),
+  version: integer("version", { mode: "timestamp_ms" }).notNull(),
+  vector: blob("vector", { mode: "buffer" }).notNull(),
+});
+
 /** Models a prompt can be routed to. A target exists once any example scores it. */
 export const targets = sqliteTable("targets", {
   name: text("name").primaryKey(),

@@ -152,6 +152,11 @@ export class QdrantIndex implements VectorIndex {
   }
 
   async close(): Promise<void> {}
+
+  /** Deletes the collection: its vectors were replaced by another collection's (learned templates). */
+  async drop(): Promise<void> {
+    await guard("delete the collection", () => this.client.deleteCollection(this.options.collection));
+  }
 }
 
 /** What is wrong with an existing collection for this embedder, or undefined when it fits. */

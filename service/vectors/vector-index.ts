@@ -34,4 +34,9 @@ export interface VectorIndex {
   health(): Promise<void>;
   /** Releases connections and memory. */
   close(): Promise<void>;
+  /**
+   * Deletes what a persistent index stores, for good, and releases it: used when self-tuning has
+   * replaced its vectors with another index's. Absent: `close` is enough.
+   */
+  drop?(): Promise<void>;
 }

@@ -1,0 +1,288 @@
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { type Embedder, prepareText } from "../embedding/embedder.ts";
+import {
+  hasTemplates,
+  TemplateLearner,
+  TemplateStrippingEmbedder,
+  type Templates,
+} from "../embedding/templates.ts";
+import { errorFields, type Logger } from "../logger.ts";
+import type { ExampleStore } from "../store/example-store.ts";
+import type { StagingStore } from "../store/staging-store.ts";
+import type { VectorIndex } from "../vectors/vector-index.ts";
+import type { ActiveEmbedding, Embedding } from "./active-embedding.ts";
+import type { Mutex } from "./mutex.ts";
+
+/**
+ * Opens the index for vectors made with `templates` stripped: `fresh` empties it first (a
+ * candidate's index, built from nothing), otherwise it is opened as it is (a replica adopting the
+ * primary's switch). An in-process index is always new and empty.
+ */
+export type OpenIndex = (templates: Templates, embedder: Embedder, fresh: boolean) => Promise<VectorIndex>;
+
+export interface TemplateSwitchOptions {
+  /** Texts embedded and staged per batch. Default 256. */
+  batchSize?: number;
+  /** How long a replaced index keeps answering searches already under way before it is closed, in ms. Default 30000. */
+  retireAfterMs?: number;
+}
+
+/**
+ * Learned templates, from learning to the switch. Self-tuning learns the boilerplate the stored
+ * prompts share (`learn`), embeds every example without it into the staging table beside the
+ * vectors in force (`stage`, at bulk priority, resumable), cross-validates on those vectors, and
+ * when they rank better `switchTo`s them: a new index is built from the staged vectors while the
+ * old one serves; under the write lock the writes made meanwhile are caught up, the settings that
+ * go with the new vectors are committed, and embedder and index are swapped together; then the
+ * staged vectors replace the stored ones a page at a time (`promoteStaged`).
+ */
+export class TemplateSwitch {
+  private readonly batchSize: number;
+  private readonly retireAfterMs: number;
+  /** Replaced indexes waiting to be released. */
+  private readonly retiring = new Set<() => Promise<void>>();
+
+  constructor(
+    private readonly store: ExampleStore,
+    private readonly staging: StagingStore,
+    private readonly active: ActiveEmbedding,
+    /** The configured embedder, without templates: every candidate wraps it. */
+    private readonly base: Embedder,
+    private readonly openIndex: OpenIndex,
+    private readonly lock: Mutex,
+    /** The example-write counter (`data_version`): a switch re-checks only when it moved. */
+    private readonly dataVersion: () => number,
+    private readonly logger: Logger,
+    options: TemplateSwitchOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 256;
+    this.retireAfterMs = options.retireAfterMs ?? 30_000;
+  }
+
+  /** The boilerplate the stored prompts share now: two passes over them, between other work. */
+  async learn(): Promise<Templates> {
+    const learner = new TemplateLearner();
+    for (const pass of [(t: string) => learner.count(t), (t: string) => learner.collect(t)]) {
+      let read = 0;
+      for (const text of this.store.allTexts()) {
+        pass(text);
+        if (++read % 2000 === 0) await yieldToEventLoop();
+      }
+    }
+    return learner.templates();
+  }
+
+  /** The embedder that embeds with `templates` stripped. */
+  embedderFor(templates: Templates): Embedder {
+    return hasTemplates(templates) ? new TemplateStrippingEmbedder(this.base, templates) : this.base;
+  }
+
+  /**
+   * Embeds every example that has no current staged vector from `embedder`, a batch at a time, and
+   * stages the vectors (other candidates' are dropped first). Resumes where a stopped run left off.
+   * Returns how many it embedded. Throws when an example has no text to embed (a bare imported vector).
+   */
+  async stage(embedder: Embedder, onProgress?: (done: number, total: number) => void): Promise<number> {
+    this.staging.clear(embedder.id);
+    const total = this.staging.countUnstaged(embedder.id);
+    let done = 0;
+    let after = "";
+    for (;;) {
+      const rows = await this.stageBatch(embedder, after);
+      if (rows.length === 0) return done;
+      done += rows.length;
+      after = rows.at(-1)?.id as string;
+      onProgress?.(done, total);
+      await yieldToEventLoop();
+    }
+  }
+
+  /**
+   * Puts the staged vectors of `embedder` (made with `templates`) in force. `within` runs inside
+   * the transaction that promotes them (the settings tuned on them). Nothing changes if it throws.
+   * Returns how long it took, how long it held the write lock, and how many writes it caught up.
+   */
+  async switchTo(
+    embedder: Embedder,
+    templates: Templates,
+    within: () => void,
+  ): Promise<{ ms: number; lockMs: number; caughtUp: number }> {
+    const started = performance.now();
+    let lockMs = 0;
+    let caughtUp = 0;
+    const index = await this.openIndex(templates, embedder, true);
+    try {
+      const held = new Set<string>();
+      let batch: Array<{ id: string; vector: Float32Array }> = [];
+      for (const row of this.staging.vectors(embedder.id, PAGE)) {
+        batch.push(row);
+        held.add(row.id);
+        if (batch.length === PAGE) {
+          await index.upsert(batch);
+          batch = [];
+          await yieldToEventLoop();
+        }
+      }
+      await index.upsert(batch);
+      // Writes and deletions made while the index filled are settled outside the lock, and again
+      // under it only when examples changed meanwhile: the lock is held for little more than the commit.
+      const version = this.dataVersion();
+      caughtUp += await this.settle(embedder, index, held);
+      await this.lock.run(async () => {
+        const locked = performance.now();
+        if (this.dataVersion() !== version) caughtUp += await this.settle(embedder, index, held);
+        this.staging.commit(within);
+        this.retire(this.active.swap({ embedder, index, templates }), true);
+        lockMs = performance.now() - locked;
+      });
+    } catch (err) {
+      await (index.drop ?? index.close).call(index).catch(() => undefined);
+      throw err;
+    }
+    // In force now; the stored vectors follow a page at a time (a crash here: the next start finishes).
+    await promoteStaged(this.staging, embedder.id);
+    const timing = { ms: performance.now() - started, lockMs, caughtUp };
+    this.logger.info("switched to new learned templates", {
+      embedder: embedder.id,
+      prefixes: templates.prefixes.length,
+      suffixes: templates.suffixes.length,
+      ms: Math.round(timing.ms),
+      lockMs: Math.round(lockMs),
+      caughtUp,
+    });
+    return timing;
+  }
+
+  /**
+   * A read-only replica follows the primary's switch: it opens the index of the vectors made with
+   * `templates` (an in-process one is filled from the database) and swaps to it.
+   */
+  async adopt(templates: Templates): Promise<void> {
+    const embedder = this.embedderFor(templates);
+    const index = await this.openIndex(templates, embedder, false);
+    if (!index.persistent) {
+      let batch: Array<{ id: string; vector: Float32Array }> = [];
+      for (const row of this.store.storedVectors(embedder.id)) {
+        batch.push(row);
+        if (batch.length === 5000) {
+          await index.upsert(batch);
+          batch = [];
+        }
+      }
+      await index.upsert(batch);
+    }
+    this.retire(this.active.swap({ embedder, index, templates }), false);
+    this.logger.info("following the primary's learned templates", { embedder: embedder.id });
+  }
+
+  /** Drops staged vectors (a candidate that lost). */
+  discard(): void {
+    this.staging.clear();
+  }
+
+  /**
+   * Brings the new index in line with the examples as they are now: stages and indexes what was
+   * written since the staging, and removes what was deleted. Returns how many it caught up.
+   */
+  private async settle(embedder: Embedder, index: VectorIndex, held: Set<string>): Promise<number> {
+    const caughtUp = await this.catchUp(embedder, index, held);
+    const ids = [...held];
+    for (let i = 0; i < ids.length; i += 5 * PAGE) {
+      const page = ids.slice(i, i + 5 * PAGE);
+      const existing = this.store.existing(page);
+      const gone = page.filter((id) => !existing.has(id));
+      if (gone.length > 0) {
+        await index.delete(gone);
+        for (const id of gone) held.delete(id);
+      }
+      await yieldToEventLoop();
+    }
+    return caughtUp;
+  }
+
+  /** Stages and indexes what was written since the staging; returns how many. */
+  private async catchUp(embedder: Embedder, index: VectorIndex, held: Set<string>): Promise<number> {
+    let n = 0;
+    for (;;) {
+      const rows = await this.stageBatch(embedder, "");
+      if (rows.length === 0) return n;
+      await index.upsert(rows);
+      for (const r of rows) held.add(r.id);
+      n += rows.length;
+    }
+  }
+
+  /** Embeds and stages the next batch of unstaged examples after `after`; returns them with their vectors. */
+  private async stageBatch(
+    embedder: Embedder,
+    after: string,
+  ): Promise<Array<{ id: string; vector: Float32Array }>> {
+    const rows = this.staging.unstaged(embedder.id, this.batchSize, after);
+    if (rows.length === 0) return [];
+    const textless = rows.find((r) => r.text.trim() === "");
+    if (textless) {
+      throw new Error(
+        `example ${textless.id} has no text (imported as a bare vector), so it cannot be embedded without templates`,
+      );
+    }
+    const prepared = await Promise.all(rows.map((r) => prepareText(embedder, r.text)));
+    const vectors = await embedder.embed(
+      prepared.map((p) => p.text),
+      "bulk",
+    );
+    const staged = rows.map((r, i) => ({ id: r.id, version: r.version, vector: vectors[i] as Float32Array }));
+    this.staging.stage(staged, embedder.id);
+    return staged;
+  }
+
+  /**
+   * Closes a replaced index once the searches already under way have had time to finish; the
+   * primary drops a persistent one's data (a replica leaves that to the primary). The embedder
+   * is not closed: every candidate shares the configured one.
+   */
+  private retire(previous: Embedding, drop: boolean): void {
+    const { index } = previous;
+    const release = async () => {
+      this.retiring.delete(release);
+      clearTimeout(timer);
+      try {
+        await (drop && index.drop ? index.drop() : index.close());
+      } catch (err) {
+        this.logger.warn("replaced vector index not released", errorFields(err));
+      }
+    };
+    const timer = setTimeout(release, this.retireAfterMs);
+    timer.unref();
+    this.retiring.add(release);
+  }
+
+  /** At shutdown (no search under way any more): releases replaced indexes now. */
+  async close(): Promise<void> {
+    await Promise.all([...this.retiring].map((release) => release()));
+  }
+}
+
+/**
+ * Vectors copied per step of a switch (index fill, promotion), with a turn of the event loop
+ * between steps: each step is a few milliseconds of the main thread, so /rank interleaves.
+ */
+const PAGE = 500;
+
+/**
+ * Replaces the stored vectors with the current staged ones of `embedderId` a page at a time, each
+ * page one short transaction with a turn of the event loop between, then clears the staging.
+ * Returns how many it replaced. Run after a switch, and at start when one was cut short.
+ */
+export async function promoteStaged(staging: StagingStore, embedderId: string): Promise<number> {
+  let after = 0;
+  let moved = 0;
+  for (;;) {
+    const page = staging.promotePage(embedderId, after, PAGE);
+    if (page.moved === 0) break;
+    after = page.last;
+    moved += page.moved;
+    await yieldToEventLoop();
+  }
+  while (staging.clearPage(PAGE) > 0) await yieldToEventLoop();
+  return moved;
+}
