@@ -1,10 +1,12 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { prepareText } from "../service/embedding/embedder.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
+import { learnTemplates, TemplateStrippingEmbedder } from "../service/embedding/templates.ts";
 import { DEFAULT_SETTINGS } from "../service/routing/aggregate.ts";
 import { assignFolds, foldNeighbours, predict, rng } from "../service/routing/crossval.ts";
 import { aiq, costFor, hull, qualityAt, twoModel } from "../service/routing/metrics.ts";
-import { loadGsm8k, loadMmlu, loadMtBench, parseCsv } from "../tools/eval/datasets.ts";
+import { loadGsm8k, loadGsm8kFewShot, loadMmlu, loadMtBench, parseCsv } from "../tools/eval/datasets.ts";
 import { evaluate } from "../tools/eval/evaluate.ts";
 import { spread } from "../tools/eval/report.ts";
 import { syntheticNModel } from "../tools/eval/synthetic.ts";
@@ -166,6 +168,31 @@ describe("dataset readers", () => {
       const mt = loadMtBench(root);
       expect(mt.items).toHaveLength(72);
       expect(mt.items.every((i) => Object.values(i.scores).every((s) => s >= 0 && s <= 1))).toBe(true);
+    },
+  );
+
+  it.skipIf(!here)(
+    `wraps GSM8K in a few-shot block that truncation would keep instead of the problem, and learning finds it${here ? "" : " (skipped: ../shared/data/routellm is absent)"}`,
+    async () => {
+      const plain = loadGsm8k(root).items;
+      const wrapped = loadGsm8kFewShot(root).items;
+      expect(wrapped).toHaveLength(plain.length);
+      const embedder = new HashEmbedder(64, 128);
+      const first = wrapped[0]?.text as string;
+      // Cut to 128 tokens with both ends kept: the problem is gone.
+      expect((await prepareText(embedder, first)).text).not.toContain(plain[0]?.text.slice(0, 30));
+      const templates = learnTemplates(wrapped.map((i) => i.text));
+      expect(templates.prefixes).toHaveLength(1);
+      expect(templates.suffixes).toHaveLength(1);
+      const stripping = new TemplateStrippingEmbedder(embedder, templates);
+      const stripped = wrapped.slice(0, 100).map((i) => stripping.strip(i.text));
+      const bare = plain.slice(0, 100).map((i) => i.text);
+      // Stripped, a prompt is its problem (the learned prefix may take the problems' shared first words).
+      expect(
+        stripped.every(
+          (t, i) => (bare[i] as string).endsWith(t) && t.length > 0.5 * (bare[i] as string).length,
+        ),
+      ).toBe(true);
     },
   );
 });

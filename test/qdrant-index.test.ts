@@ -47,6 +47,16 @@ describe("QdrantIndex requests", () => {
     fake.fault = undefined;
   });
 
+  it("drop deletes its collection (a switch to learned templates replaced it)", async () => {
+    const o = options();
+    const index = await QdrantIndex.open(o, 32);
+    await index.upsert([{ id: "00000000-0000-4000-8000-000000000001", vector: randomVector(32, rng(1)) }]);
+    expect(fake.collections.has(o.collection)).toBe(true);
+    await index.drop();
+    expect(fake.collections.has(o.collection)).toBe(false);
+    expect(fake.requests.at(-1)).toMatchObject({ method: "DELETE", path: `/collections/${o.collection}` });
+  });
+
   it("creates a missing collection with the embedder's dimension, cosine distance and identity", async () => {
     const o = options({ apiKey: "secret-key" });
     await QdrantIndex.open(o, 32);

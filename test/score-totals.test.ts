@@ -110,6 +110,7 @@ describe("score totals kept by SQLite", () => {
     ])
       first.sqlite.exec(`DROP TABLE ${table}`);
     first.sqlite.exec("DROP INDEX examples_evidence_idx");
+    first.sqlite.exec("DROP INDEX examples_version_idx");
     const journal = JSON.parse(readFileSync("migrations/meta/_journal.json", "utf8")) as {
       entries: Array<{ tag: string; when: number }>;
     };

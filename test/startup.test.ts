@@ -149,6 +149,24 @@ describe("read-only replica (READ_ONLY=true)", () => {
     tmp.remove();
   });
 
+  it("starts on a copy from before learned templates (no staging table) and ranks", async () => {
+    const tmp = tempDir();
+    const env = { DATABASE_PATH: join(tmp.dir, "primary.db") };
+    const primary = await startService(env);
+    await primary.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.9 })));
+    await primary.close();
+    const old = openDatabase(env.DATABASE_PATH);
+    old.sqlite.exec("DROP TABLE staged_embeddings; DROP INDEX examples_version_idx;");
+    old.sqlite.close();
+
+    const replica = await startService({ ...env, READ_ONLY: "true" }, { selfTuning: true });
+    const ranked = await replica.rank({ query: "a poem about the sea" });
+    expect(ranked.status).toBe(200);
+    expect(ranked.body.hits).toHaveLength(3);
+    await replica.close();
+    tmp.remove();
+  });
+
   it("refuses to start without the primary's database file", async () => {
     const tmp = tempDir();
     await expect(

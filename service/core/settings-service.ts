@@ -81,7 +81,7 @@ export interface TemplatesReport {
   note?: string;
 }
 
-/** `service_state` keys: the templates in force (JSON), and the digest of the last that lost. */
+/** `service_state` keys: the templates in force (JSON), and the last that lost (digest, examples). */
 export const TEMPLATES_KEY = "templates";
 const REJECTED_KEY = "templates_rejected";
 
@@ -89,6 +89,12 @@ const REJECTED_KEY = "templates_rejected";
 export function readTemplates(state: StateStore): Templates {
   const raw = state.get(TEMPLATES_KEY);
   return raw === undefined ? NO_TEMPLATES : (JSON.parse(raw) as Templates);
+}
+
+/** The templates that last lost a trial, and on how many examples. */
+function readRejected(state: StateStore): { digest: string; examples: number } | undefined {
+  const raw = state.get(REJECTED_KEY);
+  return raw === undefined ? undefined : (JSON.parse(raw) as { digest: string; examples: number });
 }
 
 const count = (t: Templates) => ({ prefixes: t.prefixes.length, suffixes: t.suffixes.length });
@@ -254,8 +260,10 @@ export class SettingsService {
     if (!t || this.adopting) return;
     const stored = readTemplates(t.state);
     if (sameTemplates(stored, this.embedding.templates)) return;
+    // Not adopted while the primary is still storing the new vectors: the next refresh tries again.
     this.adopting = t.switcher
       .adopt(stored)
+      .then(() => undefined)
       .catch((err: unknown) =>
         this.logger.error("could not follow the primary's templates", errorFields(err)),
       )
@@ -448,8 +456,11 @@ export class SettingsService {
     };
     if (sameTemplates(learned, inForce)) return { better: false, report };
     const digest = templatesDigest(learned);
-    if (t.state.get(REJECTED_KEY) === digest) {
-      return { better: false, report: { ...report, note: "these templates lost before" } };
+    const examples = this.examples.countExamples();
+    const lost = readRejected(t.state);
+    if (lost?.digest === digest && examples < 2 * lost.examples) {
+      const note = `these templates lost on ${lost.examples} examples: tried again at ${2 * lost.examples}`;
+      return { better: false, report: { ...report, note } };
     }
     const textless = this.examples.countTextless();
     if (textless > 0) {
@@ -483,7 +494,8 @@ export class SettingsService {
       return { better: false, report: { ...report, note: `not tried: ${message}` } };
     }
     const stageSeconds = (performance.now() - staging) / 1000;
-    const better = result.best.value > incumbent;
+    // Only neighbours that help can make stripping matter; the safe settings barely read them.
+    const better = result.neighboursHelp && result.best.value > incumbent;
     const tried: TemplatesReport = {
       ...report,
       tried: true,
@@ -494,8 +506,8 @@ export class SettingsService {
       seconds: (Date.now() - started.getTime()) / 1000,
     };
     if (!better) {
-      t.switcher.discard();
-      t.state.set(REJECTED_KEY, digest);
+      await t.switcher.discard();
+      t.state.set(REJECTED_KEY, JSON.stringify({ digest, examples }));
       this.logger.info("the learned templates did not rank better; kept the vectors in force", {
         value: result.best.value,
         incumbent,

@@ -23,7 +23,7 @@ export type OpenIndex = (templates: Templates, embedder: Embedder, fresh: boolea
 export interface TemplateSwitchOptions {
   /** Texts embedded and staged per batch. Default 256. */
   batchSize?: number;
-  /** How long a replaced index keeps answering searches already under way before it is closed, in ms. Default 30000. */
+  /** How long a replaced index stays before it is closed (a persistent one deleted), in ms. Default 120000. */
   retireAfterMs?: number;
 }
 
@@ -39,8 +39,10 @@ export interface TemplateSwitchOptions {
 export class TemplateSwitch {
   private readonly batchSize: number;
   private readonly retireAfterMs: number;
+  /** The example-write counter when staging last found nothing left to embed, and for which embedder. */
+  private stagedAt: { embedderId: string; version: number } | undefined;
   /** Replaced indexes waiting to be released. */
-  private readonly retiring = new Set<() => Promise<void>>();
+  private readonly retiring = new Set<(early: boolean) => Promise<void>>();
 
   constructor(
     private readonly store: ExampleStore,
@@ -56,7 +58,7 @@ export class TemplateSwitch {
     options: TemplateSwitchOptions = {},
   ) {
     this.batchSize = options.batchSize ?? 256;
-    this.retireAfterMs = options.retireAfterMs ?? 30_000;
+    this.retireAfterMs = options.retireAfterMs ?? 120_000;
   }
 
   /** The boilerplate the stored prompts share now: two passes over them, between other work. */
@@ -64,7 +66,7 @@ export class TemplateSwitch {
     const learner = new TemplateLearner();
     for (const pass of [(t: string) => learner.count(t), (t: string) => learner.collect(t)]) {
       let read = 0;
-      for (const text of this.store.allTexts()) {
+      for (const text of this.store.allTexts(1000)) {
         pass(text);
         if (++read % 2000 === 0) await yieldToEventLoop();
       }
@@ -83,24 +85,36 @@ export class TemplateSwitch {
    * Returns how many it embedded. Throws when an example has no text to embed (a bare imported vector).
    */
   async stage(embedder: Embedder, onProgress?: (done: number, total: number) => void): Promise<number> {
-    this.staging.clear(embedder.id);
+    await clearStaged(this.staging, embedder.id);
     const total = this.staging.countUnstaged(embedder.id);
     let done = 0;
     let after = "";
     for (;;) {
       const rows = await this.stageBatch(embedder, after);
-      if (rows.length === 0) return done;
+      if (rows.length === 0) break;
       done += rows.length;
       after = rows.at(-1)?.id as string;
       onProgress?.(done, total);
+      await yieldToEventLoop();
+    }
+    // Examples rewritten behind the pass: scans from the start until one finds nothing.
+    for (;;) {
+      const version = this.dataVersion();
+      const rows = await this.stageBatch(embedder, "");
+      if (rows.length === 0) {
+        this.stagedAt = { embedderId: embedder.id, version };
+        return done;
+      }
+      done += rows.length;
       await yieldToEventLoop();
     }
   }
 
   /**
    * Puts the staged vectors of `embedder` (made with `templates`) in force. `within` runs inside
-   * the transaction that promotes them (the settings tuned on them). Nothing changes if it throws.
-   * Returns how long it took, how long it held the write lock, and how many writes it caught up.
+   * the transaction that commits the switch (the settings tuned on those vectors). Nothing changes
+   * if it throws. Returns how long it took, how long it held the write lock, and how many writes
+   * it caught up.
    */
   async switchTo(
     embedder: Embedder,
@@ -126,8 +140,12 @@ export class TemplateSwitch {
       await index.upsert(batch);
       // Writes and deletions made while the index filled are settled outside the lock, and again
       // under it only when examples changed meanwhile: the lock is held for little more than the commit.
+      // Nothing written since the staging finished: nothing to settle.
       const version = this.dataVersion();
-      caughtUp += await this.settle(embedder, index, held);
+      const staged = this.stagedAt;
+      if (staged?.embedderId !== embedder.id || staged.version !== version) {
+        caughtUp += await this.settle(embedder, index, held);
+      }
       await this.lock.run(async () => {
         const locked = performance.now();
         if (this.dataVersion() !== version) caughtUp += await this.settle(embedder, index, held);
@@ -139,8 +157,14 @@ export class TemplateSwitch {
       await (index.drop ?? index.close).call(index).catch(() => undefined);
       throw err;
     }
-    // In force now; the stored vectors follow a page at a time (a crash here: the next start finishes).
-    await promoteStaged(this.staging, embedder.id);
+    // In force now; the stored vectors follow a page at a time. Cut short (a crash, a failing
+    // disk), the next start finishes it: the switch itself stands either way.
+    await promoteStaged(this.staging, embedder.id).catch((err: unknown) =>
+      this.logger.error(
+        "switched, but storing the new vectors stopped; the next start finishes it",
+        errorFields(err),
+      ),
+    );
     const timing = { ms: performance.now() - started, lockMs, caughtUp };
     this.logger.info("switched to new learned templates", {
       embedder: embedder.id,
@@ -155,12 +179,18 @@ export class TemplateSwitch {
 
   /**
    * A read-only replica follows the primary's switch: it opens the index of the vectors made with
-   * `templates` (an in-process one is filled from the database) and swaps to it.
+   * `templates` (the primary's collection, complete from the commit on) and swaps to it. An
+   * in-process index is filled from the database once the primary has stored every new vector;
+   * until then it returns false and changes nothing.
    */
-  async adopt(templates: Templates): Promise<void> {
+  async adopt(templates: Templates): Promise<boolean> {
     const embedder = this.embedderFor(templates);
     const index = await this.openIndex(templates, embedder, false);
     if (!index.persistent) {
+      if (this.store.otherEmbedders(embedder.id).length > 0) {
+        await index.close();
+        return false;
+      }
       let batch: Array<{ id: string; vector: Float32Array }> = [];
       for (const row of this.store.storedVectors(embedder.id)) {
         batch.push(row);
@@ -173,11 +203,12 @@ export class TemplateSwitch {
     }
     this.retire(this.active.swap({ embedder, index, templates }), false);
     this.logger.info("following the primary's learned templates", { embedder: embedder.id });
+    return true;
   }
 
-  /** Drops staged vectors (a candidate that lost). */
-  discard(): void {
-    this.staging.clear();
+  /** Drops staged vectors (a candidate that lost), a page at a time. */
+  discard(): Promise<void> {
+    return clearStaged(this.staging);
   }
 
   /**
@@ -237,28 +268,36 @@ export class TemplateSwitch {
 
   /**
    * Closes a replaced index once the searches already under way have had time to finish; the
-   * primary drops a persistent one's data (a replica leaves that to the primary). The embedder
-   * is not closed: every candidate shares the configured one.
+   * primary deletes a persistent one's data then (`retireAfterMs`, long enough for replicas, which
+   * re-read the settings every 30 s, to have moved to the new one). The embedder is not closed:
+   * every candidate shares the configured one.
    */
   private retire(previous: Embedding, drop: boolean): void {
     const { index } = previous;
-    const release = async () => {
+    const release = async (early: boolean) => {
       this.retiring.delete(release);
       clearTimeout(timer);
       try {
-        await (drop && index.drop ? index.drop() : index.close());
+        if (drop && index.drop && !early) return await index.drop();
+        await index.close();
+        if (drop && index.persistent) {
+          this.logger.warn(
+            "kept the replaced vector collection (a replica may still read it): delete it once none does",
+            { collection: (index as { collection?: string }).collection },
+          );
+        }
       } catch (err) {
         this.logger.warn("replaced vector index not released", errorFields(err));
       }
     };
-    const timer = setTimeout(release, this.retireAfterMs);
+    const timer = setTimeout(() => release(false), this.retireAfterMs);
     timer.unref();
     this.retiring.add(release);
   }
 
-  /** At shutdown (no search under way any more): releases replaced indexes now. */
+  /** At shutdown: releases replaced indexes now (a persistent one's data is kept, see `retire`). */
   async close(): Promise<void> {
-    await Promise.all([...this.retiring].map((release) => release()));
+    await Promise.all([...this.retiring].map((release) => release(true)));
   }
 }
 
@@ -283,6 +322,11 @@ export async function promoteStaged(staging: StagingStore, embedderId: string): 
     moved += page.moved;
     await yieldToEventLoop();
   }
-  while (staging.clearPage(PAGE) > 0) await yieldToEventLoop();
+  await clearStaged(staging);
   return moved;
+}
+
+/** Drops staged vectors (but those made by `keep`) a page at a time, between other work. */
+async function clearStaged(staging: StagingStore, keep?: string): Promise<void> {
+  while (staging.clearPage(PAGE, keep) > 0) await yieldToEventLoop();
 }

@@ -19,6 +19,8 @@ export const examples = sqliteTable(
     // to overflow pages that SQLite would walk to reach the category stored after it.
     index("examples_evidence_idx").on(t.id, t.category),
     index("examples_unindexed_idx").on(t.indexed).where(sql`${t.indexed} = 0`),
+    // Covers the staging's scans (which examples have a current staged vector) without reading rows.
+    index("examples_version_idx").on(t.id, t.updatedAt),
   ],
 );
 
@@ -46,14 +48,19 @@ export const embeddings = sqliteTable(
  * its text was embedded: a row whose example changed since is embedded again. Promoted into
  * `embeddings` in one transaction when the candidate wins; cleared when it loses.
  */
-export const stagedEmbeddings = sqliteTable("staged_embeddings", {
-  exampleId: text("example_id")
-    .primaryKey()
-    .references(() => examples.id, { onDelete: "cascade" }),
-  embedderId: text("embedder_id").notNull(),
-  version: integer("version", { mode: "timestamp_ms" }).notNull(),
-  vector: blob("vector", { mode: "buffer" }).notNull(),
-});
+export const stagedEmbeddings = sqliteTable(
+  "staged_embeddings",
+  {
+    exampleId: text("example_id")
+      .primaryKey()
+      .references(() => examples.id, { onDelete: "cascade" }),
+    embedderId: text("embedder_id").notNull(),
+    version: integer("version", { mode: "timestamp_ms" }).notNull(),
+    vector: blob("vector", { mode: "buffer" }).notNull(),
+  },
+  // Which rows are current, read without the 2 KiB rows (a scan of 100k: 50 ms instead of 470).
+  (t) => [index("staged_current_idx").on(t.exampleId, t.embedderId, t.version)],
+);
 
 /** Models a prompt can be routed to. A target exists once any example scores it. */
 export const targets = sqliteTable("targets", {

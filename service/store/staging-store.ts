@@ -7,52 +7,14 @@ import type { Db } from "./database.ts";
  * when the candidate wins (`commit`, then `promotePage` until done); cleared when it loses.
  */
 export class StagingStore {
-  private readonly q;
+  private prepared: ReturnType<typeof prepare> | undefined;
 
-  constructor(private readonly db: Db) {
-    const raw = db.$client;
-    const current = "s.embedder_id = @embedder and s.version = e.updated_at";
-    this.q = {
-      unstaged: raw.prepare(
-        `select e.id, e.text, e.updated_at as version from examples e
-         left join staged_embeddings s on s.example_id = e.id
-         where e.id > @after and (s.example_id is null or not (${current}))
-         order by e.id limit @limit`,
-      ),
-      countUnstaged: raw
-        .prepare(
-          `select count(*) from examples e left join staged_embeddings s on s.example_id = e.id
-           where s.example_id is null or not (${current})`,
-        )
-        .pluck(),
-      stage: raw.prepare(
-        "insert or replace into staged_embeddings (example_id, embedder_id, version, vector) values (?, ?, ?, ?)",
-      ),
-      vectors: raw
-        .prepare(
-          `select s.rowid, s.example_id, s.vector from staged_embeddings s join examples e on e.id = s.example_id
-           where s.rowid > @after and ${current} order by s.rowid limit @limit`,
-        )
-        .raw(),
-      page: raw
-        .prepare(
-          `select s.rowid, s.example_id from staged_embeddings s join examples e on e.id = s.example_id
-           where s.rowid > @after and ${current} order by s.rowid limit @limit`,
-        )
-        .raw(),
-      promote: raw.prepare(
-        `update embeddings set embedder_id = @embedder,
-           vector = (select s.vector from staged_embeddings s where s.example_id = @id)
-         where example_id = @id`,
-      ),
-      clear: raw.prepare("delete from staged_embeddings"),
-      clearPage: raw.prepare(
-        "delete from staged_embeddings where rowid in (select rowid from staged_embeddings limit @limit)",
-      ),
-      clearOthers: raw.prepare("delete from staged_embeddings where embedder_id != @embedder"),
-      count: raw.prepare("select count(*) from staged_embeddings where embedder_id = @embedder").pluck(),
-      allIndexed: raw.prepare("update examples set indexed = 1 where indexed = 0"),
-    };
+  constructor(private readonly db: Db) {}
+
+  /** Prepared on first use: a read-only replica's copy may predate the table (it never stages). */
+  private get q(): ReturnType<typeof prepare> {
+    this.prepared ??= prepare(this.db);
+    return this.prepared;
   }
 
   /** Examples after `after` (an id) with no current vector from `embedderId` staged, in id order. */
@@ -136,14 +98,61 @@ export class StagingStore {
     return this.q.count.get({ embedder: embedderId }) as number;
   }
 
-  /** Drops up to `limit` staged vectors; returns how many. */
-  clearPage(limit: number): number {
-    return this.q.clearPage.run({ limit }).changes;
+  /** Drops up to `limit` staged vectors (but those made by `keep`); returns how many. */
+  clearPage(limit: number, keep = ""): number {
+    return this.q.clearPage.run({ limit, keep }).changes;
   }
+}
 
-  /** Drops staged vectors: all, or those not made by `keep`. */
-  clear(keep?: string): void {
-    if (keep === undefined) this.q.clear.run();
-    else this.q.clearOthers.run({ embedder: keep });
-  }
+/** The staging's statements. */
+function prepare(db: Db) {
+  const raw = db.$client;
+  const current = "s.embedder_id = @embedder and s.version = e.updated_at";
+  // Which rows are current is read from two covering indexes, never from the rows (a text, a
+  // 2 KiB vector): the planner would pick the primary keys and read every row.
+  const byVersion = "indexed by examples_version_idx";
+  const byCurrent = "indexed by staged_current_idx";
+  return {
+    unstaged: raw.prepare(
+      `select e.id, e.text, e.updated_at as version from examples e ${byVersion}
+         left join staged_embeddings s ${byCurrent} on s.example_id = e.id
+         where e.id > @after and (s.example_id is null or not (${current}))
+         order by e.id limit @limit`,
+    ),
+    countUnstaged: raw
+      .prepare(
+        `select count(*) from examples e ${byVersion}
+           left join staged_embeddings s ${byCurrent} on s.example_id = e.id
+           where s.example_id is null or not (${current})`,
+      )
+      .pluck(),
+    stage: raw.prepare(
+      "insert or replace into staged_embeddings (example_id, embedder_id, version, vector) values (?, ?, ?, ?)",
+    ),
+    vectors: raw
+      .prepare(
+        `select s.rowid, s.example_id, s.vector from staged_embeddings s
+           join examples e ${byVersion} on e.id = s.example_id
+           where s.rowid > @after and ${current} order by s.rowid limit @limit`,
+      )
+      .raw(),
+    page: raw
+      .prepare(
+        `select s.rowid, s.example_id from staged_embeddings s
+           join examples e ${byVersion} on e.id = s.example_id
+           where s.rowid > @after and ${current} order by s.rowid limit @limit`,
+      )
+      .raw(),
+    promote: raw.prepare(
+      `update embeddings set embedder_id = @embedder,
+           vector = (select s.vector from staged_embeddings s where s.example_id = @id)
+         where example_id = @id`,
+    ),
+    clearPage: raw.prepare(
+      `delete from staged_embeddings where rowid in
+           (select rowid from staged_embeddings where embedder_id != @keep limit @limit)`,
+    ),
+    count: raw.prepare("select count(*) from staged_embeddings where embedder_id = @embedder").pluck(),
+    allIndexed: raw.prepare("update examples set indexed = 1 where indexed = 0"),
+  };
 }

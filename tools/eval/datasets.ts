@@ -167,6 +167,39 @@ export function loadGsm8kTemplated(root: string): Dataset {
 }
 
 /**
+ * A five-shot block longer than the local model reads (128 tokens), with the problem after it and
+ * an instruction closing it: cut to the model's input limit (both ends kept), the problem itself is
+ * what goes, and every prompt embeds alike unless the block is stripped first.
+ */
+const LONG_FEW_SHOT = [
+  "You are a careful mathematics tutor for grade-school students. For every problem, read it twice,",
+  "name the quantities it gives, write one equation per step, and check the result against the",
+  "question before you answer. Here are five solved examples in the expected format.",
+  "Problem: A farmer has 3 fields with 14 cows in each. He sells 9 cows. How many cows are left?",
+  "Solution: 3 * 14 = 42 cows. 42 - 9 = 33. The final answer is 33.",
+  "Problem: A book costs 8 dollars and a pen costs 2 dollars. Mia buys 3 books and 4 pens. What does she pay?",
+  "Solution: 3 * 8 = 24. 4 * 2 = 8. 24 + 8 = 32. The final answer is 32.",
+  "Problem: A train travels 60 miles an hour for 2.5 hours. How far does it go?",
+  "Solution: 60 * 2.5 = 150. The final answer is 150.",
+  "Problem: Tom had 120 stickers and gave a quarter of them to his sister. How many does he have now?",
+  "Solution: 120 / 4 = 30. 120 - 30 = 90. The final answer is 90.",
+  "Problem: A tank holds 500 litres and leaks 12 litres a day. How much is left after 15 days?",
+  "Solution: 12 * 15 = 180. 500 - 180 = 320. The final answer is 320.",
+  "Problem: ",
+].join("\n");
+const LONG_CLOSING =
+  "\nSolution: write each step on its own line, using only the numbers in the problem and the" +
+  " results of earlier steps; do not skip any step, do not round until the end, and finish with" +
+  " the line 'The final answer is' followed by the number alone, with no units and no other words.";
+
+/** GSM8K with every prompt inside LONG_FEW_SHOT and LONG_CLOSING: boilerplate that hides the problem. */
+export function loadGsm8kFewShot(root: string): Dataset {
+  const d = loadGsm8k(root);
+  const items = d.items.map((item) => ({ ...item, text: `${LONG_FEW_SHOT}${item.text}${LONG_CLOSING}` }));
+  return { ...d, name: "gsm8k-fewshot", items };
+}
+
+/**
  * RouteLLM's MT-Bench: GPT-4 judge scores 1-10 per model, question and turn. A question is routed
  * on its first turn; its quality is the mean over both turns, scaled to [0, 1].
  */
@@ -256,10 +289,11 @@ export function loadDataset(arg: string, root: string, targets?: string): Datase
   if (arg === "mmlu") return loadMmlu(root);
   if (arg === "gsm8k") return loadGsm8k(root);
   if (arg === "gsm8k-templated") return loadGsm8kTemplated(root);
+  if (arg === "gsm8k-fewshot") return loadGsm8kFewShot(root);
   if (arg === "mt-bench") return loadMtBench(root);
   if (arg.endsWith(".csv")) return loadWideCsv(arg);
   if (arg.endsWith(".jsonl")) return loadJsonl(arg, targets);
   throw new Error(
-    `unknown dataset ${arg}: give mmlu, gsm8k, gsm8k-templated, mt-bench, a .csv or a .jsonl file`,
+    `unknown dataset ${arg}: give mmlu, gsm8k, gsm8k-templated, gsm8k-fewshot, mt-bench, a .csv or a .jsonl file`,
   );
 }
