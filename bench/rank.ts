@@ -89,6 +89,8 @@ async function run(n: number, model: LocalEmbedder) {
     DATABASE_PATH: join(dir, "bench.db"),
     SEED_ON_EMPTY: "false",
     LOG_LEVEL: "warn",
+    // Self-tuning would start on the loaded examples and take a core from the measurements.
+    TUNING: "off",
     VECTOR_STORE: values.index as string,
     HNSW_EXACT_BELOW: "0",
   });

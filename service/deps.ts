@@ -182,7 +182,8 @@ export async function buildDeps(
       defaultK: config.rank.defaultK,
       ...(tuned && { file: { k: tuned.k, settings: tuned.settings } }),
       ...(overrides.tuningRunner && { runner: overrides.tuningRunner }),
-      ...(!tuned && config.tuning.templates && { templates: { switcher, state } }),
+      // A replica follows the primary's templates whatever TUNE_TEMPLATES says: its vectors are made with them.
+      ...(!tuned && (config.tuning.templates || readOnly) && { templates: { switcher, state } }),
     });
     const examples = new ExampleService(store, active, sync, lock, logger, () => {
       stats.invalidate();
