@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import type { Config } from "./config.ts";
 import { ActiveEmbedding } from "./core/active-embedding.ts";
 import { ExampleService } from "./core/example-service.ts";
-import { IndexSync } from "./core/index-sync.ts";
+import { fillFromStore, IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
 import { seedFromDirectory } from "./core/seed.ts";
@@ -339,27 +339,6 @@ async function saveImage(
       ...errorFields(err),
     });
   }
-}
-
-/** Copies every stored vector into a fresh in-process index; deletions pending for it are moot. */
-async function fillFromStore(
-  store: ExampleStore,
-  index: VectorIndex,
-  embedderId: string,
-  readOnly: boolean,
-): Promise<void> {
-  let batch: Array<{ id: string; vector: Float32Array }> = [];
-  for (const row of store.storedVectors(embedderId)) {
-    batch.push(row);
-    if (batch.length === 5000) {
-      await index.upsert(batch);
-      batch = [];
-    }
-  }
-  await index.upsert(batch);
-  if (readOnly) return;
-  store.markAllIndexed();
-  store.clearPendingDeletes(store.pendingDeleteIds(Number.MAX_SAFE_INTEGER));
 }
 
 /**

@@ -119,9 +119,16 @@ async function expectIndexAgrees(env: Record<string, string>, examples: number, 
 }
 
 /** Imports `n` examples through a server on `env`'s database, then stops it cleanly. */
-async function preload(env: Record<string, string>, n: number, kind: string): Promise<Acked[]> {
+function preload(env: Record<string, string>, n: number, kind: string): Promise<Acked[]> {
+  return importAndStop(
+    env,
+    Array.from({ length: n }, () => example(kind)),
+  );
+}
+
+/** Imports `batch` through a server on `env`'s database, then stops it cleanly. */
+async function importAndStop(env: Record<string, string>, batch: Acked[]): Promise<Acked[]> {
   const server = await ChildServer.start(env);
-  const batch = Array.from({ length: n }, () => example(kind));
   const res = await fetch(`${server.url}/admin/import`, {
     method: "POST",
     headers: { ...auth, "content-type": "application/x-ndjson" },
@@ -213,7 +220,6 @@ describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () =>
   it("during a switch to learned templates: the start finds the old vectors or the new, whole, and the index agrees", async () => {
     for (let round = 0; round < 4; round++) {
       const env = { ...base(tmp.dir, `templates-${round}`), EMBED_MAX_TOKENS: "32" };
-      const server = await ChildServer.start(env);
       const batch = Array.from({ length: 2000 }, (_, i) => {
         const topic = Math.floor(next() * 40);
         const big = topic % 2 === 0;
@@ -224,14 +230,7 @@ describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () =>
           scores: { big: big ? 0.9 : 0.1, small: big ? 0.1 : 0.9 },
         };
       });
-      const res = await fetch(`${server.url}/admin/import`, {
-        method: "POST",
-        headers: { ...auth, "content-type": "application/x-ndjson" },
-        body: batch.map((e) => JSON.stringify(e)).join("\n"),
-      });
-      expect(res.status).toBe(201);
-      server.kill("SIGTERM");
-      await server.exit();
+      await importAndStop(env, batch);
 
       // Never tuned: the start tunes at once, tries the templates, and switches to them.
       const tuning = await ChildServer.start({ ...env, TUNING: "auto", TUNE_DELAY_MS: "0" });

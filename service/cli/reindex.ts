@@ -15,7 +15,7 @@ import { type Config, loadConfig } from "../config.ts";
 import { IndexSync } from "../core/index-sync.ts";
 import { Mutex } from "../core/mutex.ts";
 import { readTemplates } from "../core/settings-service.ts";
-import { type Embedder, prepareText } from "../embedding/embedder.ts";
+import { type Embedder, embedPrepared } from "../embedding/embedder.ts";
 import { createServiceEmbedder } from "../embedding/factory.ts";
 import { learnTemplates } from "../embedding/templates.ts";
 import { createLogger, type Logger } from "../logger.ts";
@@ -93,10 +93,9 @@ export async function reindex(
             "re-embedded: give it a text (PUT /admin/examples/{id}) or delete it, then run reindex again",
         );
       }
-      const prepared = await Promise.all(rows.map((r) => prepareText(embedder, r.text)));
-      const vectors = await embedder.embed(
-        prepared.map((p) => p.text),
-        "bulk",
+      const vectors = await embedPrepared(
+        embedder,
+        rows.map((r) => r.text),
       );
       store.replaceEmbeddings(
         rows.map((r, i) => ({ id: r.id, vector: vectors[i] as Float32Array })),

@@ -1,4 +1,4 @@
-import { type Embedder, prepareText } from "../embedding/embedder.ts";
+import { embedPrepared } from "../embedding/embedder.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
 import {
@@ -48,7 +48,7 @@ export class ExampleService {
     if (inputs.length === 0) return { ids: [], indexed: true };
     const { embedder } = this.embedding;
     const toEmbed = inputs.filter((e) => e.vector === undefined);
-    const embedded = await this.embed(
+    const embedded = await embedPrepared(
       embedder,
       toEmbed.map((e) => e.text),
     );
@@ -87,7 +87,7 @@ export class ExampleService {
     const reuse = previous && previous.text === input.text && previous.embedderId === embedder.id;
     const vector = reuse
       ? previous.embedding
-      : ((await this.embed(embedder, [input.text]))[0] as Float32Array);
+      : ((await embedPrepared(embedder, [input.text]))[0] as Float32Array);
     const indexed = await this.persist([this.toRow(id, input, vector, embedder.id)], "upsert");
     return { created: previous === undefined, indexed };
   }
@@ -165,7 +165,7 @@ export class ExampleService {
           "came as a vector without text: send it again with vectors from the embedder in force",
       );
     }
-    const vectors = await this.embed(
+    const vectors = await embedPrepared(
       embedder,
       stale.map((r) => r.text),
     );
@@ -173,14 +173,6 @@ export class ExampleService {
       r.embedding = vectors[i] as Float32Array;
       r.embedderId = embedder.id;
     });
-  }
-
-  private async embed(embedder: Embedder, texts: readonly string[]): Promise<Float32Array[]> {
-    const prepared = await Promise.all(texts.map((t) => prepareText(embedder, t)));
-    return embedder.embed(
-      prepared.map((p) => p.text),
-      "bulk",
-    );
   }
 
   private toRow(id: string, e: ExampleInput, embedding: Float32Array, embedderId: string): NewExample {

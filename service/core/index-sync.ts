@@ -133,3 +133,27 @@ export class IndexSync {
     }
   }
 }
+
+/**
+ * Copies every stored vector of `embedderId` into a fresh in-process index; deletions pending for
+ * it are moot. A read-only replica leaves SQLite's bookkeeping alone.
+ */
+export async function fillFromStore(
+  store: ExampleStore,
+  index: VectorIndex,
+  embedderId: string,
+  readOnly: boolean,
+): Promise<void> {
+  let batch: Array<{ id: string; vector: Float32Array }> = [];
+  for (const row of store.storedVectors(embedderId)) {
+    batch.push(row);
+    if (batch.length === 5000) {
+      await index.upsert(batch);
+      batch = [];
+    }
+  }
+  await index.upsert(batch);
+  if (readOnly) return;
+  store.markAllIndexed();
+  store.clearPendingDeletes(store.pendingDeleteIds(Number.MAX_SAFE_INTEGER));
+}

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { type Embedder, prepareText } from "../embedding/embedder.ts";
+import { type Embedder, embedPrepared } from "../embedding/embedder.ts";
 import {
   hasTemplates,
   TemplateLearner,
@@ -11,6 +11,7 @@ import type { ExampleStore } from "../store/example-store.ts";
 import type { StagingStore } from "../store/staging-store.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
 import type { ActiveEmbedding, Embedding } from "./active-embedding.ts";
+import { fillFromStore } from "./index-sync.ts";
 import type { Mutex } from "./mutex.ts";
 
 /**
@@ -191,15 +192,7 @@ export class TemplateSwitch {
         await index.close();
         return false;
       }
-      let batch: Array<{ id: string; vector: Float32Array }> = [];
-      for (const row of this.store.storedVectors(embedder.id)) {
-        batch.push(row);
-        if (batch.length === 5000) {
-          await index.upsert(batch);
-          batch = [];
-        }
-      }
-      await index.upsert(batch);
+      await fillFromStore(this.store, index, embedder.id, true);
     }
     this.retire(this.active.swap({ embedder, index, templates }), false);
     this.logger.info("following the primary's learned templates", { embedder: embedder.id });
@@ -256,10 +249,9 @@ export class TemplateSwitch {
         `example ${textless.id} has no text (imported as a bare vector), so it cannot be embedded without templates`,
       );
     }
-    const prepared = await Promise.all(rows.map((r) => prepareText(embedder, r.text)));
-    const vectors = await embedder.embed(
-      prepared.map((p) => p.text),
-      "bulk",
+    const vectors = await embedPrepared(
+      embedder,
+      rows.map((r) => r.text),
     );
     const staged = rows.map((r, i) => ({ id: r.id, version: r.version, vector: vectors[i] as Float32Array }));
     this.staging.stage(staged, embedder.id);

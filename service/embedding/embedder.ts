@@ -91,3 +91,16 @@ export async function prepareText(
   );
   return { text: cut, truncated: cut !== stripped };
 }
+
+/** Prepares every text (`prepareText`) and embeds them in one call: how stored examples are embedded. */
+export async function embedPrepared(
+  embedder: Embedder,
+  texts: readonly string[],
+  priority: EmbedPriority = "bulk",
+): Promise<Float32Array[]> {
+  const prepared = await Promise.all(texts.map((t) => prepareText(embedder, t)));
+  return embedder.embed(
+    prepared.map((p) => p.text),
+    priority,
+  );
+}
