@@ -13,7 +13,7 @@
  *
  *   npx tsx tools/eval/routerdc-levers.ts [--data ../shared/data/routerdc] [--cache .cache/embeddings]
  *
- * 18 minutes on two cores once the cache holds the vectors (a first run embeds ~15,000 texts first).
+ * 18-20 minutes on two cores once the cache holds the vectors (a first run embeds ~15,000 texts first).
  */
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
   const K = 300;
   const nbs = {} as Record<Task, ReturnType<typeof nearest>>;
   for (const t of TASKS) nbs[t] = nearest(trainVectors, testVectors[t], K);
-  const grid: ReturnType<typeof report>[] = [];
+  const grid: Array<ReturnType<typeof report> & { k: number; settings: RankingSettings }> = [];
   for (const k of [10, 20, 50, 100, 200, 300])
     for (const power of [0, 1, 4, 8, 16])
       for (const shrinkage of [0, 4, 16, 64, 256, 1000])
@@ -180,20 +180,22 @@ async function main(): Promise<void> {
           if (shrinkage === 0 && prior === "overall") continue;
           const settings = { power, shrinkage, prior, minSimilarity: 0, minSupport: 1 };
           const ranked = Object.fromEntries(TASKS.map((t) => [t, knnScores(nbs[t], k, settings)]));
-          grid.push(
-            report(
+          grid.push({
+            k,
+            settings,
+            ...report(
               `k=${k} power=${power} shrinkage=${shrinkage} prior=${prior}`,
               (t, n) => ranked[t]?.[n]?.[0]?.target,
             ),
-          );
+          });
         }
   grid.sort((a, b) => b.average - a.average);
   console.log(`settings, ${grid.length} on a grid, the best five:`);
   for (const r of grid.slice(0, 5)) console.log(`  ${r.line}`);
 
-  // Language: the unreadable characters' channel added to the model's vector.
-  const best = { power: 1, shrinkage: 64, prior: "category" as const, minSimilarity: 0, minSupport: 1 };
-  console.log("language channel, at k=50 power=1 shrinkage=64 prior=category:");
+  // Language: the unreadable characters' channel added to the model's vector, at the grid's best.
+  const top = grid[0] as (typeof grid)[number];
+  console.log(`language channel, at ${top.name}:`);
   for (const weight of [0, 0.5, 1, 2]) {
     const dim = trainVectors[0]?.length ?? 0;
     const tv = trainVectors.map((v, i) => mix(v, unreadableFeatures(trainTexts[i] as string, dim), weight));
@@ -202,14 +204,14 @@ async function main(): Promise<void> {
       const qv = testVectors[t].map((v, i) =>
         mix(v, unreadableFeatures(testTexts[t][i] as string, dim), weight),
       );
-      ranked[t] = knnScores(nearest(tv, qv, 50), 50, best);
+      ranked[t] = knnScores(nearest(tv, qv, top.k), top.k, top.settings);
     }
     console.log(`  ${report(`weight ${weight}`, (t, n) => ranked[t][n]?.[0]?.target).line}`);
   }
 
-  // A learned linear head, alone and blended with the kNN prediction above.
+  // A learned linear head, alone and blended with the grid's best kNN prediction.
   const Y = trainItems.map((i) => models.map((m) => i.scores[m] ?? 0));
-  const knn = Object.fromEntries(TASKS.map((t) => [t, knnScores(nbs[t], 50, best)])) as Record<
+  const knn = Object.fromEntries(TASKS.map((t) => [t, knnScores(nbs[t], top.k, top.settings)])) as Record<
     Task,
     ReturnType<typeof knnScores>
   >;
