@@ -13,13 +13,14 @@
  *
  *   npx tsx tools/eval/routerdc-levers.ts [--data ../shared/data/routerdc] [--cache .cache/embeddings]
  *
- * 18-20 minutes on two cores once the cache holds the vectors (a first run embeds ~15,000 texts first).
+ * 8.5 minutes on two cores once the cache holds the vectors (a first run embeds ~15,000 texts first).
  */
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { normalize, prepareText } from "../../service/embedding/embedder.ts";
-import { type RankingSettings, rankTargets } from "../../service/routing/aggregate.ts";
+import { type RankingSettings, rankTargets, type ScoredNeighbour } from "../../service/routing/aggregate.ts";
 import { targetStats } from "../../service/routing/crossval.ts";
+import { QuantizedScanIndex } from "../../service/vectors/embedded.ts";
 import { type Item, loadRouterDc, TASKS, type Task } from "./routerdc.ts";
 import { EvalService } from "./service.ts";
 
@@ -99,17 +100,29 @@ export function ridgeFit(X: readonly ArrayLike<number>[], Y: readonly ArrayLike<
   };
 }
 
-/** The `n` nearest train vectors (cosine, exact) of each query. */
-function nearest(train: readonly Float32Array[], queries: readonly Float32Array[], n: number) {
-  return queries.map((q) => {
-    const sims = train.map((v, j) => {
-      let s = 0;
-      for (let i = 0; i < v.length; i++) s += (v[i] as number) * (q[i] as number);
-      return { s, j };
-    });
-    sims.sort((a, b) => b.s - a.s);
-    return sims.slice(0, n);
-  });
+/**
+ * The `k` nearest train examples of each query, through the service's exact index (as the
+ * evaluation's cross-validation finds them).
+ */
+async function nearest(
+  train: readonly Float32Array[],
+  items: readonly Item[],
+  queries: readonly Float32Array[],
+  k: number,
+): Promise<ScoredNeighbour[][]> {
+  const index = new QuantizedScanIndex(train[0]?.length ?? 0);
+  await index.upsert(train.map((vector, i) => ({ id: String(i), vector })));
+  const out: ScoredNeighbour[][] = [];
+  for (const query of queries) {
+    const found = await index.search(query, k);
+    out.push(
+      found.map((n) => {
+        const item = items[Number(n.id)] as Item;
+        return { id: n.id, similarity: n.similarity, category: item.category, scores: item.scores };
+      }),
+    );
+  }
+  return out;
 }
 
 function mix(a: Float32Array, b: Float32Array, weight: number): Float32Array {
@@ -154,24 +167,13 @@ async function main(): Promise<void> {
       line: `${name}: ${acc.map((a, i) => `${TASKS[i]} ${a.toFixed(2)}`).join("  ")}  average ${average.toFixed(2)}`,
     };
   };
-  const knnScores = (nbs: ReturnType<typeof nearest>, k: number, settings: RankingSettings) =>
-    nbs.map((list) =>
-      rankTargets(
-        list.slice(0, k).map(({ s, j }) => ({
-          id: String(j),
-          similarity: s,
-          category: (trainItems[j] as Item).category,
-          scores: (trainItems[j] as Item).scores,
-        })),
-        targets,
-        { settings, stats },
-      ),
-    );
+  const knnScores = (nbs: readonly ScoredNeighbour[][], k: number, settings: RankingSettings) =>
+    nbs.map((list) => rankTargets(list.slice(0, k), targets, { settings, stats }));
 
   // Settings: a grid on the model's own vectors.
   const K = 300;
-  const nbs = {} as Record<Task, ReturnType<typeof nearest>>;
-  for (const t of TASKS) nbs[t] = nearest(trainVectors, testVectors[t], K);
+  const nbs = {} as Record<Task, ScoredNeighbour[][]>;
+  for (const t of TASKS) nbs[t] = await nearest(trainVectors, trainItems, testVectors[t], K);
   const grid: Array<ReturnType<typeof report> & { k: number; settings: RankingSettings }> = [];
   for (const k of [10, 20, 50, 100, 200, 300])
     for (const power of [0, 1, 4, 8, 16])
@@ -204,7 +206,7 @@ async function main(): Promise<void> {
       const qv = testVectors[t].map((v, i) =>
         mix(v, unreadableFeatures(testTexts[t][i] as string, dim), weight),
       );
-      ranked[t] = knnScores(nearest(tv, qv, top.k), top.k, top.settings);
+      ranked[t] = knnScores(await nearest(tv, trainItems, qv, top.k), top.k, top.settings);
     }
     console.log(`  ${report(`weight ${weight}`, (t, n) => ranked[t][n]?.[0]?.target).line}`);
   }
