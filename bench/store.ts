@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import { rng } from "../service/routing/crossval.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { ExampleStore, type NewExample } from "../service/store/example-store.ts";
+import { TargetStore } from "../service/store/target-store.ts";
 import { percentile } from "./stats.ts";
 
 const { values } = parseArgs({ options: { n: { type: "string", default: "100000" } } });
@@ -56,7 +57,13 @@ function load(withTriggers: boolean) {
     store.write(batch, "insert");
     times.push(performance.now() - t0);
   }
-  return { store, sqlite, dir, msPerBatch: times.reduce((a, b) => a + b, 0) / times.length };
+  return {
+    store,
+    targets: new TargetStore(db),
+    sqlite,
+    dir,
+    msPerBatch: times.reduce((a, b) => a + b, 0) / times.length,
+  };
 }
 
 const plain = load(false);
@@ -72,7 +79,7 @@ const time = (f: () => unknown, n: number) =>
     f();
     return performance.now() - t0;
   });
-const totals = time(() => kept.store.targetStats(), 50);
+const totals = time(() => kept.targets.targetStats(), 50);
 const scan = time(() => groupBy.all(), 5);
 // Large prompts: 2,000 examples of 100,000 characters beside the N short ones; /rank reads hits'
 // categories and scores, never their texts, so a hit's size should not matter.

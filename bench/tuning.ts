@@ -110,14 +110,14 @@ const idle = summary(await timeRequests(url, bodies(1000)));
 
 const tuneStart = performance.now();
 let tuning = true;
-const run = deps.settings.tuneNow().finally(() => {
+const run = deps.tuning.tuneNow().finally(() => {
   tuning = false;
 });
 const during: number[] = [];
 while (tuning) during.push(...(await timeRequests(url, bodies(200))));
 await run;
 const tuneS = (performance.now() - tuneStart) / 1000;
-const status = deps.settings.status();
+const status = deps.tuning.status();
 const busy = summary(during);
 
 console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`);

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import type { TuningPolicy } from "./core/settings-service.ts";
 import type { LogLevel } from "./logger.ts";
 
 const bool = z
@@ -17,6 +16,7 @@ export const EnvSchema = z.object({
   DATABASE_PATH: z.string().min(1).default("./data/router.db"),
   SEED_ON_EMPTY: bool.default(true),
   READ_ONLY: bool.default(false),
+  REPLICA_POLL_MS: int(100, 3_600_000).default(2_000),
   SEED_DIR: z.string().min(1).default("./seed-data"),
   ADMIN_TOKEN: z
     .string()
@@ -63,6 +63,7 @@ export const EnvSchema = z.object({
   TUNE_CHANGE_COUNT: int(1, 1_000_000_000).default(1000),
   TUNE_MIN_INTERVAL_MS: int(0, 86_400_000).default(600_000),
   TUNE_DELAY_MS: int(0, 3_600_000).default(5_000),
+  TUNE_MAX_WAIT_MS: int(0, 86_400_000).default(60_000),
   TUNE_TEMPLATES: bool.default(true),
   FALLBACK_TARGET: z.string().trim().min(1).optional(),
   MAX_QUERY_CHARS: int(1, 10_000_000).default(100_000),
@@ -97,7 +98,14 @@ const RequiredByBackend = EnvSchema.superRefine((e, ctx) => {
 /** Typed configuration, sliced per consumer so a factory sees only what it needs. */
 export interface Config {
   server: { port: number; host: string; logLevel: LogLevel; shutdownGraceMs: number };
-  database: { path: string; seedOnEmpty: boolean; seedDir: string; readOnly: boolean };
+  database: {
+    path: string;
+    seedOnEmpty: boolean;
+    seedDir: string;
+    readOnly: boolean;
+    /** A read-only replica re-reads the primary's settings and templates this often, in ms. */
+    replicaPollMs: number;
+  };
   admin: { token: string | undefined };
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (or the admin token). */
   metricsToken: string | undefined;
@@ -145,6 +153,27 @@ export interface Config {
   tuning: TuningPolicy;
 }
 
+/** When the service re-tunes itself. */
+export interface TuningPolicy {
+  /** Tune in the background at all (TUNING=auto). Default true. */
+  auto: boolean;
+  /** Re-tune once this share of the examples tuned on has changed. Default 0.1. */
+  changeShare: number;
+  /** ... or once this many example writes and deletes happened. Default 1000. */
+  changeCount: number;
+  /**
+   * Least time between the end of a run and the start of the next, in ms: it guards the CPU. Not
+   * applied when the examples at least doubled since the settings in force were tuned. Default 600000.
+   */
+  minIntervalMs: number;
+  /** Quiet period: a run starts once no example was written for this long, in ms. Default 5000. */
+  delayMs: number;
+  /** ... but a stream of writes delays it by at most this much from the change that called for it, in ms. Default 60000. */
+  maxWaitMs: number;
+  /** Learn shared prompt boilerplate as part of tuning, and switch to it when it ranks better. Default true. */
+  templates: boolean;
+}
+
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
@@ -166,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       seedOnEmpty: e.SEED_ON_EMPTY,
       seedDir: e.SEED_DIR,
       readOnly: e.READ_ONLY,
+      replicaPollMs: e.REPLICA_POLL_MS,
     },
     admin: { token: e.ADMIN_TOKEN },
     metricsToken: e.METRICS_TOKEN,
@@ -218,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       changeCount: e.TUNE_CHANGE_COUNT,
       minIntervalMs: e.TUNE_MIN_INTERVAL_MS,
       delayMs: e.TUNE_DELAY_MS,
+      maxWaitMs: e.TUNE_MAX_WAIT_MS,
       templates: e.TUNE_TEMPLATES,
     },
   };

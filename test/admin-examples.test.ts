@@ -28,7 +28,7 @@ describe("admin API: examples", () => {
   });
   afterEach(() => svc.close());
 
-  const count = () => svc.deps.store.countExamples();
+  const count = () => svc.deps.stores.examples.countExamples();
 
   describe("authentication", () => {
     it("answers 401 without a token", async () => {
@@ -89,7 +89,7 @@ describe("admin API: examples", () => {
       expect(body.error.code).toBe("VALIDATION_FAILED");
       expect(body.error.details?.[0]?.path).toBe("examples.1.scores.a");
       expect(count()).toBe(0);
-      expect(svc.deps.store.listTargets()).toEqual([]);
+      expect(svc.deps.stores.targets.listTargets()).toEqual([]);
     });
 
     it("an id that exists rejects the batch with 409 and writes nothing", async () => {
@@ -102,7 +102,7 @@ describe("admin API: examples", () => {
       expect(status).toBe(409);
       expect(body.error.code).toBe("CONFLICT");
       expect(count()).toBe(1);
-      expect(svc.deps.store.listTargets().map((t) => t.name)).toEqual(["a"]);
+      expect(svc.deps.stores.targets.listTargets().map((t) => t.name)).toEqual(["a"]);
       expect(await svc.deps.index.count()).toBe(1);
     });
 
@@ -113,7 +113,10 @@ describe("admin API: examples", () => {
         example("two", { a: 0.5 }, undefined, id),
       ]);
       expect(status).toBe(400);
-      expect(body.error.details?.[0]).toEqual({ path: "examples.1.id", message: "same id as examples.0" });
+      expect(body.error.details?.[0]).toEqual({
+        path: "examples.1.id",
+        message: `id ${id} appears twice (first at examples.0)`,
+      });
       expect(count()).toBe(0);
     });
 
@@ -126,14 +129,14 @@ describe("admin API: examples", () => {
     });
 
     it("a database failure writes nothing to the index either", async () => {
-      const write = svc.deps.store.write.bind(svc.deps.store);
-      svc.deps.store.write = () => {
+      const write = svc.deps.stores.examples.write.bind(svc.deps.stores.examples);
+      svc.deps.stores.examples.write = () => {
         throw new Error("disk I/O error");
       };
       const { status } = await svc.addExamples([example("one", { a: 0.5 })]);
       expect(status).toBe(500);
       expect(await svc.deps.index.count()).toBe(0);
-      svc.deps.store.write = write;
+      svc.deps.stores.examples.write = write;
     });
   });
 
@@ -315,6 +318,6 @@ describe("admin API: examples", () => {
       { admin: true },
     );
     expect(res.status).toBe(503);
-    expect(svc.deps.store.get(id)).toMatchObject({ text: "write a poem", scores: { poet: 0.9 } });
+    expect(svc.deps.stores.examples.get(id)).toMatchObject({ text: "write a poem", scores: { poet: 0.9 } });
   });
 });

@@ -131,8 +131,8 @@ describe("admin API: import", () => {
       },
     );
     expect(again.status).toBe(201);
-    expect(svc.deps.store.countExamples()).toBe(2);
-    expect(svc.deps.store.get(id)?.scores).toEqual({ poet: 0.1 });
+    expect(svc.deps.stores.examples.countExamples()).toBe(2);
+    expect(svc.deps.stores.examples.get(id)?.scores).toEqual({ poet: 0.1 });
   });
 
   it("imports the knn-router points.jsonl + targets.jsonl format as multipart", async () => {
@@ -142,7 +142,7 @@ describe("admin API: import", () => {
     const res = await post(form);
     expect(res.status).toBe(201);
     expect(await res.json()).toEqual({ imported: 3, indexed: true });
-    expect(svc.deps.store.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d02")).toMatchObject({
+    expect(svc.deps.stores.examples.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d02")).toMatchObject({
       text: "is it going to rain tomorrow morning",
       category: "weather",
       scores: { "weather-agent": 1, "sports-agent": 0 },
@@ -161,7 +161,7 @@ describe("admin API: import", () => {
     );
     const res = await post(form);
     expect(res.status).toBe(201);
-    expect(svc.deps.store.countExamples()).toBe(1);
+    expect(svc.deps.stores.examples.countExamples()).toBe(1);
   });
 
   it("stores an unlisted target as 0 when asked (unlisted=zero), and leaves it unknown by default", async () => {
@@ -179,10 +179,16 @@ describe("admin API: import", () => {
     ].join("\n");
     const type = { "content-type": "application/x-ndjson" };
     expect((await post(lines, type)).status).toBe(201);
-    expect(svc.deps.store.get("5d3c1a0e-2222-4333-8444-000000000001")?.scores).toEqual({ poet: 1 });
+    expect(svc.deps.stores.examples.get("5d3c1a0e-2222-4333-8444-000000000001")?.scores).toEqual({ poet: 1 });
     expect((await post(lines, type, "?unlisted=zero")).status).toBe(201);
-    expect(svc.deps.store.get("5d3c1a0e-2222-4333-8444-000000000001")?.scores).toEqual({ poet: 1, coder: 0 });
-    expect(svc.deps.store.get("5d3c1a0e-2222-4333-8444-000000000002")?.scores).toEqual({ poet: 0, coder: 1 });
+    expect(svc.deps.stores.examples.get("5d3c1a0e-2222-4333-8444-000000000001")?.scores).toEqual({
+      poet: 1,
+      coder: 0,
+    });
+    expect(svc.deps.stores.examples.get("5d3c1a0e-2222-4333-8444-000000000002")?.scores).toEqual({
+      poet: 0,
+      coder: 1,
+    });
     const bad = await post(lines, type, "?unlisted=maybe");
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as ErrorBody).error.details?.[0]?.path).toBe("unlisted");
@@ -195,7 +201,7 @@ describe("admin API: import", () => {
       f.append("targets", fixture("pulze-targets.jsonl"));
       return f;
     };
-    const withZeros = svc.deps.store;
+    const withZeros = svc.deps.stores.examples;
     expect((await post(form())).status).toBe(201);
     const scored = withZeros.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d03")?.scores ?? {};
     expect(Object.values(scored)).toContain(0);
@@ -213,7 +219,7 @@ describe("admin API: import", () => {
       const res = await post(form);
       expect(res.status).toBe(400);
       expect(((await res.json()) as ErrorBody).error.message).toContain("send part examples once");
-      expect(svc.deps.store.countExamples()).toBe(0);
+      expect(svc.deps.stores.examples.countExamples()).toBe(0);
     });
 
     it.each([
@@ -227,7 +233,7 @@ describe("admin API: import", () => {
       const res = await post(body, { "content-type": type });
       expect(res.status).toBe(400);
       expect(((await res.json()) as ErrorBody).error.code).toBe("VALIDATION_FAILED");
-      expect(svc.deps.store.countExamples()).toBe(0);
+      expect(svc.deps.stores.examples.countExamples()).toBe(0);
     });
 
     it("a bad line in our format", async () => {
@@ -243,7 +249,7 @@ describe("admin API: import", () => {
         { path: "examples:2", message: "not valid JSON" },
         { path: "examples:3.scores.a", message: "scores must be in [0, 1]" },
       ]);
-      expect(svc.deps.store.countExamples()).toBe(0);
+      expect(svc.deps.stores.examples.countExamples()).toBe(0);
     });
 
     it("a score for a point that is not in points.jsonl", async () => {
@@ -256,7 +262,7 @@ describe("admin API: import", () => {
       const res = await post(form);
       expect(res.status).toBe(400);
       expect(((await res.json()) as ErrorBody).error.message).toContain("targets:6");
-      expect(svc.deps.store.countExamples()).toBe(0);
+      expect(svc.deps.stores.examples.countExamples()).toBe(0);
     });
 
     it("a point without any score", async () => {
@@ -307,7 +313,7 @@ describe("bytes that are not UTF-8", () => {
     const body = (await res.json()) as ErrorBody;
     expect(body.error.code).toBe("INVALID_JSON");
     expect(body.error.message).toContain("UTF-8");
-    expect(svc.deps.store.countExamples()).toBe(0);
+    expect(svc.deps.stores.examples.countExamples()).toBe(0);
     await svc.close();
   });
 

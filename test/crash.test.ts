@@ -5,6 +5,7 @@ import { rng } from "../service/routing/crossval.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { ExampleStore } from "../service/store/example-store.ts";
 import { StateStore } from "../service/store/state-store.ts";
+import { TargetStore } from "../service/store/target-store.ts";
 import { ChildServer } from "./support/child-server.ts";
 import { ADMIN_TOKEN, tempDir } from "./support/harness.ts";
 
@@ -189,7 +190,9 @@ describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () =>
       const store = new ExampleStore(db);
       expect(store.countExamples()).toBe(308);
       expect(
-        store.listTargets().every((t) => t.inputPricePerMtok !== null && t.outputPricePerMtok !== null),
+        new TargetStore(db)
+          .listTargets()
+          .every((t) => t.inputPricePerMtok !== null && t.outputPricePerMtok !== null),
       ).toBe(true);
       expect(new StateStore(db).get("seed")).toBe("done");
       sqlite.close();

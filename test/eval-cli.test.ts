@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { readSettingsFile } from "../service/routing/settings-file.ts";
+import { readSettingsFile } from "../service/tuning/settings-file.ts";
 
 const run = promisify(execFile);
 

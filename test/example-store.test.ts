@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../service/store/database.ts";
-import { ExampleStore, IdsTakenError, type NewExample } from "../service/store/example-store.ts";
+import { IdsTakenError, type NewExample } from "../service/store/example-store.ts";
+import { openStores } from "../service/store/stores.ts";
 
 const row = (i: number, embedderId: string): NewExample => ({
   id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
@@ -13,32 +14,32 @@ const row = (i: number, embedderId: string): NewExample => ({
 
 describe("the example store's bulk paths", () => {
   it("reads back every stored vector of one embedder across pages, in storage order, skipping the others", () => {
-    const store = new ExampleStore(openDatabase(":memory:").db);
+    const { examples: store, ledger } = openStores(openDatabase(":memory:").db);
     // Interleaved ids, so that pages hold both embedders' rows.
     store.write(
       Array.from({ length: 23 }, (_, i) => row(i, i % 3 === 0 ? "other:3" : "mine:3")),
       "insert",
     );
-    const got = [...store.storedVectors("mine:3", 4)];
+    const got = [...ledger.storedVectors("mine:3", 4)];
     const want = Array.from({ length: 23 }, (_, i) => i).filter((i) => i % 3 !== 0);
     expect(got.map((r) => r.id)).toEqual(want.map((i) => row(i, "").id));
     expect(got.map((r) => Array.from(r.vector))).toEqual(want.map((i) => [i, 1, 0]));
-    expect([...store.storedVectors("other:3", 5)]).toHaveLength(8);
+    expect([...ledger.storedVectors("other:3", 5)]).toHaveLength(8);
   });
 
   it("writes a batch whole: insert refuses ids that exist, upsert replaces text, category and scores", () => {
-    const store = new ExampleStore(openDatabase(":memory:").db);
+    const { examples: store, targets } = openStores(openDatabase(":memory:").db);
     store.write([row(1, "e"), row(2, "e")], "insert");
     expect(() => store.write([row(3, "e"), row(2, "e")], "insert")).toThrow(IdsTakenError);
     expect(store.countExamples()).toBe(2);
     const changed = { ...row(2, "e"), text: "changed", category: "new", scores: { c: 0.9 } };
     store.write([changed], "upsert");
     expect(store.get(changed.id)).toMatchObject({ text: "changed", category: "new", scores: { c: 0.9 } });
-    expect(store.listTargets().map((t) => t.name)).toEqual(["a", "b", "c"]);
+    expect(targets.listTargets().map((t) => t.name)).toEqual(["a", "b", "c"]);
   });
 
   it("reads the hits' categories and scores, whatever the length of their texts, and skips missing ids", () => {
-    const store = new ExampleStore(openDatabase(":memory:").db);
+    const { examples: store } = openStores(openDatabase(":memory:").db);
     store.write([row(1, "e"), { ...row(2, "e"), text: "x".repeat(100_000) }, row(3, "e")], "insert");
     const got = store.evidence([row(2, "").id, row(9, "").id, row(3, "").id]);
     expect([...got.entries()].sort()).toEqual([

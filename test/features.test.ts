@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { prepareText } from "../service/embedding/embedder.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
 import { LengthFeatureEmbedder, withLengthFeature } from "../service/embedding/length-feature.ts";
-import { learnTemplates, stripTemplates, TemplateStrippingEmbedder } from "../service/embedding/templates.ts";
+import { stripTemplates, TemplateStrippingEmbedder } from "../service/embedding/templates.ts";
+import { learnTemplates } from "../service/templates/learner.ts";
 
 const PREFIX = "You are a careful assistant. Solve the problem and show your working.\nQuestion: ";
 const SUFFIX = "\nEnd with 'The final answer is' followed by the number, nothing else.";

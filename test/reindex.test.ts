@@ -107,7 +107,7 @@ describe("npm run reindex", () => {
     ).toBeGreaterThan(0);
 
     const svc = await startService(env, { embedder: new HashEmbedder(32) });
-    expect(svc.deps.store.countUnindexed()).toBe(0);
+    expect(svc.deps.stores.ledger.countUnindexed()).toBe(0);
     await svc.close();
   });
 
@@ -130,7 +130,7 @@ describe("npm run reindex", () => {
       progress: quiet,
     });
     expect(result.reembedded).toBe(12);
-    const { readSettingsFile } = await import("../service/routing/settings-file.ts");
+    const { readSettingsFile } = await import("../service/tuning/settings-file.ts");
     expect(readSettingsFile(settings)?.features.templates.prefixes).toEqual([prefix]);
     const after = await startService(env);
     expect(after.deps.embedder.id).toMatch(/\+templates:/);

@@ -22,14 +22,14 @@ describe("npm run seed -- --url (over real HTTP)", () => {
   it("loads seed-data/ through the admin API, and a second run changes nothing", async () => {
     const first = await seedOverHttp({ url, token: ADMIN_TOKEN, dir: "seed-data" });
     expect(first.examples).toBeGreaterThanOrEqual(300);
-    const count = svc.deps.store.countExamples();
+    const count = svc.deps.stores.examples.countExamples();
     expect(count).toBe(first.examples);
-    expect(svc.deps.store.getTarget("gpt-4o")).toMatchObject({
+    expect(svc.deps.stores.targets.getTarget("gpt-4o")).toMatchObject({
       inputPricePerMtok: 2.5,
       outputPricePerMtok: 10,
     });
     await seedOverHttp({ url, token: ADMIN_TOKEN, dir: "seed-data" });
-    expect(svc.deps.store.countExamples()).toBe(count);
+    expect(svc.deps.stores.examples.countExamples()).toBe(count);
   });
 
   it("fails with the service's own error when the token is wrong", async () => {

@@ -35,7 +35,10 @@ describe("start-up and persistence", () => {
     const after = await second.rank({ query: "a poem about the sea" });
     expect(after.body).toEqual(before.body);
     expect(after.body.hits.map((h) => h.id).sort()).toEqual([...body.ids].sort());
-    expect(second.deps.store.getTarget("coder")).toMatchObject({ enabled: false, inputPricePerMtok: 1.5 });
+    expect(second.deps.stores.targets.getTarget("coder")).toMatchObject({
+      enabled: false,
+      inputPricePerMtok: 1.5,
+    });
     await second.close();
   });
 
@@ -91,14 +94,14 @@ describe("start-up and persistence", () => {
   it("seeds an empty database from seed-data/ through the admin write path, once", async () => {
     const env = { DATABASE_PATH: join(tmp.dir, "seeded.db"), SEED_ON_EMPTY: "true" };
     const svc = await startService(env);
-    const n = svc.deps.store.countExamples();
+    const n = svc.deps.stores.examples.countExamples();
     expect(n).toBeGreaterThanOrEqual(300);
-    const targets = svc.deps.store.listTargets();
+    const targets = svc.deps.stores.targets.listTargets();
     expect(targets.length).toBeGreaterThanOrEqual(6);
     expect(targets.every((t) => t.inputPricePerMtok !== null && t.outputPricePerMtok !== null)).toBe(true);
-    expect(new Set(svc.deps.store.list({ limit: 1000 }).map((e) => e.category)).size).toBeGreaterThanOrEqual(
-      10,
-    );
+    expect(
+      new Set(svc.deps.stores.examples.list({ limit: 1000 }).map((e) => e.category)).size,
+    ).toBeGreaterThanOrEqual(10);
     const ranked = await svc.rank({ query: "write a haiku about rain" });
     expect(ranked.body.hits).toHaveLength(20);
     // An operator's change survives a restart: seeding only fills an empty database.
@@ -106,13 +109,13 @@ describe("start-up and persistence", () => {
     await svc.request("DELETE", `/admin/examples/${id}`, undefined, { admin: true });
     await svc.close();
     const again = await startService(env);
-    expect(again.deps.store.countExamples()).toBe(n - 1);
+    expect(again.deps.stores.examples.countExamples()).toBe(n - 1);
     await again.close();
   });
 
   it("does not seed when SEED_ON_EMPTY=false", async () => {
     const svc = await startService({ DATABASE_PATH: join(tmp.dir, "empty.db"), SEED_ON_EMPTY: "false" });
-    expect(svc.deps.store.countExamples()).toBe(0);
+    expect(svc.deps.stores.examples.countExamples()).toBe(0);
     await svc.close();
   });
 
@@ -135,7 +138,7 @@ describe("read-only replica (READ_ONLY=true)", () => {
     await primary.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.9 })));
 
     const replica = await startService({ ...env, READ_ONLY: "true", SEED_ON_EMPTY: "true" });
-    expect(replica.deps.store.countExamples()).toBe(3);
+    expect(replica.deps.stores.examples.countExamples()).toBe(3);
     const ranked = await replica.rank({ query: "a poem about the sea" });
     expect(ranked.body.scores[0]).toMatchObject({ target: "poet", support: 3 });
     const admin = await replica.request("GET", "/admin/examples", undefined, { admin: true });
@@ -143,7 +146,9 @@ describe("read-only replica (READ_ONLY=true)", () => {
     expect(((await admin.json()) as { error: { message: string } }).error.message).toContain(
       "read-only replica",
     );
-    expect(() => replica.deps.store.delete("00000000-0000-4000-8000-000000000001")).toThrow(/readonly/);
+    expect(() => replica.deps.stores.examples.delete("00000000-0000-4000-8000-000000000001")).toThrow(
+      /readonly/,
+    );
     await replica.close();
     await primary.close();
     tmp.remove();

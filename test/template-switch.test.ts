@@ -1,6 +1,5 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { TEMPLATES_KEY } from "../service/core/settings-service.ts";
 import {
   type Embedder,
   type EmbedPriority,
@@ -9,9 +8,10 @@ import {
 } from "../service/embedding/embedder.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
 import { openDatabase } from "../service/store/database.ts";
-import { ExampleStore } from "../service/store/example-store.ts";
+import { IndexLedger } from "../service/store/index-ledger.ts";
 import { StagingStore } from "../service/store/staging-store.ts";
 import { StateStore } from "../service/store/state-store.ts";
+import { TEMPLATES_KEY } from "../service/templates/state.ts";
 import { FakeQdrant } from "./support/fake-qdrant.ts";
 import { RecordingLogger, startService, type TestService, tempDir } from "./support/harness.ts";
 
@@ -68,13 +68,14 @@ async function settled(svc: TestService): Promise<Status> {
 
 /** Every stored example, as its vectors, texts and index membership say. */
 async function agreement(svc: TestService) {
-  const { store, embedder, index } = svc.deps;
+  const { stores, embedder, index } = svc.deps;
+  const store = stores.ledger;
   const held = new Set<string>();
   for await (const id of index.ids()) held.add(id);
   const ids = [...store.allIds()];
   const mismatched: string[] = [];
   for (const id of ids) {
-    const row = store.embeddingOf(id);
+    const row = stores.examples.embeddingOf(id);
     if (!row || row.embedderId !== embedder.id) {
       mismatched.push(id);
       continue;
@@ -126,12 +127,14 @@ describe("learned templates in self-tuning", () => {
     expect((ranked.body as { embedder?: string }).embedder).toMatch(/\+templates:[0-9a-f]{12}$/);
     expect(ranked.body.scores[0]?.target).toBe("mid");
     expect(
-      ranked.body.hits.every((h: { id: string }) => svc?.deps.store.get(h.id)?.text.includes("poetry")),
+      ranked.body.hits.every((h: { id: string }) =>
+        svc?.deps.stores.examples.get(h.id)?.text.includes("poetry"),
+      ),
     ).toBe(true);
     const { ids, held, mismatched } = await agreement(svc);
     expect(mismatched).toEqual([]);
     expect(held).toEqual(new Set(ids));
-    expect(svc.deps.store.otherEmbedders(svc.deps.embedder.id)).toEqual([]);
+    expect(svc.deps.stores.ledger.otherEmbedders(svc.deps.embedder.id)).toEqual([]);
   });
 
   it("keeps the vectors in force when the stripped prompts rank worse, and does not try those templates again", async () => {
@@ -161,7 +164,7 @@ describe("learned templates in self-tuning", () => {
       tried: false,
       note: "these templates lost on 120 examples: tried again at 240",
     });
-    const staged = svc.deps.store.countExamples();
+    const staged = svc.deps.stores.examples.countExamples();
     expect(staged).toBe(120);
   });
 
@@ -254,7 +257,7 @@ describe("learned templates in self-tuning", () => {
     new StagingStore(opened.db).commit(() =>
       new StateStore(opened.db).set(TEMPLATES_KEY, JSON.stringify(learned)),
     );
-    expect(new ExampleStore(opened.db).countVectors(candidate.id)).toBe(0);
+    expect(new IndexLedger(opened.db).countVectors(candidate.id)).toBe(0);
     opened.sqlite.close();
 
     svc = await startService({ ...LIMIT, DATABASE_PATH: db, TUNING: "off" }, { selfTuning: true });
@@ -268,12 +271,12 @@ describe("learned templates in self-tuning", () => {
     reader.sqlite.close();
   });
 
-  it("a read-only replica follows the primary's switch at its next refresh", async () => {
+  it("a read-only replica follows the primary's switch at its next poll", async () => {
     const db = join(dirs.make(), "router.db");
     svc = await startService({ ...FAST, DATABASE_PATH: db, TUNING: "off" }, { selfTuning: true });
     await svc.addExamples(templated(90));
     const replica = await startService(
-      { ...LIMIT, DATABASE_PATH: db, READ_ONLY: "true" },
+      { ...LIMIT, DATABASE_PATH: db, READ_ONLY: "true", REPLICA_POLL_MS: "100" },
       { selfTuning: true },
     );
     try {
@@ -283,10 +286,6 @@ describe("learned templates in self-tuning", () => {
       expect(svc.deps.embedder.id).toMatch(/\+templates:/);
       expect(replica.deps.embedder.id).not.toMatch(/\+templates:/);
 
-      vi.useFakeTimers({ toFake: ["Date"] });
-      vi.setSystemTime(Date.now() + 31_000);
-      await replica.rank({ query: "anything" });
-      vi.useRealTimers();
       for (let i = 0; i < 100 && replica.deps.embedder.id !== svc.deps.embedder.id; i++)
         await new Promise((r) => setTimeout(r, 20));
       expect(replica.deps.embedder.id).toBe(svc.deps.embedder.id);

@@ -65,7 +65,7 @@ describe("first-start seeding", () => {
     const tmp = tempDir();
     const env = { DATABASE_PATH: join(tmp.dir, "seed.db"), SEED_ON_EMPTY: "true" };
     const first = await startService(env);
-    const n = first.deps.store.countExamples();
+    const n = first.deps.stores.examples.countExamples();
     await first.close();
     // What a kill -9 after the examples' commit leaves: examples, unpriced targets, seeding "started".
     const { db, sqlite } = openDatabase(env.DATABASE_PATH);
@@ -74,8 +74,8 @@ describe("first-start seeding", () => {
     sqlite.close();
 
     const second = await startService(env);
-    expect(second.deps.store.countExamples()).toBe(n);
-    const targets = second.deps.store.listTargets();
+    expect(second.deps.stores.examples.countExamples()).toBe(n);
+    const targets = second.deps.stores.targets.listTargets();
     expect(targets.every((t) => t.inputPricePerMtok !== null && t.outputPricePerMtok !== null)).toBe(true);
     await second.close();
     const { db: db2, sqlite: s2 } = openDatabase(env.DATABASE_PATH);

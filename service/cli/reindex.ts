@@ -14,16 +14,13 @@ import { parseArgs } from "node:util";
 import { type Config, loadConfig } from "../config.ts";
 import { IndexSync } from "../core/index-sync.ts";
 import { Mutex } from "../core/mutex.ts";
-import { readTemplates } from "../core/settings-service.ts";
+import { embeddingPlan, indexConfig, openStorage, serviceEmbedder } from "../deps.ts";
 import { type Embedder, embedPrepared } from "../embedding/embedder.ts";
-import { createServiceEmbedder } from "../embedding/factory.ts";
-import { learnTemplates } from "../embedding/templates.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { DEFAULT_SETTINGS } from "../routing/aggregate.ts";
-import { NO_FEATURES, readSettingsFile, writeSettingsFile } from "../routing/settings-file.ts";
-import { openDatabase } from "../store/database.ts";
-import { ExampleStore } from "../store/example-store.ts";
-import { StateStore } from "../store/state-store.ts";
+import type { Stores } from "../store/stores.ts";
+import { learnTemplates } from "../templates/learner.ts";
+import { readSettingsFile, writeSettingsFile } from "../tuning/settings-file.ts";
 import { createVectorIndex } from "../vectors/factory.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
 import { progressBar } from "./progress.ts";
@@ -47,8 +44,23 @@ export async function reindex(
   logger: Logger,
   options: ReindexOptions = {},
 ): Promise<{ reembedded: number; indexed: number }> {
-  const { db, sqlite } = openDatabase(config.database.path);
-  const store = new ExampleStore(db);
+  // The service's own wiring: the writer lock (no service writes this database meanwhile), its
+  // embedder with the learned templates in force, and their vector collection.
+  const storage = openStorage(config);
+  try {
+    return await run(config, logger, options, storage.stores);
+  } finally {
+    storage.close();
+  }
+}
+
+async function run(
+  config: Config,
+  logger: Logger,
+  options: ReindexOptions,
+  stores: Stores,
+): Promise<{ reembedded: number; indexed: number }> {
+  const { examples: store, ledger } = stores;
   if (options.learnTemplates) {
     if (config.rank.settingsPath === undefined) {
       throw new Error(
@@ -70,20 +82,19 @@ export async function reindex(
       path,
     });
   }
-  const tuned = readSettingsFile(config.rank.settingsPath);
   // The templates in force: the file's, or those self-tuning learned (recorded in the database).
-  const features = tuned?.features ?? { ...NO_FEATURES, templates: readTemplates(new StateStore(db)) };
-  const embedder = await createServiceEmbedder(config.embedder, features, options.embedder);
+  const { features } = embeddingPlan(config, stores);
+  const { embedder } = await serviceEmbedder(config, stores, features, options.embedder);
   const bars = { "re-embed": progressBar("re-embed"), index: progressBar("index") };
   const progress = options.progress ?? ((phase, done, total) => bars[phase](done, total));
   const batchSize = options.batchSize ?? 256;
   let index: VectorIndex | undefined;
   try {
-    const total = store.countStaleEmbeddings(embedder.id);
+    const total = ledger.countStaleEmbeddings(embedder.id);
     let reembedded = 0;
     if (total > 0) progress("re-embed", 0, total);
     for (;;) {
-      const rows = store.staleEmbeddings(embedder.id, batchSize);
+      const rows = ledger.staleEmbeddings(embedder.id, batchSize);
       if (rows.length === 0) break;
       const textless = rows.find((r) => r.text.trim() === "");
       if (textless) {
@@ -97,7 +108,7 @@ export async function reindex(
         embedder,
         rows.map((r) => r.text),
       );
-      store.replaceEmbeddings(
+      ledger.replaceEmbeddings(
         rows.map((r, i) => ({ id: r.id, vector: vectors[i] as Float32Array })),
         embedder.id,
       );
@@ -106,20 +117,26 @@ export async function reindex(
     }
 
     index =
-      options.index ?? (await createVectorIndex(config.vectors, embedder.dimension, embedder.id, "recreate"));
+      options.index ??
+      (await createVectorIndex(
+        indexConfig(config, features.templates),
+        embedder.dimension,
+        embedder.id,
+        "recreate",
+      ));
     if (!index.persistent) {
       logger.info("re-embedding done; the embedded index is rebuilt from SQLite at every start", {
         reembedded,
       });
       return { reembedded, indexed: 0 };
     }
-    if (options.full) store.markAllUnindexed();
+    if (options.full) ledger.markAllUnindexed();
     const target = index;
-    const sync = new IndexSync(store, () => target, new Mutex(), logger, {
+    const sync = new IndexSync(ledger, () => target, new Mutex(), logger, {
       batchSize: config.vectors.batchSize,
       retryMs: config.vectors.retryMs,
     });
-    const pending = () => store.countUnindexed();
+    const pending = () => ledger.countUnindexed();
     let indexTotal = 0;
     const { stray, missing } = await sync.reconcile((done, remaining) => {
       indexTotal = Math.max(indexTotal, done + remaining);
@@ -130,7 +147,6 @@ export async function reindex(
   } finally {
     await embedder.close();
     await index?.close();
-    sqlite.close();
   }
 }
 

@@ -7,17 +7,15 @@ import {
   IdsTakenError,
   type NewExample,
 } from "../store/example-store.ts";
+import type { IndexLedger } from "../store/index-ledger.ts";
 import type { ActiveEmbedding } from "./active-embedding.ts";
 import { newExampleId } from "./ids.ts";
+import { type ImportSource, parseImport, repeatedIds, type UnlistedPolicy } from "./import-formats.ts";
 import type { IndexSync } from "./index-sync.ts";
 import type { Mutex } from "./mutex.ts";
-import type { ExampleInput } from "./schemas.ts";
+import { type ExampleInput, type ExampleWrite, validationError } from "./schemas.ts";
 
-/**
- * An example to write: a validated input, with its vector when the caller supplied one made by the
- * configured embedder (an import of knn-router points); its text may then be empty.
- */
-export type ExampleWrite = ExampleInput & { vector?: Float32Array };
+export type { ExampleRecord } from "../store/example-store.ts";
 
 /**
  * The one write path for labelled examples (admin API, import, start-up seeding): embed in batches,
@@ -29,6 +27,7 @@ export type ExampleWrite = ExampleInput & { vector?: Float32Array };
 export class ExampleService {
   constructor(
     private readonly store: ExampleStore,
+    private readonly ledger: IndexLedger,
     private readonly embedding: ActiveEmbedding,
     private readonly sync: IndexSync,
     private readonly lock: Mutex,
@@ -38,14 +37,35 @@ export class ExampleService {
   ) {}
 
   /**
-   * Adds a validated batch, all or nothing. `insert` refuses ids that exist (CONFLICT);
-   * `upsert` replaces them. Returns the ids in input order.
+   * An import, all or nothing, replacing examples whose ids exist: parsed with its format's
+   * defaults (see `parseImport`), then written as one batch.
+   */
+  async import(
+    source: ImportSource,
+    unlisted?: UnlistedPolicy,
+  ): Promise<{ imported: number; indexed: boolean }> {
+    const { embedder } = this.embedding;
+    const inputs = parseImport(source, {
+      ...(unlisted && { unlisted }),
+      embedder: { id: embedder.id, dimension: embedder.dimension },
+    });
+    const { indexed } = await this.add(inputs, "upsert");
+    return { imported: inputs.length, indexed };
+  }
+
+  /**
+   * Adds a batch, all or nothing; each id appears once in it (VALIDATION_FAILED). `insert` refuses
+   * ids that exist (CONFLICT); `upsert` replaces them. Returns the ids in input order.
    */
   async add(
     inputs: readonly ExampleWrite[],
     mode: "insert" | "upsert",
   ): Promise<{ ids: string[]; indexed: boolean }> {
     if (inputs.length === 0) return { ids: [], indexed: true };
+    const repeated = repeatedIds(
+      inputs.map((e, i) => ({ id: e.id, path: `examples.${i}.id`, at: `examples.${i}` })),
+    );
+    if (repeated.length > 0) throw validationError(repeated);
     const { embedder } = this.embedding;
     const toEmbed = inputs.filter((e) => e.vector === undefined);
     const embedded = await embedPrepared(
@@ -99,7 +119,7 @@ export class ExampleService {
       this.onWrite();
       await this.toIndex(
         () => this.embedding.index.delete([id]),
-        () => this.store.clearPendingDeletes([id]),
+        () => this.ledger.clearPendingDeletes([id]),
       );
       return true;
     });
@@ -126,7 +146,7 @@ export class ExampleService {
       const ids = batch.map((e) => e.id);
       return this.toIndex(
         () => this.embedding.index.upsert(batch.map((e) => ({ id: e.id, vector: e.embedding }))),
-        () => this.store.markIndexed(ids, version),
+        () => this.ledger.markIndexed(ids, version),
       );
     });
   }

@@ -1,11 +1,67 @@
 import { z } from "zod";
 import { normalize } from "../embedding/embedder.ts";
 import type { FieldIssue } from "../errors.ts";
-import type { ExampleWrite } from "./example-service.ts";
-import { ExampleInput, issuesOf, MAX_EXAMPLE_CHARS, TargetName, validationError } from "./schemas.ts";
+import {
+  ExampleInput,
+  type ExampleWrite,
+  issuesOf,
+  MAX_EXAMPLE_CHARS,
+  TargetName,
+  validationError,
+} from "./schemas.ts";
 
 /** Problems reported at most per import, so one broken file does not produce a megabyte of errors. */
 const MAX_ISSUES = 50;
+
+/** Most examples one import may hold. */
+export const MAX_IMPORT = 100_000;
+
+/** An import as it arrived: our JSONL, or knn-router's two files. */
+export type ImportSource =
+  | { format: "examples"; text: string }
+  | { format: "pulze"; points: string; targets: string; vectorsFrom?: string };
+
+/**
+ * The examples of an import, all validated: each format's own default for targets an example does
+ * not score (`absent` for our JSONL, `zero` for knn-router's), at least one example and at most
+ * MAX_IMPORT. Throws VALIDATION_FAILED naming file and line of each problem.
+ */
+export function parseImport(
+  source: ImportSource,
+  options: { unlisted?: UnlistedPolicy; embedder: { id: string; dimension: number } },
+): ExampleWrite[] {
+  const inputs =
+    source.format === "examples"
+      ? fillUnlisted(parseExamplesJsonl(source.text), options.unlisted ?? "absent")
+      : parsePulze(source.points, source.targets, {
+          unlisted: options.unlisted,
+          vectorsFrom: source.vectorsFrom,
+          embedder: options.embedder,
+        });
+  if (inputs.length === 0) throw validationError([{ path: "body", message: "the import holds no examples" }]);
+  if (inputs.length > MAX_IMPORT) {
+    throw validationError([{ path: "body", message: `at most ${MAX_IMPORT} examples per import` }]);
+  }
+  return inputs;
+}
+
+/**
+ * The one rule for ids within a batch: each appears once. An issue for every repeat, at `path`,
+ * naming where the id first appeared.
+ */
+export function repeatedIds(
+  entries: Iterable<{ id: string | undefined; path: string; at: string }>,
+): FieldIssue[] {
+  const first = new Map<string, string>();
+  const issues: FieldIssue[] = [];
+  for (const { id, path, at } of entries) {
+    if (id === undefined) continue;
+    const seen = first.get(id);
+    if (seen === undefined) first.set(id, at);
+    else issues.push({ path, message: `id ${id} appears twice (first at ${seen})` });
+  }
+  return issues;
+}
 
 /**
  * A point of the knn-router `points.jsonl` format. Columns its loader ignores are ignored here too;
@@ -82,27 +138,22 @@ function* jsonLines(
 /** Our own format: one ExampleInput a line. Throws VALIDATION_FAILED naming file and line of each problem. */
 export function parseExamplesJsonl(text: string, file = "examples"): ExampleInput[] {
   const issues = new IssueList();
-  const out: ExampleInput[] = [];
-  const firstLine = new Map<string, number>();
+  const out: Array<{ input: ExampleInput; line: number }> = [];
   for (const { line, value } of jsonLines(text, file, issues)) {
     const r = ExampleInput.safeParse(value);
     if (!r.success) {
       issues.add(...issuesOf(r.error, [`${file}:${line}`]));
       continue;
     }
-    const { id } = r.data;
-    const first = id === undefined ? undefined : firstLine.get(id);
-    if (first !== undefined) {
-      issues.add({
-        path: `${file}:${line}.id`,
-        message: `id ${id} appears twice (first at ${file}:${first})`,
-      });
-    }
-    if (id !== undefined && first === undefined) firstLine.set(id, line);
-    out.push(r.data);
+    out.push({ input: r.data, line });
   }
+  issues.add(
+    ...repeatedIds(
+      out.map(({ input, line }) => ({ id: input.id, path: `${file}:${line}.id`, at: `${file}:${line}` })),
+    ),
+  );
   issues.throwIfAny();
-  return out;
+  return out.map((o) => o.input);
 }
 
 /**
@@ -125,6 +176,7 @@ export function parsePulze(pointsText: string, targetsText: string, options: Pul
     string,
     { line: number; id: string; text: string; category: string | null; vector?: Float32Array }
   >();
+  const uids: Array<{ id: string; path: string; at: string }> = [];
   for (const { line, value } of jsonLines(pointsText, "points", issues)) {
     const r = PulzePoint.safeParse(value);
     if (!r.success) {
@@ -132,7 +184,7 @@ export function parsePulze(pointsText: string, targetsText: string, options: Pul
       continue;
     }
     const id = r.data.point_uid.toLowerCase();
-    if (points.has(id)) issues.add({ path: `points:${line}`, message: `point_uid ${id} appears twice` });
+    uids.push({ id, path: `points:${line}`, at: `points:${line}` });
     const text = r.data.utterance ?? "";
     const { embedding } = r.data;
     let vector: Float32Array | undefined;
@@ -157,6 +209,7 @@ export function parsePulze(pointsText: string, targetsText: string, options: Pul
     const category = r.data.category?.trim() ? r.data.category : null;
     points.set(id, { line, id, text, category, ...(vector && { vector }) });
   }
+  issues.add(...repeatedIds(uids));
   const scores = new Map<string, Record<string, number>>();
   const firstLine = new Map<string, number>();
   for (const { line, value } of jsonLines(targetsText, "targets", issues)) {

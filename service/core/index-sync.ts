@@ -1,6 +1,6 @@
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
-import type { ExampleStore } from "../store/example-store.ts";
+import type { IndexLedger } from "../store/index-ledger.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
 import type { Mutex } from "./mutex.ts";
 
@@ -26,7 +26,7 @@ export class IndexSync {
   private stopped = true;
 
   constructor(
-    private readonly store: ExampleStore,
+    private readonly store: IndexLedger,
     /** The index in force (self-tuning can swap it for one of other vectors). */
     private readonly activeIndex: () => VectorIndex,
     private readonly lock: Mutex,
@@ -139,7 +139,7 @@ export class IndexSync {
  * it are moot. A read-only replica leaves SQLite's bookkeeping alone.
  */
 export async function fillFromStore(
-  store: ExampleStore,
+  store: IndexLedger,
   index: VectorIndex,
   embedderId: string,
   readOnly: boolean,

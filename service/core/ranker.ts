@@ -12,9 +12,10 @@ import {
   rankTargets,
   type ScoredNeighbour,
 } from "../routing/aggregate.ts";
-import { type Choice, choose, type Objective, type Prices } from "../routing/objective.ts";
+import { choose, type Objective, type PricedTarget, type Prices } from "../routing/objective.ts";
 import type { RoutingChoice } from "../routing/tuning.ts";
 import type { ExampleStore } from "../store/example-store.ts";
+import type { TargetStore } from "../store/target-store.ts";
 import type { ActiveEmbedding } from "./active-embedding.ts";
 import type { TargetStatsCache } from "./target-stats.ts";
 
@@ -34,20 +35,26 @@ export interface RankHit {
   similarity: number;
 }
 
+/** A ranked target; priced (`price`, and `utility` under a willingness to pay) when the request had an objective. */
+export type RankedRow = RankedTarget & Partial<Pick<PricedTarget, "price" | "utility">>;
+
 export interface RankResult {
   hits: RankHit[];
-  scores: RankedTarget[];
+  /** Best first: by score, or as the objective orders them (then priced). */
+  scores: RankedRow[];
+  /** With an objective: the target it recommends, null when none qualifies; undefined without one. */
+  recommended: string | null | undefined;
   k: number;
   /** True when the query was cut to the embedder's input limit before embedding. */
   truncated: boolean;
   /** Set when no stored example is close enough: `scores` then come from the targets' overall means. */
   fallback: string | undefined;
-  /** With an objective: the chosen target and the priced list. */
-  choice: Choice | undefined;
   /** Given a category: whether any stored example has it (if not, it was not used). */
   categoryKnown: boolean | undefined;
   /** Milliseconds spent in each stage. */
   stages: Record<RankStage, number>;
+  /** The embedder that embedded the query (the one in force when the request began). */
+  embedder: string;
 }
 
 /** knn-router's answer: its hits (category always a string) and its scores. */
@@ -69,13 +76,14 @@ export interface RankerOptions {
 export class Ranker {
   constructor(
     private readonly store: ExampleStore,
+    private readonly targets: TargetStore,
     private readonly embedding: ActiveEmbedding,
     private readonly stats: TargetStatsCache,
     private readonly options: RankerOptions = { choice: () => ({ k: 20, settings: DEFAULT_SETTINGS }) },
   ) {}
 
   async rank(request: RankRequest): Promise<RankResult> {
-    const targets = this.store.targetFlags();
+    const targets = this.targets.targetFlags();
     if (request.targets) {
       const known = new Set(targets.map((t) => t.name));
       const unknown = request.targets.filter((t) => !known.has(t));
@@ -87,7 +95,7 @@ export class Ranker {
     }
     const { k: defaultK, settings } = this.options.choice();
     const k = request.k ?? defaultK;
-    const { neighbours, truncated, stages } = await this.neighbours(
+    const { neighbours, truncated, stages, embedder } = await this.neighbours(
       request.query,
       k,
       request.truncateStrategy,
@@ -120,13 +128,14 @@ export class Ranker {
     stages.aggregate = performance.now() - aggregating;
     return {
       hits: neighbours.map((n) => ({ id: n.id, category: n.category, similarity: n.similarity })),
-      scores,
+      scores: choice?.scores ?? scores,
+      recommended: choice?.recommended,
       k,
       truncated,
       fallback,
-      choice,
       categoryKnown,
       stages,
+      embedder,
     };
   }
 
@@ -137,7 +146,7 @@ export class Ranker {
   async rankLikeKnnRouter(query: string, truncateStrategy?: TruncateStrategy): Promise<KnnRouterResult> {
     const { neighbours, stages } = await this.neighbours(query, this.options.choice().k, truncateStrategy);
     const aggregating = performance.now();
-    const scores = knnRouterScores(neighbours, this.store.targetFlags());
+    const scores = knnRouterScores(neighbours, this.targets.targetFlags());
     stages.aggregate = performance.now() - aggregating;
     return {
       hits: neighbours.map((n) => ({ id: n.id, category: n.category ?? "", similarity: n.similarity })),
@@ -151,7 +160,12 @@ export class Ranker {
     query: string,
     k: number,
     strategy: TruncateStrategy = DEFAULT_TRUNCATE_STRATEGY,
-  ): Promise<{ neighbours: ScoredNeighbour[]; truncated: boolean; stages: Record<RankStage, number> }> {
+  ): Promise<{
+    neighbours: ScoredNeighbour[];
+    truncated: boolean;
+    stages: Record<RankStage, number>;
+    embedder: string;
+  }> {
     const t0 = performance.now();
     const { embedder, index } = this.embedding.current();
     const { text, truncated } = await prepareText(embedder, query, strategy);
@@ -167,10 +181,10 @@ export class Ranker {
       if (e) neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
     }
     const stages = { embed: t1 - t0, search: t2 - t1, scores: performance.now() - t2, aggregate: 0 };
-    return { neighbours, truncated, stages };
+    return { neighbours, truncated, stages, embedder: embedder.id };
   }
 
   private prices(): Map<string, Prices> {
-    return new Map(this.store.targetPrices().map((t) => [t.name, t]));
+    return new Map(this.targets.targetPrices().map((t) => [t.name, t]));
   }
 }

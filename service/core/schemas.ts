@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AppError, type FieldIssue } from "../errors.ts";
-import type { TargetPatch as StoreTargetPatch } from "../store/example-store.ts";
+import type { TargetPatch as StoreTargetPatch } from "../store/target-store.ts";
 
 /** Longest example text stored, in characters. */
 export const MAX_EXAMPLE_CHARS = 100_000;
@@ -88,3 +88,9 @@ export function validationError(details: FieldIssue[]): AppError {
     details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? "s" : ""})` : "";
   return new AppError("VALIDATION_FAILED", summary + more, { details });
 }
+
+/**
+ * An example to write: a validated input, with its vector when the caller supplied one made by the
+ * configured embedder (an import of knn-router points); its text may then be empty.
+ */
+export type ExampleWrite = ExampleInput & { vector?: Float32Array };

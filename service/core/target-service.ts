@@ -1,9 +1,11 @@
 import { AppError } from "../errors.ts";
-import type { ExampleStore, TargetPatch, TargetRecord } from "../store/example-store.ts";
+import type { TargetPatch, TargetRecord, TargetStore } from "../store/target-store.ts";
+
+export type { TargetRecord } from "../store/target-store.ts";
 
 /** Routing targets: listed with their prices and example counts, priced and switched on or off. */
 export class TargetService {
-  constructor(private readonly store: ExampleStore) {}
+  constructor(private readonly store: TargetStore) {}
 
   list(): TargetRecord[] {
     return this.store.listTargets();

@@ -1,5 +1,5 @@
 import type { TargetStats } from "../routing/aggregate.ts";
-import type { ExampleStore } from "../store/example-store.ts";
+import type { TargetStore } from "../store/target-store.ts";
 
 /**
  * Per-target mean scores (overall and per category), for shrinkage and fallback. SQLite keeps the
@@ -11,7 +11,7 @@ export class TargetStatsCache {
   private cached: { stats: TargetStats; at: number } | undefined;
 
   constructor(
-    private readonly store: ExampleStore,
+    private readonly store: TargetStore,
     /** How long a read stays fresh. Default 5 s. */
     private readonly ttlMs = 5_000,
   ) {}

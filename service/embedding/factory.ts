@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
-import type { EmbeddingFeatures } from "../routing/settings-file.ts";
 import { CachedEmbedder } from "./cache.ts";
 import type { Embedder } from "./embedder.ts";
+import type { EmbeddingFeatures } from "./features.ts";
 import { LengthFeatureEmbedder } from "./length-feature.ts";
 import { hasTemplates, TemplateStrippingEmbedder } from "./templates.ts";
 

@@ -1,11 +1,12 @@
 import type { Config } from "../config.ts";
 import type { ExampleService } from "../core/example-service.ts";
 import type { Ranker } from "../core/ranker.ts";
-import type { SettingsService } from "../core/settings-service.ts";
 import type { TargetService } from "../core/target-service.ts";
 import type { Embedder } from "../embedding/embedder.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics.ts";
+import type { SettingsModel } from "../tuning/settings-model.ts";
+import type { Tuner } from "../tuning/tuner.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
 
 /** Everything the HTTP edge needs, built once at start-up and passed to `createApp`. */
@@ -20,7 +21,10 @@ export interface Deps {
   ranker: Ranker;
   examples: ExampleService;
   targets: TargetService;
-  settings: SettingsService;
+  /** The ranking settings in force; pinning. */
+  settings: SettingsModel;
+  /** Self-tuning: its state, and a run on demand. */
+  tuning: Tuner;
   /** Resolves when the database answers; rejects otherwise. */
   pingDatabase(): Promise<void>;
   /** Set once the process is shutting down: new requests are refused and connections close. */

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { ExampleRecord } from "../core/example-service.ts";
 import { ExampleInput, MAX_BATCH, validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
-import type { ExampleRecord } from "../store/example-store.ts";
 import type { Deps } from "./context.ts";
 import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
@@ -151,16 +151,6 @@ export function exampleRoutes(deps: Deps) {
   return router()
     .openapi(add, async (c) => {
       const { examples } = c.req.valid("json");
-      const seen = new Map<string, number>();
-      const dupes = examples.flatMap((e, i) => {
-        if (e.id === undefined) return [];
-        const first = seen.get(e.id);
-        seen.set(e.id, i);
-        return first === undefined
-          ? []
-          : [{ path: `examples.${i}.id`, message: `same id as examples.${first}` }];
-      });
-      if (dupes.length > 0) throw validationError(dupes);
       try {
         const { ids, indexed } = await deps.examples.add(examples, "insert");
         return c.json({ ids, indexed }, 201);

@@ -1,14 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { fillUnlisted, parseExamplesJsonl, parsePulze } from "../core/import-formats.ts";
+import type { ImportSource } from "../core/import-formats.ts";
 import { validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import { utf8Body } from "./body.ts";
 import type { AppEnv, Deps } from "./context.ts";
 import { ADMIN, errors, json, router } from "./openapi.ts";
-
-/** Most examples one import may hold. */
-export const MAX_IMPORT = 100_000;
 
 const ImportQuery = z.strictObject({
   format: z.enum(["examples", "pulze"]).optional(),
@@ -105,7 +102,7 @@ async function importBody(
   { format, unlisted }: z.infer<typeof ImportQuery>,
 ): Promise<{ imported: number; indexed: boolean }> {
   const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-  let inputs: ReturnType<typeof parsePulze>;
+  let source: ImportSource;
   if (type === "multipart/form-data") {
     const form = await multipart(c);
     const [examples, points, targets, embedder] = await Promise.all([
@@ -115,13 +112,9 @@ async function importBody(
       part(form, "embedder"),
     ]);
     if (examples !== undefined && format !== "pulze") {
-      inputs = fillUnlisted(parseExamplesJsonl(examples), unlisted ?? "absent");
+      source = { format: "examples", text: examples };
     } else if (points !== undefined && targets !== undefined && format !== "examples") {
-      inputs = parsePulze(points, targets, {
-        unlisted,
-        vectorsFrom: embedder?.trim() || undefined,
-        embedder: { id: deps.embedder.id, dimension: deps.embedder.dimension },
-      });
+      source = { format: "pulze", points, targets, vectorsFrom: embedder?.trim() || undefined };
     } else {
       throw validationError([
         {
@@ -136,17 +129,12 @@ async function importBody(
         { path: "format", message: "the pulze format needs multipart parts points and targets" },
       ]);
     }
-    inputs = fillUnlisted(parseExamplesJsonl(await utf8Body(c)), unlisted ?? "absent");
+    source = { format: "examples", text: await utf8Body(c) };
   } else {
     throw new AppError(
       "UNSUPPORTED_MEDIA_TYPE",
       `content type ${type || "(none)"} is not accepted: use application/x-ndjson or multipart/form-data`,
     );
   }
-  if (inputs.length === 0) throw validationError([{ path: "body", message: "the import holds no examples" }]);
-  if (inputs.length > MAX_IMPORT) {
-    throw validationError([{ path: "body", message: `at most ${MAX_IMPORT} examples per import` }]);
-  }
-  const { indexed } = await deps.examples.add(inputs, "upsert");
-  return { imported: inputs.length, indexed };
+  return deps.examples.import(source, unlisted);
 }

@@ -129,12 +129,12 @@ export function rankRoutes(deps: Deps) {
         order: o.order,
       },
     });
-    const rows = result.choice?.scores ?? result.scores;
+    const rows = result.scores;
     serverTiming(c, result.stages);
     deps.metrics.observeRank({
       stages: result.stages,
       first: rows[0]?.target,
-      recommended: result.choice?.recommended,
+      recommended: result.recommended,
       fallback: result.fallback !== undefined,
     });
     return c.json(
@@ -145,19 +145,19 @@ export function rankRoutes(deps: Deps) {
           score: round(s.score),
           support: s.support,
           confidence: round(s.confidence),
-          ...("price" in s && { price_per_mtok: s.price as number | null }),
-          ...("utility" in s &&
+          ...(s.price !== undefined && { price_per_mtok: s.price }),
+          ...(s.utility !== undefined &&
             o?.willingness_to_pay !== undefined && {
-              utility: s.utility === null ? null : round(s.utility as number),
+              utility: s.utility === null ? null : round(s.utility),
             }),
         })),
-        ...(result.choice && { recommended: result.choice.recommended }),
+        ...(result.recommended !== undefined && { recommended: result.recommended }),
         fallback: result.fallback !== undefined,
         ...(result.fallback !== undefined && { fallback_reason: result.fallback }),
         ...(result.categoryKnown !== undefined && { category_known: result.categoryKnown }),
         k: result.k,
         truncated: result.truncated,
-        embedder: deps.embedder.id,
+        embedder: result.embedder,
       },
       200,
     );

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { SettingsStatus } from "../core/settings-service.ts";
 import type { RoutingChoice } from "../routing/tuning.ts";
+import type { SettingsStatus } from "../tuning/tuner.ts";
 import type { Deps } from "./context.ts";
 import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
@@ -137,7 +137,7 @@ const tune = createRoute({
 /** /admin/settings: the ranking settings, pinned by hand or tuned by the service itself. */
 export function settingsRoutes(deps: Deps) {
   return router()
-    .openapi(get, (c) => c.json(statusJson(deps.settings.status()), 200))
+    .openapi(get, (c) => c.json(statusJson(deps.tuning.status()), 200))
     .openapi(put, (c) => {
       const body = c.req.valid("json");
       if (body.pinned && body.settings) {
@@ -155,11 +155,11 @@ export function settingsRoutes(deps: Deps) {
       } else {
         deps.settings.unpin();
       }
-      return c.json(statusJson(deps.settings.status()), 200);
+      return c.json(statusJson(deps.tuning.status()), 200);
     })
     .openapi(tune, (c) => {
       // The run goes on in the background; its outcome shows in GET (and the log).
-      deps.settings.tuneNow().catch(() => undefined);
-      return c.json(statusJson(deps.settings.status()), 202);
+      deps.tuning.tuneNow().catch(() => undefined);
+      return c.json(statusJson(deps.tuning.status()), 202);
     });
 }

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { TargetName, TargetPatch, toStorePatch } from "../core/schemas.ts";
-import type { TargetRecord } from "../store/example-store.ts";
+import type { TargetRecord } from "../core/target-service.ts";
 import type { Deps } from "./context.ts";
 import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 

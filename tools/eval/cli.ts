@@ -19,16 +19,13 @@ import { parseArgs } from "node:util";
 import { progressBar } from "../../service/cli/progress.ts";
 import { loadConfig } from "../../service/config.ts";
 import { createEmbedder } from "../../service/embedding/factory.ts";
+import { type EmbeddingFeatures, NO_FEATURES } from "../../service/embedding/features.ts";
 import { withLengthFeature } from "../../service/embedding/length-feature.ts";
-import { learnTemplates, stripTemplates } from "../../service/embedding/templates.ts";
+import { stripTemplates } from "../../service/embedding/templates.ts";
 import { DEFAULT_SETTINGS, type RankingSettings } from "../../service/routing/aggregate.ts";
 import { type FoldedNeighbours, foldNeighbours } from "../../service/routing/crossval.ts";
-import {
-  type EmbeddingFeatures,
-  NO_FEATURES,
-  readSettingsFile,
-  writeSettingsFile,
-} from "../../service/routing/settings-file.ts";
+import { learnTemplates } from "../../service/templates/learner.ts";
+import { readSettingsFile, writeSettingsFile } from "../../service/tuning/settings-file.ts";
 import { loadDataset } from "./datasets.ts";
 import { DiskEmbeddingCache } from "./embedding-cache.ts";
 import { evaluate, type Row } from "./evaluate.ts";

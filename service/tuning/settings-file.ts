@@ -1,16 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
-import type { Templates } from "../embedding/templates.ts";
-import { DEFAULT_SETTINGS, type RankingSettings } from "./aggregate.ts";
-
-/** What is done to a prompt before it is embedded; part of the embedder's identity. */
-export interface EmbeddingFeatures {
-  lengthWeight: number;
-  templates: Templates;
-}
-
-export const NO_FEATURES: EmbeddingFeatures = { lengthWeight: 0, templates: { prefixes: [], suffixes: [] } };
+import type { EmbeddingFeatures } from "../embedding/features.ts";
+import { DEFAULT_SETTINGS, type RankingSettings } from "../routing/aggregate.ts";
 
 /** The file `npm run eval -- --tune` writes and the service reads at start (ROUTING_SETTINGS). */
 const SettingsFile = z

@@ -1,18 +1,15 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import type { ActiveEmbedding, Embedding } from "../core/active-embedding.ts";
+import { fillFromStore } from "../core/index-sync.ts";
+import type { Mutex } from "../core/mutex.ts";
 import { type Embedder, embedPrepared } from "../embedding/embedder.ts";
-import {
-  hasTemplates,
-  TemplateLearner,
-  TemplateStrippingEmbedder,
-  type Templates,
-} from "../embedding/templates.ts";
+import { hasTemplates, TemplateStrippingEmbedder, type Templates } from "../embedding/templates.ts";
 import { errorFields, type Logger } from "../logger.ts";
 import type { ExampleStore } from "../store/example-store.ts";
+import type { IndexLedger } from "../store/index-ledger.ts";
 import type { StagingStore } from "../store/staging-store.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
-import type { ActiveEmbedding, Embedding } from "./active-embedding.ts";
-import { fillFromStore } from "./index-sync.ts";
-import type { Mutex } from "./mutex.ts";
+import { TemplateLearner } from "./learner.ts";
 
 /**
  * Opens the index for vectors made with `templates` stripped: `fresh` empties it first (a
@@ -47,6 +44,7 @@ export class TemplateSwitch {
 
   constructor(
     private readonly store: ExampleStore,
+    private readonly ledger: IndexLedger,
     private readonly staging: StagingStore,
     private readonly active: ActiveEmbedding,
     /** The configured embedder, without templates: every candidate wraps it. */
@@ -87,7 +85,7 @@ export class TemplateSwitch {
    */
   async stage(embedder: Embedder, onProgress?: (done: number, total: number) => void): Promise<number> {
     await clearStaged(this.staging, embedder.id);
-    const total = this.staging.countUnstaged(embedder.id);
+    let total = this.staging.countUnstaged(embedder.id);
     let done = 0;
     let after = "";
     for (;;) {
@@ -95,6 +93,8 @@ export class TemplateSwitch {
       if (rows.length === 0) break;
       done += rows.length;
       after = rows.at(-1)?.id as string;
+      // Examples written during the pass join it: the total grows with them.
+      if (done > total) total = done + this.staging.countUnstaged(embedder.id);
       onProgress?.(done, total);
       await yieldToEventLoop();
     }
@@ -188,11 +188,11 @@ export class TemplateSwitch {
     const embedder = this.embedderFor(templates);
     const index = await this.openIndex(templates, embedder, false);
     if (!index.persistent) {
-      if (this.store.otherEmbedders(embedder.id).length > 0) {
+      if (this.ledger.otherEmbedders(embedder.id).length > 0) {
         await index.close();
         return false;
       }
-      await fillFromStore(this.store, index, embedder.id, true);
+      await fillFromStore(this.ledger, index, embedder.id, true);
     }
     this.retire(this.active.swap({ embedder, index, templates }), false);
     this.logger.info("following the primary's learned templates", { embedder: embedder.id });
@@ -213,7 +213,7 @@ export class TemplateSwitch {
     const ids = [...held];
     for (let i = 0; i < ids.length; i += 5 * PAGE) {
       const page = ids.slice(i, i + 5 * PAGE);
-      const existing = this.store.existing(page);
+      const existing = this.ledger.existing(page);
       const gone = page.filter((id) => !existing.has(id));
       if (gone.length > 0) {
         await index.delete(gone);

@@ -1,0 +1,104 @@
+import { asc, eq, sql } from "drizzle-orm";
+import type { Db } from "./database.ts";
+import { scores, scoreTotals, targets } from "./schema.ts";
+
+/** A routing target with its prices and how many examples score it. */
+export interface TargetRecord {
+  name: string;
+  inputPricePerMtok: number | null;
+  outputPricePerMtok: number | null;
+  enabled: boolean;
+  exampleCount: number;
+}
+
+export interface TargetPatch {
+  inputPricePerMtok?: number | null;
+  outputPricePerMtok?: number | null;
+  enabled?: boolean;
+}
+
+/** The targets aggregate: names, prices and switches, with the score means ranking shrinks toward. */
+export class TargetStore {
+  private readonly targetFlagsQuery;
+
+  constructor(private readonly db: Db) {
+    this.targetFlagsQuery = db
+      .select({ name: targets.name, enabled: targets.enabled })
+      .from(targets)
+      .prepare();
+  }
+
+  listTargets(): TargetRecord[] {
+    return this.targetRecords().all();
+  }
+
+  /** Every target with its prices, switch and example count, optionally only `name`. */
+  private targetRecords(name?: string) {
+    return this.db
+      .select({
+        name: targets.name,
+        inputPricePerMtok: targets.inputPricePerMtok,
+        outputPricePerMtok: targets.outputPricePerMtok,
+        enabled: targets.enabled,
+        exampleCount: sql<number>`(select count(*) from ${scores} where ${scores.target} = ${targets.name})`,
+      })
+      .from(targets)
+      .where(name === undefined ? undefined : eq(targets.name, name))
+      .orderBy(asc(targets.name));
+  }
+
+  /** Prices of every target, without the example counts `listTargets` adds. */
+  targetPrices(): Array<{
+    name: string;
+    inputPricePerMtok: number | null;
+    outputPricePerMtok: number | null;
+  }> {
+    return this.db
+      .select({
+        name: targets.name,
+        inputPricePerMtok: targets.inputPricePerMtok,
+        outputPricePerMtok: targets.outputPricePerMtok,
+      })
+      .from(targets)
+      .all();
+  }
+
+  /**
+   * Mean score of each target, overall and per category: the priors ranking shrinks toward. Read
+   * from `score_totals`, which triggers keep in step with every write, so the cost grows with
+   * categories × targets, not with the number of scores.
+   */
+  targetStats(): { overall: Record<string, number>; byCategory: Map<string, Record<string, number>> } {
+    const total = new Map<string, [number, number]>();
+    const byCategory = new Map<string, Record<string, number>>();
+    for (const r of this.db.select().from(scoreTotals).all()) {
+      const t = total.get(r.target) ?? [0, 0];
+      total.set(r.target, [t[0] + r.sum, t[1] + r.n]);
+      if (r.category !== "") {
+        const m = byCategory.get(r.category) ?? {};
+        m[r.target] = r.sum / r.n;
+        byCategory.set(r.category, m);
+      }
+    }
+    return { overall: Object.fromEntries([...total].map(([t, [s, n]]) => [t, s / n])), byCategory };
+  }
+
+  /** Name and enabled flag of every target: the cheap read /rank needs. */
+  targetFlags(): Array<{ name: string; enabled: boolean }> {
+    return this.targetFlagsQuery.all();
+  }
+
+  getTarget(name: string): TargetRecord | undefined {
+    return this.targetRecords(name).get();
+  }
+
+  /** Applies a patch to an existing target; undefined when there is no such target. */
+  updateTarget(name: string, patch: TargetPatch): TargetRecord | undefined {
+    const changed = this.db
+      .update(targets)
+      .set({ ...patch, updatedAt: new Date() })
+      .where(eq(targets.name, name))
+      .run().changes;
+    return changed > 0 ? this.getTarget(name) : undefined;
+  }
+}

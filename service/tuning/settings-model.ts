@@ -1,0 +1,155 @@
+import { AppError } from "../errors.ts";
+import { errorFields, type Logger } from "../logger.ts";
+import { type RoutingChoice, SAFE_CHOICE } from "../routing/tuning.ts";
+import type { SettingsStore, StoredSettings } from "../store/settings-store.ts";
+
+/** Where the settings in force come from. */
+export type SettingsSource = "default" | "tuned" | "pinned" | "file";
+
+export interface SettingsModelOptions {
+  /** A read-only replica: it follows the primary's settings and never writes them. */
+  readOnly: boolean;
+  /** Settings pinned by a ROUTING_SETTINGS file: in force while the file is configured. */
+  file?: RoutingChoice;
+  /** DEFAULT_K: overrides the k of whatever settings are in force. */
+  defaultK?: number;
+  /** How many examples there are now (recorded with pinned settings). */
+  countExamples: () => number;
+  /**
+   * A replica re-reads the primary's settings this often, in ms, and calls `follow` after each
+   * read (the primary's learned templates). Default 2000.
+   */
+  followEveryMs?: number;
+  follow?: () => Promise<void>;
+}
+
+/**
+ * The ranking settings in force: what /rank reads (`choice`, memory only), and pinning by hand.
+ * Settings live in SQLite (`routing_settings`): `tuned` by self-tuning, `pinned` by hand (PUT
+ * /admin/settings), or pinned by a ROUTING_SETTINGS file (`file`); with none, the safe defaults
+ * (SAFE_CHOICE), which rank as the best single model per budget would. Tuning writes through
+ * `SettingsStore` and then calls `refresh`; a replica refreshes on its own timer.
+ */
+export class SettingsModel {
+  private stored: StoredSettings | undefined;
+  private readonly listeners: Array<(source: SettingsSource) => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private following: Promise<void> | undefined;
+
+  constructor(
+    private readonly settings: SettingsStore,
+    private readonly logger: Logger,
+    private readonly options: SettingsModelOptions,
+  ) {
+    this.refresh();
+  }
+
+  /** The settings /rank uses now: memory only. */
+  choice(): RoutingChoice {
+    const base =
+      this.options.file ?? (this.stored ? { k: this.stored.k, settings: this.stored.settings } : SAFE_CHOICE);
+    return this.options.defaultK === undefined ? base : { ...base, k: this.options.defaultK };
+  }
+
+  source(): SettingsSource {
+    if (this.options.file) return "file";
+    return this.stored?.source ?? "default";
+  }
+
+  /** What was last read from the database (undefined: nothing stored). */
+  get current(): StoredSettings | undefined {
+    return this.stored;
+  }
+
+  /** Tuning leaves pinned settings, and those of a file, alone; a replica never tunes. */
+  get tunable(): boolean {
+    return !this.options.readOnly && this.source() !== "pinned" && this.source() !== "file";
+  }
+
+  /** Called after a pin or an unpin, with the source in force then. */
+  onChange(listener: (source: SettingsSource) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Pins settings by hand: tuning leaves them alone until `unpin`. */
+  pin(choice: RoutingChoice): void {
+    this.assertWritable();
+    this.settings.write({
+      k: choice.k,
+      settings: choice.settings,
+      source: "pinned",
+      examples: this.options.countExamples(),
+      dataVersion: this.settings.dataVersion(),
+      evaluation: null,
+      tunedAt: null,
+    });
+    this.refresh();
+    this.logger.info("ranking settings pinned", { ...choice });
+    this.changed();
+  }
+
+  /** Unpins: the safe defaults are in force again until tuned. */
+  unpin(): void {
+    this.assertWritable();
+    if (this.stored?.source === "pinned") {
+      this.settings.clear();
+      this.refresh();
+      this.logger.info("ranking settings unpinned; back to the safe defaults until tuned");
+    }
+    this.changed();
+  }
+
+  /** Throws unless settings may be changed through the API here. */
+  assertWritable(): void {
+    if (this.options.readOnly) {
+      throw new AppError("ADMIN_DISABLED", "a read-only replica uses the primary's settings");
+    }
+    if (this.options.file) {
+      throw new AppError(
+        "CONFLICT",
+        "the settings are pinned by the ROUTING_SETTINGS file: unset it to manage them through the API",
+      );
+    }
+  }
+
+  /** Re-reads the stored settings. */
+  refresh(): void {
+    this.stored = this.settings.read();
+  }
+
+  /** A replica: re-reads the primary's settings (and follows its templates) every `followEveryMs`. */
+  start(): void {
+    if (!this.options.readOnly || this.timer) return;
+    this.timer = setInterval(() => {
+      this.followNow().catch(() => undefined);
+    }, this.options.followEveryMs ?? 2000);
+    this.timer.unref();
+  }
+
+  /** One step of following the primary: its settings now, then its templates (never two at once). */
+  followNow(): Promise<void> {
+    if (this.following) return this.following;
+    this.following = (async () => {
+      try {
+        this.refresh();
+        await this.options.follow?.();
+      } catch (err) {
+        this.logger.error("could not follow the primary's settings", errorFields(err));
+      } finally {
+        this.following = undefined;
+      }
+    })();
+    return this.following;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.following;
+  }
+
+  private changed(): void {
+    const source = this.source();
+    for (const listener of this.listeners) listener(source);
+  }
+}

@@ -1,0 +1,402 @@
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import type { TuningPolicy } from "../config.ts";
+import type { Embedder } from "../embedding/embedder.ts";
+import type { Templates } from "../embedding/templates.ts";
+import { AppError } from "../errors.ts";
+import { errorFields, type Logger } from "../logger.ts";
+import type { Metrics } from "../metrics.ts";
+import type { LabelledItem } from "../routing/crossval.ts";
+import { MIN_TUNING_EXAMPLES, type RoutingChoice, SAFE_CHOICE, type TuneResult } from "../routing/tuning.ts";
+import type { ExampleStore } from "../store/example-store.ts";
+import type { SettingsStore, StoredSettings } from "../store/settings-store.ts";
+import type { TargetStore } from "../store/target-store.ts";
+import type { TuningSnapshots } from "../store/tuning-snapshots.ts";
+import type { TemplatesReport, TemplateTrials } from "../templates/trial.ts";
+import { callsForRun, type DataState, outgrown, runAt } from "./schedule.ts";
+import type { SettingsModel, SettingsSource } from "./settings-model.ts";
+import { runInWorker, type TuningInput, type TuningRunner } from "./worker.ts";
+
+export type TuningState = "idle" | "scheduled" | "running";
+
+export interface LastRun {
+  startedAt: Date;
+  finishedAt?: Date;
+  /** replaced: better settings now in force; kept: the old ones stay (not beaten); failed. */
+  outcome?: "replaced" | "kept" | "failed";
+  message?: string;
+}
+
+/** What GET /admin/settings shows. */
+export interface SettingsStatus {
+  choice: RoutingChoice;
+  source: SettingsSource;
+  stored: StoredSettings | undefined;
+  /** Example writes and deletes since the settings were tuned (all of them when never tuned). */
+  changesSince: number;
+  tuning: TuningState;
+  lastRun: LastRun | undefined;
+  /** The learned boilerplate stripped from prompts before they are embedded. */
+  templates: Templates;
+}
+
+/** One snapshot of the examples, as a run cross-validates on it. */
+interface Snapshot extends Omit<TuningInput, "current"> {
+  ids: string[];
+}
+
+export interface TunerOptions {
+  /** Replaces the worker thread (tests). */
+  runner?: TuningRunner;
+  /** Learned templates: each run also tries those the stored prompts share now. */
+  templates?: TemplateTrials;
+}
+
+/**
+ * Self-tuning: when to run (the policy, see `schedule.ts`), the run itself (cross-validation in a
+ * worker thread over a snapshot of the examples), and writing its result. A new set replaces the
+ * settings in force in one write, and only when its cross-validated metric is better on the same
+ * folds; a template trial competes on the same snapshot, with the same metric.
+ */
+export class Tuner {
+  private state: TuningState = "idle";
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private lastRun: LastRun | undefined;
+  private lastRunEndedAt: number | undefined;
+  /** When the pending run was called for, and when the last example write arrived. */
+  private calledAt = 0;
+  private lastWriteAt = 0;
+  private closed = false;
+
+  constructor(
+    private readonly settings: SettingsStore,
+    /** What a run reads: the labelled examples with their vectors, their count, the targets' prices. */
+    private readonly data: {
+      snapshots: TuningSnapshots;
+      examples: Pick<ExampleStore, "countExamples">;
+      targets: Pick<TargetStore, "targetPrices">;
+    },
+    private readonly model: SettingsModel,
+    /** The embedder in force: a run reads the vectors it made. */
+    private readonly embedder: () => Embedder,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+    private readonly policy: TuningPolicy,
+    private readonly options: TunerOptions = {},
+  ) {
+    model.onChange((source) => {
+      if (source === "pinned") this.cancelSchedule();
+      else this.maybeSchedule();
+    });
+  }
+
+  status(): SettingsStatus {
+    return {
+      choice: this.model.choice(),
+      source: this.model.source(),
+      stored: this.model.current,
+      changesSince: this.dataState().changed,
+      tuning: this.state,
+      lastRun: this.lastRun,
+      templates: this.options.templates?.inForce() ?? { prefixes: [], suffixes: [] },
+    };
+  }
+
+  /** At start: tunes when the examples changed enough while the service was down (or never tuned). */
+  start(): void {
+    this.maybeSchedule();
+  }
+
+  /** After every committed example write: a pending run waits for the writes to pause. */
+  noteWrite(): void {
+    this.lastWriteAt = Date.now();
+    if (this.state === "scheduled") this.arm();
+    else this.maybeSchedule();
+  }
+
+  /** Starts a run now (or joins the one running). CONFLICT when pinned or too few examples. */
+  tuneNow(): Promise<void> {
+    this.model.assertWritable();
+    if (this.model.source() === "pinned") {
+      throw new AppError(
+        "CONFLICT",
+        'the settings are pinned: unpin them (PUT /admin/settings {"pinned": false}) to tune',
+      );
+    }
+    if (this.running) return this.running;
+    const n = this.data.examples.countExamples();
+    if (n < MIN_TUNING_EXAMPLES) {
+      throw new AppError("CONFLICT", `tuning needs at least ${MIN_TUNING_EXAMPLES} examples; there are ${n}`);
+    }
+    this.cancelSchedule();
+    return this.run();
+  }
+
+  /** Cancels a scheduled run and waits for a running one to stop. */
+  async stop(): Promise<void> {
+    this.closed = true;
+    this.cancelSchedule();
+    await this.running?.catch(() => undefined);
+  }
+
+  private dataState(): DataState {
+    const tuned = this.model.current?.source === "tuned" ? this.model.current : undefined;
+    return {
+      examples: this.data.examples.countExamples(),
+      changed: this.settings.dataVersion() - (this.model.current?.dataVersion ?? 0),
+      tunedOn: tuned ? (tuned.examples ?? 0) : undefined,
+    };
+  }
+
+  private cancelSchedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.state === "scheduled") this.state = "idle";
+  }
+
+  private maybeSchedule(): void {
+    if (!this.policy.auto || this.closed || !this.model.tunable || this.state !== "idle") return;
+    if (!callsForRun(this.policy, this.dataState(), MIN_TUNING_EXAMPLES)) return;
+    this.state = "scheduled";
+    this.calledAt = Date.now();
+    this.arm();
+  }
+
+  /** (Re)sets the timer of the scheduled run to when the schedule says it starts. */
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const times = {
+      calledAt: this.calledAt,
+      lastWriteAt: this.lastWriteAt,
+      lastRunEndedAt: this.lastRunEndedAt,
+    };
+    const at = runAt(this.policy, times, outgrown(this.dataState()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.run().catch(() => undefined);
+      },
+      Math.max(0, at - Date.now()),
+    );
+    this.timer.unref();
+  }
+
+  private run(): Promise<void> {
+    const started = new Date();
+    this.state = "running";
+    this.lastRun = { startedAt: started };
+    const run = this.tuneOnce(started)
+      .then(
+        (outcome) => {
+          this.lastRun = { startedAt: started, finishedAt: new Date(), outcome };
+          this.metrics.tuningRuns.inc({ outcome });
+        },
+        (err: unknown) => {
+          this.lastRun = {
+            startedAt: started,
+            finishedAt: new Date(),
+            outcome: "failed",
+            message: err instanceof Error ? err.message : String(err),
+          };
+          this.metrics.tuningRuns.inc({ outcome: "failed" });
+          this.logger.error("tuning failed", errorFields(err));
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.state = "idle";
+        this.running = undefined;
+        this.lastRunEndedAt = Date.now();
+        // Writes that arrived while it ran may call for another run.
+        this.maybeSchedule();
+      });
+    this.running = run;
+    return run;
+  }
+
+  private async tuneOnce(started: Date): Promise<"replaced" | "kept"> {
+    const version = this.settings.dataVersion();
+    const snapshot = await this.snapshot(this.embedder().id, "stored");
+    const current = this.model.choice();
+    this.logger.info("tuning ranking settings", { examples: snapshot.items.length });
+    const result = await this.tune(snapshot, current);
+    if (this.leftAlone()) return "kept";
+    const replace = result.current === undefined || result.best.value > result.current;
+    const incumbent = replace ? result.best.value : (result.current as number);
+    const trial = await this.options.templates?.try(
+      (embedderId) => this.evaluateStaged(embedderId, snapshot, current, incumbent),
+      () => this.leftAlone(),
+      started,
+    );
+    if (this.leftAlone()) return "kept";
+    let report = trial?.report;
+    if (trial?.commit && trial.result) {
+      const won = trial.result;
+      try {
+        await trial.commit(() =>
+          this.writeTuned(won, true, current, snapshot.items.length, version, started, trial.report),
+        );
+        this.model.refresh();
+        this.logTuned(won.best, won, true);
+        return "replaced";
+      } catch (err) {
+        // Nothing changed: the settings tuned on the vectors in force are written below.
+        this.logger.warn("could not switch to the learned templates", errorFields(err));
+        const message = err instanceof Error ? err.message : String(err);
+        report = { ...trial.report, switched: false, note: `switch failed: ${message}` };
+      }
+    }
+    const chosen = this.writeTuned(result, replace, current, snapshot.items.length, version, started, report);
+    this.model.refresh();
+    this.logTuned(chosen, result, replace);
+    return replace ? "replaced" : "kept";
+  }
+
+  /**
+   * Cross-validates the staged vectors of `embedderId` on the examples and prices of `snapshot`
+   * (what the settings in force were scored on). When some of those examples went meanwhile, the
+   * vectors in force are scored again on the ones left, so that both sides see the same examples.
+   */
+  private async evaluateStaged(
+    embedderId: string,
+    snapshot: Snapshot,
+    current: RoutingChoice,
+    incumbent: number,
+  ): Promise<{ result: TuneResult; incumbent: number }> {
+    const staged = await this.vectorsOf(embedderId, "staged");
+    const kept = snapshot.ids.flatMap((id, i) => (staged.has(id) ? [i] : []));
+    const result = await this.tune(subset(snapshot, kept, staged), current);
+    if (kept.length === snapshot.ids.length) return { result, incumbent };
+    // The snapshot's own vectors went to the worker: those in force are read again.
+    const stored = await this.vectorsOf(this.embedder().id, "stored");
+    const both = kept.filter((i) => stored.has(snapshot.ids[i] as string));
+    const again = await this.tune(subset(snapshot, both, stored), current);
+    const replace = again.current === undefined || again.best.value > again.current;
+    return { result, incumbent: replace ? again.best.value : (again.current as number) };
+  }
+
+  /** Runs one cross-validation of `snapshot` (its vectors' buffer moves to the worker). */
+  private tune(snapshot: Snapshot, current: RoutingChoice): Promise<TuneResult> {
+    const { ids: _, ...input } = snapshot;
+    return this.runner()({ ...input, current });
+  }
+
+  /** The vectors `embedderId` made, by example id. */
+  private async vectorsOf(embedderId: string, from: "stored" | "staged"): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for await (const r of this.pages(embedderId, from)) out.set(r.id, r.vector);
+    return out;
+  }
+
+  /** Pinned, pinned by file, or stopping: a finished run writes nothing. */
+  private leftAlone(): boolean {
+    return !this.model.tunable || this.closed;
+  }
+
+  private runner(): TuningRunner {
+    return this.options.runner ?? runInWorker;
+  }
+
+  /** Writes the settings a run chose (`replace`: its best, else those in force) with its report. */
+  private writeTuned(
+    result: TuneResult,
+    replace: boolean,
+    current: RoutingChoice,
+    examples: number,
+    version: number,
+    started: Date,
+    templates: TemplatesReport | undefined,
+  ): RoutingChoice {
+    const chosen = replace ? result.best : current;
+    const evaluation = {
+      metric: result.metric,
+      value: replace ? result.best.value : result.current,
+      baselines: result.baselines,
+      neighbours_help: replace ? result.neighboursHelp : chosen.settings !== SAFE_CHOICE.settings,
+      candidates: result.evaluated,
+      folds: result.folds,
+      seconds: (Date.now() - started.getTime()) / 1000,
+      ...(result.curves && {
+        curves: { ...result.curves, router: replace ? result.curves.router : result.curves.current },
+      }),
+      ...(templates && { templates }),
+    };
+    this.settings.write({
+      k: chosen.k,
+      settings: chosen.settings,
+      source: "tuned",
+      examples,
+      dataVersion: version,
+      evaluation,
+      tunedAt: new Date(),
+    });
+    return chosen;
+  }
+
+  private logTuned(chosen: RoutingChoice, result: TuneResult, replace: boolean): void {
+    this.logger.info(replace ? "tuned ranking settings in force" : "tuning kept the settings in force", {
+      k: chosen.k,
+      ...chosen.settings,
+      metric: result.metric,
+      value: replace ? result.best.value : result.current,
+      ...result.baselines,
+    });
+  }
+
+  /** Every example's labels and vector from `embedderId`, a page at a time between other work. */
+  private async *pages(embedderId: string, from: "stored" | "staged") {
+    let after: string | undefined;
+    for (;;) {
+      const page = this.data.snapshots.labelledPage(embedderId, after, PAGE, from);
+      yield* page;
+      if (page.length < PAGE) return;
+      after = page.at(-1)?.id;
+      await yieldToEventLoop();
+    }
+  }
+
+  /** Every example's category, scores, length and vector, with the targets' prices as they are now. */
+  private async snapshot(embedderId: string, from: "stored" | "staged"): Promise<Snapshot> {
+    const ids: string[] = [];
+    const items: LabelledItem[] = [];
+    const tokens: number[] = [];
+    const vectors: Float32Array[] = [];
+    for await (const r of this.pages(embedderId, from)) {
+      ids.push(r.id);
+      items.push({ category: r.category, scores: r.scores });
+      // About four characters a token: the cost of an example under a target is priced by it.
+      tokens.push(Math.max(1, Math.ceil(r.chars / 4)));
+      vectors.push(r.vector);
+    }
+    const dim = vectors[0]?.length ?? 0;
+    const flat = new Float32Array(vectors.length * dim);
+    for (const [i, v] of vectors.entries()) flat.set(v, i * dim);
+    const prices: Record<string, number> = {};
+    for (const t of this.data.targets.targetPrices()) {
+      if (t.inputPricePerMtok !== null && t.outputPricePerMtok !== null) {
+        // The blend /rank's objective uses by default: half input, half output tokens.
+        prices[t.name] = (t.inputPricePerMtok + t.outputPricePerMtok) / 2;
+      }
+    }
+    return { ids, items, flat, dim, prices, tokens };
+  }
+}
+
+/** Examples read per page of a snapshot. */
+const PAGE = 2000;
+
+/** The examples of `snapshot` at positions `keep`, with their vectors from `vectors` (by id). */
+function subset(snapshot: Snapshot, keep: readonly number[], vectors: Map<string, Float32Array>): Snapshot {
+  const ids = keep.map((i) => snapshot.ids[i] as string);
+  const dim = vectors.values().next().value?.length ?? snapshot.dim;
+  const flat = new Float32Array(ids.length * dim);
+  for (const [j, id] of ids.entries()) flat.set(vectors.get(id) as Float32Array, j * dim);
+  return {
+    ids,
+    items: keep.map((i) => snapshot.items[i] as LabelledItem),
+    tokens: keep.map((i) => snapshot.tokens[i] as number),
+    prices: snapshot.prices,
+    flat,
+    dim,
+  };
+}
