@@ -26,8 +26,9 @@ import { Metrics } from "./metrics.ts";
 import type { RoutingChoice } from "./routing/tuning.ts";
 import {
   assertOneEmbedder,
+  bringIndexInLine,
   finishTemplateSwitch,
-  loadIndex,
+  reconcileIndex,
   saveIndexImage,
   seedIfEmpty,
   withStoredDimension,
@@ -139,6 +140,94 @@ export function indexConfig(config: Config, templates: Templates): Config["vecto
 }
 
 /**
+ * Opens the vector index for vectors made with `templates`. A vector store that does not answer
+ * yet does not stop the start: the index opens (and `reconcile` runs) once it answers, and
+ * requests that need it answer 503 meanwhile, so a stack is live and not ready, not crash-looping.
+ */
+async function openVectorIndex(
+  config: Config,
+  templates: Templates,
+  embedder: Embedder,
+  logger: Logger,
+  reconcile: () => Promise<void>,
+): Promise<VectorIndex> {
+  const open = () => createVectorIndex(indexConfig(config, templates), embedder.dimension, embedder.id);
+  try {
+    return await open();
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === "VECTOR_STORE_UNAVAILABLE")) throw err;
+    logger.warn("vector store unreachable at start; serving 503 for it until it answers", errorFields(err));
+    return new DeferredIndex(
+      embedder.dimension,
+      open,
+      () => reconcile().catch((e: unknown) => logger.error("reconciliation failed", errorFields(e))),
+      (message, attempt) => logger.warn("vector store still unreachable", { message, attempt }),
+    );
+  }
+}
+
+/**
+ * Self-tuning's three parts: the settings read model, the tuner and the learned templates (trial
+ * and switch), which the tuner calls through `TemplateTrials`.
+ */
+function wireSelfTuning(
+  config: Config,
+  stores: Stores,
+  active: ActiveEmbedding,
+  base: Embedder,
+  lock: Mutex,
+  options: { logger: Logger; metrics: Metrics; plan: EmbeddingPlan; runner?: TuningRunner },
+): { switcher: TemplateSwitch; settings: SettingsModel; tuning: Tuner } {
+  const { logger, metrics, plan } = options;
+  const readOnly = config.database.readOnly;
+  const switcher = new TemplateSwitch(
+    stores.examples,
+    stores.ledger,
+    stores.staging,
+    active,
+    base,
+    async (t, e, fresh) => {
+      const vectors = indexConfig(config, t);
+      const opened = await createVectorIndex(vectors, e.dimension, e.id, fresh ? "recreate" : "refuse");
+      // A fresh index starts empty: what a stopped trial left in a collection of the same name goes.
+      if (!fresh || !opened.persistent || (await opened.count()) === 0 || !opened.drop) return opened;
+      await opened.drop();
+      return createVectorIndex(vectors, e.dimension, e.id);
+    },
+    lock,
+    () => stores.settings.dataVersion(),
+    logger,
+  );
+  // A replica follows the primary's templates whatever TUNE_TEMPLATES says: its vectors are made with them.
+  const trials =
+    !plan.file && (config.tuning.templates || readOnly)
+      ? new TemplateTrials(switcher, stores.state, active, stores.examples, logger)
+      : undefined;
+  const settings = new SettingsModel(stores.settings, logger, {
+    readOnly,
+    countExamples: () => stores.examples.countExamples(),
+    followEveryMs: config.database.replicaPollMs,
+    ...(plan.file && { file: { k: plan.file.k, settings: plan.file.settings } }),
+    ...(config.rank.defaultK !== undefined && { defaultK: config.rank.defaultK }),
+    ...(trials && { follow: () => trials.follow() }),
+  });
+  const tuning = new Tuner(
+    stores.settings,
+    { snapshots: stores.snapshots, examples: stores.examples, targets: stores.targets },
+    settings,
+    () => active.embedder,
+    logger,
+    metrics,
+    config.tuning,
+    {
+      ...(options.runner && { runner: options.runner }),
+      ...(trials && !readOnly && { templates: trials }),
+    },
+  );
+  return { switcher, settings, tuning };
+}
+
+/**
  * Builds every dependency from config, then runs the start-up steps: finishes a template switch
  * cut short, checks the stored vectors' embedder, brings the vector index in line with SQLite
  * (filled at every start when in-process, reconciled when persistent), seeds an empty database
@@ -156,7 +245,6 @@ export async function buildDeps(
   } = {},
 ): Promise<Running> {
   const metrics = overrides.metrics ?? new Metrics();
-  const readOnly = config.database.readOnly;
   const storage = openStorage(config);
   const { stores } = storage;
   let embedder: Embedder | undefined;
@@ -171,95 +259,27 @@ export async function buildDeps(
       if (misses > 0) metrics.embedCache.inc({ result: "miss" }, misses);
     });
     embedder = built.embedder;
-    if (!readOnly) await finishTemplateSwitch(stores, embedder.id, logger);
+    if (!config.database.readOnly) await finishTemplateSwitch(stores, embedder.id, logger);
     assertOneEmbedder(stores, embedder.id);
 
-    const { dimension, id: embedderId } = embedder;
-    const open = () => createVectorIndex(indexConfig(config, templates), dimension, embedderId);
     const lock = new Mutex();
     let sync: IndexSync | undefined;
-    const reconcile = async () => {
-      if (readOnly || !sync) return;
-      const started = performance.now();
-      const fixed = await sync.reconcile();
-      logger.info("vector index reconciled with SQLite", {
-        ...fixed,
-        ms: Math.round(performance.now() - started),
-      });
-    };
-    try {
-      index = overrides.index ?? (await open());
-    } catch (err) {
-      if (!(err instanceof AppError && err.code === "VECTOR_STORE_UNAVAILABLE")) throw err;
-      // Start not ready rather than crash-loop: the index opens (and is reconciled) when it answers.
-      logger.warn("vector store unreachable at start; serving 503 for it until it answers", errorFields(err));
-      index = new DeferredIndex(
-        dimension,
-        open,
-        () => reconcile().catch((e: unknown) => logger.error("reconciliation failed", errorFields(e))),
-        (message, attempt) => logger.warn("vector store still unreachable", { message, attempt }),
-      );
-    }
+    // A replica leaves the shared vector store's upkeep to the primary.
+    const reconcile = () =>
+      sync && !config.database.readOnly ? reconcileIndex(sync, logger) : Promise.resolve();
+    index = overrides.index ?? (await openVectorIndex(config, templates, embedder, logger, reconcile));
     const active = new ActiveEmbedding(embedder, index, templates);
     sync = new IndexSync(stores.ledger, () => active.index, lock, logger, {
       batchSize: config.vectors.batchSize,
       retryMs: config.vectors.retryMs,
     });
-    if (readOnly && index.persistent) {
-      // A read-only replica shares the primary's vector store and leaves its upkeep to the primary.
-      logger.info("read-only replica: serving /rank from the shared vector store");
-    } else if (index instanceof DeferredIndex) {
-      // Reconciled when it opens.
-    } else if (index.persistent) {
-      await reconcile();
-    } else {
-      await loadIndex(config, stores, index, embedder.id, logger);
-    }
-
-    const switcher = new TemplateSwitch(
-      stores.examples,
-      stores.ledger,
-      stores.staging,
-      active,
-      built.base,
-      async (t, e, fresh) => {
-        const vectors = indexConfig(config, t);
-        const opened = await createVectorIndex(vectors, e.dimension, e.id, fresh ? "recreate" : "refuse");
-        // A fresh index starts empty: what a stopped trial left in a collection of the same name goes.
-        if (!fresh || !opened.persistent || (await opened.count()) === 0 || !opened.drop) return opened;
-        await opened.drop();
-        return createVectorIndex(vectors, e.dimension, e.id);
-      },
-      lock,
-      () => stores.settings.dataVersion(),
-      logger,
-    );
-    // A replica follows the primary's templates whatever TUNE_TEMPLATES says: its vectors are made with them.
-    const trials =
-      !plan.file && (config.tuning.templates || readOnly)
-        ? new TemplateTrials(switcher, stores.state, active, stores.examples, logger)
-        : undefined;
-    const settings = new SettingsModel(stores.settings, logger, {
-      readOnly,
-      countExamples: () => stores.examples.countExamples(),
-      followEveryMs: config.database.replicaPollMs,
-      ...(plan.file && { file: { k: plan.file.k, settings: plan.file.settings } }),
-      ...(config.rank.defaultK !== undefined && { defaultK: config.rank.defaultK }),
-      ...(trials && { follow: () => trials.follow() }),
-    });
-    const tuning = new Tuner(
-      stores.settings,
-      { snapshots: stores.snapshots, examples: stores.examples, targets: stores.targets },
-      settings,
-      () => active.embedder,
+    await bringIndexInLine(config, stores, index, embedder.id, reconcile, logger);
+    const { switcher, settings, tuning } = wireSelfTuning(config, stores, active, built.base, lock, {
       logger,
       metrics,
-      config.tuning,
-      {
-        ...(overrides.tuningRunner && { runner: overrides.tuningRunner }),
-        ...(trials && !readOnly && { templates: trials }),
-      },
-    );
+      plan,
+      ...(overrides.tuningRunner && { runner: overrides.tuningRunner }),
+    });
     const stats = new TargetStatsCache(stores.targets);
     const examples = new ExampleService(stores.examples, stores.ledger, active, sync, lock, logger, () => {
       stats.invalidate();
@@ -271,7 +291,7 @@ export async function buildDeps(
     });
     const targets = new TargetService(stores.targets);
     await seedIfEmpty(config, stores, examples, targets, logger);
-    if (!readOnly) sync.start();
+    if (!config.database.readOnly) sync.start();
     settings.start();
     tuning.start();
     metrics.watch({

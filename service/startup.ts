@@ -8,13 +8,14 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { Config } from "./config.ts";
 import type { ExampleService } from "./core/example-service.ts";
-import { fillFromStore } from "./core/index-sync.ts";
+import { fillFromStore, type IndexSync } from "./core/index-sync.ts";
 import { seedFromDirectory } from "./core/seed.ts";
 import type { TargetService } from "./core/target-service.ts";
 import { StartupError } from "./errors.ts";
 import { errorFields, type Logger } from "./logger.ts";
 import type { Stores } from "./store/stores.ts";
 import { promoteStaged } from "./templates/switch.ts";
+import { DeferredIndex } from "./vectors/deferred.ts";
 import { type ImageStamp, QuantizedScanIndex } from "./vectors/embedded.ts";
 import type { VectorIndex } from "./vectors/vector-index.ts";
 
@@ -40,11 +41,45 @@ export function assertOneEmbedder(stores: Stores, embedderId: string): void {
   );
 }
 
+/** Copies to a persistent index what it lacks and removes what SQLite no longer holds. */
+export async function reconcileIndex(sync: IndexSync, logger: Logger): Promise<void> {
+  const started = performance.now();
+  const fixed = await sync.reconcile();
+  logger.info("vector index reconciled with SQLite", {
+    ...fixed,
+    ms: Math.round(performance.now() - started),
+  });
+}
+
+/**
+ * Brings the vector index in line with SQLite: an in-process one is loaded, a persistent one
+ * reconciled (on a primary; a replica leaves the shared store's upkeep to the primary), one that
+ * has not opened yet is reconciled when it opens.
+ */
+export async function bringIndexInLine(
+  config: Config,
+  stores: Stores,
+  index: VectorIndex,
+  embedderId: string,
+  reconcile: () => Promise<void>,
+  logger: Logger,
+): Promise<void> {
+  if (config.database.readOnly && index.persistent) {
+    logger.info("read-only replica: serving /rank from the shared vector store");
+  } else if (index instanceof DeferredIndex) {
+    // Reconciled when it opens.
+  } else if (index.persistent) {
+    await reconcile();
+  } else {
+    await loadIndex(config, stores, index, embedderId, logger);
+  }
+}
+
 /**
  * Fills an in-process index: from its image when the image was taken from the database as it is
  * now, else from the stored vectors.
  */
-export async function loadIndex(
+async function loadIndex(
   config: Config,
   stores: Stores,
   index: VectorIndex,

@@ -4,8 +4,12 @@ import { reindex } from "../service/cli/reindex.ts";
 import { loadConfig } from "../service/config.ts";
 import type { Embedder } from "../service/embedding/embedder.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
+import { templatesDigest } from "../service/embedding/templates.ts";
 import { AppError } from "../service/errors.ts";
 import { createLogger } from "../service/logger.ts";
+import { openDatabase } from "../service/store/database.ts";
+import { StateStore } from "../service/store/state-store.ts";
+import { TEMPLATES_KEY } from "../service/templates/state.ts";
 import { FakeQdrant } from "./support/fake-qdrant.ts";
 import { example, startService, tempDir } from "./support/harness.ts";
 
@@ -107,6 +111,38 @@ describe("npm run reindex", () => {
     ).toBeGreaterThan(0);
 
     const svc = await startService(env, { embedder: new HashEmbedder(32) });
+    expect(svc.deps.stores.ledger.countUnindexed()).toBe(0);
+    await svc.close();
+  });
+
+  it("names the collection as the service does once self-tuning learned templates", async () => {
+    const env = {
+      DATABASE_PATH: join(tmp.dir, "named.db"),
+      VECTOR_STORE: "qdrant",
+      QDRANT_URL: fake.url,
+      QDRANT_COLLECTION: "named",
+    };
+    const templates = {
+      prefixes: ["You are a careful assistant. Answer in one line.\nQuestion: "],
+      suffixes: [],
+    };
+    await seedWith(env, new HashEmbedder(32), 6);
+    // What a committed switch records; the vectors in SQLite are then re-embedded by reindex.
+    const opened = openDatabase(env.DATABASE_PATH);
+    new StateStore(opened.db).set(TEMPLATES_KEY, JSON.stringify(templates));
+    opened.sqlite.close();
+    const config = loadConfig({ ...env, EMBEDDER: "hash", HASH_EMBEDDER_DIMENSION: "32" });
+    const result = await reindex(config, silent, { embedder: new HashEmbedder(32), progress: quiet });
+    expect(result).toEqual({ reembedded: 6, indexed: 6 });
+    const own = `named-templates-${templatesDigest(templates)}`;
+    expect(fake.collections.get(own)?.points.size).toBe(6);
+    // The service opens that same collection and finds it complete.
+    const svc = await startService(
+      { ...env, TUNING: "off" },
+      { embedder: new HashEmbedder(32), selfTuning: true },
+    );
+    expect(svc.deps.embedder.id).toMatch(/\+templates:/);
+    expect(await svc.deps.index.count()).toBe(6);
     expect(svc.deps.stores.ledger.countUnindexed()).toBe(0);
     await svc.close();
   });

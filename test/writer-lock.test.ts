@@ -1,7 +1,11 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { reindex } from "../service/cli/reindex.ts";
+import { loadConfig } from "../service/config.ts";
+import { HashEmbedder } from "../service/embedding/hash.ts";
 import { StartupError } from "../service/errors.ts";
+import { createLogger } from "../service/logger.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { StateStore } from "../service/store/state-store.ts";
 import { startService, tempDir } from "./support/harness.ts";
@@ -19,17 +23,34 @@ describe("one read-write instance per SQLite file", () => {
     sqlite.close();
   };
 
+  /** The claim the database records now (read through a connection of its own). */
+  const holder = (path: string) => {
+    const { db, sqlite } = openDatabase(path, { readOnly: true });
+    const raw = new StateStore(db).get("writer");
+    sqlite.close();
+    return raw === undefined ? undefined : (JSON.parse(raw) as { owner: string; pid: number; host: string });
+  };
+  const me = { pid: process.pid, host: hostname() };
+
   it("refuses a second writer with a message naming DATABASE_PATH, and lets it start once the first stops", async () => {
     const env = { DATABASE_PATH: join(tmp.dir, "one.db") };
     const first = await startService(env);
+    const held = holder(env.DATABASE_PATH);
+    expect(held).toMatchObject(me);
     const second = startService(env);
     await expect(second).rejects.toThrow(StartupError);
     await expect(second).rejects.toThrow(`DATABASE_PATH=${env.DATABASE_PATH}`);
-    // A read-only replica is no writer.
+    // The refused start left the claim alone; a read-only replica is no writer.
+    expect(holder(env.DATABASE_PATH)?.owner).toBe(held?.owner);
     const replica = await startService({ ...env, READ_ONLY: "true" });
+    expect(holder(env.DATABASE_PATH)?.owner).toBe(held?.owner);
     await replica.close();
     await first.close();
+    expect(holder(env.DATABASE_PATH)).toBeUndefined();
     const third = await startService(env);
+    const next = holder(env.DATABASE_PATH);
+    expect(next).toMatchObject(me);
+    expect(next?.owner).not.toBe(held?.owner);
     await third.close();
   });
 
@@ -38,6 +59,8 @@ describe("one read-write instance per SQLite file", () => {
     // A pid that is not running: the highest possible pid is never in use here.
     claim(path, { owner: "gone", pid: 2 ** 22 + 7, host: hostname(), heartbeat: Date.now() });
     const svc = await startService({ DATABASE_PATH: path });
+    expect(holder(path)).toMatchObject(me);
+    expect(holder(path)?.owner).not.toBe("gone");
     await svc.close();
   });
 
@@ -45,9 +68,28 @@ describe("one read-write instance per SQLite file", () => {
     const path = join(tmp.dir, "shared.db");
     claim(path, { owner: "other", pid: 1, host: "elsewhere", heartbeat: Date.now() });
     await expect(startService({ DATABASE_PATH: path })).rejects.toThrow(/pid 1 on elsewhere/);
+    expect(holder(path)).toMatchObject({ owner: "other", host: "elsewhere" });
     claim(path, { owner: "other", pid: 1, host: "elsewhere", heartbeat: Date.now() - 60_000 });
     const svc = await startService({ DATABASE_PATH: path });
+    expect(holder(path)).toMatchObject(me);
     await svc.close();
+  });
+
+  it("npm run reindex is a writer too: refused while the service writes; it gives the claim up when done", async () => {
+    const path = join(tmp.dir, "reindex.db");
+    const svc = await startService({ DATABASE_PATH: path });
+    const config = loadConfig({ DATABASE_PATH: path, EMBEDDER: "hash", LOG_LEVEL: "silent" });
+    const quiet = () => undefined;
+    await expect(
+      reindex(config, createLogger("silent"), { embedder: new HashEmbedder(32), progress: quiet }),
+    ).rejects.toThrow(/another read-write instance/);
+    await svc.close();
+    const result = await reindex(config, createLogger("silent"), {
+      embedder: new HashEmbedder(32),
+      progress: quiet,
+    });
+    expect(result.reembedded).toBe(0);
+    expect(holder(path)).toBeUndefined();
   });
 });
 

@@ -54,68 +54,23 @@ export async function reindex(
   }
 }
 
+type Progress = NonNullable<ReindexOptions["progress"]>;
+
 async function run(
   config: Config,
   logger: Logger,
   options: ReindexOptions,
   stores: Stores,
 ): Promise<{ reembedded: number; indexed: number }> {
-  const { examples: store, ledger } = stores;
-  if (options.learnTemplates) {
-    if (config.rank.settingsPath === undefined) {
-      throw new Error(
-        "--learn-templates writes the templates to the ROUTING_SETTINGS file: set ROUTING_SETTINGS",
-      );
-    }
-    const templates = learnTemplates([...store.allTexts()]);
-    const path = config.rank.settingsPath;
-    const current = readSettingsFile(path);
-    writeSettingsFile(path, {
-      k: current?.k ?? config.rank.defaultK ?? 20,
-      ...(current?.settings ?? DEFAULT_SETTINGS),
-      lengthWeight: current?.features.lengthWeight ?? 0,
-      templates,
-    });
-    logger.info("learned prompt templates", {
-      prefixes: templates.prefixes.length,
-      suffixes: templates.suffixes.length,
-      path,
-    });
-  }
+  if (options.learnTemplates) learnIntoSettingsFile(config, stores, logger);
   // The templates in force: the file's, or those self-tuning learned (recorded in the database).
   const { features } = embeddingPlan(config, stores);
   const { embedder } = await serviceEmbedder(config, stores, features, options.embedder);
   const bars = { "re-embed": progressBar("re-embed"), index: progressBar("index") };
-  const progress = options.progress ?? ((phase, done, total) => bars[phase](done, total));
-  const batchSize = options.batchSize ?? 256;
+  const progress: Progress = options.progress ?? ((phase, done, total) => bars[phase](done, total));
   let index: VectorIndex | undefined;
   try {
-    const total = ledger.countStaleEmbeddings(embedder.id);
-    let reembedded = 0;
-    if (total > 0) progress("re-embed", 0, total);
-    for (;;) {
-      const rows = ledger.staleEmbeddings(embedder.id, batchSize);
-      if (rows.length === 0) break;
-      const textless = rows.find((r) => r.text.trim() === "");
-      if (textless) {
-        // Imported as a vector with no utterance (knn-router points): there is nothing to re-embed.
-        throw new Error(
-          `example ${textless.id} has no text, only a vector from another embedder, so it cannot be ` +
-            "re-embedded: give it a text (PUT /admin/examples/{id}) or delete it, then run reindex again",
-        );
-      }
-      const vectors = await embedPrepared(
-        embedder,
-        rows.map((r) => r.text),
-      );
-      ledger.replaceEmbeddings(
-        rows.map((r, i) => ({ id: r.id, vector: vectors[i] as Float32Array })),
-        embedder.id,
-      );
-      reembedded += rows.length;
-      progress("re-embed", reembedded, total);
-    }
-
+    const reembedded = await reembed(stores, embedder, options.batchSize ?? 256, progress);
     index =
       options.index ??
       (await createVectorIndex(
@@ -130,24 +85,94 @@ async function run(
       });
       return { reembedded, indexed: 0 };
     }
-    if (options.full) ledger.markAllUnindexed();
-    const target = index;
-    const sync = new IndexSync(ledger, () => target, new Mutex(), logger, {
-      batchSize: config.vectors.batchSize,
-      retryMs: config.vectors.retryMs,
-    });
-    const pending = () => ledger.countUnindexed();
-    let indexTotal = 0;
-    const { stray, missing } = await sync.reconcile((done, remaining) => {
-      indexTotal = Math.max(indexTotal, done + remaining);
-      progress("index", done, indexTotal);
-    });
-    logger.info("vector store rebuilt from SQLite", { reembedded, stray, missing, pending: pending() });
-    return { reembedded, indexed: indexTotal };
+    const indexed = await copyToIndex(config, stores, index, options.full === true, progress, logger);
+    return { reembedded, indexed };
   } finally {
     await embedder.close();
     await index?.close();
   }
+}
+
+/** Learns shared prompt boilerplate from the stored examples into the ROUTING_SETTINGS file. */
+function learnIntoSettingsFile(config: Config, stores: Stores, logger: Logger): void {
+  const path = config.rank.settingsPath;
+  if (path === undefined) {
+    throw new Error(
+      "--learn-templates writes the templates to the ROUTING_SETTINGS file: set ROUTING_SETTINGS",
+    );
+  }
+  const templates = learnTemplates([...stores.examples.allTexts()]);
+  const current = readSettingsFile(path);
+  writeSettingsFile(path, {
+    k: current?.k ?? config.rank.defaultK ?? 20,
+    ...(current?.settings ?? DEFAULT_SETTINGS),
+    lengthWeight: current?.features.lengthWeight ?? 0,
+    templates,
+  });
+  logger.info("learned prompt templates", {
+    prefixes: templates.prefixes.length,
+    suffixes: templates.suffixes.length,
+    path,
+  });
+}
+
+/** Re-embeds, a committed batch at a time, every example another embedder made; returns how many. */
+async function reembed(
+  stores: Stores,
+  embedder: Embedder,
+  batchSize: number,
+  progress: Progress,
+): Promise<number> {
+  const { ledger } = stores;
+  const total = ledger.countStaleEmbeddings(embedder.id);
+  let reembedded = 0;
+  if (total > 0) progress("re-embed", 0, total);
+  for (;;) {
+    const rows = ledger.staleEmbeddings(embedder.id, batchSize);
+    if (rows.length === 0) return reembedded;
+    const textless = rows.find((r) => r.text.trim() === "");
+    if (textless) {
+      // Imported as a vector with no utterance (knn-router points): there is nothing to re-embed.
+      throw new Error(
+        `example ${textless.id} has no text, only a vector from another embedder, so it cannot be ` +
+          "re-embedded: give it a text (PUT /admin/examples/{id}) or delete it, then run reindex again",
+      );
+    }
+    const vectors = await embedPrepared(
+      embedder,
+      rows.map((r) => r.text),
+    );
+    ledger.replaceEmbeddings(
+      rows.map((r, i) => ({ id: r.id, vector: vectors[i] as Float32Array })),
+      embedder.id,
+    );
+    reembedded += rows.length;
+    progress("re-embed", reembedded, total);
+  }
+}
+
+/** Brings a persistent index in line with SQLite (`full`: every vector again); returns how many it copied. */
+async function copyToIndex(
+  config: Config,
+  stores: Stores,
+  index: VectorIndex,
+  full: boolean,
+  progress: Progress,
+  logger: Logger,
+): Promise<number> {
+  const { ledger } = stores;
+  if (full) ledger.markAllUnindexed();
+  const sync = new IndexSync(ledger, () => index, new Mutex(), logger, {
+    batchSize: config.vectors.batchSize,
+    retryMs: config.vectors.retryMs,
+  });
+  let total = 0;
+  const { stray, missing } = await sync.reconcile((done, remaining) => {
+    total = Math.max(total, done + remaining);
+    progress("index", done, total);
+  });
+  logger.info("vector store rebuilt from SQLite", { stray, missing, pending: ledger.countUnindexed() });
+  return total;
 }
 
 async function main(): Promise<void> {

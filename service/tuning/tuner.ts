@@ -1,11 +1,9 @@
-import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { TuningPolicy } from "../config.ts";
 import type { Embedder } from "../embedding/embedder.ts";
 import type { Templates } from "../embedding/templates.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
 import type { Metrics } from "../metrics.ts";
-import type { LabelledItem } from "../routing/crossval.ts";
 import { MIN_TUNING_EXAMPLES, type RoutingChoice, SAFE_CHOICE, type TuneResult } from "../routing/tuning.ts";
 import type { ExampleStore } from "../store/example-store.ts";
 import type { SettingsStore, StoredSettings } from "../store/settings-store.ts";
@@ -14,7 +12,8 @@ import type { TuningSnapshots } from "../store/tuning-snapshots.ts";
 import type { TemplatesReport, TemplateTrials } from "../templates/trial.ts";
 import { callsForRun, type DataState, outgrown, runAt } from "./schedule.ts";
 import type { SettingsModel, SettingsSource } from "./settings-model.ts";
-import { runInWorker, type TuningInput, type TuningRunner } from "./worker.ts";
+import { readSnapshot, type Snapshot, subset, vectorsOf } from "./snapshot.ts";
+import { runInWorker, type TuningRunner } from "./worker.ts";
 
 export type TuningState = "idle" | "scheduled" | "running";
 
@@ -37,11 +36,6 @@ export interface SettingsStatus {
   lastRun: LastRun | undefined;
   /** The learned boilerplate stripped from prompts before they are embedded. */
   templates: Templates;
-}
-
-/** One snapshot of the examples, as a run cross-validates on it. */
-interface Snapshot extends Omit<TuningInput, "current"> {
-  ids: string[];
 }
 
 export interface TunerOptions {
@@ -216,7 +210,7 @@ export class Tuner {
 
   private async tuneOnce(started: Date): Promise<"replaced" | "kept"> {
     const version = this.settings.dataVersion();
-    const snapshot = await this.snapshot(this.embedder().id, "stored");
+    const snapshot = await readSnapshot(this.data.snapshots, this.data.targets, this.embedder().id);
     const current = this.model.choice();
     this.logger.info("tuning ranking settings", { examples: snapshot.items.length });
     const result = await this.tune(snapshot, current);
@@ -263,12 +257,12 @@ export class Tuner {
     current: RoutingChoice,
     incumbent: number,
   ): Promise<{ result: TuneResult; incumbent: number }> {
-    const staged = await this.vectorsOf(embedderId, "staged");
+    const staged = await vectorsOf(this.data.snapshots, embedderId, "staged");
     const kept = snapshot.ids.flatMap((id, i) => (staged.has(id) ? [i] : []));
     const result = await this.tune(subset(snapshot, kept, staged), current);
     if (kept.length === snapshot.ids.length) return { result, incumbent };
     // The snapshot's own vectors went to the worker: those in force are read again.
-    const stored = await this.vectorsOf(this.embedder().id, "stored");
+    const stored = await vectorsOf(this.data.snapshots, this.embedder().id, "stored");
     const both = kept.filter((i) => stored.has(snapshot.ids[i] as string));
     const again = await this.tune(subset(snapshot, both, stored), current);
     const replace = again.current === undefined || again.best.value > again.current;
@@ -279,13 +273,6 @@ export class Tuner {
   private tune(snapshot: Snapshot, current: RoutingChoice): Promise<TuneResult> {
     const { ids: _, ...input } = snapshot;
     return this.runner()({ ...input, current });
-  }
-
-  /** The vectors `embedderId` made, by example id. */
-  private async vectorsOf(embedderId: string, from: "stored" | "staged"): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
-    for await (const r of this.pages(embedderId, from)) out.set(r.id, r.vector);
-    return out;
   }
 
   /** Pinned, pinned by file, or stopping: a finished run writes nothing. */
@@ -342,61 +329,4 @@ export class Tuner {
       ...result.baselines,
     });
   }
-
-  /** Every example's labels and vector from `embedderId`, a page at a time between other work. */
-  private async *pages(embedderId: string, from: "stored" | "staged") {
-    let after: string | undefined;
-    for (;;) {
-      const page = this.data.snapshots.labelledPage(embedderId, after, PAGE, from);
-      yield* page;
-      if (page.length < PAGE) return;
-      after = page.at(-1)?.id;
-      await yieldToEventLoop();
-    }
-  }
-
-  /** Every example's category, scores, length and vector, with the targets' prices as they are now. */
-  private async snapshot(embedderId: string, from: "stored" | "staged"): Promise<Snapshot> {
-    const ids: string[] = [];
-    const items: LabelledItem[] = [];
-    const tokens: number[] = [];
-    const vectors: Float32Array[] = [];
-    for await (const r of this.pages(embedderId, from)) {
-      ids.push(r.id);
-      items.push({ category: r.category, scores: r.scores });
-      // About four characters a token: the cost of an example under a target is priced by it.
-      tokens.push(Math.max(1, Math.ceil(r.chars / 4)));
-      vectors.push(r.vector);
-    }
-    const dim = vectors[0]?.length ?? 0;
-    const flat = new Float32Array(vectors.length * dim);
-    for (const [i, v] of vectors.entries()) flat.set(v, i * dim);
-    const prices: Record<string, number> = {};
-    for (const t of this.data.targets.targetPrices()) {
-      if (t.inputPricePerMtok !== null && t.outputPricePerMtok !== null) {
-        // The blend /rank's objective uses by default: half input, half output tokens.
-        prices[t.name] = (t.inputPricePerMtok + t.outputPricePerMtok) / 2;
-      }
-    }
-    return { ids, items, flat, dim, prices, tokens };
-  }
-}
-
-/** Examples read per page of a snapshot. */
-const PAGE = 2000;
-
-/** The examples of `snapshot` at positions `keep`, with their vectors from `vectors` (by id). */
-function subset(snapshot: Snapshot, keep: readonly number[], vectors: Map<string, Float32Array>): Snapshot {
-  const ids = keep.map((i) => snapshot.ids[i] as string);
-  const dim = vectors.values().next().value?.length ?? snapshot.dim;
-  const flat = new Float32Array(ids.length * dim);
-  for (const [j, id] of ids.entries()) flat.set(vectors.get(id) as Float32Array, j * dim);
-  return {
-    ids,
-    items: keep.map((i) => snapshot.items[i] as LabelledItem),
-    tokens: keep.map((i) => snapshot.tokens[i] as number),
-    prices: snapshot.prices,
-    flat,
-    dim,
-  };
 }

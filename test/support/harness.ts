@@ -8,6 +8,7 @@ import { type Embedder, type EmbedPriority, WrappedEmbedder } from "../../servic
 import { HashEmbedder } from "../../service/embedding/hash.ts";
 import { AppError } from "../../service/errors.ts";
 import { createLogger, type Logger } from "../../service/logger.ts";
+import type { TuningRunner } from "../../service/tuning/worker.ts";
 import type { VectorIndex } from "../../service/vectors/vector-index.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
@@ -34,7 +35,14 @@ export function plainSettingsFile(): string {
  */
 export async function startService(
   env: Record<string, string> = {},
-  options: { embedder?: Embedder; index?: VectorIndex; selfTuning?: boolean; logger?: Logger } = {},
+  options: {
+    embedder?: Embedder;
+    index?: VectorIndex;
+    selfTuning?: boolean;
+    logger?: Logger;
+    /** Replaces the tuning worker (a test that watches or paces the runs). */
+    tuningRunner?: TuningRunner;
+  } = {},
 ): Promise<TestService> {
   const pinPlain = !options.selfTuning && env.ROUTING_SETTINGS === undefined;
   const config = loadConfig({
@@ -53,6 +61,7 @@ export async function startService(
         ? new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens)
         : undefined),
     index: options.index,
+    ...(options.tuningRunner && { tuningRunner: options.tuningRunner }),
   });
   return new TestService(config, deps);
 }
