@@ -276,7 +276,8 @@ describe("learned templates in self-tuning", () => {
     svc = await startService({ ...FAST, DATABASE_PATH: db, TUNING: "off" }, { selfTuning: true });
     await svc.addExamples(templated(90));
     const replica = await startService(
-      { ...LIMIT, DATABASE_PATH: db, READ_ONLY: "true", REPLICA_POLL_MS: "100" },
+      // Polled by hand below (the timer itself: test/tuning-schedule.test.ts).
+      { ...LIMIT, DATABASE_PATH: db, READ_ONLY: "true", REPLICA_POLL_MS: "3600000" },
       { selfTuning: true },
     );
     try {
@@ -286,6 +287,7 @@ describe("learned templates in self-tuning", () => {
       expect(svc.deps.embedder.id).toMatch(/\+templates:/);
       expect(replica.deps.embedder.id).not.toMatch(/\+templates:/);
 
+      await replica.deps.settings.followNow();
       for (let i = 0; i < 100 && replica.deps.embedder.id !== svc.deps.embedder.id; i++)
         await new Promise((r) => setTimeout(r, 20));
       expect(replica.deps.embedder.id).toBe(svc.deps.embedder.id);
