@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from "node:fs";
+import { parseEnv } from "node:util";
 import { z } from "zod";
 import type { LogLevel } from "./logger.ts";
 
@@ -176,6 +178,24 @@ export interface TuningPolicy {
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
+}
+
+/**
+ * The environment with the variables of a `.env` file (`path`, when it exists) under it: a variable
+ * set in the environment wins over the file's. The file is read as Node reads `--env-file`
+ * (`KEY=value` lines, `#` comments, quoted values).
+ */
+export function withDotEnv(env: NodeJS.ProcessEnv = process.env, path = ".env"): NodeJS.ProcessEnv {
+  if (!existsSync(path)) return env;
+  let file: Record<string, string>;
+  try {
+    file = parseEnv(readFileSync(path, "utf8")) as Record<string, string>;
+  } catch (err) {
+    throw new ConfigError(`${path} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const merged: NodeJS.ProcessEnv = { ...file };
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) merged[key] = value;
+  return merged;
 }
 
 /** Parses the environment once; throws a ConfigError naming every bad variable. */

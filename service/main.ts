@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import { Server as NetServer } from "node:net";
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, loadConfig, withDotEnv } from "./config.ts";
 import { buildDeps, type Running } from "./deps.ts";
 import { AppError, StartupError } from "./errors.ts";
 import { startingApp } from "./http/starting.ts";
@@ -57,7 +57,7 @@ async function start(
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig(withDotEnv());
   const logger = createLogger(config.server.logLevel);
   if (!config.admin.token) logger.warn("ADMIN_TOKEN is not set: the admin API answers 503 ADMIN_DISABLED");
   let stopping = false;

@@ -11,7 +11,7 @@
  * continues where it stopped (after --full, continue without --full).
  */
 import { parseArgs } from "node:util";
-import { type Config, loadConfig } from "../config.ts";
+import { type Config, loadConfig, withDotEnv } from "../config.ts";
 import { IndexSync } from "../core/index-sync.ts";
 import { Mutex } from "../core/mutex.ts";
 import { embeddingPlan, indexConfig, openStorage, serviceEmbedder } from "../deps.ts";
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
       "learn-templates": { type: "boolean", default: false },
     },
   });
-  const config = loadConfig();
+  const config = loadConfig(withDotEnv());
   const logger = createLogger(config.server.logLevel);
   const result = await reindex(config, logger, {
     full: values.full,

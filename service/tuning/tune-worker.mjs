@@ -1,11 +1,21 @@
 // Runs self-tuning (service/routing/tuning.ts, minutes of pure computation on large sets) off the
-// main thread, so /rank keeps its event loop. Plain JavaScript that registers the TypeScript loader
-// itself, so it starts the same way under tsx, vitest and plain node.
+// main thread, so /rank keeps its event loop. Plain JavaScript: in a build (`npm run build`) it
+// imports the compiled module and needs no TypeScript loader; from the sources (npm start, vitest)
+// it registers tsx first.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
-import { register } from "tsx/esm/api";
 
-register();
-const { tune } = await import("../routing/tuning.ts");
+const compiled = new URL("../routing/tuning.js", import.meta.url);
+let tuning;
+if (existsSync(fileURLToPath(compiled))) {
+  tuning = await import(compiled.href);
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  tuning = await import("../routing/tuning.ts");
+}
+const { tune } = tuning;
 
 const { items, flat, dim, prices, tokens, current, folds, seed } = workerData;
 const vectors = [];

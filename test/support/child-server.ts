@@ -42,7 +42,18 @@ export class ChildServer {
     script = "service/main.ts",
     nodeArgs: readonly string[] = [],
   ): ChildServer {
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
+    return ChildServer.command(process.execPath, [...nodeArgs, "--import", "tsx", script], env);
+  }
+
+  /** Starts the server through any command (`npm start`, a build's `node dist/main.js`) without waiting. */
+  static command(
+    command: string,
+    args: readonly string[],
+    env: Record<string, string>,
+    cwd?: string,
+  ): ChildServer {
+    const child = spawn(command, args, {
+      ...(cwd && { cwd }),
       env: { PATH: process.env.PATH ?? "", PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
