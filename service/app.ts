@@ -1,6 +1,9 @@
+import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { compress } from "hono/compress";
+import { cors } from "hono/cors";
 import { etag } from "hono/etag";
+import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { timing } from "hono/timing";
 import { adminAuth, bearerToken } from "./http/auth.ts";
@@ -8,9 +11,10 @@ import { anyTypeJson } from "./http/body.ts";
 import { consoleRoutes } from "./http/console.ts";
 import type { Deps } from "./http/context.ts";
 import { drain } from "./http/drain.ts";
-import { errorHandler, notFound, tooLarge } from "./http/errors.ts";
+import { errorHandler, notAllowed, notFound, tooLarge } from "./http/errors.ts";
 import { categoryRoutes, exampleRoutes } from "./http/examples.ts";
 import { healthRoutes } from "./http/health.ts";
+import { homeRoutes } from "./http/home.ts";
 import { importRoutes } from "./http/imports.ts";
 import { knnRouterRoutes } from "./http/knn-router.ts";
 import { operationsRoutes } from "./http/observability.ts";
@@ -25,8 +29,13 @@ export function createApp(deps: Deps) {
   const limit = (bytes: number) => bodyLimit({ maxSize: bytes, onError: tooLarge(bytes) });
   const rankLimit = limit(deps.config.rank.bodyLimitBytes);
   const adminLimit = limit(deps.config.adminBodyLimitBytes);
-  // Server-Timing only where stages are timed; the total is the access log's.
-  const stageTiming = timing({ total: false, autoEnd: false });
+  // Server-Timing only where stages are timed (the total is the access log's), and never empty:
+  // a request refused before its stages ran (404, 405, 400) sends none.
+  const timed = timing({ total: false, autoEnd: false });
+  const stageTiming: MiddlewareHandler = async (c, next) => {
+    await timed(c, next);
+    if (c.res.headers.get("server-timing") === "") c.res.headers.delete("server-timing");
+  };
 
   const metricsAuth = deps.config.metricsToken
     ? bearerToken(
@@ -40,10 +49,13 @@ export function createApp(deps: Deps) {
   app
     .use(requestId())
     .use(requestLog(deps))
+    .use(methodNotAllowed({ app, onMethodNotAllowed: notAllowed }))
+    .use(crossOrigin(deps.config.corsOrigins))
     .use(drain(deps))
     .onError(errorHandler)
     .notFound(notFound)
     .route("/", healthRoutes(deps))
+    .route("/", homeRoutes())
     .use("/rank", stageTiming, rankLimit, anyTypeJson)
     .route("/rank", rankRoutes(deps))
     .use("/", stageTiming, rankLimit, anyTypeJson)
@@ -63,4 +75,19 @@ export function createApp(deps: Deps) {
     .route("/admin/import", importRoutes(deps))
     .route("/admin/settings", settingsRoutes(deps));
   return openApiDocument(app);
+}
+
+/**
+ * CORS for the origins CORS_ORIGINS names (off when unset): preflights are answered before any
+ * auth, and a browser may read the headers a client needs (request id, retry hint, timings).
+ */
+function crossOrigin(origins: string[] | "*" | undefined): MiddlewareHandler {
+  if (origins === undefined) return async (_c, next) => next();
+  return cors({
+    origin: origins,
+    allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "traceparent"],
+    exposeHeaders: ["X-Request-Id", "Retry-After", "Server-Timing"],
+    maxAge: 600,
+  });
 }

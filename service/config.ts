@@ -25,6 +25,13 @@ export const EnvSchema = z.object({
     .min(16, "must be at least 16 characters")
     .optional()
     .or(z.literal("").transform(() => undefined)),
+  CORS_ORIGINS: z
+    .string()
+    .regex(
+      /^(\*|https?:\/\/[^\s,]+(,https?:\/\/[^\s,]+)*)$/,
+      "`*` or comma-separated origins such as https://app.example.com",
+    )
+    .optional(),
   METRICS_TOKEN: z
     .string()
     .min(16, "must be at least 16 characters")
@@ -111,6 +118,8 @@ export interface Config {
   admin: { token: string | undefined };
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (or the admin token). */
   metricsToken: string | undefined;
+  /** CORS_ORIGINS: origins allowed to call the API from a browser; unset, CORS is off. */
+  corsOrigins: string[] | "*" | undefined;
   embedder: {
     kind: Env["EMBEDDER"];
     batchSize: number;
@@ -219,6 +228,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     admin: { token: e.ADMIN_TOKEN },
     metricsToken: e.METRICS_TOKEN,
+    corsOrigins:
+      e.CORS_ORIGINS === undefined ? undefined : e.CORS_ORIGINS === "*" ? "*" : e.CORS_ORIGINS.split(","),
     embedder: {
       kind: e.EMBEDDER,
       batchSize: e.EMBED_BATCH_SIZE,

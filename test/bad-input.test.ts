@@ -515,8 +515,15 @@ auth.push(
 
 const elsewhere: Case[] = [
   { name: "unknown route", method: "GET", path: "/nope", status: 404, code: "NOT_FOUND" },
-  { name: "GET /rank", method: "GET", path: "/rank", status: 404, code: "NOT_FOUND" },
-  { name: "DELETE /admin/targets", method: "DELETE", path: "/admin/targets", status: 404, code: "NOT_FOUND" },
+  // A known path asked with another method: 405 with Allow (see test/http-conventions.test.ts).
+  { name: "GET /rank", method: "GET", path: "/rank", status: 405, code: "METHOD_NOT_ALLOWED" },
+  {
+    name: "DELETE /admin/targets",
+    method: "DELETE",
+    path: "/admin/targets",
+    status: 405,
+    code: "METHOD_NOT_ALLOWED",
+  },
   {
     name: "docs: unknown asset",
     method: "GET",

@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pageFilesRoute, pageRoute, router } from "./openapi.ts";
+import { pageSecurity } from "./page-security.ts";
 
 const JS = "text/javascript; charset=utf-8";
 const CSS = "text/css; charset=utf-8";
@@ -57,10 +58,16 @@ export function consoleRoutes() {
     }
     return body;
   };
-  return router()
+  const index = read("index.html", join(consoleDir, "index.html"));
+  // The page's one inline script is its import map, allowed by its hash.
+  const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(index)?.[1];
+  const security = pageSecurity(importMap === undefined ? [] : [importMap]);
+  const routes = router();
+  routes.use("/console", security).use("/console/*", security);
+  return routes
     .openapi(page, (c) => {
       c.header("cache-control", "no-cache");
-      return c.html(read("index.html", join(consoleDir, "index.html")), 200);
+      return c.html(index, 200);
     })
     .openapi(asset, (c) => {
       const { file } = c.req.valid("param");

@@ -1,11 +1,13 @@
-import type { ErrorHandler, NotFoundHandler } from "hono";
+import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { AppError } from "../errors.ts";
 import { errorFields } from "../logger.ts";
 import type { AppEnv } from "./context.ts";
 
 /** Renders every failure as `{ error: { code, message, requestId, details? } }`, logged by the request's logger. */
-export const errorHandler: ErrorHandler<AppEnv> = (err, c) => {
+export const errorHandler: ErrorHandler<AppEnv> = (err, c) => renderError(err, c);
+
+function renderError(err: unknown, c: Context<AppEnv>): Response {
   const requestId = c.get("requestId");
   const logger = c.get("logger");
   const appError = toAppError(err);
@@ -35,11 +37,20 @@ export const errorHandler: ErrorHandler<AppEnv> = (err, c) => {
     },
   };
   return c.json(body, appError.status);
-};
+}
 
-export const notFound: NotFoundHandler<AppEnv> = (c) => {
-  throw new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
-};
+/** Rendered, not thrown: a path that exists for other methods is turned into a 405 afterwards. */
+export const notFound: NotFoundHandler<AppEnv> = (c) =>
+  renderError(new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`), c);
+
+/** 405 METHOD_NOT_ALLOWED with `Allow`, for a known path asked with a method it does not take. */
+export function notAllowed(c: Context<AppEnv>, methods: readonly string[]): Response {
+  c.header("Allow", methods.join(", "));
+  return renderError(
+    new AppError("METHOD_NOT_ALLOWED", `${c.req.path} takes ${methods.join(", ")}, not ${c.req.method}`),
+    c,
+  );
+}
 
 function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;

@@ -80,7 +80,10 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
   };
 
   it("loads from the service alone and ranks a typed prompt without the token", async () => {
-    await page.goto(`${server.url}/console`, { waitUntil: "load" });
+    const loaded = await page.goto(`${server.url}/console`, { waitUntil: "load" });
+    // Served with its security headers (a script they blocked would count in pageErrors).
+    expect(loaded?.headers()["content-security-policy"]).toContain("script-src 'self' 'sha256-");
+    expect(loaded?.headers()["x-frame-options"]).toBe("DENY");
     const load = await page.evaluate(() => {
       const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming;
       const resources = performance.getEntriesByType("resource") as PerformanceResourceTiming[];

@@ -25,7 +25,14 @@ describe.skipIf(!executable)(`GET /docs in headless Chromium${note}`, () => {
       const foreign = recordForeignRequests(page, server.url);
       const failed: string[] = [];
       page.on("requestfailed", (r) => failed.push(r.url()));
-      await page.goto(`${server.url}/docs`, { waitUntil: "networkidle" });
+      // The page's security headers must not break it: a blocked script or style logs an error.
+      const errors: string[] = [];
+      page.on("console", (m) => {
+        if (m.type() === "error") errors.push(m.text());
+      });
+      const loaded = await page.goto(`${server.url}/docs`, { waitUntil: "networkidle" });
+      expect(loaded?.headers()["content-security-policy"]).toContain("default-src 'self'");
+      expect(loaded?.headers()["x-frame-options"]).toBe("DENY");
       await page.waitForSelector(".opblock", { timeout: 15_000 });
       const doc = (await (await svc.request("GET", "/openapi.json")).json()) as {
         paths: Record<string, Record<string, unknown>>;
@@ -37,6 +44,7 @@ describe.skipIf(!executable)(`GET /docs in headless Chromium${note}`, () => {
       await page.screenshot({ path: "test-artifacts/docs.png", fullPage: false });
       expect(foreign).toEqual([]);
       expect(failed).toEqual([]);
+      expect(errors).toEqual([]);
     } finally {
       await browser.close();
     }
