@@ -123,7 +123,7 @@ describe("admin API: import", () => {
     ].join("\n");
     const res = await post(lines, { "content-type": "application/x-ndjson" });
     expect(res.status).toBe(201);
-    expect(await res.json()).toEqual({ imported: 2, indexed: true });
+    expect(await res.json()).toEqual({ imported: 2, skipped: 0, indexed: true });
     const again = await post(
       JSON.stringify({ id, text: "write a poem about the sea", scores: { poet: 0.1 } }),
       {
@@ -141,7 +141,7 @@ describe("admin API: import", () => {
     form.append("targets", new Blob([fixture("pulze-targets.jsonl")]), "targets.jsonl");
     const res = await post(form);
     expect(res.status).toBe(201);
-    expect(await res.json()).toEqual({ imported: 3, indexed: true });
+    expect(await res.json()).toEqual({ imported: 3, skipped: 0, indexed: true });
     expect(svc.deps.stores.examples.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d02")).toMatchObject({
       text: "is it going to rain tomorrow morning",
       category: "weather",

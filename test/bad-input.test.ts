@@ -102,7 +102,14 @@ const addExamples: Case[] = [
   ["score negative", { examples: [{ text: "a", scores: { a: -0.1 } }] }, 400, "VALIDATION_FAILED"],
   ["score string", { examples: [{ text: "a", scores: { a: "0.5" } }] }, 400, "VALIDATION_FAILED"],
   ["target name bad", { examples: [{ text: "a", scores: { "no spaces": 1 } }] }, 400, "VALIDATION_FAILED"],
-  ["id not uuid", { examples: [{ id: "1", text: "a", scores: { a: 1 } }] }, 400, "VALIDATION_FAILED"],
+  ["id with a space", { examples: [{ id: "a b", text: "a", scores: { a: 1 } }] }, 400, "VALIDATION_FAILED"],
+  [
+    "id of 201 characters",
+    { examples: [{ id: "x".repeat(201), text: "a", scores: { a: 1 } }] },
+    400,
+    "VALIDATION_FAILED",
+  ],
+  ["id empty", { examples: [{ id: "", text: "a", scores: { a: 1 } }] }, 400, "VALIDATION_FAILED"],
   ["category empty", { examples: [{ text: "a", category: "", scores: { a: 1 } }] }, 400, "VALIDATION_FAILED"],
   ["unknown field", { examples: [{ text: "a", scores: { a: 1 }, lang: "en" }] }, 400, "VALIDATION_FAILED"],
   ["unknown top field", { examples: [good], dry_run: true }, 400, "VALIDATION_FAILED"],
@@ -132,9 +139,9 @@ const addExamples: Case[] = [
 
 const exampleById: Case[] = [
   {
-    name: "GET example: id not uuid",
+    name: "GET example: id with a space",
     method: "GET",
-    path: "/admin/examples/123",
+    path: "/admin/examples/1%202",
     status: 400,
     code: "VALIDATION_FAILED",
   },
@@ -146,9 +153,9 @@ const exampleById: Case[] = [
     code: "NOT_FOUND",
   },
   {
-    name: "DELETE example: id not uuid",
+    name: "DELETE example: id with a slash",
     method: "DELETE",
-    path: "/admin/examples/abc",
+    path: "/admin/examples/a%2Fb",
     status: 400,
     code: "VALIDATION_FAILED",
   },
@@ -160,9 +167,9 @@ const exampleById: Case[] = [
     code: "NOT_FOUND",
   },
   {
-    name: "PUT example: id not uuid",
+    name: "PUT example: id with a quote",
     method: "PUT",
-    path: "/admin/examples/abc",
+    path: "/admin/examples/a%22b",
     body: good,
     headers: json,
     status: 400,
@@ -230,7 +237,7 @@ const listExamples: Case[] = [
   ["limit not a number", "limit=ten"],
   ["limit fraction", "limit=1.5"],
   ["cursor garbage", "cursor=!!!"],
-  ["cursor of a non-id", `cursor=${Buffer.from("hello").toString("base64url")}`],
+  ["cursor of a non-id", `cursor=${Buffer.from("not an id").toString("base64url")}`],
   ["category empty", "category="],
   ["unknown parameter", "sort=desc"],
 ].map(([name, query]) => ({

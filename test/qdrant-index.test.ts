@@ -1,7 +1,7 @@
 import { createServer } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AppError, StartupError } from "../service/errors.ts";
-import { QdrantIndex, type QdrantIndexOptions } from "../service/vectors/qdrant.ts";
+import { pointId, QdrantIndex, type QdrantIndexOptions } from "../service/vectors/qdrant.ts";
 import { FakeQdrant } from "./support/fake-qdrant.ts";
 import { randomVector, rng, vectorIndexContract } from "./support/vector-index-contract.ts";
 
@@ -68,7 +68,7 @@ describe("QdrantIndex requests", () => {
     expect(create?.headers["api-key"]).toBe("secret-key");
   });
 
-  it("upserts in batches with wait=true, deletes with wait=true, and queries without payloads", async () => {
+  it("upserts in batches with wait=true, deletes with wait=true, and queries for the example id alone", async () => {
     const o = options({ batchSize: 2 });
     const index = await QdrantIndex.open(o, 4);
     fake.requests.length = 0;
@@ -87,13 +87,57 @@ describe("QdrantIndex requests", () => {
     const hits = await index.search(Float32Array.from([2, 1, 0, 0]), 2);
     expect(hits.map((h) => h.id)).toEqual([ids[2], ids[1]]);
     const query = fake.requests.find((r) => r.path.endsWith("/points/query"));
-    expect(query?.body).toEqual({ query: [2, 1, 0, 0], limit: 2, with_payload: false, with_vector: false });
+    // UUID ids are their own point ids (no payload); only a readable id's is asked for.
+    expect(query?.body).toEqual({
+      query: [2, 1, 0, 0],
+      limit: 2,
+      with_payload: ["example_id"],
+      with_vector: false,
+    });
 
     await index.delete([ids[0] as string]);
     const del = fake.requests.find((r) => r.path.endsWith("/points/delete"));
     expect(del?.body).toEqual({ points: [ids[0]] });
     expect(del?.query.get("wait")).toBe("true");
     expect(await index.count()).toBe(2);
+  });
+
+  it("stores a readable id under a point id derived from it, and answers with the readable id", async () => {
+    const index = await QdrantIndex.open(options({ batchSize: 10 }), 4);
+    fake.requests.length = 0;
+    const ids = ["sql-1", "SQL-1", "00000000-0000-4000-8000-00000000000d"];
+    await index.upsert(ids.map((id, i) => ({ id, vector: Float32Array.from([i + 1, 1, 0, 0]) })));
+    const sent = fake.requests.find((r) => r.method === "PUT" && r.path.endsWith("/points"))?.body as {
+      points: Array<{ id: string; payload?: Record<string, string> }>;
+    };
+    expect(sent.points.map((p) => p.id)).toEqual([pointId("sql-1"), pointId("SQL-1"), ids[2]]);
+    expect(pointId("sql-1")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(pointId("sql-1")).not.toBe(pointId("SQL-1"));
+    expect(sent.points.map((p) => p.payload)).toEqual([
+      { example_id: "sql-1" },
+      { example_id: "SQL-1" },
+      undefined,
+    ]);
+    const hits = await index.search(Float32Array.from([1, 1, 0, 0]), 3);
+    expect(hits.map((h) => h.id).sort()).toEqual([...ids].sort());
+    const listed: string[] = [];
+    for await (const id of index.ids()) listed.push(id);
+    expect(listed.sort()).toEqual([...ids].sort());
+    await index.delete(["sql-1"]);
+    expect(await index.count()).toBe(2);
+    const after = await index.search(Float32Array.from([1, 1, 0, 0]), 3);
+    expect(after.map((h) => h.id)).not.toContain("sql-1");
+  });
+
+  it("is refused a point id Qdrant does not take, as Qdrant refuses it", async () => {
+    const o = options();
+    await QdrantIndex.open(o, 4);
+    const res = await fetch(`${fake.url}/collections/${o.collection}/points?wait=true`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ points: [{ id: "sql-1", vector: [1, 0, 0, 0] }] }),
+    });
+    expect(res.status).toBe(400);
   });
 
   it("lists every id across scroll pages", async () => {

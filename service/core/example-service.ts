@@ -13,7 +13,7 @@ import { newExampleId } from "./ids.ts";
 import { type ImportSource, parseImport, repeatedIds, type UnlistedPolicy } from "./import-formats.ts";
 import type { IndexSync } from "./index-sync.ts";
 import type { Mutex } from "./mutex.ts";
-import { type ExampleInput, type ExampleWrite, validationError } from "./schemas.ts";
+import { type ExampleInput, type ExamplePatch, type ExampleWrite, validationError } from "./schemas.ts";
 
 export type { ExampleRecord } from "../store/example-store.ts";
 
@@ -42,15 +42,30 @@ export class ExampleService {
    */
   async import(
     source: ImportSource,
-    unlisted?: UnlistedPolicy,
-  ): Promise<{ imported: number; indexed: boolean }> {
+    options: { unlisted?: UnlistedPolicy; existingText?: "add" | "skip" | "replace" } = {},
+  ): Promise<{ imported: number; skipped: number; indexed: boolean }> {
     const { embedder } = this.embedding;
-    const inputs = parseImport(source, {
-      ...(unlisted && { unlisted }),
+    const parsed = parseImport(source, {
+      ...(options.unlisted && { unlisted: options.unlisted }),
       embedder: { id: embedder.id, dimension: embedder.dimension },
     });
-    const { indexed } = await this.add(inputs, "upsert");
-    return { imported: inputs.length, indexed };
+    const inputs = this.matchStoredTexts(parsed, options.existingText ?? "add");
+    const { indexed } = inputs.length > 0 ? await this.add(inputs, "upsert") : { indexed: true };
+    return { imported: inputs.length, skipped: parsed.length - inputs.length, indexed };
+  }
+
+  /**
+   * What to do with lines that carry no id and whose text is stored already: `add` them again
+   * (under new ids), `skip` them, or `replace` the stored example (its id is given to the line).
+   */
+  private matchStoredTexts(inputs: ExampleWrite[], rule: "add" | "skip" | "replace"): ExampleWrite[] {
+    if (rule === "add") return inputs;
+    const stored = this.store.idsByText(inputs.filter((e) => e.id === undefined).map((e) => e.text));
+    if (rule === "skip") return inputs.filter((e) => e.id !== undefined || !stored.has(e.text));
+    return inputs.map((e) => {
+      const id = e.id === undefined ? stored.get(e.text) : undefined;
+      return id === undefined ? e : { ...e, id };
+    });
   }
 
   /**
@@ -101,6 +116,32 @@ export class ExampleService {
   }
 
   /** Creates or replaces one example; re-embeds only when its text changed. */
+  /**
+   * Changes part of an example: its text or category, and scores merged into the stored ones (a
+   * `null` score removes that target's). NOT_FOUND when there is no such example; re-embedded only
+   * when the text changed.
+   */
+  async patch(id: string, patch: ExamplePatch): Promise<{ indexed: boolean }> {
+    const current = this.store.get(id);
+    if (!current) throw new AppError("NOT_FOUND", `no example ${id}`);
+    const scores: Record<string, number> = { ...current.scores };
+    for (const [target, score] of Object.entries(patch.scores ?? {})) {
+      if (score === null) delete scores[target];
+      else scores[target] = score;
+    }
+    if (Object.keys(scores).length === 0) {
+      throw validationError([
+        { path: "scores", message: "the example would score no target: keep at least one" },
+      ]);
+    }
+    const { indexed } = await this.put(id, {
+      text: patch.text ?? current.text,
+      category: patch.category === undefined ? current.category : patch.category,
+      scores,
+    });
+    return { indexed };
+  }
+
   async put(id: string, input: ExampleInput): Promise<{ created: boolean; indexed: boolean }> {
     const { embedder } = this.embedding;
     const previous = this.store.embeddingOf(id);

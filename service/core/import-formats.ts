@@ -2,6 +2,7 @@ import { z } from "zod";
 import { normalize } from "../embedding/embedder.ts";
 import type { FieldIssue } from "../errors.ts";
 import {
+  ExampleId,
   ExampleInput,
   type ExampleWrite,
   issuesOf,
@@ -68,7 +69,7 @@ export function repeatedIds(
  * `embedding` is used only when the operator says which embedder made it (see `parsePulze`).
  */
 const PulzePoint = z.object({
-  point_uid: z.uuid("point_uid must be a UUID"),
+  point_uid: ExampleId,
   category: z.string().nullable().optional(),
   utterance: z.string().nullable().optional(),
   embedding: z
@@ -79,7 +80,7 @@ const PulzePoint = z.object({
 
 /** A score of the knn-router `targets.jsonl` format. */
 const PulzeScore = z.object({
-  point_uid: z.uuid("point_uid must be a UUID"),
+  point_uid: ExampleId,
   target: TargetName,
   score: z.number(),
 });
@@ -183,7 +184,7 @@ export function parsePulze(pointsText: string, targetsText: string, options: Pul
       issues.add(...issuesOf(r.error, [`points:${line}`]));
       continue;
     }
-    const id = r.data.point_uid.toLowerCase();
+    const id = r.data.point_uid;
     uids.push({ id, path: `points:${line}`, at: `points:${line}` });
     const text = r.data.utterance ?? "";
     const { embedding } = r.data;
@@ -218,7 +219,7 @@ export function parsePulze(pointsText: string, targetsText: string, options: Pul
       issues.add(...issuesOf(r.error, [`targets:${line}`]));
       continue;
     }
-    const id = r.data.point_uid.toLowerCase();
+    const id = r.data.point_uid;
     if (!points.has(id)) {
       issues.add({ path: `targets:${line}`, message: `point_uid ${id} is not in points` });
       continue;

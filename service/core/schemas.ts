@@ -17,22 +17,49 @@ const Score = z
   .min(0, "scores must be in [0, 1]")
   .max(1, "scores must be in [0, 1]");
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * An example's id: 1..200 characters that need no escaping in a URL path (letters, digits and
+ * `.` `_` `:` `~` `-`), kept as given, so readable ids (`sql-1`) and knn-router's ids work as they
+ * are. A UUID is kept in lower case, as ids have always been stored.
+ */
+export const ExampleId = z
+  .string()
+  .min(1, "id must not be empty")
+  .max(200, "id is longer than 200 characters")
+  .regex(/^[A-Za-z0-9._:~-]+$/, "id may hold letters, digits and . _ : ~ - only")
+  .transform((s) => (UUID.test(s) ? s.toLowerCase() : s));
+
+const ExampleText = z
+  .string()
+  .max(MAX_EXAMPLE_CHARS, `text is longer than ${MAX_EXAMPLE_CHARS} characters`)
+  .refine((s) => s.trim().length > 0, "text must not be empty");
+const Category = z.string().trim().min(1).max(200).nullable();
+
 /** A labelled example as clients send it. */
 export const ExampleInput = z.strictObject({
-  id: z
-    .uuid("id must be a UUID")
-    .transform((s) => s.toLowerCase())
-    .optional(),
-  text: z
-    .string()
-    .max(MAX_EXAMPLE_CHARS, `text is longer than ${MAX_EXAMPLE_CHARS} characters`)
-    .refine((s) => s.trim().length > 0, "text must not be empty"),
-  category: z.string().trim().min(1).max(200).nullable().optional(),
+  id: ExampleId.optional(),
+  text: ExampleText,
+  category: Category.optional(),
   scores: z
     .record(TargetName, Score)
     .refine((r) => Object.keys(r).length > 0, "scores must name at least one target"),
 });
 export type ExampleInput = z.infer<typeof ExampleInput>;
+
+/**
+ * A partial update of an example (PATCH): a new text or category, and scores merged into the
+ * stored ones (a target given `null` loses its score); at least one field.
+ */
+export const ExamplePatch = z
+  .strictObject({
+    text: ExampleText.optional(),
+    category: Category.optional(),
+    scores: z.record(TargetName, Score.nullable()).optional(),
+  })
+  .refine((p) => Object.keys(p).length > 0, "give at least one of text, category, scores");
+export type ExamplePatch = z.infer<typeof ExamplePatch>;
 
 /** Prices and switch of a target; at least one field. */
 export const TargetPatch = z

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ExampleRecord } from "../core/example-service.ts";
-import { ExampleInput, MAX_BATCH, validationError } from "../core/schemas.ts";
+import { ExampleId, ExampleInput, ExamplePatch, MAX_BATCH, validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import type { Deps } from "./context.ts";
 import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
@@ -20,8 +20,7 @@ const ListQuery = z.strictObject({
   cursor: z.string().min(1).optional(),
 });
 
-const Id = z.uuid("id must be a UUID").transform((s) => s.toLowerCase());
-const IdParam = z.object({ id: Id.openapi({ param: { name: "id", in: "path" }, format: "uuid" }) });
+const IdParam = z.object({ id: ExampleId.openapi({ param: { name: "id", in: "path" } }) });
 
 const ExampleJson = z
   .object({
@@ -52,7 +51,7 @@ function encodeCursor(id: string): string {
 
 function decodeCursor(cursor: string): string {
   const id = Buffer.from(cursor, "base64url").toString("utf8");
-  if (!Id.safeParse(id).success) {
+  if (!ExampleId.safeParse(id).success) {
     throw validationError([{ path: "cursor", message: "cursor is not one this API returned" }]);
   }
   return id;
@@ -111,6 +110,20 @@ const put = createRoute({
     200: json(ExampleJson.extend({ indexed: z.boolean() }), "Replaced"),
     201: json(ExampleJson.extend({ indexed: z.boolean() }), "Created"),
     ...errors(400, 401, 413, 503),
+  },
+});
+
+const patch = createRoute({
+  method: "patch",
+  path: "/{id}",
+  tags,
+  security,
+  summary:
+    "Change part of one example: its text or category, and scores merged into its own (null removes one)",
+  request: { params: IdParam, body: jsonBody(ExamplePatch) },
+  responses: {
+    200: json(ExampleJson.extend({ indexed: z.boolean() }), "Changed"),
+    ...errors(400, 401, 404, 413, 503),
   },
 });
 
@@ -181,6 +194,11 @@ export function exampleRoutes(deps: Deps) {
       const e = deps.examples.get(id);
       if (!e) throw new AppError("NOT_FOUND", `no example ${id}`);
       return c.json(exampleJson(e), 200);
+    })
+    .openapi(patch, async (c) => {
+      const { id } = c.req.valid("param");
+      const { indexed } = await deps.examples.patch(id, c.req.valid("json"));
+      return c.json({ ...exampleJson(deps.examples.get(id) as ExampleRecord), indexed }, 200);
     })
     .openapi(put, async (c) => {
       const { id } = c.req.valid("param");

@@ -11,6 +11,8 @@ const ImportQuery = z.strictObject({
   format: z.enum(["examples", "pulze"]).optional(),
   /** What a target an example does not score means (see UnlistedPolicy); default: absent for our JSONL, zero for knn-router's. */
   unlisted: z.enum(["absent", "zero"]).optional(),
+  /** A line without an id whose text is stored already: added again (default), skipped, or replacing the stored example. */
+  existing_text: z.enum(["add", "skip", "replace"]).optional(),
 });
 
 const JSONL_TYPES = ["application/x-ndjson", "application/jsonl", "application/json", "text/plain"];
@@ -71,7 +73,17 @@ const route = createRoute({
     },
   },
   responses: {
-    201: json(z.object({ imported: z.number().int(), indexed: z.boolean() }), "Imported"),
+    201: json(
+      z.object({
+        imported: z.number().int().describe("examples written"),
+        skipped: z
+          .number()
+          .int()
+          .describe("lines left out: their text is stored already (existing_text=skip)"),
+        indexed: z.boolean().describe("false when the vector store could not take them yet"),
+      }),
+      "Imported",
+    ),
     ...errors(400, 401, 413, 415, 503),
   },
 });
@@ -99,8 +111,8 @@ export function importRoutes(deps: Deps) {
 async function importBody(
   c: Context<AppEnv>,
   deps: Deps,
-  { format, unlisted }: z.infer<typeof ImportQuery>,
-): Promise<{ imported: number; indexed: boolean }> {
+  { format, unlisted, existing_text }: z.infer<typeof ImportQuery>,
+): Promise<{ imported: number; skipped: number; indexed: boolean }> {
   const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   let source: ImportSource;
   if (type === "multipart/form-data") {
@@ -136,5 +148,5 @@ async function importBody(
       `content type ${type || "(none)"} is not accepted: use application/x-ndjson or multipart/form-data`,
     );
   }
-  return deps.examples.import(source, unlisted);
+  return deps.examples.import(source, { unlisted, existingText: existing_text });
 }

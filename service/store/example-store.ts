@@ -207,6 +207,21 @@ export class ExampleStore {
     return out;
   }
 
+  /** The id of a stored example with each of `texts` (the first by id when several share one). */
+  idsByText(texts: readonly string[]): Map<string, string> {
+    const out = new Map<string, string>();
+    for (let i = 0; i < texts.length; i += 500) {
+      const rows = this.db
+        .select({ id: examples.id, text: examples.text })
+        .from(examples)
+        .where(inArray(examples.text, texts.slice(i, i + 500) as string[]))
+        .orderBy(asc(examples.id))
+        .all();
+      for (const r of rows) if (!out.has(r.text)) out.set(r.text, r.id);
+    }
+    return out;
+  }
+
   /** Examples stored with an empty text (knn-router points imported as bare vectors). */
   countTextless(): number {
     return (

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   QdrantClient,
   QdrantClientResourceExhaustedError,
@@ -29,9 +30,35 @@ export interface QdrantIndexOptions {
 /** Collection metadata key naming the embedder of the stored vectors. */
 const EMBEDDER_KEY = "embedder_id";
 
+/** Payload key holding the example's own id, when it is not the point's id. */
+const EXAMPLE_ID_KEY = "example_id";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /**
- * Qdrant as the vector index: cosine distance, point id = example id (a UUID), no payload needed
- * for search. Every write waits for the operation to be applied (`wait=true`), so once a call
+ * The point id of an example. Qdrant takes only UUIDs and unsigned integers as point ids: a UUID
+ * example id is its own point id (so collections written before readable ids stay as they are);
+ * any other id maps to a UUID made from its SHA-256 (version 8, RFC 9562), the same on every
+ * replica and every run, and the example id itself goes into the point's payload.
+ */
+export function pointId(exampleId: string): string {
+  if (UUID.test(exampleId)) return exampleId;
+  const b = createHash("sha256").update(`example:${exampleId}`).digest().subarray(0, 16);
+  b[6] = ((b[6] as number) & 0x0f) | 0x80;
+  b[8] = ((b[8] as number) & 0x3f) | 0x80;
+  const h = b.toString("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** The example id a point stands for: its payload's, else the point id itself. */
+function exampleIdOf(point: { id: Schemas["ExtendedPointId"]; payload?: Schemas["Payload"] | null }): string {
+  const named = point.payload?.[EXAMPLE_ID_KEY];
+  return typeof named === "string" ? named : String(point.id);
+}
+
+/**
+ * Qdrant as the vector index: cosine distance, point id = the example id when it is a UUID, else
+ * one derived from it (`pointId`) with the example id in the payload. Every write waits for the operation to be applied (`wait=true`), so once a call
  * returns the next search sees it. Vendor failures become AppError VECTOR_STORE_UNAVAILABLE.
  */
 export class QdrantIndex implements VectorIndex {
@@ -97,16 +124,21 @@ export class QdrantIndex implements VectorIndex {
       }
     }
     for (let i = 0; i < records.length; i += this.options.batchSize) {
-      const points: Schemas["PointStruct"][] = records
-        .slice(i, i + this.options.batchSize)
-        .map((r) => ({ id: r.id, vector: Array.from(r.vector) }));
+      const points: Schemas["PointStruct"][] = records.slice(i, i + this.options.batchSize).map((r) => {
+        const id = pointId(r.id);
+        return {
+          id,
+          vector: Array.from(r.vector),
+          ...(id !== r.id && { payload: { [EXAMPLE_ID_KEY]: r.id } }),
+        };
+      });
       await guard("upsert points", () => this.client.upsert(this.collection, { wait: true, points }));
     }
   }
 
   async delete(ids: readonly string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += this.options.batchSize) {
-      const points = ids.slice(i, i + this.options.batchSize);
+      const points = ids.slice(i, i + this.options.batchSize).map(pointId);
       await guard("delete points", () => this.client.delete(this.collection, { wait: true, points }));
     }
   }
@@ -119,11 +151,11 @@ export class QdrantIndex implements VectorIndex {
       this.client.query(this.collection, {
         query: Array.from(vector),
         limit: k,
-        with_payload: false,
+        with_payload: [EXAMPLE_ID_KEY],
         with_vector: false,
       }),
     );
-    return result.points.map((p) => ({ id: String(p.id), similarity: p.score }));
+    return result.points.map((p) => ({ id: exampleIdOf(p), similarity: p.score }));
   }
 
   async count(): Promise<number> {
@@ -137,12 +169,12 @@ export class QdrantIndex implements VectorIndex {
       const page = await guard("list points", () =>
         this.client.scroll(this.collection, {
           limit: 1000,
-          with_payload: false,
+          with_payload: [EXAMPLE_ID_KEY],
           with_vector: false,
           ...(offset !== undefined && offset !== null && { offset }),
         }),
       );
-      for (const p of page.points) yield String(p.id);
+      for (const p of page.points) yield exampleIdOf(p);
       offset = page.next_page_offset as Schemas["ExtendedPointId"] | null | undefined;
     } while (offset !== undefined && offset !== null);
   }

@@ -96,6 +96,12 @@ export class FakeQdrant {
         if (!("points" in op))
           return send(res, 400, { status: { error: "batch format not supported here" } });
         for (const p of op.points) {
+          // As Qdrant: a point id is an unsigned integer or a UUID, nothing else.
+          if (!validPointId(p.id)) {
+            return send(res, 400, {
+              status: { error: `Format error in JSON body: value ${String(p.id)} is not a valid point ID` },
+            });
+          }
           const v = p.vector as number[];
           if (v.length !== coll.size) {
             return send(res, 400, {
@@ -105,6 +111,8 @@ export class FakeQdrant {
             });
           }
           coll.points.set(String(p.id), v);
+          if (p.payload) coll.payloads.set(String(p.id), p.payload);
+          else coll.payloads.delete(String(p.id));
         }
         return ok<Schemas["UpdateResult"]>(res, { operation_id: coll.nextOp++, status: "completed" });
       }
@@ -112,12 +120,18 @@ export class FakeQdrant {
         const sel = body as Schemas["PointsSelector"];
         if (!("points" in sel))
           return send(res, 400, { status: { error: "filter selector not supported here" } });
-        for (const id of sel.points) coll.points.delete(String(id));
+        for (const id of sel.points) {
+          coll.points.delete(String(id));
+          coll.payloads.delete(String(id));
+        }
         return ok<Schemas["UpdateResult"]>(res, { operation_id: coll.nextOp++, status: "completed" });
       }
       case "POST /points/query": {
         const q = body as Schemas["QueryRequest"];
-        return ok<Schemas["QueryResponse"]>(res, { points: coll.search(q.query as number[], q.limit ?? 10) });
+        const found = coll.search(q.query as number[], q.limit ?? 10);
+        return ok<Schemas["QueryResponse"]>(res, {
+          points: found.map((p) => ({ ...p, ...coll.payloadOf(String(p.id), q.with_payload) })),
+        });
       }
       case "POST /points/scroll": {
         const s = body as Schemas["ScrollRequest"];
@@ -126,7 +140,7 @@ export class FakeQdrant {
         const limit = s.limit ?? 10;
         const page = ids.slice(start, start + limit);
         return ok<Schemas["ScrollResult"]>(res, {
-          points: page.map((id) => ({ id })),
+          points: page.map((id) => ({ id, ...coll.payloadOf(id, s.with_payload) })),
           next_page_offset: ids[start + limit] ?? null,
         });
       }
@@ -138,8 +152,15 @@ export class FakeQdrant {
   }
 }
 
+/** What Qdrant takes as a point id: an unsigned integer, or a UUID in its hyphenated form. */
+function validPointId(id: unknown): boolean {
+  if (typeof id === "number") return Number.isInteger(id) && id >= 0;
+  return typeof id === "string" && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+}
+
 class Collection {
   readonly points = new Map<string, number[]>();
+  readonly payloads = new Map<string, Record<string, unknown>>();
   nextOp = 1;
   constructor(
     readonly size: number,
@@ -158,6 +179,17 @@ class Collection {
       }))
       .sort((a, b) => b.score - a.score)
       .slice(0, limit);
+  }
+
+  /** A point's payload as `with_payload` selects it (true, false or absent, or a list of keys). */
+  payloadOf(id: string, selector: unknown): { payload?: Schemas["Payload"] } {
+    if (selector === undefined || selector === null || selector === false) return {};
+    const stored = this.payloads.get(id) ?? {};
+    if (selector === true) return { payload: stored };
+    if (Array.isArray(selector)) {
+      return { payload: Object.fromEntries(Object.entries(stored).filter(([k]) => selector.includes(k))) };
+    }
+    return { payload: stored };
   }
 
   info(): Schemas["CollectionInfo"] {
