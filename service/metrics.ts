@@ -49,6 +49,12 @@ export class Metrics {
     help: "Ranks answered from the targets' means because the neighbours were too far or too few",
     registers: [this.registry],
   });
+  readonly unknownShare = new Histogram({
+    name: "router_rank_unknown_text_share",
+    help: "Share of a query's letters the embedding model cannot read (a language it does not read); local model only",
+    buckets: [0, 0.05, 0.1, 0.25, 0.5, 0.75, 1],
+    registers: [this.registry],
+  });
   readonly rankedFirst = new Counter({
     name: "router_rank_first_total",
     help: "How often each target was ranked first",
@@ -118,7 +124,9 @@ export class Metrics {
     first: string | undefined;
     recommended?: string | null;
     fallback: boolean;
+    unknownShare?: number | undefined;
   }): void {
+    if (rank.unknownShare !== undefined) this.unknownShare.observe(rank.unknownShare);
     for (const [stage, ms] of Object.entries(rank.stages))
       this.rankStageSeconds.observe({ stage }, ms / 1000);
     if (rank.first !== undefined) this.rankedFirst.inc({ target: rank.first });

@@ -55,6 +55,8 @@ export interface RankResult {
   stages: Record<RankStage, number>;
   /** The embedder that embedded the query (the one in force when the request began). */
   embedder: string;
+  /** The share of the query's letters the model cannot read (undefined: the embedder cannot tell). */
+  unknownShare: number | undefined;
 }
 
 /** knn-router's answer: its hits (category always a string) and its scores. */
@@ -63,6 +65,8 @@ export interface KnnRouterResult {
   scores: KnnRouterScore[];
   /** Milliseconds spent in each stage. */
   stages: Record<RankStage, number>;
+  /** As in RankResult. */
+  unknownShare: number | undefined;
 }
 
 export interface RankerOptions {
@@ -95,7 +99,7 @@ export class Ranker {
     }
     const { k: defaultK, settings } = this.options.choice();
     const k = request.k ?? defaultK;
-    const { neighbours, truncated, stages, embedder } = await this.neighbours(
+    const { neighbours, truncated, stages, embedder, unknownShare } = await this.neighbours(
       request.query,
       k,
       request.truncateStrategy,
@@ -136,6 +140,7 @@ export class Ranker {
       categoryKnown,
       stages,
       embedder,
+      unknownShare,
     };
   }
 
@@ -144,7 +149,11 @@ export class Ranker {
    * similarity, scores aggregated by knn-router's formula (`knnRouterScores`).
    */
   async rankLikeKnnRouter(query: string, truncateStrategy?: TruncateStrategy): Promise<KnnRouterResult> {
-    const { neighbours, stages } = await this.neighbours(query, this.options.choice().k, truncateStrategy);
+    const { neighbours, stages, unknownShare } = await this.neighbours(
+      query,
+      this.options.choice().k,
+      truncateStrategy,
+    );
     const aggregating = performance.now();
     const scores = knnRouterScores(neighbours, this.targets.targetFlags());
     stages.aggregate = performance.now() - aggregating;
@@ -152,6 +161,7 @@ export class Ranker {
       hits: neighbours.map((n) => ({ id: n.id, category: n.category ?? "", similarity: n.similarity })),
       scores,
       stages,
+      unknownShare,
     };
   }
 
@@ -165,10 +175,12 @@ export class Ranker {
     truncated: boolean;
     stages: Record<RankStage, number>;
     embedder: string;
+    unknownShare: number | undefined;
   }> {
     const t0 = performance.now();
     const { embedder, index } = this.embedding.current();
     const { text, truncated } = await prepareText(embedder, query, strategy);
+    const unknownShare = embedder.unknownShare?.(text);
     const [vector] = await embedder.embed([text], "query");
     const t1 = performance.now();
     const found = await index.search(vector as Float32Array, k);
@@ -181,7 +193,7 @@ export class Ranker {
       if (e) neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
     }
     const stages = { embed: t1 - t0, search: t2 - t1, scores: performance.now() - t2, aggregate: 0 };
-    return { neighbours, truncated, stages, embedder: embedder.id };
+    return { neighbours, truncated, stages, embedder: embedder.id, unknownShare };
   }
 
   private prices(): Map<string, Prices> {

@@ -23,6 +23,11 @@ export interface Embedder {
    * `templates.ts`). Absent: the text as is. Callers go through `prepareText`.
    */
   strip?(text: string): string;
+  /**
+   * The share of `text`'s letters and digits the model cannot read (unknown to its vocabulary): a
+   * query in a language the model does not read shows here. Absent when the backend cannot tell.
+   */
+  unknownShare?(text: string): number | undefined;
   /** Resolves when the backend can embed now; rejects with AppError EMBEDDER_UNAVAILABLE otherwise. */
   health(): Promise<void>;
   /** Releases workers and connections. */
@@ -54,6 +59,10 @@ export abstract class WrappedEmbedder implements Embedder {
 
   strip(text: string): string {
     return this.inner.strip?.(text) ?? text;
+  }
+
+  unknownShare(text: string): number | undefined {
+    return this.inner.unknownShare?.(text);
   }
 
   health(): Promise<void> {

@@ -143,6 +143,10 @@ export class LocalEmbedder implements Embedder {
   }
 
   /** The model's SentencePiece tokens, computed here (the texts reaching it are cut to a bounded length first). */
+  unknownShare(text: string): number {
+    return this.tokenizer.unknownShare(text);
+  }
+
   async tokenize(text: string): Promise<Span[]> {
     const spans = this.tokenizer.tokenize(text);
     this.counted.set(text, spans.length);

@@ -35,6 +35,28 @@ export class SentencePieceSpans {
   }
 
   /**
+   * The share of `input`'s letters and digits (spaces and punctuation aside) that the model reads as
+   * unknown pieces: near 0 for English, near 1 for a script its vocabulary lacks (a run of Han
+   * characters is one unknown token to it). 0 for a text with no letters or digits.
+   */
+  unknownShare(input: string): number {
+    const text = input.normalize("NFKC");
+    let letters = 0;
+    let unknown = 0;
+    for (const c of text) {
+      if (!/[\p{L}\p{N}]/u.test(c)) continue;
+      letters++;
+      if (!this.knows(c)) unknown++;
+    }
+    return letters === 0 ? 0 : unknown / letters;
+  }
+
+  /** Whether the vocabulary holds `c` as a piece (alone, or opening a word): else the model reads it as unknown. */
+  private knows(c: string): boolean {
+    return this.pieces.has(c) || this.pieces.has(`${SEPARATOR}${c}`);
+  }
+
+  /**
    * Token spans of `text` in UTF-16 units. The model normalises to NFKC first; spans refer to
    * `text` itself when normalising leaves it unchanged (almost every text), else to its NFKC form,
    * which embeds the same.

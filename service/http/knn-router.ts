@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Deps } from "./context.ts";
 import { errors, json, router } from "./openapi.ts";
-import { serverTiming } from "./rank.ts";
+import { serverTiming, unknownShareHeader } from "./rank.ts";
 
 /**
  * knn-router's request (its server.go `Request`): `query` and `truncate_strategy`. Like Go's JSON
@@ -78,12 +78,13 @@ export function knnRouterRoutes(deps: Deps) {
   });
   return router().openapi(route, async (c) => {
     const request = c.req.valid("json");
-    const { hits, scores, stages } = await deps.ranker.rankLikeKnnRouter(
+    const { hits, scores, stages, unknownShare } = await deps.ranker.rankLikeKnnRouter(
       request.query,
       request.truncate_strategy ?? undefined,
     );
     serverTiming(c, stages);
-    deps.metrics.observeRank({ stages, first: scores[0]?.target, fallback: false });
+    unknownShareHeader(c, unknownShare);
+    deps.metrics.observeRank({ stages, first: scores[0]?.target, fallback: false, unknownShare });
     return c.json({ hits, scores }, 200);
   });
 }

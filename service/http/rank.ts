@@ -99,6 +99,11 @@ export function serverTiming(c: Parameters<typeof setMetric>[0], stages: Record<
   for (const [stage, ms] of Object.entries(stages)) setMetric(c, stage, ms);
 }
 
+/** The header that says how much of the query the model could not read (when the embedder can tell). */
+export function unknownShareHeader(c: Parameters<typeof setMetric>[0], share: number | undefined): void {
+  if (share !== undefined) c.header("X-Unknown-Text-Share", share.toFixed(3));
+}
+
 /** POST /rank: ranked targets for a prompt, with the evidence behind them. */
 export function rankRoutes(deps: Deps) {
   const route = createRoute({
@@ -131,7 +136,9 @@ export function rankRoutes(deps: Deps) {
     });
     const rows = result.scores;
     serverTiming(c, result.stages);
+    unknownShareHeader(c, result.unknownShare);
     deps.metrics.observeRank({
+      unknownShare: result.unknownShare,
       stages: result.stages,
       first: rows[0]?.target,
       recommended: result.recommended,
