@@ -61,6 +61,7 @@ const tags = ["examples"];
 const security = ADMIN;
 
 const add = createRoute({
+  operationId: "addExamples",
   method: "post",
   path: "/",
   tags,
@@ -74,6 +75,7 @@ const add = createRoute({
 });
 
 const list = createRoute({
+  operationId: "listExamples",
   method: "get",
   path: "/",
   tags,
@@ -90,6 +92,7 @@ const list = createRoute({
 });
 
 const get = createRoute({
+  operationId: "getExample",
   method: "get",
   path: "/{id}",
   tags,
@@ -100,6 +103,7 @@ const get = createRoute({
 });
 
 const put = createRoute({
+  operationId: "putExample",
   method: "put",
   path: "/{id}",
   tags,
@@ -114,6 +118,7 @@ const put = createRoute({
 });
 
 const patch = createRoute({
+  operationId: "patchExample",
   method: "patch",
   path: "/{id}",
   tags,
@@ -128,6 +133,7 @@ const patch = createRoute({
 });
 
 const remove = createRoute({
+  operationId: "deleteExample",
   method: "delete",
   path: "/{id}",
   tags,
@@ -138,6 +144,7 @@ const remove = createRoute({
 });
 
 const categories = createRoute({
+  operationId: "listCategories",
   method: "get",
   path: "/",
   tags,

@@ -13,6 +13,7 @@ const Ready = z
   .openapi("Readiness");
 
 const healthz = createRoute({
+  operationId: "healthz",
   method: "get",
   path: "/healthz",
   tags: ["health"],
@@ -21,6 +22,7 @@ const healthz = createRoute({
 });
 
 const readyz = createRoute({
+  operationId: "readyz",
   method: "get",
   path: "/readyz",
   tags: ["health"],

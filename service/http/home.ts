@@ -19,6 +19,7 @@ const Home = z
   .openapi("Home");
 
 const route = createRoute({
+  operationId: "home",
   method: "get",
   path: "/",
   tags: ["operations"],

@@ -44,6 +44,7 @@ async function multipart(c: Context<AppEnv>): Promise<Record<string, unknown>> {
 const file = { type: "string", format: "binary" } as const;
 
 const route = createRoute({
+  operationId: "importExamples",
   method: "post",
   path: "/",
   tags: ["examples"],

@@ -64,6 +64,7 @@ function goFieldNames(value: unknown): unknown {
 export function knnRouterRoutes(deps: Deps) {
   const body = knnRouterBody(deps.config.rank.maxQueryChars);
   const route = createRoute({
+    operationId: "rankLikeKnnRouter",
     method: "post",
     path: "/",
     tags: ["rank"],

@@ -37,6 +37,7 @@ const DOCS_PAGE = `<!doctype html>
 const assetDir = () => dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
 
 const metrics = createRoute({
+  operationId: "metrics",
   method: "get",
   path: "/metrics",
   tags: ["operations"],

@@ -69,6 +69,7 @@ export const ADMIN = [{ adminToken: [] }];
 /** GET `path`: a page of the service's own (HTML), in the operations tag. */
 export function pageRoute(path: string, summary: string) {
   return createRoute({
+    operationId: `${path.replace(/[^a-z]/g, "")}Page`,
     method: "get",
     path,
     tags: ["operations"],
@@ -80,6 +81,8 @@ export function pageRoute(path: string, summary: string) {
 /** GET `prefix/{file}`: one of a page's script and style files, named in `files` (any other is a 400). */
 export function pageFilesRoute<F extends string>(prefix: string, files: readonly F[], summary: string) {
   return createRoute({
+    // A page's own files, not part of the API: answered, left out of the document.
+    hide: true,
     method: "get",
     path: `${prefix}/{file}`,
     tags: ["operations"],
@@ -100,6 +103,7 @@ export function pageFilesRoute<F extends string>(prefix: string, files: readonly
 }
 
 const documentRoute = createRoute({
+  operationId: "openapiDocument",
   method: "get",
   path: "/openapi.json",
   tags: ["operations"],
@@ -116,16 +120,62 @@ export function openApiDocument<T extends OpenAPIHono<AppEnv>>(app: T): T {
   });
   let document: unknown;
   app.openapi(documentRoute, (c) => {
-    document ??= app.getOpenAPI31Document({
-      openapi: "3.1.0",
-      info: {
-        title: "knn-llm-router",
-        version: "0.1.0",
-        description:
-          "Ranks target models for a prompt from labelled examples. Errors are `{error: {code, message, requestId, details?}}`.",
-      },
-    });
+    document ??= withConventions(
+      app.getOpenAPI31Document({
+        openapi: "3.1.0",
+        info: {
+          title: "knn-llm-router",
+          version: "0.1.0",
+          description:
+            "Ranks target models for a prompt from labelled examples. Errors are `{error: {code, message, requestId, details?}}`.",
+          license: { name: "Apache-2.0", url: "https://www.apache.org/licenses/LICENSE-2.0" },
+        },
+        servers: [{ url: "/", description: "the service that serves this document" }],
+      }) as unknown as OpenApiDocument,
+    );
     return c.json(document as { openapi: string }, 200);
   });
   return app;
+}
+
+interface OpenApiResponse {
+  headers?: Record<string, unknown>;
+}
+interface OpenApiOperation {
+  security?: unknown[];
+  responses?: Record<string, OpenApiResponse>;
+}
+interface OpenApiDocument {
+  paths?: Record<string, Record<string, OpenApiOperation>>;
+}
+
+const header = (description: string, schema: Record<string, unknown> = { type: "string" }) => ({
+  description,
+  schema,
+});
+
+/**
+ * What every route shares, written into the document once: a route with no `security` is public
+ * (`security: []`); every answer carries `X-Request-Id`; a 503 says when to retry (`Retry-After`),
+ * a 401 how to authenticate (`WWW-Authenticate`).
+ */
+function withConventions(document: OpenApiDocument): OpenApiDocument {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      operation.security ??= [];
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        response.headers = {
+          ...response.headers,
+          "X-Request-Id": header(
+            "This request's id: the one the client sent, or a new one; in every log line and error body",
+          ),
+          ...(status === "503" && {
+            "Retry-After": header("Seconds after which a retry can help", { type: "integer" }),
+          }),
+          ...(status === "401" && { "WWW-Authenticate": header('`Bearer realm="admin"`') }),
+        };
+      }
+    }
+  }
+  return document;
 }

@@ -107,6 +107,7 @@ export function unknownShareHeader(c: Parameters<typeof setMetric>[0], share: nu
 /** POST /rank: ranked targets for a prompt, with the evidence behind them. */
 export function rankRoutes(deps: Deps) {
   const route = createRoute({
+    operationId: "rank",
     method: "post",
     path: "/",
     tags: ["rank"],

@@ -107,6 +107,7 @@ function statusJson(s: SettingsStatus): z.infer<typeof Status> {
 const tags = ["settings"];
 
 const get = createRoute({
+  operationId: "getSettings",
   method: "get",
   path: "/",
   tags,
@@ -116,6 +117,7 @@ const get = createRoute({
 });
 
 const put = createRoute({
+  operationId: "putSettings",
   method: "put",
   path: "/",
   tags,
@@ -126,6 +128,7 @@ const put = createRoute({
 });
 
 const tune = createRoute({
+  operationId: "tuneSettings",
   method: "post",
   path: "/tune",
   tags,

@@ -25,6 +25,7 @@ function targetJson(t: TargetRecord): z.infer<typeof TargetJson> {
 }
 
 const list = createRoute({
+  operationId: "listTargets",
   method: "get",
   path: "/",
   tags: ["targets"],
@@ -37,6 +38,7 @@ const list = createRoute({
 });
 
 const update = createRoute({
+  operationId: "updateTarget",
   method: "put",
   path: "/{name}",
   tags: ["targets"],
