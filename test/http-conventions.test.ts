@@ -27,7 +27,13 @@ describe("HTTP conventions", () => {
     expect(put.headers.get("allow")).toBe("GET, HEAD");
     const example = await svc.request("POST", "/admin/examples/some-id", {}, { admin: true });
     expect(example.status).toBe(405);
-    expect(example.headers.get("allow")?.split(", ").sort()).toEqual(["DELETE", "GET", "HEAD", "PUT"]);
+    expect(example.headers.get("allow")?.split(", ").sort()).toEqual([
+      "DELETE",
+      "GET",
+      "HEAD",
+      "PATCH",
+      "PUT",
+    ]);
     const unknown = await svc.request("GET", "/nope");
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get("allow")).toBeNull();

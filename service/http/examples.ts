@@ -20,7 +20,13 @@ const ListQuery = z.strictObject({
   cursor: z.string().min(1).optional(),
 });
 
-const IdParam = z.object({ id: ExampleId.openapi({ param: { name: "id", in: "path" } }) });
+// Declared here with the OpenAPI-aware zod (the domain's schemas are plain zod), checked by the domain's rule.
+const IdParam = z.object({
+  id: z
+    .string()
+    .pipe(ExampleId)
+    .openapi({ param: { name: "id", in: "path" }, description: "the example's id" }),
+});
 
 const ExampleJson = z
   .object({
