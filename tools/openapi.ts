@@ -4,7 +4,8 @@
  *
  *   npm run openapi -- [--out openapi.json]
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { createApp } from "../service/app.ts";
 import { loadConfig } from "../service/config.ts";
@@ -22,6 +23,7 @@ const config = loadConfig({
 const deps = await buildDeps(config, createLogger("silent"));
 try {
   const res = await createApp(deps).request("/openapi.json");
+  mkdirSync(dirname(values.out), { recursive: true });
   writeFileSync(values.out, `${JSON.stringify(await res.json(), null, 2)}\n`);
   process.stderr.write(`wrote ${values.out}\n`);
 } finally {
