@@ -222,6 +222,30 @@ describe("a schedule that follows the data", () => {
     expect(runner.calls).toHaveLength(2);
   });
 
+  it("does not retry a failed run before the minimum interval, even on data never tuned", async () => {
+    let calls = 0;
+    const failing: TuningRunner = async () => {
+      calls++;
+      throw new Error("the worker died");
+    };
+    svc = await startService(
+      {
+        TUNE_DELAY_MS: "50",
+        TUNE_CHANGE_COUNT: "10",
+        TUNE_MIN_INTERVAL_MS: "600000",
+        TUNE_TEMPLATES: "false",
+      },
+      { selfTuning: true, tuningRunner: failing },
+    );
+    await importBatch(svc, labelled(60, 0));
+    for (let i = 0; i < 200 && (await status(svc)).last_run?.outcome !== "failed"; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect((await status(svc)).last_run?.outcome).toBe("failed");
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(calls).toBe(1);
+    expect((await status(svc)).tuning).toBe("scheduled");
+  });
+
   it("scores a template trial on the same examples, prices and metric as the settings it competes with", async () => {
     const runner = new WatchedRunner();
     const prefix =

@@ -57,6 +57,8 @@ export class Tuner {
   private running: Promise<void> | undefined;
   private lastRun: LastRun | undefined;
   private lastRunEndedAt: number | undefined;
+  /** A run that failed is not retried before the minimum interval, however the data stands. */
+  private lastRunFailed = false;
   /** When the pending run was called for, and when the last example write arrived. */
   private calledAt = 0;
   private lastWriteAt = 0;
@@ -164,7 +166,7 @@ export class Tuner {
       lastWriteAt: this.lastWriteAt,
       lastRunEndedAt: this.lastRunEndedAt,
     };
-    const at = runAt(this.policy, times, outgrown(this.dataState()));
+    const at = runAt(this.policy, times, outgrown(this.dataState()) && !this.lastRunFailed);
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
@@ -182,10 +184,12 @@ export class Tuner {
     const run = this.tuneOnce(started)
       .then(
         (outcome) => {
+          this.lastRunFailed = false;
           this.lastRun = { startedAt: started, finishedAt: new Date(), outcome };
           this.metrics.tuningRuns.inc({ outcome });
         },
         (err: unknown) => {
+          this.lastRunFailed = true;
           this.lastRun = {
             startedAt: started,
             finishedAt: new Date(),
