@@ -261,8 +261,8 @@ export class TemplateSwitch {
   /**
    * Closes a replaced index once the searches already under way have had time to finish; the
    * primary deletes a persistent one's data then (`retireAfterMs`, long enough for replicas, which
-   * re-read the settings every 30 s, to have moved to the new one). The embedder is not closed:
-   * every candidate shares the configured one.
+   * poll the settings every REPLICA_POLL_MS, 2 s by default, to have moved to the new one). The
+   * embedder is not closed: every candidate shares the configured one.
    */
   private retire(previous: Embedding, drop: boolean): void {
     const { index } = previous;
