@@ -215,7 +215,7 @@ function wireSelfTuning(
     stores.settings,
     { snapshots: stores.snapshots, examples: stores.examples, targets: stores.targets },
     settings,
-    () => active.embedder,
+    () => active.current(),
     logger,
     metrics,
     config.tuning,

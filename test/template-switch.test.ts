@@ -260,8 +260,13 @@ describe("learned templates in self-tuning", () => {
     expect(new IndexLedger(opened.db).countVectors(candidate.id)).toBe(0);
     opened.sqlite.close();
 
-    svc = await startService({ ...LIMIT, DATABASE_PATH: db, TUNING: "off" }, { selfTuning: true });
+    // TUNE_TEMPLATES=false learns no more templates, but those in force stay, and are shown.
+    svc = await startService(
+      { ...LIMIT, DATABASE_PATH: db, TUNING: "off", TUNE_TEMPLATES: "false" },
+      { selfTuning: true },
+    );
     expect(svc.deps.embedder.id).toBe(candidate.id);
+    expect((await status(svc)).templates).toEqual(learned);
     const { ids, held, mismatched } = await agreement(svc);
     expect(ids).toHaveLength(90);
     expect(mismatched).toEqual([]);

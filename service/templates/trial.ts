@@ -60,11 +60,6 @@ export class TemplateTrials {
     private readonly logger: Logger,
   ) {}
 
-  /** The templates in force. */
-  inForce(): Templates {
-    return this.active.templates;
-  }
-
   /**
    * One trial. `evaluate` cross-validates the staged vectors; `stopped` says the run that asked
    * should write nothing (pinned meanwhile, or stopping); `started` is when that run began.

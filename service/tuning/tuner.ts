@@ -1,5 +1,5 @@
 import type { TuningPolicy } from "../config.ts";
-import type { Embedder } from "../embedding/embedder.ts";
+import type { Embedding } from "../core/active-embedding.ts";
 import type { Templates } from "../embedding/templates.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
@@ -73,8 +73,8 @@ export class Tuner {
       targets: Pick<TargetStore, "targetPrices">;
     },
     private readonly model: SettingsModel,
-    /** The embedder in force: a run reads the vectors it made. */
-    private readonly embedder: () => Embedder,
+    /** The embedder in force (a run reads the vectors it made) and the templates it strips. */
+    private readonly inForce: () => Embedding,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
     private readonly policy: TuningPolicy,
@@ -94,7 +94,7 @@ export class Tuner {
       changesSince: this.dataState().changed,
       tuning: this.state,
       lastRun: this.lastRun,
-      templates: this.options.templates?.inForce() ?? { prefixes: [], suffixes: [] },
+      templates: this.inForce().templates,
     };
   }
 
@@ -214,7 +214,7 @@ export class Tuner {
 
   private async tuneOnce(started: Date): Promise<"replaced" | "kept"> {
     const version = this.settings.dataVersion();
-    const snapshot = await readSnapshot(this.data.snapshots, this.data.targets, this.embedder().id);
+    const snapshot = await readSnapshot(this.data.snapshots, this.data.targets, this.inForce().embedder.id);
     const current = this.model.choice();
     this.logger.info("tuning ranking settings", { examples: snapshot.items.length });
     const result = await this.tune(snapshot, current);
@@ -266,7 +266,7 @@ export class Tuner {
     const result = await this.tune(subset(snapshot, kept, staged), current);
     if (kept.length === snapshot.ids.length) return { result, incumbent };
     // The snapshot's own vectors went to the worker: those in force are read again.
-    const stored = await vectorsOf(this.data.snapshots, this.embedder().id, "stored");
+    const stored = await vectorsOf(this.data.snapshots, this.inForce().embedder.id, "stored");
     const both = kept.filter((i) => stored.has(snapshot.ids[i] as string));
     const again = await this.tune(subset(snapshot, both, stored), current);
     const replace = again.current === undefined || again.best.value > again.current;
