@@ -22,7 +22,7 @@ export function callsForRun(policy: TuningPolicy, data: DataState, minExamples: 
  * a run is then due as soon as the writes are over, whatever the minimum interval, which only
  * guards the CPU against runs that would change little.
  */
-export function outgrown(data: DataState): boolean {
+export function outgrown(data: Pick<DataState, "changed" | "tunedOn">): boolean {
   return data.tunedOn === undefined || data.changed >= Math.max(data.tunedOn, 1);
 }
 

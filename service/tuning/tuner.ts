@@ -57,8 +57,6 @@ export class Tuner {
   private running: Promise<void> | undefined;
   private lastRun: LastRun | undefined;
   private lastRunEndedAt: number | undefined;
-  /** A run that failed is not retried before the minimum interval, however the data stands. */
-  private lastRunFailed = false;
   /** When the pending run was called for, and when the last example write arrived. */
   private calledAt = 0;
   private lastWriteAt = 0;
@@ -91,7 +89,7 @@ export class Tuner {
       choice: this.model.choice(),
       source: this.model.source(),
       stored: this.model.current,
-      changesSince: this.dataState().changed,
+      changesSince: this.changes().changed,
       tuning: this.state,
       lastRun: this.lastRun,
       templates: this.inForce().templates,
@@ -135,10 +133,10 @@ export class Tuner {
     await this.running?.catch(() => undefined);
   }
 
-  private dataState(): DataState {
+  /** What changed since the settings in force were tuned: two reads of a row, no count of the examples. */
+  private changes(): Pick<DataState, "changed" | "tunedOn"> {
     const tuned = this.model.current?.source === "tuned" ? this.model.current : undefined;
     return {
-      examples: this.data.examples.countExamples(),
       changed: this.settings.dataVersion() - (this.model.current?.dataVersion ?? 0),
       tunedOn: tuned ? (tuned.examples ?? 0) : undefined,
     };
@@ -152,13 +150,18 @@ export class Tuner {
 
   private maybeSchedule(): void {
     if (!this.policy.auto || this.closed || !this.model.tunable || this.state !== "idle") return;
-    if (!callsForRun(this.policy, this.dataState(), MIN_TUNING_EXAMPLES)) return;
+    const data = { ...this.changes(), examples: this.data.examples.countExamples() };
+    if (!callsForRun(this.policy, data, MIN_TUNING_EXAMPLES)) return;
     this.state = "scheduled";
     this.calledAt = Date.now();
     this.arm();
   }
 
-  /** (Re)sets the timer of the scheduled run to when the schedule says it starts. */
+  /**
+   * (Re)sets the timer of the scheduled run to when the schedule says it starts; called at every
+   * write while a run is scheduled, so it reads no more than `changes`. A run that failed is not
+   * retried before the minimum interval, however the data stands.
+   */
   private arm(): void {
     if (this.timer) clearTimeout(this.timer);
     const times = {
@@ -166,7 +169,8 @@ export class Tuner {
       lastWriteAt: this.lastWriteAt,
       lastRunEndedAt: this.lastRunEndedAt,
     };
-    const at = runAt(this.policy, times, outgrown(this.dataState()) && !this.lastRunFailed);
+    const failed = this.lastRun?.outcome === "failed";
+    const at = runAt(this.policy, times, outgrown(this.changes()) && !failed);
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
@@ -184,12 +188,10 @@ export class Tuner {
     const run = this.tuneOnce(started)
       .then(
         (outcome) => {
-          this.lastRunFailed = false;
           this.lastRun = { startedAt: started, finishedAt: new Date(), outcome };
           this.metrics.tuningRuns.inc({ outcome });
         },
         (err: unknown) => {
-          this.lastRunFailed = true;
           this.lastRun = {
             startedAt: started,
             finishedAt: new Date(),
