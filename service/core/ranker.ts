@@ -90,10 +90,10 @@ export class Ranker {
     const targets = this.targets.targetFlags();
     if (request.targets) {
       const known = new Set(targets.map((t) => t.name));
-      const unknown = request.targets.filter((t) => !known.has(t));
+      const unknown = request.targets.flatMap((t, i) => (known.has(t) ? [] : [{ t, i }]));
       if (unknown.length > 0) {
-        throw new AppError("UNKNOWN_TARGET", `unknown targets: ${unknown.join(", ")}`, {
-          details: unknown.map((t) => ({ path: "targets", message: `no example scores ${t}` })),
+        throw new AppError("UNKNOWN_TARGET", `unknown targets: ${unknown.map((u) => u.t).join(", ")}`, {
+          details: unknown.map(({ t, i }) => ({ path: `targets.${i}`, message: `no example scores ${t}` })),
         });
       }
     }

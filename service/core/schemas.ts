@@ -39,12 +39,19 @@ const Category = z.string().trim().min(1).max(200).nullable();
 
 /** A labelled example as clients send it. */
 export const ExampleInput = z.strictObject({
-  id: ExampleId.optional(),
-  text: ExampleText,
-  category: Category.optional(),
+  id: ExampleId.optional().describe(
+    "1..200 letters, digits or . _ : ~ - (a UUID is kept in lower case); a new UUID when absent",
+  ),
+  text: ExampleText.describe("the example prompt"),
+  category: Category.optional().describe(
+    "a category the example belongs to (its mean scores can be a prior)",
+  ),
   scores: z
     .record(TargetName, Score)
-    .refine((r) => Object.keys(r).length > 0, "scores must name at least one target"),
+    .refine((r) => Object.keys(r).length > 0, "scores must name at least one target")
+    .describe(
+      "how well each target answered this prompt, in [0, 1]; targets it was not tried on are left out",
+    ),
 });
 export type ExampleInput = z.infer<typeof ExampleInput>;
 
@@ -54,9 +61,12 @@ export type ExampleInput = z.infer<typeof ExampleInput>;
  */
 export const ExamplePatch = z
   .strictObject({
-    text: ExampleText.optional(),
-    category: Category.optional(),
-    scores: z.record(TargetName, Score.nullable()).optional(),
+    text: ExampleText.optional().describe("a new text (re-embedded)"),
+    category: Category.optional().describe("a new category; null removes it"),
+    scores: z
+      .record(TargetName, Score.nullable())
+      .optional()
+      .describe("scores merged into the stored ones; a target given null loses its score"),
   })
   .refine((p) => Object.keys(p).length > 0, "give at least one of text, category, scores");
 export type ExamplePatch = z.infer<typeof ExamplePatch>;
@@ -64,9 +74,19 @@ export type ExamplePatch = z.infer<typeof ExamplePatch>;
 /** Prices and switch of a target; at least one field. */
 export const TargetPatch = z
   .strictObject({
-    input_price_per_mtok: z.number().min(0).nullable().optional(),
-    output_price_per_mtok: z.number().min(0).nullable().optional(),
-    enabled: z.boolean().optional(),
+    input_price_per_mtok: z
+      .number()
+      .min(0)
+      .nullable()
+      .optional()
+      .describe("USD per 1M input tokens; null forgets the price"),
+    output_price_per_mtok: z
+      .number()
+      .min(0)
+      .nullable()
+      .optional()
+      .describe("USD per 1M output tokens; null forgets the price"),
+    enabled: z.boolean().optional().describe("whether /rank offers this target"),
   })
   .refine(
     (p) => Object.keys(p).length > 0,

@@ -10,14 +10,32 @@ const AddBody = z
     examples: z
       .array(ExampleInput)
       .min(1, "examples must hold at least one example")
-      .max(MAX_BATCH, `at most ${MAX_BATCH} examples per call; use POST /admin/import for more`),
+      .max(MAX_BATCH, `at most ${MAX_BATCH} examples per call; use POST /admin/import for more`)
+      .describe(`1..${MAX_BATCH} examples, written all or nothing`),
   })
-  .openapi("AddExamplesRequest");
+  .openapi("AddExamplesRequest", {
+    example: {
+      examples: [
+        {
+          id: "sql-1",
+          text: "Write a SQL query that lists the ten customers who spent the most last month",
+          category: "coding",
+          scores: { "gpt-4o": 0.92, "gpt-4o-mini": 0.81, "llama-3.1-8b-instruct": 0.55 },
+        },
+      ],
+    },
+  });
+
+const EXAMPLE = {
+  text: "Write a SQL query that lists the ten customers who spent the most last month",
+  category: "coding",
+  scores: { "gpt-4o": 0.92, "gpt-4o-mini": 0.81 },
+};
 
 const ListQuery = z.strictObject({
-  category: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().min(1).optional(),
+  category: z.string().min(1).optional().describe("only examples of this category"),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe("examples per page"),
+  cursor: z.string().min(1).optional().describe("the next_cursor of the previous page"),
 });
 
 // Declared here with the OpenAPI-aware zod (the domain's schemas are plain zod), checked by the domain's rule.
@@ -30,12 +48,12 @@ const IdParam = z.object({
 
 const ExampleJson = z
   .object({
-    id: z.string(),
-    text: z.string(),
-    category: z.string().nullable(),
-    scores: z.record(z.string(), z.number()),
-    created_at: z.string(),
-    updated_at: z.string(),
+    id: z.string().describe("the example's id"),
+    text: z.string().describe("the example prompt"),
+    category: z.string().nullable().describe("its category, or null"),
+    scores: z.record(z.string(), z.number()).describe("each scored target's score, in [0, 1]"),
+    created_at: z.string().describe("when it was first written (ISO 8601)"),
+    updated_at: z.string().describe("when it last changed (ISO 8601)"),
   })
   .openapi("Example");
 
@@ -63,6 +81,12 @@ function decodeCursor(cursor: string): string {
   return id;
 }
 
+const INDEXED = z
+  .boolean()
+  .describe(
+    "false when the examples are stored but the vector store could not take them yet: they are copied in the background",
+  );
+
 const tags = ["examples"];
 const security = ADMIN;
 
@@ -75,7 +99,10 @@ const add = createRoute({
   summary: "Add 1..1000 examples, all or nothing",
   request: { body: jsonBody(AddBody) },
   responses: {
-    201: json(z.object({ ids: z.array(z.string()), indexed: z.boolean() }), "Added, in input order"),
+    201: json(
+      z.object({ ids: z.array(z.string()).describe("the examples' ids, in input order"), indexed: INDEXED }),
+      "Added, in input order",
+    ),
     ...errors(400, 401, 409, 413, 503),
   },
 });
@@ -90,7 +117,10 @@ const list = createRoute({
   request: { query: ListQuery },
   responses: {
     200: json(
-      z.object({ examples: z.array(ExampleJson), next_cursor: z.string().nullable() }),
+      z.object({
+        examples: z.array(ExampleJson).describe("this page, in id order"),
+        next_cursor: z.string().nullable().describe("pass as cursor for the next page; null on the last"),
+      }),
       "A page; next_cursor is null on the last",
     ),
     ...errors(400, 401, 503),
@@ -115,10 +145,10 @@ const put = createRoute({
   tags,
   security,
   summary: "Create or replace one example (re-embedded only when its text changed)",
-  request: { params: IdParam, body: jsonBody(ExampleInput) },
+  request: { params: IdParam, body: jsonBody(ExampleInput, EXAMPLE) },
   responses: {
-    200: json(ExampleJson.extend({ indexed: z.boolean() }), "Replaced"),
-    201: json(ExampleJson.extend({ indexed: z.boolean() }), "Created"),
+    200: json(ExampleJson.extend({ indexed: INDEXED }), "Replaced"),
+    201: json(ExampleJson.extend({ indexed: INDEXED }), "Created"),
     ...errors(400, 401, 413, 503),
   },
 });
@@ -131,9 +161,12 @@ const patch = createRoute({
   security,
   summary:
     "Change part of one example: its text or category, and scores merged into its own (null removes one)",
-  request: { params: IdParam, body: jsonBody(ExamplePatch) },
+  request: {
+    params: IdParam,
+    body: jsonBody(ExamplePatch, { scores: { "gpt-4o-mini": 0.85, "llama-3.1-8b-instruct": null } }),
+  },
   responses: {
-    200: json(ExampleJson.extend({ indexed: z.boolean() }), "Changed"),
+    200: json(ExampleJson.extend({ indexed: INDEXED }), "Changed"),
     ...errors(400, 401, 404, 413, 503),
   },
 });
@@ -159,7 +192,14 @@ const categories = createRoute({
   responses: {
     200: json(
       z.object({
-        categories: z.array(z.object({ name: z.string().nullable(), examples: z.number().int() })),
+        categories: z
+          .array(
+            z.object({
+              name: z.string().nullable().describe("the category; null for examples without one"),
+              examples: z.number().int().describe("how many examples have it"),
+            }),
+          )
+          .describe("every category, by name"),
       }),
       "Categories by name",
     ),

@@ -7,8 +7,16 @@ type Check = "database" | "index" | "embedder";
 
 const Ready = z
   .object({
-    status: z.enum(["ready", "not_ready"]),
-    checks: z.record(z.string(), z.object({ ok: z.boolean(), message: z.string().optional() })),
+    status: z.enum(["ready", "not_ready"]).describe("ready when every check passed"),
+    checks: z
+      .record(
+        z.string(),
+        z.object({
+          ok: z.boolean().describe("whether this part can serve"),
+          message: z.string().optional().describe("why not, when it cannot"),
+        }),
+      )
+      .describe("one entry per part: database, index, embedder"),
   })
   .openapi("Readiness");
 
@@ -18,7 +26,7 @@ const healthz = createRoute({
   path: "/healthz",
   tags: ["health"],
   summary: "The process answers",
-  responses: { 200: json(z.object({ status: z.literal("ok") }), "Alive") },
+  responses: { 200: json(z.object({ status: z.literal("ok").describe("always ok") }), "Alive") },
 });
 
 const readyz = createRoute({

@@ -13,7 +13,13 @@ const Home = z
   .object({
     name: z.string().describe("what answers here"),
     links: z
-      .record(z.string(), z.object({ href: z.string(), title: z.string() }))
+      .record(
+        z.string(),
+        z.object({
+          href: z.string().describe("a path on this service"),
+          title: z.string().describe("what is there"),
+        }),
+      )
       .describe("where to go next"),
   })
   .openapi("Home");

@@ -12,33 +12,41 @@ function knnRouterBody(maxQueryChars: number) {
     .object({
       query: z
         .string({ error: "query is required and must be a string" })
+        .min(1, "query is required")
         .max(maxQueryChars, `query is longer than ${maxQueryChars} characters`)
-        .refine((s) => s !== "", "query is required"),
+        .describe("the prompt to route"),
       truncate_strategy: z
         .union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)], {
           error: "truncate_strategy must be 1 (head), 2 (tail), 3 (middle) or 4 (ends)",
         })
         .nullable()
-        .optional(),
+        .optional()
+        .describe(
+          "how a query longer than the model reads is cut: 1 head, 2 tail, 3 middle (default), 4 ends",
+        ),
     })
-    .openapi("KnnRouterRequest");
+    .openapi("KnnRouterRequest", { example: { query: "write a haiku about rain" } });
 }
 
 const KnnRouterResponse = z
   .object({
-    hits: z.array(
-      z.object({
-        id: z.string(),
-        category: z.string().describe('"" for an example without one'),
-        similarity: z.number().describe("raw cosine similarity"),
-      }),
-    ),
-    scores: z.array(
-      z.object({
-        target: z.string(),
-        score: z.number().describe("round(100 · Σ sim·score / Σ sim over all hits) / 100"),
-      }),
-    ),
+    hits: z
+      .array(
+        z.object({
+          id: z.string().describe("the example's id"),
+          category: z.string().describe('"" for an example without one'),
+          similarity: z.number().describe("raw cosine similarity"),
+        }),
+      )
+      .describe("the nearest stored examples, most similar first"),
+    scores: z
+      .array(
+        z.object({
+          target: z.string().describe("a target model's name"),
+          score: z.number().describe("round(100 · Σ sim·score / Σ sim over all hits) / 100"),
+        }),
+      )
+      .describe("every target the hits scored, best first"),
   })
   .openapi("KnnRouterResponse");
 

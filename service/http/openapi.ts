@@ -23,12 +23,24 @@ export function router(): OpenAPIHono<AppEnv> {
 /** The error envelope, as every error is answered. */
 export const ErrorBody = z
   .object({
-    error: z.object({
-      code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
-      message: z.string(),
-      requestId: z.string(),
-      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-    }),
+    error: z
+      .object({
+        code: z
+          .enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]])
+          .describe("what went wrong, one of a closed set: the status follows from it"),
+        message: z.string().describe("what went wrong and what to do, for a person"),
+        requestId: z.string().describe("this request's id, as in X-Request-Id and the log line"),
+        details: z
+          .array(
+            z.object({
+              path: z.string().describe("the field, dotted (`examples.0.scores`; `body` for the whole body)"),
+              message: z.string().describe("what is wrong with it"),
+            }),
+          )
+          .optional()
+          .describe("one entry per bad field (VALIDATION_FAILED, UNKNOWN_TARGET, CONFLICT)"),
+      })
+      .describe("the one error envelope"),
   })
   .openapi("Error");
 
@@ -43,12 +55,60 @@ const WHY: Record<number, string> = {
   503: "A backend is unavailable, or the admin API is off; Retry-After when a retry can help",
 };
 
-/** Error responses of a route, each in the envelope. 500 is added to every route. */
+/** An example body of each error code, as the service answers it. */
+const SAMPLE: Record<ErrorCode, { message: string; details?: Array<{ path: string; message: string }> }> = {
+  INVALID_JSON: { message: "request body is not valid JSON" },
+  VALIDATION_FAILED: {
+    message: "query: query must not be empty",
+    details: [{ path: "query", message: "query must not be empty" }],
+  },
+  UNKNOWN_TARGET: {
+    message: "unknown targets: gpt-5",
+    details: [{ path: "targets.0", message: "no example scores gpt-5" }],
+  },
+  UNAUTHORIZED: { message: "missing or wrong admin token: send Authorization: Bearer <ADMIN_TOKEN>" },
+  NOT_FOUND: { message: "no example sql-9" },
+  METHOD_NOT_ALLOWED: { message: "/rank takes POST, OPTIONS, not GET" },
+  CONFLICT: {
+    message: "examples already exist: sql-1",
+    details: [
+      { path: "examples.0.id", message: "sql-1 already exists; use PUT /admin/examples/{id} to replace it" },
+    ],
+  },
+  PAYLOAD_TOO_LARGE: { message: "request body is larger than 1048576 bytes" },
+  UNSUPPORTED_MEDIA_TYPE: {
+    message: "content type text/csv is not accepted: use application/x-ndjson or multipart/form-data",
+  },
+  ADMIN_DISABLED: { message: "the admin API is disabled: set ADMIN_TOKEN to enable it" },
+  NOT_READY: { message: "shutting down: send this request to another instance" },
+  EMBEDDER_UNAVAILABLE: { message: "local embedding model is restarting" },
+  VECTOR_STORE_UNAVAILABLE: { message: "vector store could not search: connect ECONNREFUSED 127.0.0.1:6333" },
+  INTERNAL: { message: "internal error" },
+};
+
+/** The error codes answered with `status`, each as an example of the envelope. */
+function errorExamples(status: number) {
+  const codes = (Object.keys(ERROR_STATUS) as ErrorCode[]).filter((code) => ERROR_STATUS[code] === status);
+  return Object.fromEntries(
+    codes.map((code) => [
+      code,
+      {
+        summary: code,
+        value: { error: { code, ...SAMPLE[code], requestId: "5d0c7a3e-1f2b-4c8d-9e6f-0a1b2c3d4e5f" } },
+      },
+    ]),
+  );
+}
+
+/** Error responses of a route, each in the envelope with an example per code. 500 is added to every route. */
 export function errors(...statuses: Array<keyof typeof WHY>) {
   return Object.fromEntries(
     [...statuses, 500].map((s) => [
       s,
-      { description: WHY[s] as string, content: { "application/json": { schema: ErrorBody } } },
+      {
+        description: WHY[s] as string,
+        content: { "application/json": { schema: ErrorBody, examples: errorExamples(s) } },
+      },
     ]),
   );
 }
@@ -58,9 +118,12 @@ export function json<T extends z.ZodType>(schema: T, description: string) {
   return { description, content: { "application/json": { schema } } };
 }
 
-/** A required JSON request body. */
-export function jsonBody<T extends z.ZodType>(schema: T) {
-  return { required: true, content: { "application/json": { schema } } };
+/** A required JSON request body, with an example of it when its schema has none. */
+export function jsonBody<T extends z.ZodType>(schema: T, example?: unknown) {
+  return {
+    required: true,
+    content: { "application/json": { schema, ...(example !== undefined && { example }) } },
+  };
 }
 
 /** Admin routes carry the bearer token. */
@@ -108,7 +171,9 @@ const documentRoute = createRoute({
   path: "/openapi.json",
   tags: ["operations"],
   summary: "This document: the OpenAPI 3.1 description of every route",
-  responses: { 200: json(z.object({ openapi: z.string() }).passthrough(), "The OpenAPI document") },
+  responses: {
+    200: json(z.object({ openapi: z.string().describe("3.1.0") }).passthrough(), "The OpenAPI document"),
+  },
 });
 
 /** Serves the app's own OpenAPI 3.1 document at GET /openapi.json (generated once, on first request). */
@@ -127,7 +192,7 @@ export function openApiDocument<T extends OpenAPIHono<AppEnv>>(app: T): T {
           title: "knn-llm-router",
           version: "0.1.0",
           description:
-            "Ranks target models for a prompt from labelled examples. Errors are `{error: {code, message, requestId, details?}}`.",
+            "Ranks target models for a prompt from labelled examples. Errors are `{error: {code, message, requestId, details?}}`; each response lists its codes with an example. A known path asked with a method it does not take answers 405 METHOD_NOT_ALLOWED with `Allow`.",
           license: { name: "Apache-2.0", url: "https://www.apache.org/licenses/LICENSE-2.0" },
         },
         servers: [{ url: "/", description: "the service that serves this document" }],

@@ -30,7 +30,7 @@ const SettingsJson = z
 const PutBody = z
   .strictObject({
     pinned: z.boolean().describe("true: these settings, left alone by tuning; false: back to tuned settings"),
-    settings: SettingsJson.optional(),
+    settings: SettingsJson.optional().describe("the settings to pin (only with pinned: true)"),
   })
   .superRefine((b, ctx) => {
     if (b.pinned && !b.settings)
@@ -41,9 +41,11 @@ const PutBody = z
 
 const Status = z
   .object({
-    settings: SettingsJson,
-    source: z.enum(["default", "tuned", "pinned", "file"]),
-    tuned_at: z.string().nullable(),
+    settings: SettingsJson.describe("the ranking settings in force"),
+    source: z
+      .enum(["default", "tuned", "pinned", "file"])
+      .describe("where they come from: the built-in defaults, self-tuning, a pin, or ROUTING_SETTINGS"),
+    tuned_at: z.string().nullable().describe("when they were tuned (ISO 8601), or null"),
     examples: z.number().int().nullable().describe("examples the settings were tuned on"),
     data_version: z.number().int().nullable().describe("the example-write counter when they were tuned"),
     changes_since: z.number().int().describe("example writes and deletes since then"),
@@ -53,20 +55,31 @@ const Status = z
       .describe(
         "cross-validated metric of the settings beside the baselines (prior only, best single model, oracle) and the cost-quality curves",
       ),
-    tuning: z.enum(["idle", "scheduled", "running"]),
+    tuning: z
+      .enum(["idle", "scheduled", "running"])
+      .describe("whether a tuning run is waiting for a quiet period, running, or neither"),
     templates: z
-      .object({ prefixes: z.array(z.string()), suffixes: z.array(z.string()) })
+      .object({
+        prefixes: z.array(z.string()).describe("text stripped from the start of prompts"),
+        suffixes: z.array(z.string()).describe("text stripped from the end of prompts"),
+      })
       .describe(
         "learned boilerplate stripped from prompts before embedding (self-tuning learns it and switches to it when it ranks better)",
       ),
     last_run: z
       .object({
-        started_at: z.string(),
-        finished_at: z.string().nullable(),
-        outcome: z.enum(["replaced", "kept", "failed"]).nullable(),
-        message: z.string().nullable(),
+        started_at: z.string().describe("when it started (ISO 8601)"),
+        finished_at: z.string().nullable().describe("when it ended, or null while it runs"),
+        outcome: z
+          .enum(["replaced", "kept", "failed"])
+          .nullable()
+          .describe(
+            "replaced: better settings found and put in force; kept: none better; failed: see message",
+          ),
+        message: z.string().nullable().describe("what the run found, or why it failed"),
       })
-      .nullable(),
+      .nullable()
+      .describe("the latest tuning run, or null before the first"),
   })
   .openapi("SettingsStatus");
 
@@ -123,7 +136,12 @@ const put = createRoute({
   tags,
   security: ADMIN,
   summary: "Pin settings by hand (tuning leaves them alone), or unpin",
-  request: { body: jsonBody(PutBody) },
+  request: {
+    body: jsonBody(PutBody, {
+      pinned: true,
+      settings: { k: 10, power: 1, shrinkage: 0, prior: "overall", min_similarity: 0, min_support: 1 },
+    }),
+  },
   responses: { 200: json(Status, "The settings now in force"), ...errors(400, 401, 409, 413, 503) },
 });
 

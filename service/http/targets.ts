@@ -6,10 +6,10 @@ import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
 const TargetJson = z
   .object({
-    name: z.string(),
-    input_price_per_mtok: z.number().nullable(),
-    output_price_per_mtok: z.number().nullable(),
-    enabled: z.boolean(),
+    name: z.string().describe("the target's name, as examples score it"),
+    input_price_per_mtok: z.number().nullable().describe("USD per 1M input tokens, or null when not set"),
+    output_price_per_mtok: z.number().nullable().describe("USD per 1M output tokens, or null when not set"),
+    enabled: z.boolean().describe("whether /rank offers it"),
     examples: z.number().int().describe("examples that score this target"),
   })
   .openapi("Target");
@@ -32,7 +32,10 @@ const list = createRoute({
   security: ADMIN,
   summary: "Every target with its prices, switch and example count",
   responses: {
-    200: json(z.object({ targets: z.array(TargetJson) }), "The targets by name"),
+    200: json(
+      z.object({ targets: z.array(TargetJson).describe("every target, by name") }),
+      "The targets by name",
+    ),
     ...errors(401, 503),
   },
 });
@@ -47,7 +50,7 @@ const update = createRoute({
   description: "URL-encode names that hold a slash. A target exists once an example scores it.",
   request: {
     params: z.object({ name: TargetName }),
-    body: jsonBody(TargetPatch),
+    body: jsonBody(TargetPatch, { input_price_per_mtok: 2.5, output_price_per_mtok: 10, enabled: true }),
   },
   responses: { 200: json(TargetJson, "The updated target"), ...errors(400, 401, 404, 413, 503) },
 });
