@@ -22,6 +22,15 @@ export function onTokenChange(fn) {
   return () => listeners.delete(fn);
 }
 
+/**
+ * Whether the service takes `candidate` as the admin token: resolves when it does, rejects with the
+ * service's own refusal (401 wrong token, 503 admin API off) otherwise. Nothing is stored.
+ */
+export async function checkToken(candidate) {
+  const res = await fetch("/admin/targets", { headers: { authorization: `Bearer ${candidate.trim()}` } });
+  await parse(res);
+}
+
 /** A non-2xx answer: the service's error envelope, kept whole for the page to show. */
 export class ApiError extends Error {
   constructor(status, body) {

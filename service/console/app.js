@@ -3,7 +3,7 @@
 import htm from "htm";
 import { h, render } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, adminToken, api, onTokenChange, setAdminToken, text, upload } from "./api.js";
+import { ApiError, adminToken, api, checkToken, onTokenChange, setAdminToken, text, upload } from "./api.js";
 import { parseMetrics, traffic } from "./metrics.js";
 
 const html = htm.bind(h);
@@ -18,6 +18,64 @@ const VIEWS = [
 
 const fmt = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
 const short = (s, n = 160) => (s.length > n ? `${s.slice(0, n)}…` : s);
+
+// Money as people read it: "$0.02", "$0.000123", never "2.0e-5".
+const USD = new Intl.NumberFormat("en-US", {
+  style: "currency",
+  currency: "USD",
+  maximumSignificantDigits: 3,
+});
+const usd = (x) => (x === null || x === undefined ? "–" : USD.format(x));
+
+const RELATIVE = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+const UNITS = [
+  ["year", 365 * 86400],
+  ["month", 30 * 86400],
+  ["day", 86400],
+  ["hour", 3600],
+  ["minute", 60],
+  ["second", 1],
+];
+/** "3 minutes ago", "yesterday": how long ago `iso` was, in words. */
+function ago(iso, now = Date.now()) {
+  const seconds = (Date.parse(iso) - now) / 1000;
+  if (Math.abs(seconds) < 5) return "just now";
+  for (const [unit, size] of UNITS) {
+    if (Math.abs(seconds) >= size || unit === "second")
+      return RELATIVE.format(Math.round(seconds / size), unit);
+  }
+}
+/** A time in words, with the exact local time on hover. */
+function When({ iso }) {
+  if (!iso) return "–";
+  return html`<time datetime=${iso} title=${new Date(iso).toLocaleString()}>${ago(iso)}</time>`;
+}
+
+// What the settings endpoint's words mean, for an operator.
+const SOURCE = {
+  default: "the built-in defaults",
+  tuned: "tuned on your examples",
+  pinned: "pinned by hand",
+  file: "read from ROUTING_SETTINGS",
+};
+const TUNING = {
+  idle: "idle",
+  scheduled: "waiting for writes to settle",
+  running: "running",
+};
+const OUTCOME = {
+  replaced: "found better settings and put them in force",
+  kept: "kept the settings in force (none ranked better)",
+  failed: "failed",
+};
+const SETTING = {
+  k: "neighbours read (k)",
+  power: "similarity weighting (power)",
+  shrinkage: "pull toward the prior (shrinkage)",
+  prior: "prior: targets' means",
+  min_similarity: "least similarity that counts",
+  min_support: "neighbours needed, else fall back",
+};
 
 function useHash() {
   const [hash, setHash] = useState(location.hash);
@@ -50,21 +108,42 @@ function NeedsToken() {
   return html`<p class="hint">Type the admin token at the top right to use this page.</p>`;
 }
 
+/** Why the service refused a typed token, in words. */
+function refusal(err) {
+  if (err instanceof ApiError && err.status === 401) return "wrong token: the service refused it";
+  if (err instanceof ApiError && err.code === "ADMIN_DISABLED") return err.message;
+  return `could not check the token: ${err.message}`;
+}
+
 function TokenField() {
   const token = useToken();
   const [draft, setDraft] = useState("");
+  const [checking, setChecking] = useState(false);
+  const [problem, setProblem] = useState(null);
   if (token) {
-    return html`<span class="token">admin token set for this tab
+    return html`<span class="token">admin token accepted, kept for this tab
       <button type="button" onClick=${() => setAdminToken("")}>Forget</button></span>`;
   }
-  return html`<form class="token" onSubmit=${(e) => {
+  // The token is tried on the service before it is kept: a wrong one is said at once.
+  const submit = async (e) => {
     e.preventDefault();
-    setAdminToken(draft);
-    setDraft("");
-  }}>
+    setChecking(true);
+    setProblem(null);
+    try {
+      await checkToken(draft);
+      setAdminToken(draft);
+      setDraft("");
+    } catch (err) {
+      setProblem(refusal(err));
+    } finally {
+      setChecking(false);
+    }
+  };
+  return html`<form class="token" onSubmit=${submit}>
     <input type="password" name="token" placeholder="admin token" autocomplete="off" value=${draft}
-      onInput=${(e) => setDraft(e.currentTarget.value)} />
-    <button type="submit">Use</button>
+      onInput=${(e) => setDraft(e.currentTarget.value)} required />
+    <button type="submit" disabled=${checking}>${checking ? "Checking…" : "Use"}</button>
+    ${problem && html`<span class="token-problem" role="alert">${problem}</span>`}
   </form>`;
 }
 
@@ -87,31 +166,51 @@ function ScoreBars({ scores, recommended }) {
         <span class="bar"><span class="fill" style=${`width:${Math.max(0, (s.score / top) * 100)}%`}></span></span>
         <span class="num">${fmt(s.score, 3)}</span>
         <span class="num" title="neighbours that scored it">support ${s.support}</span>
-        <span class="num" title="share of the score from the neighbours rather than the prior">conf ${fmt(s.confidence)}</span>
-        ${s.price_per_mtok !== undefined && html`<span class="num">$${fmt(s.price_per_mtok)}/M</span>`}
+        <span class="num" title="the share of this score that comes from the neighbours; the rest is the prior (the target's mean)">${Math.round(s.confidence * 100)}% from neighbours</span>
+        ${s.price_per_mtok !== undefined && html`<span class="num">${s.price_per_mtok === null ? "no price" : `${usd(s.price_per_mtok)}/M tokens`}</span>`}
         ${s.utility !== undefined && html`<span class="num">utility ${fmt(s.utility, 3)}</span>`}
       </div>`,
     )}
   </div>`;
 }
 
-function Neighbours({ hits, details }) {
+/**
+ * What the confidences say, in words: how much of the scores the neighbours decided, and why an
+ * example just added may barely move them.
+ */
+function confidenceInWords(result) {
+  if (result.fallback)
+    return "No neighbour counted: each score is the target's mean over the examples (the prior).";
+  const rows = result.scores.filter((s) => s.support > 0);
+  if (rows.length === 0) return "";
+  const share = rows.reduce((a, s) => a + s.confidence, 0) / rows.length;
+  if (share >= 0.95) return "The scores come from these neighbours alone.";
+  const pct = Math.max(1, Math.round(share * 100));
+  return `About ${pct}% of each score comes from these neighbours; the rest is the prior, the target's mean score in the neighbours' categories or overall. Self-tuning found that leaning on the prior ranks better on your examples (the shrinkage on the Routing quality page), so one new example moves a score only a little; many similar examples move it more.`;
+}
+
+/** The neighbours, each with its score for every ranked target, in the ranking's order. */
+function Neighbours({ hits, details, targets }) {
   if (hits.length === 0) return html`<p class="hint">No neighbours.</p>`;
-  return html`<table class="neighbours">
-    <thead><tr><th>example</th><th>category</th><th>similarity</th><th>text</th><th>scores</th></tr></thead>
+  const withText = adminToken();
+  // Scores are operator data: without the token there are none to align.
+  if (Object.keys(details).length === 0) targets = [];
+  return html`<div class="wide-table"><table class="neighbours">
+    <thead><tr><th>example</th><th>category</th><th>similarity</th><th>text</th>
+      ${targets.map((t) => html`<th class="num target-col" title=${t}>${t}</th>`)}</tr></thead>
     <tbody>
       ${hits.map((hit) => {
         const e = details[hit.id];
         return html`<tr data-id=${hit.id}>
-          <td><a href=${`#/examples/${hit.id}`}>${hit.id.slice(0, 8)}</a></td>
+          <td class="id"><a href=${`#/examples/${hit.id}`} title=${hit.id}>${short(hit.id, 10)}</a></td>
           <td>${hit.category ?? "–"}</td>
           <td class="num">${fmt(hit.similarity, 4)}</td>
-          <td class="text">${e ? short(e.text) : html`<span class="hint">${adminToken() ? "…" : "admin token needed"}</span>`}</td>
-          <td class="scores">${e ? Object.entries(e.scores).map(([t, v]) => html`<span>${t} ${fmt(v)}</span>`) : ""}</td>
+          <td class="text">${e ? short(e.text, 90) : html`<span class="hint nowrap">${withText ? "…" : "admin token needed for texts and scores"}</span>`}</td>
+          ${targets.map((t) => html`<td class="num score" data-target=${t}>${e ? fmt(e.scores[t]) : ""}</td>`)}
         </tr>`;
       })}
     </tbody>
-  </table>`;
+  </table></div>`;
 }
 
 /** The stored examples behind `ids`, read one by one with the admin token (none without it). */
@@ -183,7 +282,7 @@ function Playground() {
         ${
           result.recommended !== undefined &&
           html`<span>recommended: <strong class="recommended-name">${result.recommended ?? "none affordable"}</strong>
-          ${result.recommended && html` at $${fmt(result.scores.find((s) => s.target === result.recommended)?.price_per_mtok)}/M tokens`}</span>`
+          ${result.recommended && html` at ${usd(result.scores.find((s) => s.target === result.recommended)?.price_per_mtok)}/M tokens`}</span>`
         }
         <span class=${result.fallback ? "fallback yes" : "fallback"}>${result.fallback ? `fallback: ${result.fallback_reason}` : "no fallback"}</span>
         <span>k ${result.k}</span>
@@ -192,8 +291,9 @@ function Playground() {
         <span class="hint">${result.embedder}</span>
       </p>
       <${ScoreBars} scores=${result.scores} recommended=${result.recommended} />
+      <p class="hint confidence-note">${confidenceInWords(result)}</p>
       <h3>Neighbours that decided it</h3>
-      <${Neighbours} hits=${result.hits} details=${details} />
+      <${Neighbours} hits=${result.hits} details=${details} targets=${result.scores.map((s) => s.target)} />
     </div>`
     }
   </section>`;
@@ -310,7 +410,7 @@ function ExampleForm({ id }) {
       ${id && html`<button type="button" class="danger" onClick=${remove}>Delete</button>`}
       <a href="#/examples">back to the list</a>
       ${saved && html`<span class="ok">${saved}</span>`}
-      ${draft.updated && html`<span class="hint">updated ${draft.updated}</span>`}
+      ${draft.updated && html`<span class="hint">updated <${When} iso=${draft.updated} /></span>`}
     </div>
     <${ErrorBox} error=${error} />
   </form>`;
@@ -550,17 +650,22 @@ function CurvePlot({ curves }) {
         height: 360,
         scales: { x: { time: false } },
         axes: [
-          { label: "mean cost per query (USD)", values: (_, ticks) => ticks.map((t) => t.toExponential(1)) },
-          { label: "mean quality" },
+          {
+            label: "mean cost per 1,000 queries",
+            values: (_, ticks) => ticks.map((t) => usd(t * 1000)),
+            size: 50,
+          },
+          { label: "mean quality", values: (_, ticks) => ticks.map((t) => t.toFixed(2)) },
         ],
         series: [
-          {},
+          { label: "cost per 1,000 queries", value: (_, v) => (v === null ? "–" : usd(v * 1000)) },
           ...CURVES.map(([, label, stroke]) => ({
             label,
             stroke,
             width: 2,
             spanGaps: true,
             points: { show: true, size: 4 },
+            value: (_, v) => (v === null || v === undefined ? "–" : v.toFixed(3)),
           })),
         ],
       },
@@ -605,15 +710,18 @@ function Quality() {
       status &&
       html`<div>
       <p class="summary">
-        <span>settings: <strong>${status.source}</strong></span>
-        <span>tuning: <strong class="tuning-state">${status.tuning}</strong></span>
-        ${status.tuned_at && html`<span>tuned ${status.tuned_at} on ${status.examples} examples</span>`}
-        <span>${status.changes_since} example changes since</span>
+        <span>settings: <strong class="settings-source">${SOURCE[status.source] ?? status.source}</strong></span>
+        <span>tuning: <strong class="tuning-state" data-state=${status.tuning}>${TUNING[status.tuning] ?? status.tuning}</strong></span>
+        ${status.tuned_at && html`<span class="tuned-at">tuned <${When} iso=${status.tuned_at} /> on ${status.examples} examples</span>`}
+        <span>${status.changes_since === 1 ? "1 example change" : `${status.changes_since} example changes`} since</span>
         <button type="button" disabled=${status.tuning !== "idle" || status.source === "pinned" || status.source === "file"} onClick=${tune}>Tune now</button>
       </p>
-      ${status.last_run && html`<p class="hint">last run: ${status.last_run.outcome ?? "running"} ${status.last_run.message ?? ""}</p>`}
+      ${
+        status.last_run &&
+        html`<p class="hint last-run">last run, started <${When} iso=${status.last_run.started_at} />${`: ${status.last_run.outcome ? OUTCOME[status.last_run.outcome] : "still running"}`}${status.last_run.message ? ` (${status.last_run.message})` : ""}</p>`
+      }
       <table class="settings"><tbody>
-        ${Object.entries(status.settings).map(([k, v]) => html`<tr><th>${k}</th><td>${v}</td></tr>`)}
+        ${Object.entries(status.settings).map(([k, v]) => html`<tr data-setting=${k}><th>${SETTING[k] ?? k}</th><td>${v}</td></tr>`)}
       </tbody></table>
       ${
         ev
@@ -630,8 +738,8 @@ function Quality() {
             ev.curves
               ? html`<${CurvePlot} curves=${ev.curves} />
               <details><summary>the points behind the plot</summary>
-                <table class="points"><thead><tr><th>curve</th><th>cost (USD)</th><th>quality</th></tr></thead><tbody>
-                  ${CURVES.flatMap(([key, label]) => (ev.curves[key] ?? []).map((p) => html`<tr><td>${label}</td><td class="num">${p.x.toExponential(3)}</td><td class="num">${fmt(p.y, 4)}</td></tr>`))}
+                <table class="points"><thead><tr><th>curve</th><th>cost per 1,000 queries</th><th>quality</th></tr></thead><tbody>
+                  ${CURVES.flatMap(([key, label]) => (ev.curves[key] ?? []).map((p) => html`<tr><td>${label}</td><td class="num">${usd(p.x * 1000)}</td><td class="num">${fmt(p.y, 4)}</td></tr>`))}
                 </tbody></table></details>`
               : html`<p class="hint">No cost-quality curve: give every target a price and tune again.</p>`
           }`
@@ -646,6 +754,8 @@ function Quality() {
 // Traffic
 
 const TRAFFIC_EVERY_MS = 2000;
+const ESTIMATES =
+  "The /rank percentiles are estimates from the latency histogram's buckets (linear within a bucket, as Prometheus's histogram_quantile does): within a bucket's width of the true value.";
 const HISTORY = 60;
 
 function Traffic() {
@@ -667,7 +777,10 @@ function Traffic() {
         last.current = { samples, at };
         if (stop) return;
         setError(null);
-        setNow({ window: prev ? t : null, total: traffic(samples, null, 0) });
+        // Since start: over the process's uptime by its own start time (the service's clock).
+        const started = samples.find((s) => s.name === "router_process_start_time_seconds")?.value;
+        const uptime = started ? Date.now() / 1000 - started : 0;
+        setNow({ window: prev ? t : null, total: traffic(samples, null, Math.max(uptime, 0)) });
         if (prev)
           setHistory((h) => [...h.slice(-HISTORY + 1), [Date.now() / 1000, t.requestsPerSecond, t.p99]]);
       } catch (err) {
@@ -689,11 +802,26 @@ function Traffic() {
         width: Math.min(ref.current.clientWidth || 760, 900),
         height: 220,
         series: [
-          {},
-          { label: "requests/s", stroke: "#2563eb", width: 2 },
-          { label: "/rank p99 ms", stroke: "#dc2626", width: 1, scale: "ms" },
+          { label: "time", value: (_, v) => (v === null ? "–" : new Date(v * 1000).toLocaleTimeString()) },
+          {
+            label: "requests/s",
+            stroke: "#2563eb",
+            width: 2,
+            value: (_, v) => (v === null || v === undefined ? "–" : v.toFixed(1)),
+          },
+          {
+            label: "/rank p99 (estimate)",
+            stroke: "#dc2626",
+            width: 1,
+            scale: "ms",
+            value: (_, v) => (v === null || v === undefined ? "–" : `≈ ${v.toFixed(1)} ms`),
+          },
         ],
-        axes: [{}, { label: "requests/s" }, { side: 1, scale: "ms", label: "ms", grid: { show: false } }],
+        axes: [
+          {},
+          { label: "requests/s" },
+          { side: 1, scale: "ms", label: "ms (p99 estimate)", grid: { show: false } },
+        ],
       },
       [history.map((r) => r[0]), history.map((r) => r[1]), history.map((r) => r[2])],
       ref.current,
@@ -707,17 +835,17 @@ function Traffic() {
     html`<tr><th>${label}</th><td class="num">${a}</td><td class="num">${b}</td></tr>`;
   return html`<section>
     <h2>Traffic</h2>
-    <p class="hint">From GET /metrics every ${TRAFFIC_EVERY_MS / 1000} s${error?.status === 401 ? "" : ""}.</p>
+    <p class="hint">${`From GET /metrics every ${TRAFFIC_EVERY_MS / 1000} s. ${ESTIMATES}`}</p>
     ${error && error.status === 401 && html`<p class="hint">/metrics needs METRICS_TOKEN or the admin token: type one at the top right.</p>`}
     <${ErrorBox} error=${error} />
     ${
       all &&
       html`<table class="traffic"><thead><tr><th></th><th>last ${TRAFFIC_EVERY_MS / 1000} s</th><th>since start</th></tr></thead><tbody>
-      ${row("requests/s", fmt(w?.requestsPerSecond, 1), "")}
+      ${row("requests/s", w ? fmt(w.requestsPerSecond, 1) : "measuring…", fmt(all.requestsPerSecond, 2))}
       ${row("ranks", w ? w.ranks : "–", all.ranks)}
-      ${row("/rank p50 ms", fmt(w?.p50), fmt(all.p50))}
-      ${row("/rank p90 ms", fmt(w?.p90), fmt(all.p90))}
-      ${row("/rank p99 ms", fmt(w?.p99), fmt(all.p99))}
+      ${row("/rank p50 ms (estimate)", fmt(w?.p50), fmt(all.p50))}
+      ${row("/rank p90 ms (estimate)", fmt(w?.p90), fmt(all.p90))}
+      ${row("/rank p99 ms (estimate)", fmt(w?.p99), fmt(all.p99))}
       ${row("fallback rate", w?.fallbackRate == null ? "–" : `${fmt(w.fallbackRate * 100, 1)}%`, all.fallbackRate == null ? "–" : `${fmt(all.fallbackRate * 100, 1)}%`)}
     </tbody></table>
     <div class="plot" ref=${ref}></div>

@@ -129,10 +129,20 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
     expect(await page.locator("table.targets").count()).toBe(0);
   });
 
-  it("keeps the typed token for the tab only, never in a cookie or localStorage", async () => {
+  it("checks a typed token on the service, says when it is wrong, and keeps a right one for the tab only", async () => {
+    await page.fill("input[name=token]", "not-the-admin-token-at-all");
+    await page.click("form.token button");
+    await page.waitForSelector(".token-problem");
+    expect(await page.locator(".token-problem").textContent()).toBe("wrong token: the service refused it");
+    expect(await page.evaluate(() => Object.keys(sessionStorage))).toEqual([]);
+    // Still asking: nothing behind the token was opened.
+    await go("#/targets");
+    await page.waitForSelector("text=Type the admin token");
+
     await page.fill("input[name=token]", ADMIN_TOKEN);
     await page.click("form.token button");
-    await page.waitForSelector("text=admin token set for this tab");
+    await page.waitForSelector("text=admin token accepted, kept for this tab");
+    await page.waitForSelector("table.targets");
     const stored = await page.evaluate(() => ({
       cookie: document.cookie,
       local: localStorage.length,
@@ -166,6 +176,23 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
     expect(await first.getAttribute("data-id")).toBe(id);
     expect(await first.textContent()).toContain("1.0000");
     expect(await first.textContent()).toContain("Old Norse");
+    // The neighbours' scores stand in columns in the ranking's order, each under its target.
+    const ranking = await page
+      .locator(".result .bar-row")
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-target")));
+    const columns = await page.locator("table.neighbours thead th.target-col").allTextContents();
+    expect(columns).toEqual(ranking);
+    expect(await first.locator("td.score[data-target='gpt-4o']").textContent()).toBe("0.90");
+    expect(await first.locator("td.score[data-target='gpt-4o-mini']").textContent()).toBe("0.40");
+    const cells = await first
+      .locator("td.score")
+      .evaluateAll((tds) => tds.map((td) => td.getAttribute("data-target")));
+    expect(cells).toEqual(ranking);
+    // Confidence in words, beside the bars that show it as a share.
+    expect(await page.locator(".result .bar-row").first().textContent()).toMatch(/\d+% from neighbours/);
+    expect(await page.locator(".confidence-note").textContent()).toMatch(
+      /^(About \d+% of each score comes from these neighbours; the rest is the prior|The scores come from these neighbours alone)/,
+    );
     // The neighbour links to its example.
     await first.locator("a").click();
     await page.waitForSelector(".example-form textarea[name=text]");
@@ -332,6 +359,22 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
     });
     expect(colours).toBeGreaterThan(2);
     expect(Number(await page.locator(".metric-value").textContent())).toBeGreaterThan(0);
+    // Readable legend (no uPlot "Value: --"), money in dollars, times and states in words.
+    expect(legend).toContain("cost per 1,000 queries");
+    expect(legend).not.toContain("Value");
+    const points = await page.locator("table.points tbody td:nth-child(2)").allTextContents();
+    expect(points.length).toBeGreaterThan(0);
+    for (const cost of points) expect(cost).toMatch(/^\$\d+(\.\d+)?$/);
+    const summary = await page.locator(".summary").textContent();
+    expect(summary).toContain("settings: tuned on your examples");
+    expect(summary).toMatch(/tuned (just now|\d+ seconds? ago|\d+ minutes? ago) on \d+ examples/);
+    expect(await page.locator(".summary time").first().getAttribute("datetime")).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(await page.locator(".last-run").textContent()).toMatch(
+      /last run, started (just now|.* ago): (found better settings and put them in force|kept the settings in force \(none ranked better\))/,
+    );
+    expect(await page.locator("table.settings tr[data-setting=k] th").textContent()).toBe(
+      "neighbours read (k)",
+    );
     await shot("quality");
   }, 90_000);
 
@@ -387,6 +430,16 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
     );
     expect(Number(await cell("/rank p50", 2))).toBeGreaterThan(0);
     expect(await cell("fallback rate", 2)).toMatch(/%$/);
+    // Requests a second since start too, percentiles labelled as the estimates they are.
+    expect(Number(await cell("requests/s", 2))).toBeGreaterThan(0);
+    expect(await cell("/rank p99", 0)).toBe("/rank p99 ms (estimate)");
+    expect(await page.locator("section").textContent()).toContain(
+      "estimates from the latency histogram's buckets",
+    );
+    const legend = await page.locator(".plot .u-legend").textContent();
+    expect(legend).toContain("requests/s");
+    expect(legend).toContain("/rank p99 (estimate)");
+    expect(legend).not.toContain("Value");
     expect(await page.locator(".bars .bar-row").count()).toBeGreaterThan(0);
     await shot("traffic");
   }, 40_000);
@@ -395,6 +448,7 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
     expect(foreign).toEqual([]);
     expect(pageErrors).toEqual([]);
     expect(failed.map((f) => f.replace(/[0-9a-f-]{36}/, "{id}"))).toEqual([
+      "GET /admin/targets 401",
       "PUT /admin/examples/{id} 400",
       "POST /admin/import 400",
     ]);
