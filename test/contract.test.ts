@@ -83,7 +83,7 @@ describe("the OpenAPI document", () => {
     expect(bare).toEqual([]);
   });
 
-  it("has an example for every JSON request body", () => {
+  it("has an example for every JSON and JSONL request body", () => {
     const without: string[] = [];
     for (const [path, operations] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(operations)) {
@@ -92,11 +92,43 @@ describe("the OpenAPI document", () => {
             media.example !== undefined ||
             media.examples !== undefined ||
             resolve(doc, media.schema)?.example !== undefined;
-          if (type === "application/json" && !hasExample) without.push(`${method} ${path}`);
+          const json = type === "application/json" || type === "application/x-ndjson";
+          if (json && !hasExample) without.push(`${method} ${path} ${type}`);
         }
       }
     }
     expect(without).toEqual([]);
+  });
+
+  it("has request examples the service accepts", async () => {
+    // Self-tuning on, as by default: settings from a file could not be pinned.
+    const fresh = await startService({}, { selfTuning: true });
+    try {
+      const media = (path: string, method: string, type = "application/json") => {
+        const m = doc.paths[path]?.[method]?.requestBody?.content[type] as Media;
+        return m.example ?? resolve(doc, m.schema)?.example;
+      };
+      const send = async (method: string, path: string, template: string, type?: string) => {
+        const body = media(template, method.toLowerCase(), type);
+        const res = type
+          ? await fresh.request(method, path, body as string, {
+              admin: true,
+              headers: { "content-type": type },
+            })
+          : await fresh.request(method, path, body, { admin: true });
+        return res.status;
+      };
+      expect(await send("POST", "/admin/examples", "/admin/examples")).toBe(201);
+      expect(await send("POST", "/admin/import", "/admin/import", "application/x-ndjson")).toBe(201);
+      expect(await send("PUT", "/admin/examples/sql-2", "/admin/examples/{id}")).toBe(201);
+      expect(await send("PATCH", "/admin/examples/sql-1", "/admin/examples/{id}")).toBe(200);
+      expect(await send("PUT", "/admin/targets/gpt-4o", "/admin/targets/{name}")).toBe(200);
+      expect(await send("PUT", "/admin/settings", "/admin/settings")).toBe(200);
+      expect(await send("POST", "/rank", "/rank")).toBe(200);
+      expect(await send("POST", "/", "/")).toBe(200);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it("uses the README's /rank call and answer as the /rank example", () => {

@@ -55,7 +55,12 @@ const route = createRoute({
     // Read by the handler (one line at a time, errors naming file and line), so declared, not validated here.
     body: {
       content: {
-        "application/x-ndjson": { schema: { type: "string", description: "one example object a line" } },
+        "application/x-ndjson": {
+          schema: { type: "string", description: "one example object a line" },
+          example:
+            '{"id":"sql-1","text":"Write a SQL query that lists the ten customers who spent the most last month","category":"coding","scores":{"gpt-4o":0.92,"gpt-4o-mini":0.81}}\n' +
+            '{"id":"haiku-1","text":"write a haiku about rain","category":"creative-writing","scores":{"gpt-4o":0.85,"gpt-4o-mini":0.7}}\n',
+        },
         "multipart/form-data": {
           schema: {
             type: "object",

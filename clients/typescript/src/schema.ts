@@ -1817,6 +1817,10 @@ export interface operations {
         };
         requestBody?: {
             content: {
+                /**
+                 * @example {"id":"sql-1","text":"Write a SQL query that lists the ten customers who spent the most last month","category":"coding","scores":{"gpt-4o":0.92,"gpt-4o-mini":0.81}}
+                 *     {"id":"haiku-1","text":"write a haiku about rain","category":"creative-writing","scores":{"gpt-4o":0.85,"gpt-4o-mini":0.7}}
+                 */
                 "application/x-ndjson": string;
                 "multipart/form-data": {
                     /**
