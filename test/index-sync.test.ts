@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { QdrantIndex } from "../service/vectors/qdrant.ts";
-import { FakeQdrant } from "./support/fake-qdrant.ts";
+import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import {
   type ErrorBody,
   example,
@@ -13,7 +13,7 @@ import {
 
 /** The service on Qdrant (the REST double): SQLite first, the index follows, nothing lost. */
 describe("service on Qdrant: consistency with SQLite", () => {
-  let fake: FakeQdrant;
+  let fake: QdrantStandIn;
   let tmp: ReturnType<typeof tempDir>;
   let svc: TestService;
   let n = 0;
@@ -27,9 +27,12 @@ describe("service on Qdrant: consistency with SQLite", () => {
     );
 
   beforeAll(async () => {
-    fake = await new FakeQdrant().start();
+    fake = await new QdrantStandIn().start();
   });
-  afterAll(() => fake.stop());
+  afterAll(async () => {
+    expect(fake.violations).toEqual([]);
+    await fake.stop();
+  });
   beforeEach(async () => {
     tmp = tempDir();
     collection = `sync_${++n}`;
@@ -139,7 +142,7 @@ describe("Qdrant unreachable at start", () => {
     expect(added.status).toBe(201);
     expect(added.body.indexed).toBe(false);
 
-    const late = await new FakeQdrant().start(port);
+    const late = await new QdrantStandIn().start(port);
     try {
       let status = 0;
       for (let i = 0; i < 200 && status !== 200; i++) {

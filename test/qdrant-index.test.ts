@@ -2,15 +2,18 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AppError, StartupError } from "../service/errors.ts";
 import { pointId, QdrantIndex, type QdrantIndexOptions } from "../service/vectors/qdrant.ts";
-import { FakeQdrant } from "./support/fake-qdrant.ts";
+import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { randomVector, rng, vectorIndexContract } from "./support/vector-index-contract.ts";
 
-let fake: FakeQdrant;
+let fake: QdrantStandIn;
 let n = 0;
 beforeAll(async () => {
-  fake = await new FakeQdrant().start();
+  fake = await new QdrantStandIn().start();
 });
-afterAll(() => fake.stop());
+afterAll(async () => {
+  expect(fake.violations).toEqual([]);
+  await fake.stop();
+});
 
 const options = (over: Partial<QdrantIndexOptions> = {}): QdrantIndexOptions => ({
   url: fake.url,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { pointId } from "../service/vectors/qdrant.ts";
-import { FakeQdrant } from "./support/fake-qdrant.ts";
+import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import {
   type ErrorBody,
   example,
@@ -49,7 +49,7 @@ describe("readable example ids", () => {
   });
 
   it("with Qdrant, stores them under derived point ids and reconciles them as the ids they are", async () => {
-    const qdrant = await new FakeQdrant().start();
+    const qdrant = await new QdrantStandIn().start();
     const tmp = tempDir();
     const env = {
       DATABASE_PATH: `${tmp.dir}/router.db`,
@@ -78,6 +78,7 @@ describe("readable example ids", () => {
         await new Promise((r) => setTimeout(r, 20));
       expect(points?.has(pointId("sql-1"))).toBe(false);
     } finally {
+      expect(qdrant.violations).toEqual([]);
       await qdrant.stop();
       tmp.remove();
     }

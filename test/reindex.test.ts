@@ -10,7 +10,7 @@ import { createLogger } from "../service/logger.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { StateStore } from "../service/store/state-store.ts";
 import { TEMPLATES_KEY } from "../service/templates/state.ts";
-import { FakeQdrant } from "./support/fake-qdrant.ts";
+import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { example, startService, tempDir } from "./support/harness.ts";
 
 /** Fails every call after `okCalls` successful ones, like a process that dies mid-way. */
@@ -30,11 +30,14 @@ class DyingEmbedder extends HashEmbedder {
 
 describe("npm run reindex", () => {
   let tmp: ReturnType<typeof tempDir>;
-  let fake: FakeQdrant;
+  let fake: QdrantStandIn;
   beforeAll(async () => {
-    fake = await new FakeQdrant().start();
+    fake = await new QdrantStandIn().start();
   });
-  afterAll(() => fake.stop());
+  afterAll(async () => {
+    expect(fake.violations).toEqual([]);
+    await fake.stop();
+  });
   beforeEach(() => {
     tmp = tempDir();
   });

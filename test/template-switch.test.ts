@@ -12,7 +12,7 @@ import { IndexLedger } from "../service/store/index-ledger.ts";
 import { StagingStore } from "../service/store/staging-store.ts";
 import { StateStore } from "../service/store/state-store.ts";
 import { TEMPLATES_KEY } from "../service/templates/state.ts";
-import { FakeQdrant } from "./support/fake-qdrant.ts";
+import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { RecordingLogger, startService, type TestService, tempDir } from "./support/harness.ts";
 
 /** A few-shot block and an instruction every prompt carries: longer together than the input limit. */
@@ -305,7 +305,7 @@ describe("learned templates in self-tuning", () => {
   });
 
   it("with Qdrant, fills a collection of its own for the new vectors, and the next start opens it", async () => {
-    const qdrant = await new FakeQdrant().start();
+    const qdrant = await new QdrantStandIn().start();
     const db = join(dirs.make(), "router.db");
     const env = { ...FAST, DATABASE_PATH: db, VECTOR_STORE: "qdrant", QDRANT_URL: qdrant.url, TUNING: "off" };
     try {
@@ -340,6 +340,7 @@ describe("learned templates in self-tuning", () => {
       const again = await svc.rank({ query: `${PREFIX}a question about python code${SUFFIX}` });
       expect(again.body.scores[0]?.target).toBe("big");
     } finally {
+      expect(qdrant.violations).toEqual([]);
       await qdrant.stop();
     }
   });
