@@ -63,6 +63,19 @@ export const EnvSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{1,255}$/, "letters, digits, _ and - only")
     .default("examples"),
   QDRANT_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  QDRANT_SHARDS: int(1, 1024).optional(),
+  QDRANT_REPLICATION_FACTOR: int(1, 64).optional(),
+  QDRANT_WRITE_CONSISTENCY_FACTOR: int(1, 64).optional(),
+  QDRANT_ON_DISK_VECTORS: bool.optional(),
+  QDRANT_ON_DISK_PAYLOAD: bool.optional(),
+  QDRANT_WRITE_ORDERING: z.enum(["weak", "medium", "strong"]).default("weak"),
+  QDRANT_PAYLOAD_INDEXES: z
+    .string()
+    .regex(
+      /^[A-Za-z_][A-Za-z0-9_.]*:(keyword|integer|float|bool|text|uuid|datetime)(,[A-Za-z_][A-Za-z0-9_.]*:(keyword|integer|float|bool|text|uuid|datetime))*$/,
+      "comma-separated field:type pairs, e.g. category:keyword",
+    )
+    .optional(),
   INDEX_BATCH_SIZE: int(1, 10_000).default(256),
   INDEX_RETRY_MS: int(10, 3_600_000).default(1_000),
   DEFAULT_K: int(1, 200).optional(),
@@ -103,6 +116,19 @@ const RequiredByBackend = EnvSchema.superRefine((e, ctx) => {
     });
   }
 });
+
+export type PayloadIndexType = "keyword" | "integer" | "float" | "bool" | "text" | "uuid" | "datetime";
+
+/** How the service creates a Qdrant collection; unset fields keep Qdrant's defaults. */
+export interface QdrantCollectionSettings {
+  shardNumber?: number | undefined;
+  replicationFactor?: number | undefined;
+  writeConsistencyFactor?: number | undefined;
+  onDiskVectors?: boolean | undefined;
+  onDiskPayload?: boolean | undefined;
+  /** Payload fields indexed at creation (for filters). */
+  payloadIndexes: Array<{ field: string; type: PayloadIndexType }>;
+}
 
 /** Typed configuration, sliced per consumer so a factory sees only what it needs. */
 export interface Config {
@@ -145,7 +171,16 @@ export interface Config {
     kind: Env["VECTOR_STORE"];
     /** INDEX_IMAGE: the embedded index saves itself beside the database at shutdown and starts from that. Default true. */
     image: boolean;
-    qdrant: { url?: string; apiKey?: string; collection: string; timeoutMs: number };
+    qdrant: {
+      url?: string;
+      apiKey?: string;
+      collection: string;
+      timeoutMs: number;
+      /** Applied to every collection the service creates (a template switch's included). */
+      collectionSettings: QdrantCollectionSettings;
+      /** QDRANT_WRITE_ORDERING: the `ordering` of every write. */
+      writeOrdering: "weak" | "medium" | "strong";
+    };
     hnsw: { connectivity: number; expansionAdd: number; expansionSearch: number; exactBelow: number };
     batchSize: number;
     retryMs: number;
@@ -255,6 +290,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         apiKey: e.QDRANT_API_KEY,
         collection: e.QDRANT_COLLECTION,
         timeoutMs: e.QDRANT_TIMEOUT_MS,
+        collectionSettings: {
+          shardNumber: e.QDRANT_SHARDS,
+          replicationFactor: e.QDRANT_REPLICATION_FACTOR,
+          writeConsistencyFactor: e.QDRANT_WRITE_CONSISTENCY_FACTOR,
+          onDiskVectors: e.QDRANT_ON_DISK_VECTORS,
+          onDiskPayload: e.QDRANT_ON_DISK_PAYLOAD,
+          payloadIndexes: (e.QDRANT_PAYLOAD_INDEXES?.split(",") ?? []).map((pair) => {
+            const [field, type] = pair.split(":") as [string, PayloadIndexType];
+            return { field, type };
+          }),
+        },
+        writeOrdering: e.QDRANT_WRITE_ORDERING,
       },
       hnsw: {
         connectivity: e.HNSW_CONNECTIVITY,

@@ -26,6 +26,50 @@ const options = (over: Partial<QdrantIndexOptions> = {}): QdrantIndexOptions => 
 
 vectorIndexContract("qdrant, against the in-process REST double", (dim) => QdrantIndex.open(options(), dim));
 
+describe("qdrant collection settings", () => {
+  it("creates the collection with the configured shards, replication, on-disk storage and payload indexes", async () => {
+    const o = options({
+      collectionSettings: {
+        shardNumber: 4,
+        replicationFactor: 2,
+        writeConsistencyFactor: 2,
+        onDiskVectors: true,
+        onDiskPayload: false,
+        payloadIndexes: [{ field: "category", type: "keyword" }],
+      },
+      writeOrdering: "strong",
+    });
+    const index = await QdrantIndex.open(o, 4);
+    const info = fake.collections.get(o.collection)?.info();
+    expect(info?.config.params).toEqual({
+      vectors: { size: 4, distance: "Cosine", on_disk: true },
+      shard_number: 4,
+      replication_factor: 2,
+      write_consistency_factor: 2,
+      on_disk_payload: false,
+    });
+    expect(Object.keys(info?.payload_schema ?? {})).toEqual(["category"]);
+    fake.requests.length = 0;
+    await index.upsert([{ id: "a", vector: new Float32Array([1, 0, 0, 0]) }]);
+    await index.delete(["a"]);
+    const writes = fake.requests.filter((r) => r.method !== "GET");
+    expect(writes.map((r) => [r.path, r.query.get("wait"), r.query.get("ordering")])).toEqual([
+      [`/collections/${o.collection}/points`, "true", "strong"],
+      [`/collections/${o.collection}/points/delete`, "true", "strong"],
+    ]);
+  });
+
+  it("leaves Qdrant's defaults when nothing is configured", async () => {
+    const o = options();
+    await QdrantIndex.open(o, 4);
+    const create = fake.requests.find((r) => r.method === "PUT" && r.path === `/collections/${o.collection}`);
+    expect(create?.body).toEqual({
+      vectors: { size: 4, distance: "Cosine" },
+      metadata: { embedder_id: "hash:v1:32" },
+    });
+  });
+});
+
 const live = process.env.QDRANT_URL;
 describe.skipIf(!live)("qdrant live at QDRANT_URL (skipped: QDRANT_URL is not set)", () => {
   vectorIndexContract("qdrant live", (dim) =>

@@ -307,7 +307,18 @@ describe("learned templates in self-tuning", () => {
   it("with Qdrant, fills a collection of its own for the new vectors, and the next start opens it", async () => {
     const qdrant = await new QdrantStandIn().start();
     const db = join(dirs.make(), "router.db");
-    const env = { ...FAST, DATABASE_PATH: db, VECTOR_STORE: "qdrant", QDRANT_URL: qdrant.url, TUNING: "off" };
+    const env = {
+      ...FAST,
+      DATABASE_PATH: db,
+      VECTOR_STORE: "qdrant",
+      QDRANT_URL: qdrant.url,
+      TUNING: "off",
+      // Applied to every collection the service creates, the switch's too.
+      QDRANT_SHARDS: "3",
+      QDRANT_REPLICATION_FACTOR: "2",
+      QDRANT_ON_DISK_PAYLOAD: "true",
+      QDRANT_PAYLOAD_INDEXES: "category:keyword",
+    };
     try {
       const logger = new RecordingLogger();
       svc = await startService(env, { selfTuning: true, logger });
@@ -320,6 +331,15 @@ describe("learned templates in self-tuning", () => {
       const own = names.find((n) => /^examples-templates-[0-9a-f]{12}$/.test(n)) as string;
       expect(own).toBeDefined();
       expect(qdrant.collections.get(own)?.points.size).toBe(90);
+      for (const name of ["examples", own]) {
+        const info = qdrant.collections.get(name)?.info();
+        expect(info?.config.params).toMatchObject({
+          shard_number: 3,
+          replication_factor: 2,
+          on_disk_payload: true,
+        });
+        expect(Object.keys(info?.payload_schema ?? {})).toEqual(["category"]);
+      }
       const ranked = await svc.rank({ query: `${PREFIX}a question about python code${SUFFIX}` });
       expect(ranked.body.scores[0]?.target).toBe("big");
       // The replaced collection is deleted 120 s after the switch (replicas move within 30 s); a

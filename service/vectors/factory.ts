@@ -21,6 +21,8 @@ export async function createVectorIndex(
         apiKey: config.qdrant.apiKey,
         collection: config.qdrant.collection,
         timeoutMs: config.qdrant.timeoutMs,
+        collectionSettings: config.qdrant.collectionSettings,
+        writeOrdering: config.qdrant.writeOrdering,
         batchSize: config.batchSize,
         embedderId,
         onMismatch,

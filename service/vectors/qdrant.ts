@@ -7,6 +7,7 @@ import {
   type Schemas,
 } from "@qdrant/js-client-rest";
 import { ApiError } from "@qdrant/openapi-typescript-fetch";
+import type { QdrantCollectionSettings } from "../config.ts";
 import { AppError, StartupError } from "../errors.ts";
 import type { Neighbour, VectorIndex, VectorRecord } from "./vector-index.ts";
 
@@ -25,6 +26,10 @@ export interface QdrantIndexOptions {
   embedderId: string;
   /** When the collection does not match the embedder: refuse (default, at start-up) or recreate it (reindex). */
   onMismatch?: "refuse" | "recreate";
+  /** Shards, replication, on-disk storage and payload indexes of a collection this index creates. */
+  collectionSettings?: QdrantCollectionSettings;
+  /** The `ordering` of every write (Qdrant's default: weak). */
+  writeOrdering?: "weak" | "medium" | "strong";
 }
 
 /** Collection metadata key naming the embedder of the stored vectors. */
@@ -106,13 +111,33 @@ export class QdrantIndex implements VectorIndex {
       }
       await guard("delete the collection", () => this.client.deleteCollection(name));
     }
+    const s = this.options.collectionSettings;
     const body: Schemas["CreateCollection"] & { collection_name: string } = {
       collection_name: name,
-      vectors: { size: this.dimension, distance: "Cosine" },
+      vectors: {
+        size: this.dimension,
+        distance: "Cosine",
+        ...(s?.onDiskVectors !== undefined && { on_disk: s.onDiskVectors }),
+      },
+      ...(s?.shardNumber !== undefined && { shard_number: s.shardNumber }),
+      ...(s?.replicationFactor !== undefined && { replication_factor: s.replicationFactor }),
+      ...(s?.writeConsistencyFactor !== undefined && { write_consistency_factor: s.writeConsistencyFactor }),
+      ...(s?.onDiskPayload !== undefined && { on_disk_payload: s.onDiskPayload }),
       metadata: { [EMBEDDER_KEY]: this.options.embedderId },
     };
     // The client's createCollection() drops `metadata`; the raw operation sends the whole body.
     await guard("create the collection", () => this.client.api().createCollection(body));
+    for (const { field, type } of s?.payloadIndexes ?? []) {
+      await guard("create a payload index", () =>
+        this.client.createPayloadIndex(name, { field_name: field, field_schema: type, wait: true }),
+      );
+    }
+  }
+
+  /** Query parameters of every write: wait until applied, with the configured ordering. */
+  private get writeParams(): { wait: true; ordering?: "weak" | "medium" | "strong" } {
+    const ordering = this.options.writeOrdering;
+    return { wait: true, ...(ordering && ordering !== "weak" && { ordering }) };
   }
 
   async upsert(records: readonly VectorRecord[]): Promise<void> {
@@ -132,14 +157,14 @@ export class QdrantIndex implements VectorIndex {
           ...(id !== r.id && { payload: { [EXAMPLE_ID_KEY]: r.id } }),
         };
       });
-      await guard("upsert points", () => this.client.upsert(this.collection, { wait: true, points }));
+      await guard("upsert points", () => this.client.upsert(this.collection, { ...this.writeParams, points }));
     }
   }
 
   async delete(ids: readonly string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += this.options.batchSize) {
       const points = ids.slice(i, i + this.options.batchSize).map(pointId);
-      await guard("delete points", () => this.client.delete(this.collection, { wait: true, points }));
+      await guard("delete points", () => this.client.delete(this.collection, { ...this.writeParams, points }));
     }
   }
 
