@@ -157,14 +157,18 @@ export class QdrantIndex implements VectorIndex {
           ...(id !== r.id && { payload: { [EXAMPLE_ID_KEY]: r.id } }),
         };
       });
-      await guard("upsert points", () => this.client.upsert(this.collection, { ...this.writeParams, points }));
+      await guard("upsert points", () =>
+        this.client.upsert(this.collection, { ...this.writeParams, points }),
+      );
     }
   }
 
   async delete(ids: readonly string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += this.options.batchSize) {
       const points = ids.slice(i, i + this.options.batchSize).map(pointId);
-      await guard("delete points", () => this.client.delete(this.collection, { ...this.writeParams, points }));
+      await guard("delete points", () =>
+        this.client.delete(this.collection, { ...this.writeParams, points }),
+      );
     }
   }
 
