@@ -79,6 +79,7 @@ export const EnvSchema = z.object({
   INDEX_BATCH_SIZE: int(1, 10_000).default(256),
   INDEX_RETRY_MS: int(10, 3_600_000).default(1_000),
   DEFAULT_K: int(1, 200).optional(),
+  RANK_EVIDENCE: z.enum(["store", "index"]).default("store"),
   ROUTING_SETTINGS: z.string().min(1).optional(),
   TUNING: z.enum(["auto", "off"]).default("auto"),
   TUNE_CHANGE_SHARE: z.coerce.number().min(0).max(1).default(0.1),
@@ -97,6 +98,13 @@ export type Env = z.infer<typeof EnvSchema>;
 
 /** Variables a backend needs only when it is chosen. */
 const RequiredByBackend = EnvSchema.superRefine((e, ctx) => {
+  if (e.RANK_EVIDENCE === "index" && e.VECTOR_STORE !== "qdrant") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["RANK_EVIDENCE"],
+      message: "index needs VECTOR_STORE=qdrant (only Qdrant keeps the evidence beside each vector)",
+    });
+  }
   if (e.VECTOR_STORE === "qdrant" && !e.QDRANT_URL) {
     ctx.addIssue({ code: "custom", path: ["QDRANT_URL"], message: "required when VECTOR_STORE=qdrant" });
   }
@@ -192,6 +200,8 @@ export interface Config {
     settingsPath: string | undefined;
     /** The target an out-of-distribution query's ranking puts first. */
     fallbackTarget: string | undefined;
+    /** RANK_EVIDENCE: read a hit's scores from SQLite, or from the index's payload (Qdrant). */
+    evidenceFrom: "store" | "index";
     maxQueryChars: number;
     bodyLimitBytes: number;
   };
@@ -314,6 +324,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     rank: {
       defaultK: e.DEFAULT_K,
+      evidenceFrom: e.RANK_EVIDENCE,
       settingsPath: e.ROUTING_SETTINGS,
       fallbackTarget: e.FALLBACK_TARGET,
       maxQueryChars: e.MAX_QUERY_CHARS,

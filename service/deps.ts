@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { Config } from "./config.ts";
 import { ActiveEmbedding } from "./core/active-embedding.ts";
+import { EvidenceIndex } from "./core/evidence-index.ts";
 import { ExampleService } from "./core/example-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
@@ -140,18 +141,34 @@ export function indexConfig(config: Config, templates: Templates): Config["vecto
 }
 
 /**
+ * Opens the configured vector index for `embedder`'s vectors. An index that stores payloads
+ * (Qdrant) is fed each example's evidence with its vector (`EvidenceIndex`), so a replica ranks from
+ * its hits alone.
+ */
+export async function openIndex(
+  vectors: Config["vectors"],
+  stores: Pick<Stores, "examples">,
+  embedder: { dimension: number; id: string },
+  onMismatch: "refuse" | "recreate" = "refuse",
+): Promise<VectorIndex> {
+  const index = await createVectorIndex(vectors, embedder.dimension, embedder.id, onMismatch);
+  return vectors.kind === "qdrant" ? new EvidenceIndex(index, stores.examples) : index;
+}
+
+/**
  * Opens the vector index for vectors made with `templates`. A vector store that does not answer
  * yet does not stop the start: the index opens (and `reconcile` runs) once it answers, and
  * requests that need it answer 503 meanwhile, so a stack is live and not ready, not crash-looping.
  */
 async function openVectorIndex(
   config: Config,
+  stores: Stores,
   templates: Templates,
   embedder: Embedder,
   logger: Logger,
   reconcile: () => Promise<void>,
 ): Promise<VectorIndex> {
-  const open = () => createVectorIndex(indexConfig(config, templates), embedder.dimension, embedder.id);
+  const open = () => openIndex(indexConfig(config, templates), stores, embedder);
   try {
     return await open();
   } catch (err) {
@@ -188,11 +205,11 @@ function wireSelfTuning(
     base,
     async (t, e, fresh) => {
       const vectors = indexConfig(config, t);
-      const opened = await createVectorIndex(vectors, e.dimension, e.id, fresh ? "recreate" : "refuse");
+      const opened = await openIndex(vectors, stores, e, fresh ? "recreate" : "refuse");
       // A fresh index starts empty: what a stopped trial left in a collection of the same name goes.
       if (!fresh || !opened.persistent || (await opened.count()) === 0 || !opened.drop) return opened;
       await opened.drop();
-      return createVectorIndex(vectors, e.dimension, e.id);
+      return openIndex(vectors, stores, e);
     },
     lock,
     () => stores.settings.dataVersion(),
@@ -267,7 +284,8 @@ export async function buildDeps(
     // A replica leaves the shared vector store's upkeep to the primary.
     const reconcile = () =>
       sync && !config.database.readOnly ? reconcileIndex(sync, logger) : Promise.resolve();
-    index = overrides.index ?? (await openVectorIndex(config, templates, embedder, logger, reconcile));
+    index =
+      overrides.index ?? (await openVectorIndex(config, stores, templates, embedder, logger, reconcile));
     const active = new ActiveEmbedding(embedder, index, templates);
     sync = new IndexSync(stores.ledger, () => active.index, lock, logger, {
       batchSize: config.vectors.batchSize,
@@ -288,6 +306,7 @@ export async function buildDeps(
     const ranker = new Ranker(stores.examples, stores.targets, active, stats, {
       choice: () => settings.choice(),
       fallbackTarget: config.rank.fallbackTarget,
+      evidenceFrom: config.rank.evidenceFrom,
     });
     const targets = new TargetService(stores.targets);
     await seedIfEmpty(config, stores, examples, targets, logger);

@@ -340,6 +340,10 @@ describe("learned templates in self-tuning", () => {
         });
         expect(Object.keys(info?.payload_schema ?? {})).toEqual(["category"]);
       }
+      // The switch's copy carries each example's evidence too, as every write does.
+      const payloads = [...(qdrant.collections.get(own)?.payloads.values() ?? [])];
+      expect(payloads).toHaveLength(90);
+      for (const p of payloads) expect(Object.keys(p.scores as object).length).toBeGreaterThan(0);
       const ranked = await svc.rank({ query: `${PREFIX}a question about python code${SUFFIX}` });
       expect(ranked.body.scores[0]?.target).toBe("big");
       // The replaced collection is deleted 120 s after the switch (replicas move within 30 s); a

@@ -14,14 +14,13 @@ import { parseArgs } from "node:util";
 import { type Config, loadConfig, withDotEnv } from "../config.ts";
 import { IndexSync } from "../core/index-sync.ts";
 import { Mutex } from "../core/mutex.ts";
-import { embeddingPlan, indexConfig, openStorage, serviceEmbedder } from "../deps.ts";
+import { embeddingPlan, indexConfig, openIndex, openStorage, serviceEmbedder } from "../deps.ts";
 import { type Embedder, embedPrepared } from "../embedding/embedder.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { DEFAULT_SETTINGS } from "../routing/aggregate.ts";
 import type { Stores } from "../store/stores.ts";
 import { learnTemplates } from "../templates/learner.ts";
 import { readSettingsFile, writeSettingsFile } from "../tuning/settings-file.ts";
-import { createVectorIndex } from "../vectors/factory.ts";
 import type { VectorIndex } from "../vectors/vector-index.ts";
 import { progressBar } from "./progress.ts";
 
@@ -73,12 +72,7 @@ async function run(
     const reembedded = await reembed(stores, embedder, options.batchSize ?? 256, progress);
     index =
       options.index ??
-      (await createVectorIndex(
-        indexConfig(config, features.templates),
-        embedder.dimension,
-        embedder.id,
-        "recreate",
-      ));
+      (await openIndex(indexConfig(config, features.templates), stores, embedder, "recreate"));
     if (!index.persistent) {
       logger.info("re-embedding done; the embedded index is rebuilt from SQLite at every start", {
         reembedded,

@@ -74,6 +74,11 @@ export interface RankerOptions {
   choice: () => RoutingChoice;
   /** The target a fallback ranks first (FALLBACK_TARGET), when it is eligible. */
   fallbackTarget?: string;
+  /**
+   * Where a hit's category and scores are read: SQLite (`store`, the default) or the evidence the
+   * index keeps beside each vector (`index`: one query, no SQLite read; the index must store it).
+   */
+  evidenceFrom?: "store" | "index";
 }
 
 /** POST /rank: embed the query, find its neighbours, read their scores from SQLite, aggregate. */
@@ -183,14 +188,27 @@ export class Ranker {
     const unknownShare = embedder.unknownShare?.(text);
     const [vector] = await embedder.embed([text], "query");
     const t1 = performance.now();
-    const found = await index.search(vector as Float32Array, k);
-    const t2 = performance.now();
-    const evidence = this.store.evidence(found.map((n) => n.id));
-    // A neighbour SQLite does not have (deleted meanwhile, not yet replicated) is dropped.
     const neighbours: ScoredNeighbour[] = [];
-    for (const n of found) {
-      const e = evidence.get(n.id);
-      if (e) neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
+    let t2: number;
+    if (this.options.evidenceFrom === "index" && index.searchWithEvidence) {
+      // One query: each hit carries its evidence. A point written without it is left out.
+      const found = await index.searchWithEvidence(vector as Float32Array, k);
+      t2 = performance.now();
+      for (const n of found) {
+        const e = n.evidence;
+        if (e)
+          neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
+      }
+    } else {
+      const found = await index.search(vector as Float32Array, k);
+      t2 = performance.now();
+      const evidence = this.store.evidence(found.map((n) => n.id));
+      // A neighbour SQLite does not have (deleted meanwhile, not yet replicated) is dropped.
+      for (const n of found) {
+        const e = evidence.get(n.id);
+        if (e)
+          neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
+      }
     }
     const stages = { embed: t1 - t0, search: t2 - t1, scores: performance.now() - t2, aggregate: 0 };
     return { neighbours, truncated, stages, embedder: embedder.id, unknownShare };

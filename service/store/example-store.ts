@@ -48,6 +48,7 @@ export class IdsTakenError extends Error {
 export class ExampleStore {
   /** The /rank hot path, prepared once: ids go in as one JSON array. */
   private readonly evidenceQuery;
+  private readonly versionedEvidenceQuery;
   /**
    * The write path's statements, prepared once and run straight on the driver: built through the
    * query builder for every row, they cost several times what SQLite itself does (profiled at
@@ -70,6 +71,13 @@ export class ExampleStore {
            (select json_group_object(target, score) from scores where example_id = examples.id)
          from examples ${covered ? "indexed by examples_evidence_idx" : ""}
          where id in (select value from json_each(?))`,
+      )
+      .raw();
+    this.versionedEvidenceQuery = raw
+      .prepare(
+        `select id, category, updated_at,
+           (select json_group_object(target, score) from scores where example_id = examples.id)
+         from examples where id in (select value from json_each(?))`,
       )
       .raw();
     this.writes = {
@@ -203,6 +211,23 @@ export class ExampleStore {
       [string, string | null, string]
     >) {
       out.set(id, { category, scores: JSON.parse(scores) as ScoreMap });
+    }
+    return out;
+  }
+
+  /**
+   * Category, scores and version (`updated_at`, ms) of each id that still exists: what a vector
+   * index that stores payloads keeps beside each vector. Read on index writes, not on /rank.
+   */
+  versionedEvidence(ids: readonly string[]): Map<string, Evidence & { version: number }> {
+    const out = new Map<string, Evidence & { version: number }>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = this.versionedEvidenceQuery.all(JSON.stringify(ids.slice(i, i + 500))) as Array<
+        [string, string | null, number, string]
+      >;
+      for (const [id, category, version, scores] of rows) {
+        out.set(id, { category, scores: JSON.parse(scores) as ScoreMap, version });
+      }
     }
     return out;
   }

@@ -1,5 +1,5 @@
 import { AppError } from "../errors.ts";
-import type { Neighbour, VectorIndex, VectorRecord } from "./vector-index.ts";
+import type { Neighbour, PointEvidence, VectorIndex, VectorRecord } from "./vector-index.ts";
 
 /**
  * A remote index whose backend was unreachable at start: the service starts anyway, not ready,
@@ -38,6 +38,14 @@ export class DeferredIndex implements VectorIndex {
   }
   search(vector: Float32Array, k: number): Promise<Neighbour[]> {
     return this.target().search(vector, k);
+  }
+  searchWithEvidence(
+    vector: Float32Array,
+    k: number,
+  ): Promise<Array<Neighbour & { evidence?: PointEvidence }>> {
+    const inner = this.target();
+    if (!inner.searchWithEvidence) throw new Error("this vector index stores no evidence");
+    return inner.searchWithEvidence(vector, k);
   }
   count(): Promise<number> {
     return this.target().count();

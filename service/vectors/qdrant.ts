@@ -9,7 +9,7 @@ import {
 import { ApiError } from "@qdrant/openapi-typescript-fetch";
 import type { QdrantCollectionSettings } from "../config.ts";
 import { AppError, StartupError } from "../errors.ts";
-import type { Neighbour, VectorIndex, VectorRecord } from "./vector-index.ts";
+import type { Neighbour, PointEvidence, VectorIndex, VectorRecord } from "./vector-index.ts";
 
 export interface QdrantIndexOptions {
   /** Base URL, e.g. http://qdrant:6333. */
@@ -35,8 +35,12 @@ export interface QdrantIndexOptions {
 /** Collection metadata key naming the embedder of the stored vectors. */
 const EMBEDDER_KEY = "embedder_id";
 
-/** Payload key holding the example's own id, when it is not the point's id. */
+/** Payload key holding the example's own id. */
 const EXAMPLE_ID_KEY = "example_id";
+/** Payload keys of a point's evidence (see PointEvidence). */
+const CATEGORY_KEY = "category";
+const SCORES_KEY = "scores";
+const VERSION_KEY = "version";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -151,11 +155,16 @@ export class QdrantIndex implements VectorIndex {
     for (let i = 0; i < records.length; i += this.options.batchSize) {
       const points: Schemas["PointStruct"][] = records.slice(i, i + this.options.batchSize).map((r) => {
         const id = pointId(r.id);
-        return {
-          id,
-          vector: Array.from(r.vector),
-          ...(id !== r.id && { payload: { [EXAMPLE_ID_KEY]: r.id } }),
+        const payload: Schemas["Payload"] = {
+          ...(id !== r.id && { [EXAMPLE_ID_KEY]: r.id }),
+          ...(r.evidence && {
+            [EXAMPLE_ID_KEY]: r.id,
+            [CATEGORY_KEY]: r.evidence.category,
+            [SCORES_KEY]: r.evidence.scores,
+            [VERSION_KEY]: r.evidence.version,
+          }),
         };
+        return { id, vector: Array.from(r.vector), ...(Object.keys(payload).length > 0 && { payload }) };
       });
       await guard("upsert points", () =>
         this.client.upsert(this.collection, { ...this.writeParams, points }),
@@ -185,6 +194,28 @@ export class QdrantIndex implements VectorIndex {
       }),
     );
     return result.points.map((p) => ({ id: exampleIdOf(p), similarity: p.score }));
+  }
+
+  /** The nearest points with their payloads: one query, everything `/rank` reads of a hit. */
+  async searchWithEvidence(
+    vector: Float32Array,
+    k: number,
+  ): Promise<Array<Neighbour & { evidence?: PointEvidence }>> {
+    if (vector.length !== this.dimension) {
+      throw new RangeError(`query has ${vector.length} dimensions, index has ${this.dimension}`);
+    }
+    const result = await guard("search", () =>
+      this.client.query(this.collection, {
+        query: Array.from(vector),
+        limit: k,
+        with_payload: [EXAMPLE_ID_KEY, CATEGORY_KEY, SCORES_KEY, VERSION_KEY],
+        with_vector: false,
+      }),
+    );
+    return result.points.map((p) => {
+      const evidence = evidenceOf(p.payload);
+      return { id: exampleIdOf(p), similarity: p.score, ...(evidence && { evidence }) };
+    });
   }
 
   async count(): Promise<number> {
@@ -218,6 +249,19 @@ export class QdrantIndex implements VectorIndex {
   async drop(): Promise<void> {
     await guard("delete the collection", () => this.client.deleteCollection(this.options.collection));
   }
+}
+
+/** A point's evidence from its payload, when it was written with it. */
+function evidenceOf(payload: Schemas["Payload"] | null | undefined): PointEvidence | undefined {
+  const scores = payload?.[SCORES_KEY];
+  const version = payload?.[VERSION_KEY];
+  const category = payload?.[CATEGORY_KEY];
+  if (typeof scores !== "object" || scores === null || typeof version !== "number") return undefined;
+  return {
+    category: typeof category === "string" ? category : null,
+    scores: scores as Record<string, number>,
+    version,
+  };
 }
 
 /** What is wrong with an existing collection for this embedder, or undefined when it fits. */

@@ -1,3 +1,15 @@
+/**
+ * What `/rank` reads of a hit, stored with its vector where the index keeps payloads (Qdrant): the
+ * example's category, its per-target scores as stored (sparse where the example is), and its version
+ * (its `updated_at`, ms). Written with the vector in one upsert, so a reader never pairs a new vector
+ * with old scores.
+ */
+export interface PointEvidence {
+  category: string | null;
+  scores: Record<string, number>;
+  version: number;
+}
+
 /** One stored example found near a query. */
 export interface Neighbour {
   id: string;
@@ -5,10 +17,11 @@ export interface Neighbour {
   similarity: number;
 }
 
-/** A vector with the example id it belongs to. */
+/** A vector with the example id it belongs to, and its evidence where the index stores it. */
 export interface VectorRecord {
   id: string;
   vector: Float32Array;
+  evidence?: PointEvidence;
 }
 
 /** Nearest-neighbour search over example embeddings. A rebuildable copy of SQLite, never the source of truth. */
@@ -26,6 +39,14 @@ export interface VectorIndex {
   delete(ids: readonly string[]): Promise<void>;
   /** The `k` closest vectors by cosine similarity, closest first. */
   search(vector: Float32Array, k: number): Promise<Neighbour[]>;
+  /**
+   * As `search`, each hit with the evidence stored beside its vector (undefined for a point written
+   * without it). Only where the index stores payloads; absent otherwise.
+   */
+  searchWithEvidence?(
+    vector: Float32Array,
+    k: number,
+  ): Promise<Array<Neighbour & { evidence?: PointEvidence }>>;
   /** How many vectors the index holds. */
   count(): Promise<number>;
   /** Every id the index holds, in no particular order. */

@@ -1,0 +1,174 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../service/config.ts";
+import { pointId } from "../service/vectors/qdrant.ts";
+import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
+import { type RankBody, startService, type TestService, TOPICS, tempDir } from "./support/harness.ts";
+
+interface Stored {
+  id: string;
+  category: string | null;
+  scores: Record<string, number>;
+  updated_at: string;
+}
+
+/**
+ * Each Qdrant point carries what /rank reads of its hit (category, scores as stored, version),
+ * written with its vector in one upsert; ranking from those payloads answers as ranking from SQLite.
+ */
+describe("evidence in the vector store's payloads", () => {
+  let qdrant: QdrantStandIn;
+  let tmp: ReturnType<typeof tempDir>;
+  let svc: TestService | undefined;
+  let n = 0;
+  beforeAll(async () => {
+    qdrant = await new QdrantStandIn().start();
+  });
+  afterAll(async () => {
+    expect(qdrant.violations).toEqual([]);
+    await qdrant.stop();
+  });
+  afterEach(async () => {
+    await svc?.close();
+    svc = undefined;
+    tmp?.remove();
+  });
+
+  const envFor = () => {
+    tmp = tempDir();
+    return {
+      DATABASE_PATH: `${tmp.dir}/router.db`,
+      VECTOR_STORE: "qdrant",
+      QDRANT_URL: qdrant.url,
+      QDRANT_COLLECTION: `evidence_${++n}`,
+    };
+  };
+  const payloadOf = (collection: string, id: string) =>
+    qdrant.collections.get(collection)?.payloads.get(pointId(id));
+  const stored = async (s: TestService, id: string) =>
+    (await (await s.request("GET", `/admin/examples/${id}`, undefined, { admin: true })).json()) as Stored;
+
+  const EXAMPLES = [
+    ...TOPICS.code.map((text, i) => ({
+      id: `code-${i}`,
+      text,
+      category: "code",
+      scores: { big: 0.9, small: 0.5 },
+    })),
+    ...TOPICS.poetry.map((text, i) => ({
+      id: `poem-${i}`,
+      text,
+      category: "poetry",
+      // Sparse: this example was never tried on `big`.
+      scores: i === 0 ? { small: 0.8 } : { big: 0.4, small: 0.85 },
+    })),
+    { text: "an example without category or id", scores: { big: 0.6, small: 0.6 } },
+  ];
+
+  it("writes each example's category, scores and version beside its vector, on every write", async () => {
+    const env = envFor();
+    svc = await startService(env);
+    const added = await svc.addExamples(EXAMPLES);
+    expect(added.status).toBe(201);
+    for (const id of added.body.ids) {
+      const e = await stored(svc, id);
+      expect(payloadOf(env.QDRANT_COLLECTION, id)).toEqual({
+        example_id: id,
+        category: e.category,
+        scores: e.scores,
+        version: Date.parse(e.updated_at),
+      });
+    }
+    expect(payloadOf(env.QDRANT_COLLECTION, "poem-0")?.scores).toEqual({ small: 0.8 });
+
+    // A change of scores alone rewrites the point: same vector, new scores, one upsert.
+    const vector = qdrant.collections.get(env.QDRANT_COLLECTION)?.points.get(pointId("code-0"));
+    qdrant.requests.length = 0;
+    const patched = await svc.request(
+      "PATCH",
+      "/admin/examples/code-0",
+      { scores: { small: 0.95 } },
+      { admin: true },
+    );
+    expect(patched.status).toBe(200);
+    const upserts = qdrant.requests.filter((r) => r.method === "PUT" && r.path.endsWith("/points"));
+    expect(upserts).toHaveLength(1);
+    const upsert = upserts[0]?.body as { points: Array<{ vector: number[]; payload: { scores: object } }> };
+    const [point] = upsert.points;
+    expect(point?.vector).toEqual(vector);
+    expect(point?.payload.scores).toEqual({ big: 0.9, small: 0.95 });
+    const after = await stored(svc, "code-0");
+    expect(payloadOf(env.QDRANT_COLLECTION, "code-0")?.version).toBe(Date.parse(after.updated_at));
+
+    // New text and scores: the new vector and the new scores travel together.
+    qdrant.requests.length = 0;
+    const put = await svc.request(
+      "PUT",
+      "/admin/examples/code-1",
+      { text: "a rhyming poem about the sea", category: "poetry", scores: { big: 0.1, small: 0.99 } },
+      { admin: true },
+    );
+    expect(put.status).toBe(200);
+    const [rewritten] = qdrant.requests.filter((r) => r.method === "PUT" && r.path.endsWith("/points"));
+    const body = rewritten?.body as { points: Array<{ vector: number[]; payload: Record<string, unknown> }> };
+    expect(body.points).toHaveLength(1);
+    expect(body.points[0]?.vector).not.toEqual(vector);
+    expect(body.points[0]?.payload).toMatchObject({ category: "poetry", scores: { big: 0.1, small: 0.99 } });
+
+    expect((await svc.request("DELETE", "/admin/examples/poem-1", undefined, { admin: true })).status).toBe(
+      204,
+    );
+    expect(qdrant.collections.get(env.QDRANT_COLLECTION)?.points.has(pointId("poem-1"))).toBe(false);
+  });
+
+  it("copies the evidence with a write the vector store missed, once it answers again", async () => {
+    const env = envFor();
+    svc = await startService(env);
+    qdrant.fault = { status: 503, times: 1 };
+    const added = await svc.addExamples(EXAMPLES.slice(0, 2));
+    expect(added.body.indexed).toBe(false);
+    await svc.deps.sync.drain();
+    for (const id of added.body.ids) {
+      expect(payloadOf(env.QDRANT_COLLECTION, id)?.scores).toEqual((await stored(svc, id)).scores);
+    }
+  });
+
+  it("ranks from the payloads (RANK_EVIDENCE=index) exactly as from SQLite, on the same data", async () => {
+    const env = envFor();
+    svc = await startService(env);
+    expect((await svc.addExamples(EXAMPLES)).status).toBe(201);
+    const queries = [
+      { query: "python function to sort numbers", k: 4 },
+      { query: "a poem about the sea", k: 3 },
+      { query: "something else entirely", k: 8 },
+      { query: "python poem", k: 5, category: "poetry" },
+      { query: "sort a list in python", targets: ["small"] },
+    ];
+    const ask = async (s: TestService) => {
+      const out: RankBody[] = [];
+      for (const q of queries) {
+        const r = await s.rank(q);
+        expect(r.status).toBe(200);
+        out.push(r.body);
+      }
+      return out;
+    };
+    const fromStore = await ask(svc);
+    await svc.close();
+    svc = await startService({ ...env, RANK_EVIDENCE: "index" });
+    // The replica path: one query with payloads, no read of the hits from SQLite.
+    const read = svc.deps.stores.examples.evidence.bind(svc.deps.stores.examples);
+    let sqliteReads = 0;
+    svc.deps.stores.examples.evidence = (ids) => {
+      sqliteReads++;
+      return read(ids);
+    };
+    const fromIndex = await ask(svc);
+    expect(fromIndex).toEqual(fromStore);
+    expect(sqliteReads).toBe(0);
+    expect(fromIndex[0]?.hits.length).toBe(4);
+  });
+
+  it("refuses RANK_EVIDENCE=index without Qdrant, naming why", () => {
+    expect(() => loadConfig({ RANK_EVIDENCE: "index" })).toThrow(/RANK_EVIDENCE.*VECTOR_STORE=qdrant/);
+  });
+});
