@@ -7,6 +7,7 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { timing } from "hono/timing";
 import { adminAuth, bearerToken } from "./http/auth.ts";
+import { backupRoutes } from "./http/backup.ts";
 import { anyTypeJson } from "./http/body.ts";
 import { consoleRoutes } from "./http/console.ts";
 import type { Deps } from "./http/context.ts";
@@ -73,7 +74,8 @@ export function createApp(deps: Deps) {
     .route("/admin/targets", targetRoutes(deps))
     .route("/admin/categories", categoryRoutes(deps))
     .route("/admin/import", importRoutes(deps))
-    .route("/admin/settings", settingsRoutes(deps));
+    .route("/admin/settings", settingsRoutes(deps))
+    .route("/admin/backup", backupRoutes(deps));
   return openApiDocument(app);
 }
 

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
 import type { LogLevel } from "./logger.ts";
@@ -16,6 +17,7 @@ export const EnvSchema = z.object({
   HOST: z.string().min(1).default("0.0.0.0"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   DATABASE_PATH: z.string().min(1).default("./data/router.db"),
+  BACKUP_DIR: z.string().min(1).optional(),
   SEED_ON_EMPTY: bool.default(true),
   READ_ONLY: bool.default(false),
   REPLICA_POLL_MS: int(100, 3_600_000).default(2_000),
@@ -143,6 +145,8 @@ export interface Config {
   server: { port: number; host: string; logLevel: LogLevel; shutdownGraceMs: number };
   database: {
     path: string;
+    /** BACKUP_DIR: where POST /admin/backup writes (default: `backups` beside the database). */
+    backupDir: string;
     seedOnEmpty: boolean;
     seedDir: string;
     readOnly: boolean;
@@ -266,6 +270,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     server: { port: e.PORT, host: e.HOST, logLevel: e.LOG_LEVEL, shutdownGraceMs: e.SHUTDOWN_GRACE_MS },
     database: {
       path: e.DATABASE_PATH,
+      backupDir:
+        e.BACKUP_DIR ??
+        join(dirname(e.DATABASE_PATH === ":memory:" ? "./data/router.db" : e.DATABASE_PATH), "backups"),
       seedOnEmpty: e.SEED_ON_EMPTY,
       seedDir: e.SEED_DIR,
       readOnly: e.READ_ONLY,

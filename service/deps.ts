@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { Config } from "./config.ts";
 import { ActiveEmbedding } from "./core/active-embedding.ts";
+import { Backups } from "./core/backups.ts";
 import { EvidenceIndex } from "./core/evidence-index.ts";
 import { ExampleService } from "./core/example-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
@@ -34,7 +35,8 @@ import {
   seedIfEmpty,
   withStoredDimension,
 } from "./startup.ts";
-import { type Db, openDatabase } from "./store/database.ts";
+import { type Db, type OpenDatabase, openDatabase } from "./store/database.ts";
+import { StateStore } from "./store/state-store.ts";
 import { openStores, type Stores } from "./store/stores.ts";
 import { vectorsFor } from "./templates/collections.ts";
 import { readTemplates } from "./templates/state.ts";
@@ -138,6 +140,21 @@ export async function serviceEmbedder(
 /** The vector index configuration for vectors made with `templates` (their own Qdrant collection). */
 export function indexConfig(config: Config, templates: Templates): Config["vectors"] {
   return vectorsFor(config.vectors, templates);
+}
+
+/**
+ * An online, consistent copy of the database at `file` (the driver's backup API), which starts
+ * unclaimed: the writer claim of the running instance is not part of it.
+ */
+async function backupDatabase(sqlite: OpenDatabase["sqlite"], file: string): Promise<void> {
+  await sqlite.backup(file);
+  const copy = openDatabase(file);
+  try {
+    WriterLock.clearIn(new StateStore(copy.db));
+    copy.sqlite.pragma("wal_checkpoint(TRUNCATE)");
+  } finally {
+    copy.sqlite.close();
+  }
 }
 
 /**
@@ -337,6 +354,7 @@ export async function buildDeps(
       sync,
       templates: switcher,
       lifecycle: { draining: false },
+      backups: new Backups(config.database.backupDir, (file) => backupDatabase(storage.sqlite, file)),
       pingDatabase: async () => {
         storage.sqlite.prepare("select 1").get();
       },

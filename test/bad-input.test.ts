@@ -596,6 +596,63 @@ const elsewhere: Case[] = [
   },
 ];
 
+const backup: Case[] = [
+  {
+    name: "backup: a name that climbs out of BACKUP_DIR",
+    method: "POST",
+    path: "/admin/backup",
+    body: { name: "../escape" },
+    headers: json,
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "backup: a name that is not a string",
+    method: "POST",
+    path: "/admin/backup",
+    body: { name: 7 },
+    headers: json,
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "backup: an unknown field",
+    method: "POST",
+    path: "/admin/backup",
+    body: { name: "ok", to: "/etc" },
+    headers: json,
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "backup: malformed JSON",
+    method: "POST",
+    path: "/admin/backup",
+    body: '{"name":',
+    headers: json,
+    status: 400,
+    code: "INVALID_JSON",
+  },
+  {
+    name: "backup: no token",
+    method: "POST",
+    path: "/admin/backup",
+    body: { name: "x" },
+    headers: json,
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+  {
+    name: "backup download: no token",
+    method: "GET",
+    path: "/admin/backup",
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+];
+
 const CASES: Case[] = [
   ...rank,
   ...knnRouter,
@@ -605,6 +662,7 @@ const CASES: Case[] = [
   ...targets,
   ...imports,
   ...settings,
+  ...backup,
   ...auth,
   ...elsewhere,
 ];

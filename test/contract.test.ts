@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_STATUS, type ErrorCode } from "../service/errors.ts";
-import { type ErrorBody, example, startService, type TestService } from "./support/harness.ts";
+import { type ErrorBody, example, startService, type TestService, tempDir } from "./support/harness.ts";
 
 interface Schema {
   $ref?: string;
@@ -102,7 +102,8 @@ describe("the OpenAPI document", () => {
 
   it("has request examples the service accepts", async () => {
     // Self-tuning on, as by default: settings from a file could not be pinned.
-    const fresh = await startService({}, { selfTuning: true });
+    const backups = tempDir();
+    const fresh = await startService({ BACKUP_DIR: backups.dir }, { selfTuning: true });
     try {
       const media = (path: string, method: string, type = "application/json") => {
         const m = doc.paths[path]?.[method]?.requestBody?.content[type] as Media;
@@ -126,7 +127,9 @@ describe("the OpenAPI document", () => {
       expect(await send("PUT", "/admin/settings", "/admin/settings")).toBe(200);
       expect(await send("POST", "/rank", "/rank")).toBe(200);
       expect(await send("POST", "/", "/")).toBe(200);
+      expect(await send("POST", "/admin/backup", "/admin/backup")).toBe(201);
     } finally {
+      backups.remove();
       await fresh.close();
     }
   });

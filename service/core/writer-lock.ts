@@ -3,6 +3,9 @@ import { hostname } from "node:os";
 import { StartupError } from "../errors.ts";
 import type { StateStore } from "../store/state-store.ts";
 
+/** The `service_state` key of the claim. */
+const WRITER_KEY = "writer";
+
 /** Claims held by instances in this process (tests run several): a claim with this pid is alive only if listed. */
 const OWNED_HERE = new Set<string>();
 
@@ -34,7 +37,7 @@ export class WriterLock {
 
   /** Claims the file or throws a StartupError naming the instance that holds it. */
   acquire(): void {
-    const current = this.state.get("writer");
+    const current = this.state.get(WRITER_KEY);
     if (current !== undefined) {
       const other = JSON.parse(current) as Claim;
       if (this.alive(other)) {
@@ -46,8 +49,8 @@ export class WriterLock {
     }
     this.claim.heartbeat = Date.now();
     this.held = JSON.stringify(this.claim);
-    if (current === undefined) this.state.set("writer", this.held);
-    else if (!this.state.swap("writer", current, this.held)) {
+    if (current === undefined) this.state.set(WRITER_KEY, this.held);
+    else if (!this.state.swap(WRITER_KEY, current, this.held)) {
       throw new StartupError(
         `another instance claimed DATABASE_PATH=${this.databasePath} at the same moment`,
       );
@@ -57,10 +60,19 @@ export class WriterLock {
     this.timer.unref();
   }
 
+  /**
+   * Removes any claim from a copy of the database (a backup carries the claim of the instance it
+   * was taken from, which may still run: the copy must start unclaimed).
+   */
+  static clearIn(state: StateStore): void {
+    const current = state.get(WRITER_KEY);
+    if (current !== undefined) state.delete(WRITER_KEY, current);
+  }
+
   /** Gives the file up (clean stop). */
   release(): void {
     if (this.timer) clearInterval(this.timer);
-    if (this.held !== undefined) this.state.delete("writer", this.held);
+    if (this.held !== undefined) this.state.delete(WRITER_KEY, this.held);
     this.held = undefined;
     OWNED_HERE.delete(this.claim.owner);
   }
@@ -68,7 +80,7 @@ export class WriterLock {
   private renew(): void {
     if (this.held === undefined) return;
     const next = JSON.stringify({ ...this.claim, heartbeat: Date.now() });
-    if (this.state.swap("writer", this.held, next)) this.held = next;
+    if (this.state.swap(WRITER_KEY, this.held, next)) this.held = next;
   }
 
   private alive(other: Claim): boolean {

@@ -1,4 +1,5 @@
 import type { Config } from "../config.ts";
+import type { Backups } from "../core/backups.ts";
 import type { ExampleService } from "../core/example-service.ts";
 import type { Ranker } from "../core/ranker.ts";
 import type { TargetService } from "../core/target-service.ts";
@@ -25,6 +26,8 @@ export interface Deps {
   settings: SettingsModel;
   /** Self-tuning: its state, and a run on demand. */
   tuning: Tuner;
+  /** Online copies of the database. */
+  backups: Backups;
   /** Resolves when the database answers; rejects otherwise. */
   pingDatabase(): Promise<void>;
   /** Set once the process is shutting down: new requests are refused and connections close. */

@@ -268,6 +268,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/backup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Stream a fresh online, consistent backup of the database (a SQLite file) */
+        get: operations["downloadBackup"];
+        put?: never;
+        /**
+         * Write an online, consistent backup of the database under BACKUP_DIR
+         * @description The service keeps serving and writing meanwhile; the copy is one point in time. Restore: stop the service, copy the file over DATABASE_PATH (removing its -wal and -shm files), start it.
+         */
+        post: operations["createBackup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/backup/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The backups under BACKUP_DIR, newest first */
+        get: operations["listBackups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -639,6 +677,25 @@ export interface components {
             min_similarity: number;
             /** @description fewer neighbours than this at the floor: rank by the means */
             min_support: number;
+        };
+        Backup: {
+            /** @description the backup's name (its file is `<name>.db`) */
+            name: string;
+            /** @description where it was written, on the service's machine */
+            file: string;
+            /** @description its size */
+            bytes: number;
+            /** @description when it was written (ISO 8601) */
+            created_at: string;
+        };
+        /**
+         * @example {
+         *       "name": "before-upgrade"
+         *     }
+         */
+        BackupRequest: {
+            /** @description the backup's name (default: router-<the time>) */
+            name?: string;
         };
     };
     responses: never;
@@ -2144,6 +2201,223 @@ export interface operations {
                 headers: {
                     /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
                     "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    downloadBackup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The database file */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.sqlite3": string;
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createBackup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["BackupRequest"];
+            };
+        };
+        responses: {
+            /** @description Written */
+            201: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backup"];
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict with what is stored */
+            409: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit */
+            413: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listBackups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The backups */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description newest first */
+                        backups: components["schemas"]["Backup"][];
+                    };
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
