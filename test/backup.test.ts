@@ -179,7 +179,7 @@ describe("backups (POST /admin/backup, GET /admin/backup) and restore", () => {
     const restored = join(tmp.dir, "restored.db");
     copyFileSync(backup.file, restored);
     const back = await start({ ...env, DATABASE_PATH: restored, QDRANT_COLLECTION: "after_restore" });
-    expect(qdrant.collections.get("after_restore")?.points.size).toBe(40);
+    expect(qdrant.collection("after_restore")?.points.size).toBe(40);
     expect(await answers(back)).toEqual(before);
   });
 });

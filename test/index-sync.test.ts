@@ -46,7 +46,7 @@ describe("service on Qdrant: consistency with SQLite", () => {
     tmp.remove();
   });
 
-  const points = () => [...(fake.collections.get(collection)?.points.keys() ?? [])].sort();
+  const points = () => [...(fake.collection(collection)?.points.keys() ?? [])].sort();
 
   it("writes reach Qdrant and /rank reads them back", async () => {
     const { body } = await svc.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.9 })));
@@ -108,7 +108,7 @@ describe("service on Qdrant: consistency with SQLite", () => {
   it("at start-up, reconciles: stray points deleted, missing ones upserted", async () => {
     const { body } = await svc.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.9 })));
     await svc.close();
-    const coll = fake.collections.get(collection);
+    const coll = fake.collection(collection);
     const stray = "00000000-0000-4000-8000-0000000000aa";
     coll?.points.set(stray, new Array(256).fill(0.1));
     coll?.points.delete(body.ids[0] as string);

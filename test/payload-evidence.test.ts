@@ -43,7 +43,7 @@ describe("evidence in the vector store's payloads", () => {
     };
   };
   const payloadOf = (collection: string, id: string) =>
-    qdrant.collections.get(collection)?.payloads.get(pointId(id));
+    qdrant.collection(collection)?.payloads.get(pointId(id));
   const stored = async (s: TestService, id: string) =>
     (await (await s.request("GET", `/admin/examples/${id}`, undefined, { admin: true })).json()) as Stored;
 
@@ -81,7 +81,7 @@ describe("evidence in the vector store's payloads", () => {
     expect(payloadOf(env.QDRANT_COLLECTION, "poem-0")?.scores).toEqual({ small: 0.8 });
 
     // A change of scores alone rewrites the point: same vector, new scores, one upsert.
-    const vector = qdrant.collections.get(env.QDRANT_COLLECTION)?.points.get(pointId("code-0"));
+    const vector = qdrant.collection(env.QDRANT_COLLECTION)?.points.get(pointId("code-0"));
     qdrant.requests.length = 0;
     const patched = await svc.request(
       "PATCH",
@@ -117,7 +117,7 @@ describe("evidence in the vector store's payloads", () => {
     expect((await svc.request("DELETE", "/admin/examples/poem-1", undefined, { admin: true })).status).toBe(
       204,
     );
-    expect(qdrant.collections.get(env.QDRANT_COLLECTION)?.points.has(pointId("poem-1"))).toBe(false);
+    expect(qdrant.collection(env.QDRANT_COLLECTION)?.points.has(pointId("poem-1"))).toBe(false);
   });
 
   it("copies the evidence with a write the vector store missed, once it answers again", async () => {

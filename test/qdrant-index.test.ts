@@ -40,7 +40,7 @@ describe("qdrant collection settings", () => {
       writeOrdering: "strong",
     });
     const index = await QdrantIndex.open(o, 4);
-    const info = fake.collections.get(o.collection)?.info();
+    const info = fake.collection(o.collection)?.info();
     expect(info?.config.params).toEqual({
       vectors: { size: 4, distance: "Cosine", on_disk: true },
       shard_number: 4,
@@ -62,7 +62,9 @@ describe("qdrant collection settings", () => {
   it("leaves Qdrant's defaults when nothing is configured", async () => {
     const o = options();
     await QdrantIndex.open(o, 4);
-    const create = fake.requests.find((r) => r.method === "PUT" && r.path === `/collections/${o.collection}`);
+    const create = fake.requests.find(
+      (r) => r.method === "PUT" && r.path === `/collections/${fake.resolve(o.collection)}`,
+    );
     expect(create?.body).toEqual({
       vectors: { size: 4, distance: "Cosine" },
       metadata: { embedder_id: "hash:v1:32" },
@@ -98,16 +100,82 @@ describe("QdrantIndex requests", () => {
     const o = options();
     const index = await QdrantIndex.open(o, 32);
     await index.upsert([{ id: "00000000-0000-4000-8000-000000000001", vector: randomVector(32, rng(1)) }]);
-    expect(fake.collections.has(o.collection)).toBe(true);
+    const concrete = fake.resolve(o.collection);
+    expect(fake.collections.has(concrete)).toBe(true);
     await index.drop();
-    expect(fake.collections.has(o.collection)).toBe(false);
-    expect(fake.requests.at(-1)).toMatchObject({ method: "DELETE", path: `/collections/${o.collection}` });
+    // The collection behind the alias goes, and the alias with it.
+    expect(fake.collections.has(concrete)).toBe(false);
+    expect(fake.aliases.has(o.collection)).toBe(false);
+    expect(fake.requests.at(-1)).toMatchObject({ method: "DELETE", path: `/collections/${concrete}` });
+  });
+
+  it("serves the name as an alias of a collection of its own, and a rebuild moves it in one request", async () => {
+    const o = options();
+    const first = await QdrantIndex.open(o, 16);
+    const before = fake.resolve(o.collection);
+    expect(before).toMatch(new RegExp(`^${o.collection}-[0-9a-z]+$`));
+    expect(fake.aliases.get(o.collection)).toBe(before);
+    await first.upsert([
+      { id: "00000000-0000-4000-8000-000000000001", vector: new Float32Array(16).fill(1) },
+    ]);
+    fake.requests.length = 0;
+    const rebuilt = await QdrantIndex.open({ ...o, onMismatch: "recreate" }, 32);
+    const after = fake.resolve(o.collection);
+    expect(after).not.toBe(before);
+    const moves = fake.requests.filter((r) => r.path === "/collections/aliases");
+    expect(moves.map((r) => r.body)).toEqual([
+      {
+        actions: [
+          { delete_alias: { alias_name: o.collection } },
+          { create_alias: { collection_name: after, alias_name: o.collection } },
+        ],
+      },
+    ]);
+    expect(fake.collections.has(before)).toBe(false);
+    expect(await rebuilt.count()).toBe(0);
+  });
+
+  it("uses a collection created before aliases as it is, and moves it under an alias on a rebuild", async () => {
+    const o = options();
+    await fake.collection("x")?.points.size; // (no such collection: a no-op)
+    // As an older version created it: a concrete collection under the name itself.
+    const { QdrantClient } = await import("@qdrant/js-client-rest");
+    const client = new QdrantClient({ url: fake.url, checkCompatibility: false });
+    await client.api().createCollection({
+      collection_name: o.collection,
+      vectors: { size: 8, distance: "Cosine" },
+      metadata: { embedder_id: "hash:v1:32" },
+    });
+    const legacy = await QdrantIndex.open(o, 8);
+    await legacy.upsert([
+      { id: "00000000-0000-4000-8000-000000000002", vector: new Float32Array(8).fill(1) },
+    ]);
+    expect(fake.aliases.has(o.collection)).toBe(false);
+    expect(fake.collections.get(o.collection)?.points.size).toBe(1);
+    await QdrantIndex.open({ ...o, onMismatch: "recreate" }, 16);
+    expect(fake.aliases.get(o.collection)).toMatch(new RegExp(`^${o.collection}-`));
+  });
+
+  it("opens only what exists when it may not create (a replica), and never writes a collection or alias", async () => {
+    const o = options({ create: false });
+    const missing = await QdrantIndex.open(o, 8).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((missing as AppError).code).toBe("VECTOR_STORE_UNAVAILABLE");
+    expect(fake.collection(o.collection)).toBeUndefined();
+    await QdrantIndex.open({ ...o, create: true }, 8);
+    fake.requests.length = 0;
+    await QdrantIndex.open(o, 8);
+    expect(fake.requests.every((r) => r.method === "GET")).toBe(true);
   });
 
   it("creates a missing collection with the embedder's dimension, cosine distance and identity", async () => {
     const o = options({ apiKey: "secret-key" });
     await QdrantIndex.open(o, 32);
-    const create = fake.requests.find((r) => r.method === "PUT" && r.path === `/collections/${o.collection}`);
+    const create = fake.requests.find(
+      (r) => r.method === "PUT" && r.path === `/collections/${fake.resolve(o.collection)}`,
+    );
     expect(create?.body).toEqual({
       vectors: { size: 32, distance: "Cosine" },
       metadata: { embedder_id: "hash:v1:32" },
@@ -226,7 +294,7 @@ describe("QdrantIndex requests", () => {
       ]);
       const second = await QdrantIndex.open({ ...o, onMismatch: "recreate" }, 32);
       expect(await second.count()).toBe(0);
-      expect(fake.collections.get(o.collection)?.size).toBe(32);
+      expect(fake.collection(o.collection)?.size).toBe(32);
     });
   });
 

@@ -63,7 +63,7 @@ describe("readable example ids", () => {
         example("select the rows of a table in sql", { big: 0.9 }, undefined, "sql-1"),
         example("restart a pod in kubernetes", { big: 0.7 }, undefined, "k8s:pod~a.b_c"),
       ]);
-      const points = qdrant.collections.get("readable")?.points;
+      const points = qdrant.collection("readable")?.points;
       expect([...(points?.keys() ?? [])].sort()).toEqual([pointId("sql-1"), pointId("k8s:pod~a.b_c")].sort());
       const ranked = await svc.rank({ query: "select the rows of a table in sql", k: 2 });
       expect(ranked.body.hits.map((h) => h.id)).toEqual(["sql-1", "k8s:pod~a.b_c"]);

@@ -92,12 +92,12 @@ describe("npm run reindex", () => {
       QDRANT_COLLECTION: "reindex_test",
     };
     await seedWith(env, new HashEmbedder(64), 20);
-    expect(fake.collections.get("reindex_test")?.size).toBe(64);
+    expect(fake.collection("reindex_test")?.size).toBe(64);
 
     const config = loadConfig({ ...env, EMBEDDER: "hash", HASH_EMBEDDER_DIMENSION: "32" });
     const result = await reindex(config, silent, { embedder: new HashEmbedder(32), progress: quiet });
     expect(result).toEqual({ reembedded: 20, indexed: 20 });
-    const coll = fake.collections.get("reindex_test");
+    const coll = fake.collection("reindex_test");
     expect(coll?.size).toBe(32);
     expect(coll?.metadata).toEqual({ embedder_id: "hash:v1:32" });
     expect(coll?.points.size).toBe(20);
@@ -138,7 +138,7 @@ describe("npm run reindex", () => {
     const result = await reindex(config, silent, { embedder: new HashEmbedder(32), progress: quiet });
     expect(result).toEqual({ reembedded: 6, indexed: 6 });
     const own = `named-templates-${templatesDigest(templates)}`;
-    expect(fake.collections.get(own)?.points.size).toBe(6);
+    expect(fake.collection(own)?.points.size).toBe(6);
     // The service opens that same collection and finds it complete.
     const svc = await startService(
       { ...env, TUNING: "off" },

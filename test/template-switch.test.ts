@@ -323,16 +323,18 @@ describe("learned templates in self-tuning", () => {
       const logger = new RecordingLogger();
       svc = await startService(env, { selfTuning: true, logger });
       await svc.addExamples(templated(90));
-      expect([...qdrant.collections.keys()]).toEqual(["examples"]);
+      // Each name the service uses is an alias of a collection of its own.
+      expect([...qdrant.aliases.keys()]).toEqual(["examples"]);
+      expect([...qdrant.collections.keys()]).toEqual([qdrant.resolve("examples")]);
       const tune = await svc.request("POST", "/admin/settings/tune", undefined, { admin: true });
       expect(tune.status).toBe(202);
       await settled(svc);
-      const names = [...qdrant.collections.keys()];
+      const names = [...qdrant.aliases.keys()];
       const own = names.find((n) => /^examples-templates-[0-9a-f]{12}$/.test(n)) as string;
       expect(own).toBeDefined();
-      expect(qdrant.collections.get(own)?.points.size).toBe(90);
+      expect(qdrant.collection(own)?.points.size).toBe(90);
       for (const name of ["examples", own]) {
-        const info = qdrant.collections.get(name)?.info();
+        const info = qdrant.collection(name)?.info();
         expect(info?.config.params).toMatchObject({
           shard_number: 3,
           replication_factor: 2,
@@ -341,7 +343,7 @@ describe("learned templates in self-tuning", () => {
         expect(Object.keys(info?.payload_schema ?? {})).toEqual(["category"]);
       }
       // The switch's copy carries each example's evidence too, as every write does.
-      const payloads = [...(qdrant.collections.get(own)?.payloads.values() ?? [])];
+      const payloads = [...(qdrant.collection(own)?.payloads.values() ?? [])];
       expect(payloads).toHaveLength(90);
       for (const p of payloads) expect(Object.keys(p.scores as object).length).toBeGreaterThan(0);
       const ranked = await svc.rank({ query: `${PREFIX}a question about python code${SUFFIX}` });
@@ -349,7 +351,8 @@ describe("learned templates in self-tuning", () => {
       // The replaced collection is deleted 120 s after the switch (replicas move within 30 s); a
       // shutdown before then keeps it and says so.
       await svc.close();
-      expect([...qdrant.collections.keys()].sort()).toEqual(["examples", own].sort());
+      expect([...qdrant.aliases.keys()].sort()).toEqual(["examples", own].sort());
+      expect(qdrant.collections.size).toBe(2);
       expect(
         logger.find(
           "kept the replaced vector collection (a replica may still read it): delete it once none does",

@@ -26,6 +26,11 @@ export interface QdrantIndexOptions {
   embedderId: string;
   /** When the collection does not match the embedder: refuse (default, at start-up) or recreate it (reindex). */
   onMismatch?: "refuse" | "recreate";
+  /**
+   * False: open what exists and never create, move or delete anything (a replica); a missing
+   * collection is VECTOR_STORE_UNAVAILABLE. Default true.
+   */
+  create?: boolean;
   /** Shards, replication, on-disk storage and payload indexes of a collection this index creates. */
   collectionSettings?: QdrantCollectionSettings;
   /** The `ordering` of every write (Qdrant's default: weak). */
@@ -95,26 +100,61 @@ export class QdrantIndex implements VectorIndex {
     return index;
   }
 
-  /** The collection's name, for messages. */
+  /**
+   * The name every point operation uses: an alias of the collection that holds the vectors (or, for
+   * a collection created before aliases, that collection itself).
+   */
   get collection(): string {
     return this.options.collection;
   }
 
+  /**
+   * Makes sure `collection` names a collection of this dimension, cosine distance and embedder.
+   * The service creates a concrete collection (`<name>-<stamp>`) and points the alias `<name>` at
+   * it; a rebuild creates another and moves the alias in one request, so readers never see the
+   * name missing, then deletes the old one. A collection created before aliases is used as it is.
+   */
   private async ensureCollection(): Promise<void> {
     const name = this.options.collection;
-    const { exists } = await guard("check the collection", () => this.client.collectionExists(name));
-    if (exists) {
-      const info = await guard("read the collection", () => this.client.getCollection(name));
+    const create = this.options.create !== false;
+    const aliases = await guard("list aliases", () => this.client.getAliases());
+    const target = aliases.aliases.find((a) => a.alias_name === name)?.collection_name;
+    const legacy =
+      target === undefined &&
+      (await guard("check the collection", () => this.client.collectionExists(name))).exists;
+    const current = target ?? (legacy ? name : undefined);
+    if (current !== undefined) {
+      const info = await guard("read the collection", () => this.client.getCollection(current));
       const problem = mismatch(info, this.dimension, this.options.embedderId);
       if (!problem) return;
-      if (this.options.onMismatch !== "recreate") {
+      if (!create || this.options.onMismatch !== "recreate") {
         throw new StartupError(
           `Qdrant collection "${name}" ${problem}. Rebuild it from SQLite with \`npm run reindex\`, ` +
             "or set QDRANT_COLLECTION to a new collection name.",
         );
       }
-      await guard("delete the collection", () => this.client.deleteCollection(name));
+    } else if (!create) {
+      throw new AppError("VECTOR_STORE_UNAVAILABLE", `Qdrant has no collection "${name}" yet`, {
+        retryAfterSeconds: 2,
+      });
     }
+    // A collection created before aliases holds the name itself: it goes before the alias can.
+    if (legacy) await guard("delete the collection", () => this.client.deleteCollection(name));
+    const concrete = `${name}-${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+    await this.createConcrete(concrete);
+    await guard("point the alias", () =>
+      this.client.updateCollectionAliases({
+        actions: [
+          ...(target !== undefined ? [{ delete_alias: { alias_name: name } }] : []),
+          { create_alias: { collection_name: concrete, alias_name: name } },
+        ],
+      }),
+    );
+    if (target !== undefined)
+      await guard("delete the collection", () => this.client.deleteCollection(target));
+  }
+
+  private async createConcrete(name: string): Promise<void> {
     const s = this.options.collectionSettings;
     const body: Schemas["CreateCollection"] & { collection_name: string } = {
       collection_name: name,
@@ -245,9 +285,15 @@ export class QdrantIndex implements VectorIndex {
 
   async close(): Promise<void> {}
 
-  /** Deletes the collection: its vectors were replaced by another collection's (learned templates). */
+  /**
+   * Deletes the collection behind the name, and the alias with it: its vectors were replaced by
+   * another collection's (learned templates).
+   */
   async drop(): Promise<void> {
-    await guard("delete the collection", () => this.client.deleteCollection(this.options.collection));
+    const name = this.options.collection;
+    const aliases = await guard("list aliases", () => this.client.getAliases());
+    const target = aliases.aliases.find((a) => a.alias_name === name)?.collection_name ?? name;
+    await guard("delete the collection", () => this.client.deleteCollection(target));
   }
 }
 

@@ -63,6 +63,11 @@ export class QdrantStandIn {
     await new Promise((r) => server.close(r));
   }
 
+  /** The collection a name or alias stands for, if any. */
+  collection(name: string): Collection | undefined {
+    return this.collections.get(this.resolve(name));
+  }
+
   /** The collection a name stands for: itself, or the collection an alias points to. */
   resolve(name: string): string {
     return this.aliases.get(name) ?? name;
