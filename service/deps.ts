@@ -9,11 +9,13 @@ import type Database from "better-sqlite3";
 import type { Config } from "./config.ts";
 import { ActiveEmbedding } from "./core/active-embedding.ts";
 import { Backups } from "./core/backups.ts";
+import { DocumentPublisher, type DocumentStore } from "./core/document-publisher.ts";
 import { EvidenceIndex } from "./core/evidence-index.ts";
 import { ExampleService } from "./core/example-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
+import { documentContent } from "./core/routing-document.ts";
 import { TargetService } from "./core/target-service.ts";
 import { TargetStatsCache } from "./core/target-stats.ts";
 import { WriterLock } from "./core/writer-lock.ts";
@@ -56,6 +58,8 @@ export interface Running extends Deps {
   sync: IndexSync;
   /** Learned templates: staging and switch (self-tuning drives it; tests and tools may too). */
   templates: TemplateSwitch;
+  /** With Qdrant, on the primary: publishes the routing document replicas rank by. */
+  publisher: DocumentPublisher | undefined;
   /** Stops the sync loop, the embedder and the index, and closes the database. */
   close(): Promise<void>;
 }
@@ -201,6 +205,66 @@ async function openVectorIndex(
 }
 
 /**
+ * With Qdrant, the primary publishes the routing document (`<QDRANT_COLLECTION>-routing`) that
+ * stateless replicas rank by: the settings, embedder and collection in force, the targets and their
+ * means. A read-only copy publishes nothing.
+ */
+function documentPublisher(
+  config: Config,
+  stores: Stores,
+  active: ActiveEmbedding,
+  features: EmbeddingFeatures,
+  settings: SettingsModel,
+  logger: Logger,
+): DocumentPublisher | undefined {
+  if (config.vectors.kind !== "qdrant" || config.database.readOnly) return undefined;
+  const store = lazyDocumentStore(config);
+  return new DocumentPublisher(
+    store,
+    () =>
+      documentContent({
+        embedderId: active.embedder.id,
+        features: { ...features, templates: active.templates },
+        collection: indexConfig(config, active.templates).qdrant.collection,
+        choice: settings.choice(),
+        targets: stores.targets.listTargets().map((t) => ({
+          name: t.name,
+          enabled: t.enabled,
+          inputPricePerMtok: t.inputPricePerMtok,
+          outputPricePerMtok: t.outputPricePerMtok,
+        })),
+        stats: stores.targets.targetStats(),
+      }),
+    logger,
+  );
+}
+
+/** The routing document's store in Qdrant; Qdrant's client loads on first use, as the index's does. */
+export function lazyDocumentStore(config: Config): DocumentStore {
+  const { qdrant } = config.vectors;
+  let opened: Promise<DocumentStore> | undefined;
+  const open = () =>
+    (opened ??= import("./vectors/qdrant-document.ts").then(
+      ({ QdrantDocumentStore }) =>
+        new QdrantDocumentStore({
+          url: qdrant.url as string,
+          apiKey: qdrant.apiKey,
+          timeoutMs: qdrant.timeoutMs,
+          collection: routingCollection(config),
+        }),
+    ));
+  return {
+    read: async () => (await open()).read(),
+    write: async (version, body) => (await open()).write(version, body),
+  };
+}
+
+/** The Qdrant collection that holds the routing document. */
+export function routingCollection(config: Config): string {
+  return `${config.vectors.qdrant.collection}-routing`;
+}
+
+/**
  * Self-tuning's three parts: the settings read model, the tuner and the learned templates (trial
  * and switch), which the tuner calls through `TemplateTrials`.
  */
@@ -316,9 +380,11 @@ export async function buildDeps(
       ...(overrides.tuningRunner && { runner: overrides.tuningRunner }),
     });
     const stats = new TargetStatsCache(stores.targets);
+    const publisher = documentPublisher(config, stores, active, plan.features, settings, logger);
     const examples = new ExampleService(stores.examples, stores.ledger, active, sync, lock, logger, () => {
       stats.invalidate();
       tuning.noteWrite();
+      publisher?.kick();
     });
     const ranker = new Ranker(stores.examples, stores.targets, active, stats, {
       choice: () => settings.choice(),
@@ -330,6 +396,8 @@ export async function buildDeps(
     if (!config.database.readOnly) sync.start();
     settings.start();
     tuning.start();
+    // Not awaited: a vector store that does not answer yet must not hold the start; it retries.
+    void publisher?.start();
     metrics.watch({
       examples: () => stores.examples.countExamples(),
       vectors: () => active.index.count(),
@@ -358,7 +426,9 @@ export async function buildDeps(
       pingDatabase: async () => {
         storage.sqlite.prepare("select 1").get();
       },
+      publisher,
       close: async () => {
+        await publisher?.stop();
         await settings.stop();
         await tuning.stop();
         await sync.stop();

@@ -163,6 +163,18 @@ export class QdrantStandIn {
         }
         return ok<Schemas["UpdateResult"]>({ operation_id: coll.nextOp++, status: "completed" });
       }
+      case "POST /points": {
+        // Retrieve by ids.
+        const r = body as Schemas["PointRequest"];
+        const found = r.ids.filter((id) => coll.points.has(String(id)));
+        return ok<Schemas["Record"][]>(
+          found.map((id) => ({
+            id,
+            ...coll.payloadOf(String(id), r.with_payload ?? true),
+            ...(r.with_vector === true && { vector: coll.points.get(String(id)) as number[] }),
+          })),
+        );
+      }
       case "POST /points/delete": {
         const sel = body as Schemas["PointsSelector"];
         if (!("points" in sel)) return fail(400, "filter selector not supported here");

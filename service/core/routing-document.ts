@@ -1,0 +1,70 @@
+import { createHash } from "node:crypto";
+import type { EmbeddingFeatures } from "../embedding/features.ts";
+import type { TargetStats } from "../routing/aggregate.ts";
+import type { RoutingChoice } from "../routing/tuning.ts";
+
+/** A target as `/rank` needs it: its name, whether it is offered, its prices (USD per 1M tokens). */
+export interface DocumentTarget {
+  name: string;
+  enabled: boolean;
+  inputPricePerMtok: number | null;
+  outputPricePerMtok: number | null;
+}
+
+/**
+ * Everything `/rank` needs besides the hits' own evidence, as the primary publishes it for stateless
+ * replicas: the settings in force, the embedder (its identity and the features it embeds with, the
+ * learned templates among them), the vector collection to query (an alias), the targets with their
+ * switches and prices, and the targets' mean scores (overall and per category) for shrinkage and
+ * fallbacks. `version` grows by one at every change; `publishedAt` is when it was written.
+ */
+export interface RoutingDocument {
+  version: number;
+  publishedAt: string;
+  embedder: { id: string; features: EmbeddingFeatures };
+  collection: string;
+  choice: RoutingChoice;
+  targets: DocumentTarget[];
+  stats: { overall: Record<string, number>; byCategory: Record<string, Record<string, number>> };
+}
+
+/** A document's content: what a change is judged on (not its version or time). */
+export type DocumentContent = Omit<RoutingDocument, "version" | "publishedAt">;
+
+export function documentContent(parts: {
+  embedderId: string;
+  features: EmbeddingFeatures;
+  collection: string;
+  choice: RoutingChoice;
+  targets: DocumentTarget[];
+  stats: TargetStats;
+}): DocumentContent {
+  return {
+    embedder: { id: parts.embedderId, features: parts.features },
+    collection: parts.collection,
+    choice: parts.choice,
+    targets: [...parts.targets].sort((a, b) => a.name.localeCompare(b.name)),
+    stats: {
+      overall: sortedRecord(parts.stats.overall),
+      byCategory: Object.fromEntries(
+        [...parts.stats.byCategory]
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([c, m]) => [c, sortedRecord(m)]),
+      ),
+    },
+  };
+}
+
+/** The content's fingerprint: equal for equal content, whatever order its parts were read in. */
+export function contentDigest(content: DocumentContent): string {
+  return createHash("sha256").update(JSON.stringify(content)).digest("hex").slice(0, 16);
+}
+
+/** The document's target statistics in the shape the ranking reads. */
+export function documentStats(doc: RoutingDocument): TargetStats {
+  return { overall: doc.stats.overall, byCategory: new Map(Object.entries(doc.stats.byCategory)) };
+}
+
+function sortedRecord(r: Readonly<Record<string, number>>): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
+}
