@@ -6,11 +6,12 @@ import { etag } from "hono/etag";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { timing } from "hono/timing";
+import { AppError } from "./errors.ts";
 import { adminAuth, bearerToken } from "./http/auth.ts";
 import { backupRoutes } from "./http/backup.ts";
 import { anyTypeJson } from "./http/body.ts";
 import { consoleRoutes } from "./http/console.ts";
-import type { Deps } from "./http/context.ts";
+import type { AdminDeps, Deps } from "./http/context.ts";
 import { drain } from "./http/drain.ts";
 import { errorHandler, notAllowed, notFound, tooLarge } from "./http/errors.ts";
 import { categoryRoutes, exampleRoutes } from "./http/examples.ts";
@@ -65,17 +66,31 @@ export function createApp(deps: Deps) {
     .route("/", operationsRoutes(deps))
     .use("/console", compress(), etag())
     .use("/console/*", compress(), etag())
-    .route("/", consoleRoutes())
+    .route("/", consoleRoutes());
+  if (!deps.admin) {
+    // A replica: no admin API here; every admin call is told where the primary is.
+    const primary = deps.config.replica.primaryUrl;
+    app.all("/admin/*", () => {
+      throw new AppError(
+        "ADMIN_DISABLED",
+        `this is a replica (ROLE=replica): send admin calls to the primary${primary ? ` at ${primary}` : ""}`,
+      );
+    });
+    return openApiDocument(app);
+  }
+  // The edge's dependencies with the admin services beside them (getters kept: the embedder in force).
+  const admin = Object.assign(Object.create(deps) as Deps, deps.admin) as AdminDeps;
+  app
     .use("/admin/*", adminAuth(deps.config.admin.token, deps.config.database.readOnly), adminLimit)
     .use("/admin/examples/*", anyTypeJson)
     .use("/admin/targets/*", anyTypeJson)
     .use("/admin/settings", anyTypeJson)
-    .route("/admin/examples", exampleRoutes(deps))
-    .route("/admin/targets", targetRoutes(deps))
-    .route("/admin/categories", categoryRoutes(deps))
-    .route("/admin/import", importRoutes(deps))
-    .route("/admin/settings", settingsRoutes(deps))
-    .route("/admin/backup", backupRoutes(deps));
+    .route("/admin/examples", exampleRoutes(admin))
+    .route("/admin/targets", targetRoutes(admin))
+    .route("/admin/categories", categoryRoutes(admin))
+    .route("/admin/import", importRoutes(admin))
+    .route("/admin/settings", settingsRoutes(admin))
+    .route("/admin/backup", backupRoutes(admin));
   return openApiDocument(app);
 }
 

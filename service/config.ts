@@ -20,6 +20,9 @@ export const EnvSchema = z.object({
   BACKUP_DIR: z.string().min(1).optional(),
   SEED_ON_EMPTY: bool.default(true),
   READ_ONLY: bool.default(false),
+  ROLE: z.enum(["primary", "replica"]).default("primary"),
+  PRIMARY_URL: z.url().optional(),
+  REPLICA_MAX_STALENESS_S: int(1, 86_400).default(30),
   REPLICA_POLL_MS: int(100, 3_600_000).default(2_000),
   SEED_DIR: z.string().min(1).default("./seed-data"),
   ADMIN_TOKEN: z
@@ -100,6 +103,14 @@ export type Env = z.infer<typeof EnvSchema>;
 
 /** Variables a backend needs only when it is chosen. */
 const RequiredByBackend = EnvSchema.superRefine((e, ctx) => {
+  if (e.ROLE === "replica" && e.VECTOR_STORE !== "qdrant") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["ROLE"],
+      message:
+        "replica needs VECTOR_STORE=qdrant (and QDRANT_URL): a replica holds no state and reads everything from Qdrant",
+    });
+  }
   if (e.RANK_EVIDENCE === "index" && e.VECTOR_STORE !== "qdrant") {
     ctx.addIssue({
       code: "custom",
@@ -154,6 +165,14 @@ export interface Config {
     replicaPollMs: number;
   };
   admin: { token: string | undefined };
+  /** ROLE and what a replica needs: it ranks from the primary's routing document and Qdrant alone. */
+  replica: {
+    role: "primary" | "replica";
+    /** PRIMARY_URL: named in the 503 a replica answers admin calls with. */
+    primaryUrl: string | undefined;
+    /** A replica whose document is older than this (seconds) is not ready. */
+    maxStalenessSeconds: number;
+  };
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (or the admin token). */
   metricsToken: string | undefined;
   /** CORS_ORIGINS: origins allowed to call the API from a browser; unset, CORS is off. */
@@ -279,6 +298,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       replicaPollMs: e.REPLICA_POLL_MS,
     },
     admin: { token: e.ADMIN_TOKEN },
+    replica: {
+      role: e.ROLE,
+      primaryUrl: e.PRIMARY_URL,
+      maxStalenessSeconds: e.REPLICA_MAX_STALENESS_S,
+    },
     metricsToken: e.METRICS_TOKEN,
     corsOrigins:
       e.CORS_ORIGINS === undefined ? undefined : e.CORS_ORIGINS === "*" ? "*" : e.CORS_ORIGINS.split(","),

@@ -24,7 +24,7 @@ import { createEmbedder, withFeatures } from "./embedding/factory.ts";
 import { type EmbeddingFeatures, NO_FEATURES } from "./embedding/features.ts";
 import type { Templates } from "./embedding/templates.ts";
 import { AppError, StartupError } from "./errors.ts";
-import type { Deps } from "./http/context.ts";
+import type { AdminServices, Deps } from "./http/context.ts";
 import { errorFields, type Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import type { RoutingChoice } from "./routing/tuning.ts";
@@ -52,7 +52,8 @@ import { DeferredIndex } from "./vectors/deferred.ts";
 import { createVectorIndex } from "./vectors/factory.ts";
 import type { VectorIndex } from "./vectors/vector-index.ts";
 
-export interface Running extends Deps {
+export interface Running extends Deps, AdminServices {
+  admin: AdminServices;
   /** The store of each aggregate, for tools and tests; the HTTP edge goes through the services. */
   stores: Stores;
   sync: IndexSync;
@@ -392,6 +393,7 @@ export async function buildDeps(
       evidenceFrom: config.rank.evidenceFrom,
     });
     const targets = new TargetService(stores.targets);
+    const backups = new Backups(config.database.backupDir, (file) => backupDatabase(storage.sqlite, file));
     await seedIfEmpty(config, stores, examples, targets, logger);
     if (!config.database.readOnly) sync.start();
     settings.start();
@@ -422,9 +424,12 @@ export async function buildDeps(
       sync,
       templates: switcher,
       lifecycle: { draining: false },
-      backups: new Backups(config.database.backupDir, (file) => backupDatabase(storage.sqlite, file)),
-      pingDatabase: async () => {
-        storage.sqlite.prepare("select 1").get();
+      backups,
+      admin: { examples, targets, settings, tuning, backups },
+      checks: {
+        database: async () => storage.sqlite.prepare("select 1").get(),
+        index: () => active.index.health(),
+        embedder: () => active.embedder.health(),
       },
       publisher,
       close: async () => {

@@ -3,10 +3,23 @@ import { Server as NetServer } from "node:net";
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.ts";
 import { ConfigError, loadConfig, withDotEnv } from "./config.ts";
-import { buildDeps, type Running } from "./deps.ts";
+import { buildDeps } from "./deps.ts";
 import { AppError, StartupError } from "./errors.ts";
+import type { Deps } from "./http/context.ts";
 import { startingApp } from "./http/starting.ts";
 import { createLogger, errorFields, type Logger } from "./logger.ts";
+
+/** What the process serves with: a primary's or a replica's dependencies. */
+type Running = Deps & { close(): Promise<void> };
+
+/** ROLE=replica: stateless, from Qdrant; otherwise the primary (its database, tuning, admin API). */
+async function build(config: ReturnType<typeof loadConfig>, logger: Logger): Promise<Running> {
+  if (config.replica.role === "replica") {
+    const { buildReplica } = await import("./replica.ts");
+    return buildReplica(config, logger);
+  }
+  return buildDeps(config, logger);
+}
 
 /** Longest wait between two start-up attempts while a backend does not answer. */
 const MAX_RETRY_MS = 30_000;
@@ -30,7 +43,7 @@ async function start(
   stopped: () => boolean,
 ): Promise<Running | undefined> {
   try {
-    return await buildDeps(config, logger);
+    return await build(config, logger);
   } catch (err) {
     if (!retriable(err)) throw err;
     let reason: AppError = err;
@@ -45,7 +58,7 @@ async function start(
       await new Promise((r) => setTimeout(r, waitMs).unref());
       if (stopped()) return undefined;
       try {
-        return await buildDeps(config, logger);
+        return await build(config, logger);
       } catch (again) {
         if (!retriable(again)) throw again;
         reason = again;
@@ -59,7 +72,10 @@ async function start(
 async function main(): Promise<void> {
   const config = loadConfig(withDotEnv());
   const logger = createLogger(config.server.logLevel);
-  if (!config.admin.token) logger.warn("ADMIN_TOKEN is not set: the admin API answers 503 ADMIN_DISABLED");
+  if (config.replica.role === "replica")
+    logger.info("replica: ranking by the primary's routing document in Qdrant");
+  else if (!config.admin.token)
+    logger.warn("ADMIN_TOKEN is not set: the admin API answers 503 ADMIN_DISABLED");
   let stopping = false;
   let server: Server | undefined;
   let deps: Running | undefined;

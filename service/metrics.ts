@@ -118,6 +118,26 @@ export class Metrics {
     });
   }
 
+  /** A replica's routing document: its version in force and its age (since last read), when scraped. */
+  watchDocument(state: () => { version: number; ageSeconds: number } | undefined): void {
+    new Gauge({
+      name: "router_routing_document_version",
+      help: "Version of the routing document this replica ranks by (0 before the first)",
+      registers: [this.registry],
+      collect() {
+        this.set(state()?.version ?? 0);
+      },
+    });
+    new Gauge({
+      name: "router_routing_document_age_seconds",
+      help: "Seconds since this replica last read the routing document from Qdrant (its lag bound)",
+      registers: [this.registry],
+      collect() {
+        this.set(state()?.ageSeconds ?? Number.NaN);
+      },
+    });
+  }
+
   /** Records one answered rank: its stages (ms), the first target, the recommendation, a fallback. */
   observeRank(rank: {
     stages: Record<RankStage, number>;

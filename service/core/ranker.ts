@@ -84,10 +84,11 @@ export interface RankerOptions {
 /** POST /rank: embed the query, find its neighbours, read their scores from SQLite, aggregate. */
 export class Ranker {
   constructor(
-    private readonly store: ExampleStore,
-    private readonly targets: TargetStore,
-    private readonly embedding: ActiveEmbedding,
-    private readonly stats: TargetStatsCache,
+    /** Where hits' evidence is read when it is not the index's (none on a replica). */
+    private readonly store: Pick<ExampleStore, "evidence"> | undefined,
+    private readonly targets: Pick<TargetStore, "targetFlags" | "targetPrices">,
+    private readonly embedding: Pick<ActiveEmbedding, "current">,
+    private readonly stats: Pick<TargetStatsCache, "get">,
     private readonly options: RankerOptions = { choice: () => ({ k: 20, settings: DEFAULT_SETTINGS }) },
   ) {}
 
@@ -190,7 +191,8 @@ export class Ranker {
     const t1 = performance.now();
     const neighbours: ScoredNeighbour[] = [];
     let t2: number;
-    if (this.options.evidenceFrom === "index" && index.searchWithEvidence) {
+    if (!this.store || (this.options.evidenceFrom === "index" && index.searchWithEvidence)) {
+      if (!index.searchWithEvidence) throw new Error("without a store, the index must keep the evidence");
       // One query: each hit carries its evidence. A point written without it is left out.
       const found = await index.searchWithEvidence(vector as Float32Array, k);
       t2 = performance.now();

@@ -4,7 +4,7 @@ import { BACKUP_NAME, type BackupInfo } from "../core/backups.ts";
 import { parseOrThrow } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import { utf8Body } from "./body.ts";
-import type { Deps } from "./context.ts";
+import type { AdminDeps } from "./context.ts";
 import { ADMIN, errors, json, router } from "./openapi.ts";
 
 const BackupJson = z
@@ -76,7 +76,7 @@ const list = createRoute({
 });
 
 /** /admin/backup: write a backup to a file, stream one, list them. */
-export function backupRoutes(deps: Deps) {
+export function backupRoutes(deps: AdminDeps) {
   return router()
     .openapi(create, async (c) => {
       // The body is optional: none takes the default name.

@@ -20,6 +20,18 @@ export interface Deps {
   /** Its health. */
   index: VectorIndex;
   ranker: Ranker;
+  /** What /readyz probes, by name: each resolves when that part can serve, and rejects otherwise. */
+  checks: Record<string, () => Promise<unknown>>;
+  /** A replica's routing document, as /readyz reports it. */
+  document?: () => { version: number; ageSeconds: number } | undefined;
+  /** The admin API's services: on the primary only (a replica answers /admin/* 503). */
+  admin?: AdminServices;
+  /** Set once the process is shutting down: new requests are refused and connections close. */
+  lifecycle: { draining: boolean };
+}
+
+/** What the admin API works on. */
+export interface AdminServices {
   examples: ExampleService;
   targets: TargetService;
   /** The ranking settings in force; pinning. */
@@ -28,11 +40,10 @@ export interface Deps {
   tuning: Tuner;
   /** Online copies of the database. */
   backups: Backups;
-  /** Resolves when the database answers; rejects otherwise. */
-  pingDatabase(): Promise<void>;
-  /** Set once the process is shutting down: new requests are refused and connections close. */
-  lifecycle: { draining: boolean };
 }
+
+/** The edge's dependencies on the primary, with the admin services beside them. */
+export type AdminDeps = Deps & AdminServices;
 
 /** Hono environment: request-scoped variables. */
 export interface AppEnv {

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { ExampleRecord } from "../core/example-service.ts";
 import { ExampleId, ExampleInput, ExamplePatch, MAX_BATCH, validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
-import type { Deps } from "./context.ts";
+import type { AdminDeps } from "./context.ts";
 import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
 const AddBody = z
@@ -208,12 +208,12 @@ const categories = createRoute({
 });
 
 /** /admin/categories: what the examples' categories are, for browsing them. */
-export function categoryRoutes(deps: Deps) {
+export function categoryRoutes(deps: AdminDeps) {
   return router().openapi(categories, (c) => c.json({ categories: deps.examples.categories() }, 200));
 }
 
 /** /admin/examples: add in batches, list, read, replace, delete. */
-export function exampleRoutes(deps: Deps) {
+export function exampleRoutes(deps: AdminDeps) {
   return router()
     .openapi(add, async (c) => {
       const { examples } = c.req.valid("json");

@@ -3,8 +3,6 @@ import { AppError } from "../errors.ts";
 import type { Deps } from "./context.ts";
 import { json, router } from "./openapi.ts";
 
-type Check = "database" | "index" | "embedder";
-
 const Ready = z
   .object({
     status: z.enum(["ready", "not_ready"]).describe("ready when every check passed"),
@@ -16,7 +14,14 @@ const Ready = z
           message: z.string().optional().describe("why not, when it cannot"),
         }),
       )
-      .describe("one entry per part: database, index, embedder"),
+      .describe("one entry per part: database, index, embedder (a replica: document, index, embedder)"),
+    document: z
+      .object({
+        version: z.number().int().describe("the routing document's version in force"),
+        age_seconds: z.number().describe("seconds since it was last read from Qdrant"),
+      })
+      .optional()
+      .describe("a replica's routing document (absent on the primary)"),
   })
   .openapi("Readiness");
 
@@ -43,13 +48,8 @@ export function healthRoutes(deps: Deps) {
   return router()
     .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
     .openapi(readyz, async (c) => {
-      const probes: Record<Check, () => Promise<unknown>> = {
-        database: () => deps.pingDatabase(),
-        index: () => deps.index.health(),
-        embedder: () => deps.embedder.health(),
-      };
       const entries = await Promise.all(
-        Object.entries(probes).map(async ([name, probe]) => {
+        Object.entries(deps.checks).map(async ([name, probe]) => {
           try {
             await probe();
             return [name, { ok: true }] as const;
@@ -61,8 +61,10 @@ export function healthRoutes(deps: Deps) {
       );
       const checks = Object.fromEntries(entries);
       const ready = entries.every(([, r]) => r.ok);
+      const doc = deps.document?.();
+      const document = doc && { version: doc.version, age_seconds: Math.round(doc.ageSeconds * 10) / 10 };
       return ready
-        ? c.json({ status: "ready" as const, checks }, 200)
-        : c.json({ status: "not_ready" as const, checks }, 503);
+        ? c.json({ status: "ready" as const, checks, ...(document && { document }) }, 200)
+        : c.json({ status: "not_ready" as const, checks, ...(document && { document }) }, 503);
     });
 }

@@ -4,7 +4,7 @@ import type { ImportSource } from "../core/import-formats.ts";
 import { validationError } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import { utf8Body } from "./body.ts";
-import type { AppEnv, Deps } from "./context.ts";
+import type { AdminDeps, AppEnv } from "./context.ts";
 import { ADMIN, errors, json, router } from "./openapi.ts";
 
 const ImportQuery = z.strictObject({
@@ -100,7 +100,7 @@ const route = createRoute({
  * the knn-router format as multipart parts `points` and `targets` (and `embedder`, naming the
  * embedder its embeddings came from, to store them as the vectors).
  */
-export function importRoutes(deps: Deps) {
+export function importRoutes(deps: AdminDeps) {
   return router().openapi(route, async (c) => {
     try {
       const imported = await importBody(c, deps, c.req.valid("query"));
@@ -116,7 +116,7 @@ export function importRoutes(deps: Deps) {
 
 async function importBody(
   c: Context<AppEnv>,
-  deps: Deps,
+  deps: AdminDeps,
   { format, unlisted, existing_text }: z.infer<typeof ImportQuery>,
 ): Promise<{ imported: number; skipped: number; indexed: boolean }> {
   const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";

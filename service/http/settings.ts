@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { RoutingChoice } from "../routing/tuning.ts";
 import type { SettingsStatus } from "../tuning/tuner.ts";
-import type { Deps } from "./context.ts";
+import type { AdminDeps } from "./context.ts";
 import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
 const SettingsJson = z
@@ -156,7 +156,7 @@ const tune = createRoute({
 });
 
 /** /admin/settings: the ranking settings, pinned by hand or tuned by the service itself. */
-export function settingsRoutes(deps: Deps) {
+export function settingsRoutes(deps: AdminDeps) {
   return router()
     .openapi(get, (c) => c.json(statusJson(deps.tuning.status()), 200))
     .openapi(put, (c) => {

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { TargetName, TargetPatch, toStorePatch } from "../core/schemas.ts";
 import type { TargetRecord } from "../core/target-service.ts";
-import type { Deps } from "./context.ts";
+import type { AdminDeps } from "./context.ts";
 import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
 const TargetJson = z
@@ -56,7 +56,7 @@ const update = createRoute({
 });
 
 /** /admin/targets: list targets, set their prices and switch them on or off. */
-export function targetRoutes(deps: Deps) {
+export function targetRoutes(deps: AdminDeps) {
   return router()
     .openapi(list, (c) => c.json({ targets: deps.targets.list().map(targetJson) }, 200))
     .openapi(update, (c) => {

@@ -9,7 +9,13 @@ import {
 import { ApiError } from "@qdrant/openapi-typescript-fetch";
 import type { QdrantCollectionSettings } from "../config.ts";
 import { AppError, StartupError } from "../errors.ts";
-import type { Neighbour, PointEvidence, VectorIndex, VectorRecord } from "./vector-index.ts";
+import {
+  CollectionMissingError,
+  type Neighbour,
+  type PointEvidence,
+  type VectorIndex,
+  type VectorRecord,
+} from "./vector-index.ts";
 
 export interface QdrantIndexOptions {
   /** Base URL, e.g. http://qdrant:6333. */
@@ -354,10 +360,22 @@ export function translate(what: string, err: unknown): Error {
     return unavailable("rate limited", Math.max(1, Math.ceil(err.retry_after)));
   }
   const status = statusOf(err);
+  if (status === 404 && /collection|doesn't exist|not found/i.test(errorText(err))) {
+    return new CollectionMissingError(what, { cause: err });
+  }
   if (status === 429) return unavailable("rate limited");
   if (status !== undefined && status >= 500) return unavailable(`server error ${status}`);
   if (status === undefined && isNetworkError(err)) return unavailable("server unreachable", 2);
   return new Error(`vector store could not ${what}${status ? `: HTTP ${status}` : ""}`, { cause: err });
+}
+
+/** What Qdrant said in a failed answer (`status.error`), or the error's message. */
+function errorText(err: unknown): string {
+  if (err instanceof ApiError) {
+    const data = err.data as { status?: { error?: string } } | undefined;
+    return data?.status?.error ?? err.message;
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 function statusOf(err: unknown): number | undefined {

@@ -1,3 +1,18 @@
+import { AppError } from "../errors.ts";
+
+/**
+ * The collection a name stands for is gone (a switch moved on, or it was deleted): a 503 with a
+ * retry hint, which a replica answers by reading the routing document again.
+ */
+export class CollectionMissingError extends AppError {
+  constructor(what: string, options: { cause?: unknown } = {}) {
+    super("VECTOR_STORE_UNAVAILABLE", `vector store could not ${what}: the collection is gone`, {
+      ...options,
+      retryAfterSeconds: 2,
+    });
+  }
+}
+
 /**
  * What `/rank` reads of a hit, stored with its vector where the index keeps payloads (Qdrant): the
  * example's category, its per-target scores as stored (sparse where the example is), and its version

@@ -1,0 +1,98 @@
+/**
+ * The composition of a replica (ROLE=replica): no database, no writer lock, no tuning, no admin
+ * API. It ranks by the routing document the primary publishes in Qdrant and the evidence each point
+ * carries; it only reads Qdrant, never creates, moves or deletes anything there.
+ */
+import type { Config } from "./config.ts";
+import type { Embedding } from "./core/active-embedding.ts";
+import { DocumentFollower } from "./core/document-follower.ts";
+import { ReplicaRanker } from "./core/replica-ranker.ts";
+import type { RoutingDocument } from "./core/routing-document.ts";
+import { lazyDocumentStore } from "./deps.ts";
+import type { Embedder } from "./embedding/embedder.ts";
+import { createEmbedder, withFeatures } from "./embedding/factory.ts";
+import { AppError } from "./errors.ts";
+import type { Deps } from "./http/context.ts";
+import type { Logger } from "./logger.ts";
+import { Metrics } from "./metrics.ts";
+
+export interface ReplicaRunning extends Deps {
+  follower: DocumentFollower;
+  close(): Promise<void>;
+}
+
+export async function buildReplica(
+  config: Config,
+  logger: Logger,
+  overrides: { embedder?: Embedder } = {},
+): Promise<ReplicaRunning> {
+  const metrics = new Metrics();
+  const base = overrides.embedder ?? (await createEmbedder(config.embedder));
+  const { qdrant } = config.vectors;
+  const { QdrantIndex } = await import("./vectors/qdrant.ts");
+
+  /** The embedder and the collection `doc` names, reusing the previous ones where they are the same. */
+  const open = async (doc: RoutingDocument, previous: Embedding | undefined): Promise<Embedding> => {
+    const embedder =
+      previous && previous.embedder.id === doc.embedder.id
+        ? previous.embedder
+        : withFeatures(base, doc.embedder.features);
+    if (embedder.id !== doc.embedder.id) {
+      throw new AppError(
+        "NOT_READY",
+        `this replica embeds with ${embedder.id} but the primary's vectors were made with ${doc.embedder.id}: ` +
+          "configure the same EMBEDDER (and model) as the primary",
+      );
+    }
+    const collection = (previous?.index as { collection?: string } | undefined)?.collection;
+    const index =
+      previous && collection === doc.collection && previous.embedder.dimension === embedder.dimension
+        ? previous.index
+        : await QdrantIndex.open(
+            {
+              url: qdrant.url as string,
+              apiKey: qdrant.apiKey,
+              collection: doc.collection,
+              timeoutMs: qdrant.timeoutMs,
+              batchSize: config.vectors.batchSize,
+              embedderId: doc.embedder.id,
+              create: false,
+            },
+            embedder.dimension,
+          );
+    return { embedder, index, templates: doc.embedder.features.templates };
+  };
+
+  const follower = new DocumentFollower(lazyDocumentStore(config), open, logger, {
+    pollMs: config.database.replicaPollMs,
+    maxStalenessSeconds: config.replica.maxStalenessSeconds,
+  });
+  await follower.start();
+  metrics.watchDocument(() => follower.state());
+  const ranker = new ReplicaRanker(follower, config.rank.fallbackTarget);
+  return {
+    config,
+    logger,
+    metrics,
+    get embedder() {
+      return follower.state() ? follower.current().embedder : base;
+    },
+    get index() {
+      return follower.current().index;
+    },
+    ranker,
+    checks: {
+      document: () => follower.check(),
+      index: () => follower.current().index.health(),
+      embedder: () => base.health(),
+    },
+    document: () => follower.state(),
+    lifecycle: { draining: false },
+    follower,
+    close: async () => {
+      await follower.stop();
+      if (follower.state()) await follower.current().index.close();
+      await base.close();
+    },
+  };
+}
