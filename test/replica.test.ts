@@ -151,7 +151,9 @@ describe("ROLE=replica: stateless /rank from the primary's routing document and 
     replica = await Replica.start(env.replica);
     expect((await primary.addExamples(EXAMPLES)).status).toBe(201);
     await follow();
-    expect(await answers((q) => replica!.rank(q))).toEqual(await answers((q) => primary!.rank(q)));
+    expect(await answers((q) => (replica as Replica).rank(q))).toEqual(
+      await answers((q) => (primary as TestService).rank(q)),
+    );
 
     // An update: the replica's hits carry the new scores at once (they travel with the vector).
     const patch = await primary.request(
@@ -161,10 +163,12 @@ describe("ROLE=replica: stateless /rank from the primary's routing document and 
       { admin: true },
     );
     expect(patch.status).toBe(200);
-    const hit = async () => (await replica!.rank({ query: TOPICS.code[0], k: 1 })).body;
+    const hit = async () => (await (replica as Replica).rank({ query: TOPICS.code[0], k: 1 })).body;
     expect((await hit()).hits[0]?.id).toBe("code-0");
     await follow();
-    expect(await answers((q) => replica!.rank(q))).toEqual(await answers((q) => primary!.rank(q)));
+    expect(await answers((q) => (replica as Replica).rank(q))).toEqual(
+      await answers((q) => (primary as TestService).rank(q)),
+    );
 
     // A delete disappears from the replica's hits at once.
     expect(
@@ -178,7 +182,9 @@ describe("ROLE=replica: stateless /rank from the primary's routing document and 
     await follow();
     const ranked = await replica.rank({ query: "python function to sort numbers" });
     expect(ranked.body.scores.map((s) => s.target)).toEqual(["small"]);
-    expect(await answers((q) => replica!.rank(q))).toEqual(await answers((q) => primary!.rank(q)));
+    expect(await answers((q) => (replica as Replica).rank(q))).toEqual(
+      await answers((q) => (primary as TestService).rank(q)),
+    );
   });
 
   it("refuses admin calls, naming the primary; reports its document in /readyz and /metrics", async () => {
@@ -269,7 +275,7 @@ describe("ROLE=replica: stateless /rank from the primary's routing document and 
     await primary.deps.publisher?.publishNow();
     const before = qdrant.requests.length;
     replica = await Replica.start({ ...env.replica, DATABASE_PATH: "/nonexistent/never-opened.db" });
-    await answers((q) => replica!.rank(q));
+    await answers((q) => (replica as Replica).rank(q));
     await replica.deps.follower.pollNow();
     const writes = qdrant.requests
       .slice(before)
