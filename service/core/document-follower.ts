@@ -73,8 +73,12 @@ export class DocumentFollower {
     }
   }
 
-  /** Reads the document once (joining a read in progress) and puts a new version in force. */
-  pollNow(): Promise<void> {
+  /**
+   * Reads the document (after a read in progress, which may have begun before what the caller
+   * waits for was published) and puts a new version in force.
+   */
+  async pollNow(): Promise<void> {
+    if (this.polling) await this.polling;
     this.polling ??= this.poll().finally(() => {
       this.polling = undefined;
     });

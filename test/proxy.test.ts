@@ -1,0 +1,126 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../service/app.ts";
+import { loadConfig } from "../service/config.ts";
+import { HashEmbedder } from "../service/embedding/hash.ts";
+import { createLogger } from "../service/logger.ts";
+import { buildReplica, type ReplicaRunning } from "../service/replica.ts";
+import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
+import { serveLocal } from "./support/browser.ts";
+import { ADMIN_TOKEN, startService, type TestService, TOPICS, tempDir } from "./support/harness.ts";
+import { freePort } from "./support/local-server.ts";
+
+function nginxBinary(): string | undefined {
+  for (const candidate of ["nginx", "/usr/sbin/nginx"]) {
+    try {
+      execFileSync(candidate, ["-v"], { stdio: "ignore" });
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+const nginx = nginxBinary();
+const note = nginx ? "" : " (skipped: no nginx; apt-get install nginx-light)";
+
+/**
+ * The compose stack's proxy configuration (deploy/nginx.conf.template), run by Debian's nginx on
+ * the loopback in front of a primary and a replica: admin calls reach the primary, the rest the
+ * replica.
+ */
+describe.skipIf(!nginx)(`the proxy in front of a primary and a replica${note}`, () => {
+  let qdrant: QdrantStandIn;
+  let primary: TestService;
+  let replica: ReplicaRunning;
+  const servers: Array<{ close: () => Promise<void> }> = [];
+  let proxy: ChildProcess;
+  let url: string;
+  let tmp: ReturnType<typeof tempDir>;
+
+  beforeAll(async () => {
+    tmp = tempDir();
+    qdrant = await new QdrantStandIn().start();
+    const shared = { QDRANT_URL: qdrant.url, VECTOR_STORE: "qdrant", QDRANT_COLLECTION: "proxied" };
+    primary = await startService({ ...shared, DATABASE_PATH: join(tmp.dir, "router.db") });
+    const config = loadConfig({
+      ...shared,
+      ROLE: "replica",
+      EMBEDDER: "hash",
+      LOG_LEVEL: "silent",
+      REPLICA_POLL_MS: "100",
+    });
+    replica = await buildReplica(config, createLogger("silent"), {
+      embedder: new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
+    });
+    const p = await serveLocal(primary.app.fetch);
+    const r = await serveLocal(createApp(replica).fetch);
+    servers.push(p, r);
+
+    const port = await freePort();
+    const site = readFileSync("deploy/nginx.conf.template", "utf8")
+      .replaceAll("${PRIMARY_UPSTREAM}", new URL(p.url).host)
+      .replaceAll("${REPLICA_UPSTREAM}", new URL(r.url).host)
+      .replaceAll("${RESOLVER}", "127.0.0.1")
+      .replaceAll("${PROXY_PORT}", `127.0.0.1:${port}`);
+    writeFileSync(join(tmp.dir, "site.conf"), site);
+    // What the nginx image wraps a templated site in, trimmed to run unprivileged in a folder.
+    writeFileSync(
+      join(tmp.dir, "nginx.conf"),
+      `pid ${tmp.dir}/nginx.pid;\nerror_log ${tmp.dir}/error.log;\nevents {}\nhttp {\n  access_log off;\n` +
+        `  client_body_temp_path ${tmp.dir}/body;\n  proxy_temp_path ${tmp.dir}/proxy;\n  include ${tmp.dir}/site.conf;\n}\n`,
+    );
+    execFileSync(nginx as string, ["-t", "-q", "-p", tmp.dir, "-c", join(tmp.dir, "nginx.conf")]);
+    proxy = spawn(nginx as string, ["-p", tmp.dir, "-c", join(tmp.dir, "nginx.conf"), "-g", "daemon off;"], {
+      stdio: "ignore",
+    });
+    url = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 100; i++) {
+      const up = await fetch(`${url}/healthz`).then(
+        (res) => res.ok,
+        () => false,
+      );
+      if (up) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    proxy?.kill("SIGTERM");
+    for (const s of servers) await s.close();
+    await replica?.close();
+    await primary?.close();
+    expect(qdrant.violations).toEqual([]);
+    await qdrant.stop();
+    tmp?.remove();
+  });
+
+  it("sends /admin/* to the primary and /rank to the replica", async () => {
+    const add = await fetch(`${url}/admin/examples`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({
+        examples: TOPICS.code.map((text, i) => ({ id: `c${i}`, text, scores: { big: 0.9 } })),
+      }),
+    });
+    expect(add.status).toBe(201);
+    await primary.deps.publisher?.publishNow();
+    await replica.follower.pollNow();
+    // /readyz through the proxy is the replica's: it reports its routing document.
+    const ready = (await (await fetch(`${url}/readyz`)).json()) as { document?: { version: number } };
+    expect(ready.document?.version).toBe(primary.deps.publisher?.published);
+    const ranked = await fetch(`${url}/rank`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: TOPICS.code[0], k: 1 }),
+    });
+    expect(ranked.status).toBe(200);
+    expect(((await ranked.json()) as { hits: Array<{ id: string }> }).hits[0]?.id).toBe("c0");
+    const settings = await fetch(`${url}/admin/settings`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(settings.status).toBe(200);
+  });
+});
