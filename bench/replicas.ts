@@ -50,7 +50,7 @@ async function until(check: () => Promise<boolean>): Promise<number> {
 
 const qdrant = await new QdrantStandIn({ contract: false }).start();
 const dir = mkdtempSync(join(tmpdir(), "bench-replicas-"));
-const common = { EMBEDDER: "hash", VECTOR_STORE: "qdrant", QDRANT_URL: qdrant.url, LOG_LEVEL: "warn" };
+const common = { EMBEDDER: "hash", VECTOR_STORE: "qdrant", QDRANT_URL: qdrant.url };
 const primary = await ChildServer.start({
   ...common,
   DATABASE_PATH: join(dir, "router.db"),
