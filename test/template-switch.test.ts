@@ -1,5 +1,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { createApp } from "../service/app.ts";
+import { loadConfig } from "../service/config.ts";
 import {
   type Embedder,
   type EmbedPriority,
@@ -7,6 +9,8 @@ import {
   WrappedEmbedder,
 } from "../service/embedding/embedder.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
+import { createLogger } from "../service/logger.ts";
+import { buildReplica, type ReplicaRunning } from "../service/replica.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { IndexLedger } from "../service/store/index-ledger.ts";
 import { StagingStore } from "../service/store/staging-store.ts";
@@ -301,6 +305,102 @@ describe("learned templates in self-tuning", () => {
       expect(ranked.body.scores[0]?.target).toBe("mid");
     } finally {
       await replica.close();
+    }
+  });
+
+  it("with Qdrant, switches while two replicas serve continuous /rank: no non-2xx, and they follow", async () => {
+    const qdrant = await new QdrantStandIn().start();
+    const db = join(dirs.make(), "router.db");
+    const shared = {
+      QDRANT_URL: qdrant.url,
+      VECTOR_STORE: "qdrant",
+      QDRANT_COLLECTION: "switching",
+      ...LIMIT,
+    };
+    const replicas: ReplicaRunning[] = [];
+    try {
+      svc = await startService(
+        { ...FAST, ...shared, DATABASE_PATH: db, TUNING: "off" },
+        { selfTuning: true },
+      );
+      await svc.addExamples(templated(90));
+      await svc.deps.publisher?.publishNow();
+      for (let i = 0; i < 2; i++) {
+        const config = loadConfig({
+          ...shared,
+          ROLE: "replica",
+          EMBEDDER: "hash",
+          LOG_LEVEL: "silent",
+          REPLICA_POLL_MS: "100",
+        });
+        replicas.push(
+          await buildReplica(config, createLogger("silent"), {
+            embedder: new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
+          }),
+        );
+      }
+      const apps = replicas.map((r) => createApp(r));
+      const before = replicas[0]?.follower.document().embedder.id as string;
+      expect(before).not.toMatch(/\+templates:/);
+
+      // Four clients per replica rank continuously through the tuning run and the switch.
+      let running = true;
+      const statuses = new Map<number, number>();
+      let sent = 0;
+      const clients = apps.flatMap((app) =>
+        Array.from({ length: 4 }, async (_, c) => {
+          for (let i = 0; running; i++) {
+            const res = await app.request("/rank", {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({
+                query: `${PREFIX}a question about ${TOPICS[(i + c) % TOPICS.length]}${SUFFIX}`,
+              }),
+            });
+            await res.arrayBuffer();
+            statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+            sent++;
+          }
+        }),
+      );
+      const tune = await svc.request("POST", "/admin/settings/tune", undefined, { admin: true });
+      expect(tune.status).toBe(202);
+      const switched = await settled(svc);
+      expect(switched.evaluation?.templates?.switched).toBe(true);
+      await svc.deps.publisher?.publishNow();
+      for (const r of replicas) {
+        for (let i = 0; i < 100 && !/\+templates:/.test(r.follower.document().embedder.id); i++) {
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      }
+      // Some more traffic on the new collection, then stop.
+      const after = sent;
+      while (sent < after + 40) await new Promise((res) => setTimeout(res, 10));
+      running = false;
+      await Promise.all(clients);
+
+      expect([...statuses.keys()]).toEqual([200]);
+      expect(sent).toBeGreaterThan(100);
+      for (const r of replicas) {
+        const doc = r.follower.document();
+        expect(doc.embedder.id).toBe(svc.deps.embedder.id);
+        expect(doc.collection).toMatch(/^switching-templates-[0-9a-f]{12}$/);
+      }
+      // The replicas answer as the primary on the new vectors.
+      const query = { query: `${PREFIX}a question about chess openings${SUFFIX}`, k: 5 };
+      const onPrimary = await svc.rank(query);
+      const onReplica = await (
+        await apps[0]?.request("/rank", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(query),
+        })
+      )?.json();
+      expect(onReplica).toEqual(onPrimary.body);
+    } finally {
+      for (const r of replicas) await r.close();
+      expect(qdrant.violations).toEqual([]);
+      await qdrant.stop();
     }
   });
 
