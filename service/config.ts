@@ -103,14 +103,6 @@ export type Env = z.infer<typeof EnvSchema>;
 
 /** Variables a backend needs only when it is chosen. */
 const RequiredByBackend = EnvSchema.superRefine((e, ctx) => {
-  if (e.ROLE === "replica" && e.VECTOR_STORE !== "qdrant") {
-    ctx.addIssue({
-      code: "custom",
-      path: ["ROLE"],
-      message:
-        "replica needs VECTOR_STORE=qdrant (and QDRANT_URL): a replica holds no state and reads everything from Qdrant",
-    });
-  }
   if (e.RANK_EVIDENCE === "index" && e.VECTOR_STORE !== "qdrant") {
     ctx.addIssue({
       code: "custom",

@@ -51,7 +51,7 @@ async function start(
     let waitMs = Math.max(1_000, (err.retryAfterSeconds ?? 1) * 1_000);
     for (let attempt = 1; !stopped(); attempt++) {
       logger.warn("a backend does not answer at start; not ready, trying again", {
-        message: reason.message,
+        reason: reason.message,
         attempt,
         retryInMs: waitMs,
       });

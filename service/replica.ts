@@ -26,6 +26,14 @@ export async function buildReplica(
   logger: Logger,
   overrides: { embedder?: Embedder } = {},
 ): Promise<ReplicaRunning> {
+  if (config.vectors.kind !== "qdrant") {
+    // Not a crash loop: the process stays up, not ready, saying why (and tries again now and then).
+    throw new AppError(
+      "NOT_READY",
+      `ROLE=replica needs VECTOR_STORE=qdrant (and QDRANT_URL), not ${config.vectors.kind}: a replica holds no state and reads everything from Qdrant`,
+      { retryAfterSeconds: 30 },
+    );
+  }
   const metrics = new Metrics();
   const base = overrides.embedder ?? (await createEmbedder(config.embedder));
   const { qdrant } = config.vectors;

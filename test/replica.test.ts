@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../service/app.ts";
-import { ConfigError, loadConfig } from "../service/config.ts";
+import { loadConfig } from "../service/config.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
+import { AppError } from "../service/errors.ts";
 import { createLogger } from "../service/logger.ts";
 import { buildReplica, type ReplicaRunning } from "../service/replica.ts";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
@@ -289,8 +290,18 @@ describe("ROLE=replica: stateless /rank from the primary's routing document and 
     expect(writes).toEqual([]);
   });
 
-  it("refuses ROLE=replica without Qdrant, naming why", () => {
-    expect(() => loadConfig({ ROLE: "replica" })).toThrow(ConfigError);
-    expect(() => loadConfig({ ROLE: "replica" })).toThrow(/ROLE.*replica needs VECTOR_STORE=qdrant/);
+  it("without Qdrant, a replica does not start and says why (the process stays up, not ready)", async () => {
+    const config = loadConfig({ ROLE: "replica", EMBEDDER: "hash", LOG_LEVEL: "silent" });
+    const refused = await buildReplica(config, createLogger("silent")).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({
+      code: "NOT_READY",
+      retryAfterSeconds: 30,
+      message:
+        "ROLE=replica needs VECTOR_STORE=qdrant (and QDRANT_URL), not embedded: a replica holds no state and reads everything from Qdrant",
+    });
   });
 });
