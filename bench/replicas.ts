@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ChildServer } from "../test/support/child-server.ts";
+import { call as request, until } from "../test/support/http.ts";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { latencySummary } from "./stats.ts";
 
@@ -30,25 +31,9 @@ const { values } = parseArgs({
 const TOKEN = "replicas-benchmark-admin-token";
 const POLL_MS = Number(values["poll-ms"]);
 
-async function call(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: await res.json() };
-}
-
-async function until(check: () => Promise<boolean>): Promise<number> {
-  const t0 = performance.now();
-  while (!(await check())) await new Promise((r) => setTimeout(r, 5));
-  return performance.now() - t0;
-}
+/** A call with this benchmark's admin token (sent on every call; public routes ignore it). */
+const call = (url: string, method: string, path: string, body?: unknown) =>
+  request(url, method, path, body, TOKEN);
 
 const qdrant = await new QdrantStandIn({ contract: false }).start();
 const dir = mkdtempSync(join(tmpdir(), "bench-replicas-"));
@@ -85,7 +70,7 @@ try {
     const times = await Promise.all(
       replicas.map((r) =>
         until(
-          async () => (await call(r.url, "POST", "/rank", { query: text, k: 1 })).json.hits?.[0]?.id === id,
+          async () => (await call(r.url, "POST", "/rank", { query: text, k: 1 })).body.hits?.[0]?.id === id,
         ),
       ),
     );
@@ -95,14 +80,14 @@ try {
   const changed: number[] = [];
   for (let i = 0; i < Number(values.changes); i++) {
     const before = await Promise.all(
-      replicas.map(async (r) => (await call(r.url, "GET", "/readyz")).json.document.version),
+      replicas.map(async (r) => (await call(r.url, "GET", "/readyz")).body.document.version),
     );
     const put = await call(primary.url, "PUT", "/admin/targets/gpt-4o", { input_price_per_mtok: 1 + i });
     if (put.status !== 200) throw new Error(`change ${i}: ${put.status}`);
     const times = await Promise.all(
       replicas.map((r, j) =>
         until(
-          async () => (await call(r.url, "GET", "/readyz")).json.document.version > (before[j] as number),
+          async () => (await call(r.url, "GET", "/readyz")).body.document.version > (before[j] as number),
         ),
       ),
     );
@@ -164,10 +149,10 @@ try {
   if ((await call(primary.url, "POST", "/admin/examples", { examples: templated })).status !== 201)
     throw new Error("templated");
   const tuning = await call(primary.url, "POST", "/admin/settings/tune");
-  if (tuning.status !== 202) throw new Error(`tune: ${tuning.status} ${JSON.stringify(tuning.json)}`);
+  if (tuning.status !== 202) throw new Error(`tune: ${tuning.status} ${JSON.stringify(tuning.body)}`);
   let switched = false;
   for (let i = 0; i < 600; i++) {
-    const s = (await call(primary.url, "GET", "/admin/settings")).json;
+    const s = (await call(primary.url, "GET", "/admin/settings")).body;
     if (s.tuning === "idle" && s.last_run?.outcome) {
       switched = s.evaluation?.templates?.switched === true;
       break;
@@ -176,10 +161,10 @@ try {
   }
   await new Promise((r) => setTimeout(r, 2 * POLL_MS));
   // Which embedder each replica ranks with now: the primary's, learned templates included.
-  const primaryEmbedder = (await call(primary.url, "POST", "/rank", { query: "x" })).json.embedder;
+  const primaryEmbedder = (await call(primary.url, "POST", "/rank", { query: "x" })).body.embedder;
   const followed = await Promise.all(
     replicas.map(
-      async (r) => (await call(r.url, "POST", "/rank", { query: "x" })).json.embedder === primaryEmbedder,
+      async (r) => (await call(r.url, "POST", "/rank", { query: "x" })).body.embedder === primaryEmbedder,
     ),
   );
   primary.kill("SIGKILL");

@@ -60,11 +60,17 @@ describe.skipIf(!nginx)(`the proxy in front of a primary and a replica${note}`, 
     servers.push(p, r);
 
     const port = await freePort();
-    const site = readFileSync("deploy/nginx.conf.template", "utf8")
-      .replaceAll("${PRIMARY_UPSTREAM}", new URL(p.url).host)
-      .replaceAll("${REPLICA_UPSTREAM}", new URL(r.url).host)
-      .replaceAll("${RESOLVER}", "127.0.0.1")
-      .replaceAll("${PROXY_PORT}", `127.0.0.1:${port}`);
+    // As the image's envsubst fills the template in: `${NAME}` from these values, nothing else.
+    const values: Record<string, string> = {
+      PRIMARY_UPSTREAM: new URL(p.url).host,
+      REPLICA_UPSTREAM: new URL(r.url).host,
+      RESOLVER: "127.0.0.1",
+      PROXY_PORT: `127.0.0.1:${port}`,
+    };
+    const site = readFileSync("deploy/nginx.conf.template", "utf8").replace(
+      /\$\{([A-Z_]+)\}/g,
+      (whole, name: string) => values[name] ?? whole,
+    );
     writeFileSync(join(tmp.dir, "site.conf"), site);
     // What the nginx image wraps a templated site in, trimmed to run unprivileged in a folder.
     writeFileSync(

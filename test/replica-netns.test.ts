@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { ChildServer } from "./support/child-server.ts";
 import { ADMIN_TOKEN, TOPICS } from "./support/harness.ts";
+import { call, until } from "./support/http.ts";
 
 const tag = `kr${process.pid % 100_000}`;
 const subnet = `10.${77 + (process.pid % 100)}.${process.pid % 250}`;
@@ -81,26 +82,6 @@ function teardown(): void {
 
 const LOADER = pathToFileURL(join(process.cwd(), "node_modules/tsx/dist/loader.mjs")).href;
 const MAIN = join(process.cwd(), "service/main.ts");
-
-async function call(url: string, method: string, path: string, body?: unknown, admin = false) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      ...(body !== undefined && { "content-type": "application/json" }),
-      ...(admin && { authorization: `Bearer ${ADMIN_TOKEN}` }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check().catch(() => false))) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /**
  * Three machines in miniature: a primary and two replicas, each in a network namespace of its own

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { ChildServer } from "./support/child-server.ts";
 import { ADMIN_TOKEN, type RankBody, TOPICS } from "./support/harness.ts";
+import { call, until } from "./support/http.ts";
 
 const COMMON = {
   EMBEDDER: "hash",
@@ -13,28 +14,6 @@ const COMMON = {
   QDRANT_COLLECTION: "multi",
   REPLICA_POLL_MS: "200",
 };
-
-async function call(url: string, method: string, path: string, body?: unknown, admin = false) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      ...(body !== undefined && { "content-type": "application/json" }),
-      ...(admin && { authorization: `Bearer ${ADMIN_TOKEN}` }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-/** Polls `check` every 20 ms until it holds; resolves to the milliseconds it took. */
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> {
-  const t0 = performance.now();
-  while (!(await check())) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return performance.now() - t0;
-}
 
 /**
  * A primary and two replicas as separate processes around one Qdrant (the stand-in, on the

@@ -228,18 +228,8 @@ export class QdrantIndex implements VectorIndex {
   }
 
   async search(vector: Float32Array, k: number): Promise<Neighbour[]> {
-    if (vector.length !== this.dimension) {
-      throw new RangeError(`query has ${vector.length} dimensions, index has ${this.dimension}`);
-    }
-    const result = await guard("search", () =>
-      this.client.query(this.collection, {
-        query: Array.from(vector),
-        limit: k,
-        with_payload: [EXAMPLE_ID_KEY],
-        with_vector: false,
-      }),
-    );
-    return result.points.map((p) => ({ id: exampleIdOf(p), similarity: p.score }));
+    const points = await this.query(vector, k, [EXAMPLE_ID_KEY]);
+    return points.map((p) => ({ id: exampleIdOf(p), similarity: p.score }));
   }
 
   /** The nearest points with their payloads: one query, everything `/rank` reads of a hit. */
@@ -247,6 +237,15 @@ export class QdrantIndex implements VectorIndex {
     vector: Float32Array,
     k: number,
   ): Promise<Array<Neighbour & { evidence?: PointEvidence }>> {
+    const points = await this.query(vector, k, [EXAMPLE_ID_KEY, CATEGORY_KEY, SCORES_KEY, VERSION_KEY]);
+    return points.map((p) => {
+      const evidence = evidenceOf(p.payload);
+      return { id: exampleIdOf(p), similarity: p.score, ...(evidence && { evidence }) };
+    });
+  }
+
+  /** The `k` nearest points with the payload keys `keys`. */
+  private async query(vector: Float32Array, k: number, keys: string[]): Promise<Schemas["ScoredPoint"][]> {
     if (vector.length !== this.dimension) {
       throw new RangeError(`query has ${vector.length} dimensions, index has ${this.dimension}`);
     }
@@ -254,14 +253,11 @@ export class QdrantIndex implements VectorIndex {
       this.client.query(this.collection, {
         query: Array.from(vector),
         limit: k,
-        with_payload: [EXAMPLE_ID_KEY, CATEGORY_KEY, SCORES_KEY, VERSION_KEY],
+        with_payload: keys,
         with_vector: false,
       }),
     );
-    return result.points.map((p) => {
-      const evidence = evidenceOf(p.payload);
-      return { id: exampleIdOf(p), similarity: p.score, ...(evidence && { evidence }) };
-    });
+    return result.points;
   }
 
   async count(): Promise<number> {
