@@ -3,13 +3,17 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../service/app.ts";
-import { loadConfig } from "../service/config.ts";
-import { HashEmbedder } from "../service/embedding/hash.ts";
-import { createLogger } from "../service/logger.ts";
-import { buildReplica, type ReplicaRunning } from "../service/replica.ts";
+import type { ReplicaRunning } from "../service/replica.ts";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { serveLocal } from "./support/browser.ts";
-import { ADMIN_TOKEN, startService, type TestService, TOPICS, tempDir } from "./support/harness.ts";
+import {
+  ADMIN_TOKEN,
+  startReplica,
+  startService,
+  type TestService,
+  TOPICS,
+  tempDir,
+} from "./support/harness.ts";
 import { freePort } from "./support/local-server.ts";
 
 function nginxBinary(): string | undefined {
@@ -45,16 +49,7 @@ describe.skipIf(!nginx)(`the proxy in front of a primary and a replica${note}`, 
     qdrant = await new QdrantStandIn().start();
     const shared = { QDRANT_URL: qdrant.url, VECTOR_STORE: "qdrant", QDRANT_COLLECTION: "proxied" };
     primary = await startService({ ...shared, DATABASE_PATH: join(tmp.dir, "router.db") });
-    const config = loadConfig({
-      ...shared,
-      ROLE: "replica",
-      EMBEDDER: "hash",
-      LOG_LEVEL: "silent",
-      REPLICA_POLL_MS: "100",
-    });
-    replica = await buildReplica(config, createLogger("silent"), {
-      embedder: new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
-    });
+    replica = await startReplica(shared);
     const p = await serveLocal(primary.app.fetch);
     const r = await serveLocal(createApp(replica).fetch);
     servers.push(p, r);

@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../service/app.ts";
 import { loadConfig } from "../service/config.ts";
-import { HashEmbedder } from "../service/embedding/hash.ts";
 import { AppError } from "../service/errors.ts";
 import { createLogger } from "../service/logger.ts";
 import { buildReplica, type ReplicaRunning } from "../service/replica.ts";
@@ -9,6 +8,7 @@ import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import {
   type ErrorBody,
   type RankBody,
+  startReplica,
   startService,
   type TestService,
   TOPICS,
@@ -44,17 +44,7 @@ class Replica {
     this.app = createApp(deps);
   }
   static async start(env: Record<string, string>): Promise<Replica> {
-    const config = loadConfig({
-      ROLE: "replica",
-      VECTOR_STORE: "qdrant",
-      LOG_LEVEL: "silent",
-      EMBEDDER: "hash",
-      ...env,
-    });
-    const deps = await buildReplica(config, createLogger("silent"), {
-      embedder: new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
-    });
-    return new Replica(deps);
+    return new Replica(await startReplica(env));
   }
   request(method: string, path: string, body?: unknown) {
     return this.app.request(path, {

@@ -1,7 +1,6 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../service/app.ts";
-import { loadConfig } from "../service/config.ts";
 import {
   type Embedder,
   type EmbedPriority,
@@ -9,15 +8,14 @@ import {
   WrappedEmbedder,
 } from "../service/embedding/embedder.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
-import { createLogger } from "../service/logger.ts";
-import { buildReplica, type ReplicaRunning } from "../service/replica.ts";
+import type { ReplicaRunning } from "../service/replica.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { IndexLedger } from "../service/store/index-ledger.ts";
 import { StagingStore } from "../service/store/staging-store.ts";
 import { StateStore } from "../service/store/state-store.ts";
 import { TEMPLATES_KEY } from "../service/templates/state.ts";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
-import { RecordingLogger, startService, type TestService, tempDir } from "./support/harness.ts";
+import { RecordingLogger, startReplica, startService, type TestService, tempDir } from "./support/harness.ts";
 
 /** A few-shot block and an instruction every prompt carries: longer together than the input limit. */
 const PREFIX =
@@ -326,18 +324,7 @@ describe("learned templates in self-tuning", () => {
       await svc.addExamples(templated(90));
       await svc.deps.publisher?.publishNow();
       for (let i = 0; i < 2; i++) {
-        const config = loadConfig({
-          ...shared,
-          ROLE: "replica",
-          EMBEDDER: "hash",
-          LOG_LEVEL: "silent",
-          REPLICA_POLL_MS: "100",
-        });
-        replicas.push(
-          await buildReplica(config, createLogger("silent"), {
-            embedder: new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
-          }),
-        );
+        replicas.push(await startReplica(shared));
       }
       const apps = replicas.map((r) => createApp(r));
       const before = replicas[0]?.follower.document().embedder.id as string;

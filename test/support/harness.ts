@@ -8,6 +8,7 @@ import { type Embedder, type EmbedPriority, WrappedEmbedder } from "../../servic
 import { HashEmbedder } from "../../service/embedding/hash.ts";
 import { AppError } from "../../service/errors.ts";
 import { createLogger, type Logger } from "../../service/logger.ts";
+import { buildReplica, type ReplicaRunning } from "../../service/replica.ts";
 import type { TuningRunner } from "../../service/tuning/worker.ts";
 import type { VectorIndex } from "../../service/vectors/vector-index.ts";
 
@@ -187,4 +188,22 @@ export const TOPICS = {
 
 export function example(text: string, scores: Record<string, number>, category?: string, id?: string) {
   return { text, scores, ...(category && { category }), ...(id && { id }) };
+}
+
+/**
+ * A replica (ROLE=replica) built as `npm start` builds one, with the hash embedder (as the
+ * harness's primaries embed), on the Qdrant `env` names.
+ */
+export async function startReplica(env: Record<string, string>): Promise<ReplicaRunning> {
+  const config = loadConfig({
+    ROLE: "replica",
+    VECTOR_STORE: "qdrant",
+    EMBEDDER: "hash",
+    LOG_LEVEL: "silent",
+    REPLICA_POLL_MS: "100",
+    ...env,
+  });
+  return buildReplica(config, createLogger("silent"), {
+    embedder: new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
+  });
 }
