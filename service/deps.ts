@@ -15,7 +15,7 @@ import { ExampleService } from "./core/example-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
-import { documentContent } from "./core/routing-document.ts";
+import { type DocumentTarget, documentContent } from "./core/routing-document.ts";
 import { TargetService } from "./core/target-service.ts";
 import { TargetStatsCache } from "./core/target-stats.ts";
 import { WriterLock } from "./core/writer-lock.ts";
@@ -228,16 +228,26 @@ function documentPublisher(
         features: { ...features, templates: active.templates },
         collection: indexConfig(config, active.templates).qdrant.collection,
         choice: settings.choice(),
-        targets: stores.targets.listTargets().map((t) => ({
-          name: t.name,
-          enabled: t.enabled,
-          inputPricePerMtok: t.inputPricePerMtok,
-          outputPricePerMtok: t.outputPricePerMtok,
-        })),
+        // The cheap reads (no example counts): this runs every 500 ms.
+        targets: documentTargets(stores.targets.targetFlags(), stores.targets.targetPrices()),
         stats: stores.targets.targetStats(),
       }),
     logger,
   );
+}
+
+/** Each target's switch and prices, by name. */
+function documentTargets(
+  flags: Array<{ name: string; enabled: boolean }>,
+  prices: Array<{ name: string; inputPricePerMtok: number | null; outputPricePerMtok: number | null }>,
+): DocumentTarget[] {
+  const priced = new Map(prices.map((p) => [p.name, p]));
+  return flags.map((f) => ({
+    name: f.name,
+    enabled: f.enabled,
+    inputPricePerMtok: priced.get(f.name)?.inputPricePerMtok ?? null,
+    outputPricePerMtok: priced.get(f.name)?.outputPricePerMtok ?? null,
+  }));
 }
 
 /** The routing document's store in Qdrant; Qdrant's client loads on first use, as the index's does. */

@@ -81,7 +81,7 @@ export interface RankerOptions {
   evidenceFrom?: "store" | "index";
 }
 
-/** POST /rank: embed the query, find its neighbours, read their scores from SQLite, aggregate. */
+/** POST /rank: embed the query, find its neighbours, read their scores (SQLite, or the index's payloads), aggregate. */
 export class Ranker {
   constructor(
     /** Where hits' evidence is read when it is not the index's (none on a replica). */
