@@ -5,7 +5,7 @@
 /** Top to bottom. Each entry is a layer; a layer may hold several folders (peers). */
 const LAYERS = [
   { name: "entry", parts: ["service/main\\.ts$", "service/cli/"] },
-  { name: "composition", parts: ["service/(app|deps|startup)\\.ts$"] },
+  { name: "composition", parts: ["service/(app|deps|replica|startup)\\.ts$"] },
   { name: "http", parts: ["service/http/"] },
   { name: "tuning", parts: ["service/tuning/"] },
   { name: "templates", parts: ["service/templates/"] },
