@@ -19,6 +19,7 @@ export class DocumentPublisher {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  private continued = false;
 
   constructor(
     private readonly store: DocumentStore,
@@ -36,15 +37,6 @@ export class DocumentPublisher {
   /** Reads the version published before (a restarted primary continues it), publishes, and keeps publishing. */
   async start(): Promise<void> {
     this.stopped = false;
-    try {
-      const previous = await this.store.read();
-      if (previous) {
-        this.version = previous.version;
-        this.digest = contentDigest(withoutStamp(previous.body));
-      }
-    } catch (err) {
-      this.logger.warn("could not read the routing document; publishing anew", errorFields(err));
-    }
     await this.publishNow();
     this.schedule();
   }
@@ -87,6 +79,16 @@ export class DocumentPublisher {
 
   private async round(): Promise<void> {
     try {
+      // The version published before (a restarted primary continues it), read before the first
+      // write: a store that does not answer yet is read again on the next round.
+      if (!this.continued) {
+        const previous = await this.store.read();
+        if (previous) {
+          this.version = previous.version;
+          this.digest = contentDigest(withoutStamp(previous.body));
+        }
+        this.continued = true;
+      }
       do {
         this.again = false;
         const content = this.build();
