@@ -333,7 +333,7 @@ export interface components {
              * @enum {string}
              */
             status: "ready" | "not_ready";
-            /** @description one entry per part: database, index, embedder */
+            /** @description one entry per part: database, index, embedder (a replica: document, index, embedder) */
             checks: {
                 [key: string]: {
                     /** @description whether this part can serve */
@@ -341,6 +341,13 @@ export interface components {
                     /** @description why not, when it cannot */
                     message?: string;
                 };
+            };
+            /** @description a replica's routing document (absent on the primary) */
+            document?: {
+                /** @description the routing document's version in force */
+                version: number;
+                /** @description seconds since it was last read from Qdrant */
+                age_seconds: number;
             };
         };
         Home: {
