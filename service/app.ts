@@ -15,6 +15,7 @@ import type { AdminDeps, Deps } from "./http/context.ts";
 import { drain } from "./http/drain.ts";
 import { errorHandler, notAllowed, notFound, tooLarge } from "./http/errors.ts";
 import { categoryRoutes, exampleRoutes } from "./http/examples.ts";
+import { feedbackAuth, feedbackRoutes } from "./http/feedback.ts";
 import { healthRoutes } from "./http/health.ts";
 import { homeRoutes } from "./http/home.ts";
 import { importRoutes } from "./http/imports.ts";
@@ -67,6 +68,12 @@ export function createApp(deps: Deps) {
     .use("/console", compress(), etag())
     .use("/console/*", compress(), etag())
     .route("/", consoleRoutes());
+  if (deps.feedback) {
+    const withFeedback = Object.assign(Object.create(deps) as Deps, { feedback: deps.feedback });
+    app
+      .use("/feedback", feedbackAuth(deps.config), limit(deps.config.rank.bodyLimitBytes), anyTypeJson)
+      .route("/feedback", feedbackRoutes(withFeedback));
+  }
   if (!deps.admin) {
     // A replica: no admin API here; every admin call is told where the primary is.
     const primary = deps.config.replica.primaryUrl;

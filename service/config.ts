@@ -37,6 +37,13 @@ export const EnvSchema = z.object({
       "`*` or comma-separated origins such as https://app.example.com",
     )
     .optional(),
+  FEEDBACK_TOKEN: z
+    .string()
+    .min(16, "must be at least 16 characters")
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
+  FEEDBACK_WINDOW_S: int(1, 365 * 86_400).default(86_400),
+  FEEDBACK_MAX_RANKINGS: int(1, 100_000_000).default(1_000_000),
   METRICS_TOKEN: z
     .string()
     .min(16, "must be at least 16 characters")
@@ -165,6 +172,8 @@ export interface Config {
     /** A replica whose document is older than this (seconds) is not ready. */
     maxStalenessSeconds: number;
   };
+  /** FEEDBACK_TOKEN and how rankings are kept for outcomes; off (nothing kept) without the token. */
+  feedback: { token: string | undefined; windowSeconds: number; maxRankings: number };
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (or the admin token). */
   metricsToken: string | undefined;
   /** CORS_ORIGINS: origins allowed to call the API from a browser; unset, CORS is off. */
@@ -290,6 +299,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       replicaPollMs: e.REPLICA_POLL_MS,
     },
     admin: { token: e.ADMIN_TOKEN },
+    feedback: {
+      token: e.FEEDBACK_TOKEN,
+      windowSeconds: e.FEEDBACK_WINDOW_S,
+      maxRankings: e.FEEDBACK_MAX_RANKINGS,
+    },
     replica: {
       role: e.ROLE,
       primaryUrl: e.PRIMARY_URL,

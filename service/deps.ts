@@ -12,6 +12,7 @@ import { Backups } from "./core/backups.ts";
 import { DocumentPublisher, type DocumentStore } from "./core/document-publisher.ts";
 import { EvidenceIndex } from "./core/evidence-index.ts";
 import { ExampleService } from "./core/example-service.ts";
+import { FeedbackService } from "./core/feedback-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
@@ -404,6 +405,11 @@ export async function buildDeps(
     });
     const targets = new TargetService(stores.targets);
     const backups = new Backups(config.database.backupDir, (file) => backupDatabase(storage.sqlite, file));
+    const feedback = new FeedbackService(stores.feedback, examples, logger, {
+      enabled: config.feedback.token !== undefined && !config.database.readOnly,
+      windowSeconds: config.feedback.windowSeconds,
+      maxRankings: config.feedback.maxRankings,
+    });
     await seedIfEmpty(config, stores, examples, targets, logger);
     if (!config.database.readOnly) sync.start();
     settings.start();
@@ -435,6 +441,7 @@ export async function buildDeps(
       templates: switcher,
       lifecycle: { draining: false },
       backups,
+      feedback,
       admin: { examples, targets, settings, tuning, backups },
       checks: {
         database: async () => storage.sqlite.prepare("select 1").get(),
@@ -443,6 +450,7 @@ export async function buildDeps(
       },
       publisher,
       close: async () => {
+        feedback.close();
         await publisher?.stop();
         await settings.stop();
         await tuning.stop();

@@ -6,6 +6,7 @@ import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import {
   type ErrorBody,
   type RankBody,
+  ranked,
   startService,
   type TestService,
   TOPICS,
@@ -35,7 +36,7 @@ const examples = (tag: string, n: number) =>
 
 async function answers(svc: TestService): Promise<RankBody[]> {
   const out: RankBody[] = [];
-  for (const q of QUERIES) out.push((await svc.rank(q)).body);
+  for (const q of QUERIES) out.push(ranked((await svc.rank(q)).body) as RankBody);
   return out;
 }
 

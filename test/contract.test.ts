@@ -211,6 +211,10 @@ describe("the OpenAPI document", () => {
       }),
       "UNSUPPORTED_MEDIA_TYPE",
     );
+    await answered(
+      await svc.request("POST", "/feedback", { ranking_id: "r", target: "big", score: 1 }),
+      "FEEDBACK_DISABLED",
+    );
     const closed = await startService({ ADMIN_TOKEN: "" });
     try {
       await answered(await closed.request("GET", "/admin/examples"), "ADMIN_DISABLED");

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../service/config.ts";
 import { pointId } from "../service/vectors/qdrant.ts";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
-import { type RankBody, startService, type TestService, TOPICS, tempDir } from "./support/harness.ts";
+import { type RankBody, ranked, startService, type TestService, TOPICS, tempDir } from "./support/harness.ts";
 
 interface Stored {
   id: string;
@@ -148,7 +148,7 @@ describe("evidence in the vector store's payloads", () => {
       for (const q of queries) {
         const r = await s.rank(q);
         expect(r.status).toBe(200);
-        out.push(r.body);
+        out.push(ranked(r.body) as RankBody);
       }
       return out;
     };

@@ -8,6 +8,7 @@ import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import {
   type ErrorBody,
   type RankBody,
+  ranked,
   startReplica,
   startService,
   type TestService,
@@ -69,7 +70,7 @@ async function answers(rank: (q: unknown) => Promise<{ status: number; body: Ran
   for (const q of QUERIES) {
     const r = await rank(q);
     expect(r.status).toBe(200);
-    out.push(r.body);
+    out.push(ranked(r.body) as RankBody);
   }
   return out;
 }

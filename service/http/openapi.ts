@@ -80,6 +80,7 @@ const SAMPLE: Record<ErrorCode, { message: string; details?: Array<{ path: strin
     message: "content type text/csv is not accepted: use application/x-ndjson or multipart/form-data",
   },
   ADMIN_DISABLED: { message: "the admin API is disabled: set ADMIN_TOKEN to enable it" },
+  FEEDBACK_DISABLED: { message: "feedback is off: set FEEDBACK_TOKEN to keep rankings and take outcomes" },
   NOT_READY: { message: "shutting down: send this request to another instance" },
   EMBEDDER_UNAVAILABLE: { message: "local embedding model is restarting" },
   VECTOR_STORE_UNAVAILABLE: { message: "vector store could not search: connect ECONNREFUSED 127.0.0.1:6333" },
@@ -178,6 +179,11 @@ const documentRoute = createRoute({
 
 /** Serves the app's own OpenAPI 3.1 document at GET /openapi.json (generated once, on first request). */
 export function openApiDocument<T extends OpenAPIHono<AppEnv>>(app: T): T {
+  app.openAPIRegistry.registerComponent("securitySchemes", "feedbackToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "FEEDBACK_TOKEN",
+  });
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
     type: "http",
     scheme: "bearer",

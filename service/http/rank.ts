@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createRoute, z } from "@hono/zod-openapi";
 import { setMetric } from "hono/timing";
 import { TargetName } from "../core/schemas.ts";
@@ -81,6 +82,7 @@ const RANK_ANSWER_EXAMPLE = {
   k: 3,
   truncated: false,
   embedder: "local:universal-sentence-encoder-lite:512",
+  ranking_id: "02235157-1a9f-488a-9b5c-d3cbd3fccdeb",
 };
 
 /** Cost-aware choice: exactly one of willingness_to_pay, max_price, quality_tolerance. */
@@ -219,6 +221,11 @@ const RankResponse = z
     k: z.number().int().describe("neighbours asked for"),
     truncated: z.boolean().describe("whether the query was cut before embedding"),
     embedder: z.string().describe("the id of the embedder that served this request"),
+    ranking_id: z
+      .string()
+      .describe(
+        "this ranking's id: POST /feedback takes outcomes on it while FEEDBACK_TOKEN is set (for FEEDBACK_WINDOW_S)",
+      ),
   })
   .openapi("RankResponse", { example: RANK_ANSWER_EXAMPLE });
 
@@ -273,6 +280,13 @@ export function rankRoutes(deps: Deps) {
       },
     });
     const rows = result.scores;
+    const rankingId = deps.feedback
+      ? deps.feedback.keep({
+          query: body.query,
+          targets: rows.map((s) => s.target),
+          recommended: result.recommended,
+        })
+      : randomUUID();
     serverTiming(c, result.stages);
     unknownShareHeader(c, result.unknownShare);
     deps.metrics.observeRank({
@@ -303,6 +317,7 @@ export function rankRoutes(deps: Deps) {
         k: result.k,
         truncated: result.truncated,
         embedder: result.embedder,
+        ranking_id: rankingId,
       },
       200,
     );

@@ -155,3 +155,33 @@ export const serviceState = sqliteTable("service_state", {
   value: text("value").notNull(),
   updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
 });
+
+/**
+ * Rankings kept for feedback (while FEEDBACK_TOKEN is set), for FEEDBACK_WINDOW_S: the prompt, the
+ * targets offered in the order ranked, what was recommended. An outcome refers to one of them.
+ */
+export const rankings = sqliteTable(
+  "rankings",
+  {
+    id: text("id").primaryKey(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    query: text("query").notNull(),
+    /** JSON array of the targets offered, best first. */
+    targets: text("targets").notNull(),
+    recommended: text("recommended"),
+  },
+  (t) => [index("rankings_created_idx").on(t.createdAt)],
+);
+
+/** What happened to a ranking: one score per (ranking, target), a repeat replacing it. */
+export const outcomes = sqliteTable(
+  "outcomes",
+  {
+    rankingId: text("ranking_id").notNull(),
+    target: text("target").notNull(),
+    score: real("score").notNull(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.rankingId, t.target] })],
+);

@@ -1,5 +1,6 @@
 import type { Db } from "./database.ts";
 import { ExampleStore } from "./example-store.ts";
+import { FeedbackStore } from "./feedback-store.ts";
 import { IndexLedger } from "./index-ledger.ts";
 import { SettingsStore } from "./settings-store.ts";
 import { StagingStore } from "./staging-store.ts";
@@ -17,6 +18,8 @@ export interface Stores {
   settings: SettingsStore;
   staging: StagingStore;
   state: StateStore;
+  /** Rankings kept for feedback, and their outcomes. */
+  feedback: FeedbackStore;
 }
 
 export function openStores(db: Db): Stores {
@@ -28,5 +31,6 @@ export function openStores(db: Db): Stores {
     settings: new SettingsStore(db),
     staging: new StagingStore(db),
     state: new StateStore(db),
+    feedback: new FeedbackStore(db),
   };
 }

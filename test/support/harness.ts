@@ -207,3 +207,9 @@ export async function startReplica(env: Record<string, string>): Promise<Replica
     embedder: new HashEmbedder(config.embedder.hashDimension, config.embedder.maxInputTokens),
   });
 }
+
+/** A /rank answer without its `ranking_id` (new on every answer): for comparing what was ranked. */
+export function ranked<T extends object>(body: T): Omit<T, "ranking_id"> {
+  const { ranking_id: _id, ...rest } = body as T & { ranking_id?: string };
+  return rest;
+}

@@ -124,6 +124,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report how a ranked target did on the ranking's prompt
+         * @description Needs FEEDBACK_TOKEN (or the admin token). The outcome replaces an earlier one for the same ranking and target, and the ranking's prompt becomes (or updates) a labelled example whose scores are the outcomes observed.
+         */
+        post: operations["recordFeedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/examples": {
         parameters: {
             query?: never;
@@ -435,7 +455,8 @@ export interface components {
          *       "fallback": false,
          *       "k": 3,
          *       "truncated": false,
-         *       "embedder": "local:universal-sentence-encoder-lite:512"
+         *       "embedder": "local:universal-sentence-encoder-lite:512",
+         *       "ranking_id": "02235157-1a9f-488a-9b5c-d3cbd3fccdeb"
          *     }
          */
         RankResponse: {
@@ -477,6 +498,8 @@ export interface components {
             truncated: boolean;
             /** @description the id of the embedder that served this request */
             embedder: string;
+            /** @description this ranking's id: POST /feedback takes outcomes on it while FEEDBACK_TOKEN is set (for FEEDBACK_WINDOW_S) */
+            ranking_id: string;
         };
         Error: {
             /** @description the one error envelope */
@@ -485,7 +508,7 @@ export interface components {
                  * @description what went wrong, one of a closed set: the status follows from it
                  * @enum {string}
                  */
-                code: "INVALID_JSON" | "VALIDATION_FAILED" | "UNKNOWN_TARGET" | "UNAUTHORIZED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "ADMIN_DISABLED" | "NOT_READY" | "EMBEDDER_UNAVAILABLE" | "VECTOR_STORE_UNAVAILABLE" | "INTERNAL";
+                code: "INVALID_JSON" | "VALIDATION_FAILED" | "UNKNOWN_TARGET" | "UNAUTHORIZED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "ADMIN_DISABLED" | "FEEDBACK_DISABLED" | "NOT_READY" | "EMBEDDER_UNAVAILABLE" | "VECTOR_STORE_UNAVAILABLE" | "INTERNAL";
                 /** @description what went wrong and what to do, for a person */
                 message: string;
                 /** @description this request's id, as in X-Request-Id and the log line */
@@ -561,6 +584,33 @@ export interface components {
             query: string;
             /** @description how a query longer than the model reads is cut: 1 head, 2 tail, 3 middle (default), 4 ends */
             truncate_strategy?: 1 | 2 | 3 | 4 | null;
+        };
+        FeedbackRecorded: {
+            /** @description the ranking */
+            ranking_id: string;
+            /** @description the target the outcome is for */
+            target: string;
+            /** @description the score recorded (a repeat replaced any earlier one) */
+            score: number;
+            /** @description the labelled example the ranking's prompt now is, with every outcome so far */
+            example_id: string;
+            /** @description false when the vector store takes the example later */
+            indexed: boolean;
+        };
+        /**
+         * @example {
+         *       "ranking_id": "3f1c2b1e-8d6a-4e0f-9c37-2a6b8e1d5f40",
+         *       "target": "gpt-4o-mini",
+         *       "score": 1
+         *     }
+         */
+        FeedbackRequest: {
+            /** @description the `ranking_id` a /rank answer gave */
+            ranking_id: string;
+            /** @description one of the targets that ranking offered */
+            target: string;
+            /** @description how well the target did on this prompt: graded, or 1 / 0 for a thumbs up / down */
+            score: number;
         };
         /**
          * @example {
@@ -1029,6 +1079,102 @@ export interface operations {
                 };
                 content: {
                     "text/html": string;
+                };
+            };
+        };
+    };
+    recordFeedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeedbackRequest"];
+            };
+        };
+        responses: {
+            /** @description Recorded and learned from */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackRecorded"];
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit */
+            413: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
