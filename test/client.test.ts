@@ -3,7 +3,7 @@ import { generateText, streamText } from "ai";
 import { convertArrayToReadableStream, MockLanguageModelV4 } from "ai/test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Route, routedModel } from "../clients/typescript/src/ai-sdk.ts";
-import { createRouterClient, RouterError, rank, unwrap } from "../clients/typescript/src/index.ts";
+import { createRouterClient, feedback, RouterError, rank, unwrap } from "../clients/typescript/src/index.ts";
 import { serveLocal } from "./support/browser.ts";
 import { ADMIN_TOKEN, startService, type TestService, TOPICS } from "./support/harness.ts";
 
@@ -224,5 +224,39 @@ describe("the AI SDK model that routes each call, against a running service", ()
     const meta = answer.providerMetadata?.router as { reason: string; error: string };
     expect(meta.reason).toBe("router-error");
     expect(meta.error).toMatch(/fetch failed|ECONNREFUSED/);
+  });
+});
+
+describe("reporting how the routed model did (POST /feedback), against a running service", () => {
+  const FEEDBACK_TOKEN = "client-feedback-token-0123456789";
+  let svc: TestService;
+  let served: { url: string; close: () => Promise<void> };
+  beforeAll(async () => {
+    svc = await startService({ FEEDBACK_TOKEN });
+    served = await serveLocal(svc.app.fetch);
+    const examples = TOPICS.code.map((text) => ({ text, scores: { coder: 0.95, writer: 0.4 } }));
+    expect((await svc.addExamples(examples)).status).toBe(201);
+  });
+  afterAll(async () => {
+    await served?.close();
+    await svc?.close();
+  });
+
+  it("gives the ranking's id with the route, and the client reports the outcome on it", async () => {
+    const models = { coder: model("coder"), writer: model("writer") };
+    const routed = routedModel({ router: createRouterClient({ baseUrl: served.url }), models, k: 3 });
+    const answer = await generateText({ model: routed, prompt: SQL });
+    const meta = answer.providerMetadata?.router as { target: string; rankingId: string };
+    expect(meta.rankingId).toMatch(/^[0-9a-f-]{36}$/);
+    const reporter = createRouterClient({ baseUrl: served.url, adminToken: FEEDBACK_TOKEN });
+    const recorded = await feedback(reporter, { ranking_id: meta.rankingId, target: meta.target, score: 0 });
+    expect(recorded).toMatchObject({ ranking_id: meta.rankingId, target: "coder", score: 0 });
+    expect(svc.deps.stores.examples.get(recorded.example_id)?.scores).toEqual({ coder: 0 });
+    const refused = await feedback(reporter, {
+      ranking_id: meta.rankingId,
+      target: "nobody",
+      score: 1,
+    }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 400, code: "VALIDATION_FAILED" });
   });
 });

@@ -8,6 +8,7 @@
  *     models: { "gpt-4o": openai("gpt-4o"), "gpt-4o-mini": openai("gpt-4o-mini") },
  *   });
  *   const { text, providerMetadata } = await generateText({ model, prompt: "write a haiku about rain" });
+ *   // later, how it went (with FEEDBACK_TOKEN): feedback(router, { ranking_id, target, score })
  *
  * The keys of `models` are the router's target names. When the router cannot answer (unreachable,
  * a refusal, none of the models ranked), the call still goes through, to `fallback`.
@@ -187,6 +188,7 @@ function withRoute(metadata: SharedV4ProviderMetadata | undefined, route: Route)
     target: route.target,
     reason: route.reason,
     ...(route.requestId && { requestId: route.requestId }),
+    ...(route.ranking && { rankingId: route.ranking.ranking_id }),
     ...(route.ranking && {
       scores: route.ranking.scores.map((s) => ({ target: s.target, score: s.score, support: s.support })),
       fallback: route.ranking.fallback,

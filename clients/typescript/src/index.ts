@@ -74,6 +74,17 @@ function isErrorBody(value: unknown): value is ErrorBody {
   return typeof value === "object" && value !== null && "error" in value;
 }
 
+export type FeedbackRequest = components["schemas"]["FeedbackRequest"];
+export type FeedbackRecorded = components["schemas"]["FeedbackRecorded"];
+
+/**
+ * POST /feedback: how `target` did on the prompt of ranking `ranking_id` (a score in [0, 1]); the
+ * client needs FEEDBACK_TOKEN (or the admin token) as `adminToken`. Throws RouterError on a refusal.
+ */
+export async function feedback(client: RouterClient, body: FeedbackRequest): Promise<FeedbackRecorded> {
+  return unwrap(await client.POST("/feedback", { body }));
+}
+
 /** POST /rank: the targets ranked for a prompt; throws RouterError on a refusal. */
 export async function rank(
   client: RouterClient,
