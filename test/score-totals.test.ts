@@ -108,6 +108,8 @@ describe("score totals kept by SQLite", () => {
       "routing_settings",
       "service_state",
       "staged_embeddings",
+      "rankings",
+      "outcomes",
     ])
       first.sqlite.exec(`DROP TABLE ${table}`);
     first.sqlite.exec("DROP INDEX examples_evidence_idx");

@@ -6,7 +6,7 @@ import { HashEmbedder } from "../service/embedding/hash.ts";
 import { StartupError } from "../service/errors.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { ExampleStore } from "../service/store/example-store.ts";
-import { example, RecordingLogger, startService, TOPICS, tempDir } from "./support/harness.ts";
+import { example, RecordingLogger, ranked, startService, TOPICS, tempDir } from "./support/harness.ts";
 
 describe("start-up and persistence", () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -33,7 +33,7 @@ describe("start-up and persistence", () => {
     const second = await startService(env);
     expect(await second.deps.index.count()).toBe(3);
     const after = await second.rank({ query: "a poem about the sea" });
-    expect(after.body).toEqual(before.body);
+    expect(ranked(after.body)).toEqual(ranked(before.body));
     expect(after.body.hits.map((h) => h.id).sort()).toEqual([...body.ids].sort());
     expect(second.deps.stores.targets.getTarget("coder")).toMatchObject({
       enabled: false,
@@ -56,7 +56,7 @@ describe("start-up and persistence", () => {
     expect(log.find("vector index loaded")).toMatchObject({ vectors: 3, from: "image" });
     // Used once: a later crash cannot leave it to be taken for the database's state.
     expect(existsSync(`${db}.vectors`)).toBe(false);
-    expect((await second.rank({ query: "a poem about the sea" })).body).toEqual(before.body);
+    expect(ranked((await second.rank({ query: "a poem about the sea" })).body)).toEqual(ranked(before.body));
     await second.close();
 
     // Written while the service is down (an offline seed, say): the image no longer matches.
