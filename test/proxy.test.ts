@@ -123,5 +123,13 @@ describe.skipIf(!nginx)(`the proxy in front of a primary and a replica${note}`, 
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
     expect(settings.status).toBe(200);
+    // /feedback reaches the primary (a replica has no such route): feedback is off there, so 503.
+    const outcome = await fetch(`${url}/feedback`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ranking_id: "r", target: "big", score: 1 }),
+    });
+    expect(outcome.status).toBe(503);
+    expect(((await outcome.json()) as { error: { code: string } }).error.code).toBe("FEEDBACK_DISABLED");
   });
 });
