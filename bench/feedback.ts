@@ -1,0 +1,58 @@
+/**
+ * What keeping rankings for feedback costs /rank: two servers on the same data (the seed examples,
+ * the hash embedder, so the service's own work is what is timed), one with FEEDBACK_TOKEN and one
+ * without, over real HTTP on the loopback, in alternating rounds.
+ *
+ *   npx tsx bench/feedback.ts [--requests 2000] [--rounds 3]
+ *
+ * Prints each round's /rank p50 and p99 with feedback off and on, and the ratio of the p50s.
+ */
+import { parseArgs } from "node:util";
+import { serveLocal } from "../test/support/browser.ts";
+import { startService } from "../test/support/harness.ts";
+import { latencySummary, percentile } from "./stats.ts";
+
+const { values } = parseArgs({
+  options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "3" } },
+});
+const REQUESTS = Number(values.requests);
+
+const off = await startService({ SEED_ON_EMPTY: "true" });
+const on = await startService({ SEED_ON_EMPTY: "true", FEEDBACK_TOKEN: "bench-feedback-token-0123456789" });
+const servers = { off: await serveLocal(off.app.fetch), on: await serveLocal(on.app.fetch) };
+
+async function round(url: string): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i < REQUESTS; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/rank`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: `which model should answer question number ${i}` }),
+    });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`rank: ${res.status}`);
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+try {
+  await round(servers.off.url);
+  await round(servers.on.url);
+  for (let r = 1; r <= Number(values.rounds); r++) {
+    const a = await round(servers.off.url);
+    const b = await round(servers.on.url);
+    console.log(`round ${r}: feedback off ${latencySummary(a)}`);
+    console.log(
+      `round ${r}: feedback on  ${latencySummary(b)}  p50 ratio ${(percentile(b, 50) / percentile(a, 50)).toFixed(3)}`,
+    );
+  }
+  on.deps.feedback?.flush();
+  console.log(`rankings kept with feedback on: ${on.deps.stores.feedback.countRankings()}`);
+} finally {
+  await servers.off.close();
+  await servers.on.close();
+  await off.close();
+  await on.close();
+}
