@@ -5,7 +5,8 @@
  *   npm run qdrant:stand-in -- [--port 6333] [--host 127.0.0.1]
  *
  * Prints one line when listening: {"url": ..., "port": ..., "contract": ...}. Requests or answers
- * that do not fit Qdrant's contract are logged to stderr as they happen. Stops on SIGTERM or SIGINT.
+ * that do not fit Qdrant's contract are logged to stderr as they happen. Stops on SIGTERM or SIGINT
+ * (exit 1 if anything did not fit).
  */
 import { parseArgs } from "node:util";
 import { QdrantStandIn } from "./server.ts";
@@ -27,6 +28,10 @@ const report = setInterval(() => {
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {
     clearInterval(report);
-    void standIn.stop().then(() => process.exit(0));
+    // Exits 1 when anything did not fit Qdrant's contract (each was logged as it happened).
+    void standIn.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   });
 }

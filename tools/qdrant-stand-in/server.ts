@@ -56,11 +56,22 @@ export class QdrantStandIn {
     return this;
   }
 
+  /**
+   * Stops listening; then, when anything sent or answered did not fit Qdrant's contract, throws
+   * listing it: every suite that stops a stand-in is held to the contract.
+   */
   async stop(): Promise<void> {
     const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    if (server) {
+      this.server = undefined;
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+    if (this.violations.length > 0) {
+      throw new Error(
+        `requests or answers that do not fit Qdrant's contract:\n${this.violations.join("\n")}`,
+      );
+    }
   }
 
   /** The collection a name or alias stands for, if any. */
