@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Route, routedModel } from "../clients/typescript/src/ai-sdk.ts";
 import { createRouterClient, feedback, RouterError, rank, unwrap } from "../clients/typescript/src/index.ts";
 import { serveLocal } from "./support/browser.ts";
-import { ADMIN_TOKEN, startService, type TestService, TOPICS } from "./support/harness.ts";
+import { ADMIN_TOKEN, priceTargets, startService, type TestService, TOPICS } from "./support/harness.ts";
 
 const SQL = "python function to sort a list of numbers";
 const POEM = "a short poem about the sea";
@@ -121,19 +121,7 @@ describe("the AI SDK model that routes each call, against a running service", ()
       ...TOPICS.poetry.map((text) => ({ text, scores: { coder: 0.3, writer: 0.95, cheap: 0.85 } })),
     ];
     expect((await svc.addExamples(examples)).status).toBe(201);
-    for (const [name, price] of [
-      ["cheap", 0.1],
-      ["coder", 5],
-      ["writer", 5],
-    ] as const) {
-      const res = await svc.request(
-        "PUT",
-        `/admin/targets/${name}`,
-        { input_price_per_mtok: price, output_price_per_mtok: price },
-        { admin: true },
-      );
-      expect(res.status).toBe(200);
-    }
+    await priceTargets(svc, { cheap: 0.1, coder: 5, writer: 5 });
   });
   afterAll(async () => {
     await served?.close();

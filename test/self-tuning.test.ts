@@ -1,6 +1,13 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, type ErrorBody, startService, type TestService, tempDir } from "./support/harness.ts";
+import {
+  ADMIN_TOKEN,
+  type ErrorBody,
+  priceTargets,
+  startService,
+  type TestService,
+  tempDir,
+} from "./support/harness.ts";
 
 interface Status {
   settings: {
@@ -83,19 +90,7 @@ describe("self-tuning in the service", () => {
   it("with prices, tunes on the cost-quality curve and reports the best single model beside it", async () => {
     svc = await startService(FAST, { selfTuning: true });
     await svc.addExamples(labelled(12));
-    for (const [name, price] of [
-      ["big", 10],
-      ["mid", 3],
-      ["small", 0.5],
-    ] as const) {
-      const res = await svc.request(
-        "PUT",
-        `/admin/targets/${name}`,
-        { input_price_per_mtok: price, output_price_per_mtok: price },
-        { admin: true },
-      );
-      expect(res.status).toBe(200);
-    }
+    await priceTargets(svc, { big: 10, mid: 3, small: 0.5 });
     await svc.addExamples(labelled(78, 12));
     const tuned = await settled(svc);
     expect(tuned.evaluation?.metric).toBe("aiq");

@@ -13,6 +13,14 @@ export interface FeedbackOptions {
   maxRankings: number;
 }
 
+/** What a call for feedback gets while it is off: 503 FEEDBACK_DISABLED, saying how to turn it on. */
+export function feedbackDisabled(): AppError {
+  return new AppError(
+    "FEEDBACK_DISABLED",
+    "feedback is off: set FEEDBACK_TOKEN to keep rankings and take outcomes",
+  );
+}
+
 /** The id an outcome's example is stored under: one example per ranking. */
 export const feedbackExampleId = (rankingId: string) => `feedback-${rankingId}`;
 
@@ -77,10 +85,7 @@ export class FeedbackService {
     score: number,
   ): Promise<{ exampleId: string; indexed: boolean }> {
     if (!this.options.enabled) {
-      throw new AppError(
-        "FEEDBACK_DISABLED",
-        "feedback is off: set FEEDBACK_TOKEN to keep rankings and take outcomes",
-      );
+      throw feedbackDisabled();
     }
     this.flush();
     const since = new Date(Date.now() - this.options.windowSeconds * 1000);

@@ -1,8 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import type { FeedbackService } from "../core/feedback-service.ts";
+import { type FeedbackService, feedbackDisabled } from "../core/feedback-service.ts";
 import { TargetName } from "../core/schemas.ts";
-import { AppError } from "../errors.ts";
 import { bearerToken } from "./auth.ts";
 import type { AppEnv, Deps } from "./context.ts";
 import { errors, json, jsonBody, router } from "./openapi.ts";
@@ -64,10 +63,7 @@ export function feedbackAuth(config: Deps["config"]): MiddlewareHandler<AppEnv> 
     : undefined;
   return async (c, next) => {
     if (!auth) {
-      throw new AppError(
-        "FEEDBACK_DISABLED",
-        "feedback is off: set FEEDBACK_TOKEN to keep rankings and take outcomes",
-      );
+      throw feedbackDisabled();
     }
     return auth(c, next);
   };

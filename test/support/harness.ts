@@ -213,3 +213,16 @@ export function ranked<T extends object>(body: T): Omit<T, "ranking_id"> {
   const { ranking_id: _id, ...rest } = body as T & { ranking_id?: string };
   return rest;
 }
+
+/** Gives each named target the same input and output price (USD per 1M tokens) through the admin API. */
+export async function priceTargets(svc: TestService, prices: Record<string, number>): Promise<void> {
+  for (const [name, price] of Object.entries(prices)) {
+    const res = await svc.request(
+      "PUT",
+      `/admin/targets/${name}`,
+      { input_price_per_mtok: price, output_price_per_mtok: price },
+      { admin: true },
+    );
+    if (res.status !== 200) throw new Error(`pricing ${name}: ${res.status} ${await res.text()}`);
+  }
+}
