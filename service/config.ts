@@ -101,6 +101,7 @@ export const EnvSchema = z.object({
   TUNE_MAX_WAIT_MS: int(0, 86_400_000).default(60_000),
   TUNE_TEMPLATES: bool.default(true),
   FALLBACK_TARGET: z.string().trim().min(1).optional(),
+  EXPLORATION_SHARE: z.coerce.number().min(0).max(1).default(0),
   MAX_QUERY_CHARS: int(1, 10_000_000).default(100_000),
   RANK_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(1 << 20),
   ADMIN_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 << 20),
@@ -226,6 +227,8 @@ export interface Config {
     fallbackTarget: string | undefined;
     /** RANK_EVIDENCE: read a hit's scores from SQLite, or from the index's payload (Qdrant). */
     evidenceFrom: "store" | "index";
+    /** EXPLORATION_SHARE: most share of answers whose recommendation explores; 0 is off. */
+    explorationShare: number;
     maxQueryChars: number;
     bodyLimitBytes: number;
   };
@@ -364,6 +367,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       evidenceFrom: e.RANK_EVIDENCE,
       settingsPath: e.ROUTING_SETTINGS,
       fallbackTarget: e.FALLBACK_TARGET,
+      explorationShare: e.EXPLORATION_SHARE,
       maxQueryChars: e.MAX_QUERY_CHARS,
       bodyLimitBytes: e.RANK_BODY_LIMIT_BYTES,
     },

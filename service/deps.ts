@@ -239,13 +239,14 @@ function documentPublisher(
 
 /** Each target's switch and prices, by name. */
 function documentTargets(
-  flags: Array<{ name: string; enabled: boolean }>,
+  flags: Array<{ name: string; enabled: boolean; priorScore: number | null }>,
   prices: Array<{ name: string; inputPricePerMtok: number | null; outputPricePerMtok: number | null }>,
 ): DocumentTarget[] {
   const priced = new Map(prices.map((p) => [p.name, p]));
   return flags.map((f) => ({
     name: f.name,
     enabled: f.enabled,
+    priorScore: f.priorScore,
     inputPricePerMtok: priced.get(f.name)?.inputPricePerMtok ?? null,
     outputPricePerMtok: priced.get(f.name)?.outputPricePerMtok ?? null,
   }));
@@ -402,6 +403,7 @@ export async function buildDeps(
       choice: () => settings.choice(),
       fallbackTarget: config.rank.fallbackTarget,
       evidenceFrom: config.rank.evidenceFrom,
+      explorationShare: config.rank.explorationShare,
     });
     const targets = new TargetService(stores.targets);
     const backups = new Backups(config.database.backupDir, (file) => backupDatabase(storage.sqlite, file));

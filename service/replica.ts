@@ -77,7 +77,7 @@ export async function buildReplica(
   });
   await follower.start();
   metrics.watchDocument(() => follower.state());
-  const ranker = new ReplicaRanker(follower, config.rank.fallbackTarget);
+  const ranker = new ReplicaRanker(follower, config.rank.fallbackTarget, config.rank.explorationShare);
   return {
     config,
     logger,

@@ -38,15 +38,30 @@ describe("admin API: targets", () => {
 
   it("lists every target that an example scores, with counts", async () => {
     expect(await targets()).toEqual([
-      { name: "coder", input_price_per_mtok: null, output_price_per_mtok: null, enabled: true, examples: 3 },
+      {
+        name: "coder",
+        input_price_per_mtok: null,
+        output_price_per_mtok: null,
+        enabled: true,
+        prior_score: null,
+        examples: 3,
+      },
       {
         name: "mistralai/Mixtral-8x7B",
         input_price_per_mtok: null,
         output_price_per_mtok: null,
         enabled: true,
+        prior_score: null,
         examples: 3,
       },
-      { name: "poet", input_price_per_mtok: null, output_price_per_mtok: null, enabled: true, examples: 3 },
+      {
+        name: "poet",
+        input_price_per_mtok: null,
+        output_price_per_mtok: null,
+        enabled: true,
+        prior_score: null,
+        examples: 3,
+      },
     ]);
   });
 
@@ -76,10 +91,15 @@ describe("admin API: targets", () => {
     );
   });
 
-  it("answers 404 for a target no example scores", async () => {
+  it("creates a target no example scores (201), at the others' mean unless given a prior", async () => {
     const res = await svc.request("PUT", "/admin/targets/ghost", { enabled: false }, { admin: true });
-    expect(res.status).toBe(404);
-    expect(((await res.json()) as ErrorBody).error.code).toBe("NOT_FOUND");
+    expect(res.status).toBe(201);
+    const means = (await (await svc.request("GET", "/admin/targets", undefined, { admin: true })).json()) as {
+      targets: Array<{ name: string; prior_score: number | null; examples: number; enabled: boolean }>;
+    };
+    const ghost = means.targets.find((t) => t.name === "ghost");
+    expect(ghost).toMatchObject({ enabled: false, examples: 0 });
+    expect(ghost?.prior_score).toBeGreaterThan(0);
   });
 
   it.each([

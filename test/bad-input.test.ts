@@ -267,13 +267,13 @@ const targets: Case[] = [
 }));
 targets.push(
   {
-    name: "PUT target: unknown target",
+    name: "PUT target: prior_score above 1",
     method: "PUT",
     path: "/admin/targets/ghost",
-    body: { enabled: false },
+    body: { prior_score: 1.5 },
     headers: json,
-    status: 404,
-    code: "NOT_FOUND",
+    status: 400,
+    code: "VALIDATION_FAILED",
   },
   {
     name: "PUT target: bad name",

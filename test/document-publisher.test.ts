@@ -11,7 +11,9 @@ const content = (k: number): DocumentContent =>
     features: NO_FEATURES,
     collection: "examples",
     choice: { k, settings: DEFAULT_SETTINGS },
-    targets: [{ name: "big", enabled: true, inputPricePerMtok: null, outputPricePerMtok: null }],
+    targets: [
+      { name: "big", enabled: true, priorScore: null, inputPricePerMtok: null, outputPricePerMtok: null },
+    ],
     stats: { overall: { big: 0.5 }, byCategory: new Map() },
   });
 

@@ -44,7 +44,14 @@ export class FeedbackService {
   ) {}
 
   /** An id for a ranking; the ranking is kept (soon, in a batch) when feedback is enabled. */
-  keep(ranking: { query: string; targets: string[]; recommended: string | null | undefined }): string {
+  keep(ranking: {
+    query: string;
+    targets: string[];
+    recommended: string | null | undefined;
+    /** The policy's probability of `recommended` (exploration on); 1 when it was the only choice. */
+    propensity?: number;
+    explored?: boolean;
+  }): string {
     const id = randomUUID();
     if (!this.options.enabled) return id;
     this.buffer.push({
@@ -53,6 +60,8 @@ export class FeedbackService {
       query: ranking.query,
       targets: ranking.targets,
       recommended: ranking.recommended ?? null,
+      propensity: ranking.recommended == null ? null : (ranking.propensity ?? 1),
+      explored: ranking.explored ?? false,
     });
     this.timer ??= setTimeout(() => this.flush(), 100);
     return id;

@@ -11,7 +11,9 @@ import {
   rankByPriors,
   rankTargets,
   type ScoredNeighbour,
+  withUnsupported,
 } from "../routing/aggregate.ts";
+import { type Explored, explore } from "../routing/explore.ts";
 import { choose, type Objective, type PricedTarget, type Prices } from "../routing/objective.ts";
 import type { RoutingChoice } from "../routing/tuning.ts";
 import type { ExampleStore } from "../store/example-store.ts";
@@ -42,8 +44,13 @@ export interface RankResult {
   hits: RankHit[];
   /** Best first: by score, or as the objective orders them (then priced). */
   scores: RankedRow[];
-  /** With an objective: the target it recommends, null when none qualifies; undefined without one. */
+  /**
+   * With an objective or exploration on: the target recommended, null when none qualifies;
+   * undefined otherwise.
+   */
   recommended: string | null | undefined;
+  /** With exploration on: whether `recommended` is an exploration, and the policy's probability of it. */
+  exploration: Explored | undefined;
   k: number;
   /** True when the query was cut to the embedder's input limit before embedding. */
   truncated: boolean;
@@ -79,6 +86,14 @@ export interface RankerOptions {
    * index keeps beside each vector (`index`: one query, no SQLite read; the index must store it).
    */
   evidenceFrom?: "store" | "index";
+  /**
+   * Most share of answers whose recommendation may explore (EXPLORATION_SHARE); 0, the default, is
+   * off. When on, every answer recommends, and every enabled target is offered (at its prior with
+   * support 0 where no neighbour scored it).
+   */
+  explorationShare?: number;
+  /** Uniform [0, 1) numbers for exploration; Math.random by default. */
+  random?: () => number;
 }
 
 /** POST /rank: embed the query, find its neighbours, read their scores (SQLite, or the index's payloads), aggregate. */
@@ -86,7 +101,10 @@ export class Ranker {
   constructor(
     /** Where hits' evidence is read when it is not the index's (none on a replica). */
     private readonly store: Pick<ExampleStore, "evidence"> | undefined,
-    private readonly targets: Pick<TargetStore, "targetFlags" | "targetPrices">,
+    private readonly targets: {
+      targetFlags(): Array<{ name: string; enabled: boolean; priorScore: number | null }>;
+      targetPrices: TargetStore["targetPrices"];
+    },
     private readonly embedding: Pick<ActiveEmbedding, "current">,
     private readonly stats: Pick<TargetStatsCache, "get">,
     private readonly options: RankerOptions = { choice: () => ({ k: 20, settings: DEFAULT_SETTINGS }) },
@@ -115,8 +133,15 @@ export class Ranker {
     const { fallbackTarget } = this.options;
     const { category } = request;
     const why = fallbackReason(neighbours, settings, k);
+    const share = this.options.explorationShare ?? 0;
     const stats =
-      settings.shrinkage > 0 || why !== undefined || category !== undefined ? this.stats.get() : undefined;
+      settings.shrinkage > 0 ||
+      why !== undefined ||
+      category !== undefined ||
+      share > 0 ||
+      targets.some((t) => t.priorScore !== null)
+        ? this.stats.get()
+        : undefined;
     const categoryKnown = category === undefined ? undefined : stats?.byCategory.has(category) === true;
     let fallback: string | undefined;
     let scores: RankedTarget[];
@@ -134,12 +159,33 @@ export class Ranker {
         category,
       });
     }
-    const choice = request.objective ? choose(scores, this.prices(), request.objective) : undefined;
+    if (stats) {
+      scores = withUnsupported(scores, why === undefined ? neighbours : [], targets, stats, {
+        only: request.targets,
+        settings,
+        category,
+        all: share > 0,
+      });
+    }
+    const prices = request.objective && this.prices();
+    const decide = (ranked: RankedTarget[]) =>
+      request.objective && prices
+        ? choose(ranked, prices, request.objective)
+        : { recommended: ranked[0]?.target ?? null, scores: ranked };
+    const choice = decide(scores);
+    const exploration =
+      share > 0
+        ? explore(scores, choice.recommended, (drawn) => decide(drawn).recommended, {
+            share,
+            random: this.options.random,
+          })
+        : undefined;
     stages.aggregate = performance.now() - aggregating;
     return {
       hits: neighbours.map((n) => ({ id: n.id, category: n.category, similarity: n.similarity })),
-      scores: choice?.scores ?? scores,
-      recommended: choice?.recommended,
+      scores: choice.scores,
+      recommended: exploration ? exploration.recommended : request.objective ? choice.recommended : undefined,
+      exploration,
       k,
       truncated,
       fallback,

@@ -16,16 +16,20 @@ export class ReplicaRanker extends Ranker {
   constructor(
     private readonly follower: DocumentFollower,
     fallbackTarget: string | undefined,
+    explorationShare = 0,
   ) {
     super(
       undefined,
       {
-        targetFlags: () => follower.document().targets.map((t) => ({ name: t.name, enabled: t.enabled })),
+        targetFlags: () =>
+          follower
+            .document()
+            .targets.map((t) => ({ name: t.name, enabled: t.enabled, priorScore: t.priorScore ?? null })),
         targetPrices: () => follower.document().targets,
       },
       { current: () => follower.current() },
       { get: () => documentStats(follower.document()) },
-      { choice: () => follower.document().choice, fallbackTarget, evidenceFrom: "index" },
+      { choice: () => follower.document().choice, fallbackTarget, evidenceFrom: "index", explorationShare },
     );
   }
 

@@ -7,6 +7,8 @@ import type { RoutingChoice } from "../routing/tuning.ts";
 export interface DocumentTarget {
   name: string;
   enabled: boolean;
+  /** Its score where no example tells (created before any example scored it), else null. */
+  priorScore: number | null;
   inputPricePerMtok: number | null;
   outputPricePerMtok: number | null;
 }

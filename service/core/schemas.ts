@@ -87,10 +87,19 @@ export const TargetPatch = z
       .optional()
       .describe("USD per 1M output tokens; null forgets the price"),
     enabled: z.boolean().optional().describe("whether /rank offers this target"),
+    prior_score: z
+      .number({ error: "prior_score must be a number" })
+      .min(0, "prior_score must be in [0, 1]")
+      .max(1, "prior_score must be in [0, 1]")
+      .nullable()
+      .optional()
+      .describe(
+        "the score assumed where no example tells (a new target: the other targets' mean when not given)",
+      ),
   })
   .refine(
     (p) => Object.keys(p).length > 0,
-    "give at least one of input_price_per_mtok, output_price_per_mtok, enabled",
+    "give at least one of input_price_per_mtok, output_price_per_mtok, enabled, prior_score",
   );
 export type TargetPatch = z.infer<typeof TargetPatch>;
 
@@ -100,6 +109,7 @@ export function toStorePatch(p: TargetPatch): StoreTargetPatch {
     ...(p.input_price_per_mtok !== undefined && { inputPricePerMtok: p.input_price_per_mtok }),
     ...(p.output_price_per_mtok !== undefined && { outputPricePerMtok: p.output_price_per_mtok }),
     ...(p.enabled !== undefined && { enabled: p.enabled }),
+    ...(p.prior_score !== undefined && { priorScore: p.prior_score }),
   };
 }
 

@@ -207,7 +207,26 @@ const RankResponse = z
         }),
       )
       .describe("targets best first (disabled targets and targets no neighbour scored are left out)"),
-    recommended: z.string().nullable().optional().describe("with an objective: the chosen target"),
+    recommended: z
+      .string()
+      .nullable()
+      .optional()
+      .describe(
+        "with an objective or exploration on (EXPLORATION_SHARE): the target to call; null when the objective lets none qualify",
+      ),
+    exploration: z
+      .object({
+        explored: z
+          .boolean()
+          .describe("true when `recommended` is not the best choice on the scores: the router is trying it"),
+        propensity: z
+          .number()
+          .describe(
+            "the probability the policy had of recommending `recommended`: weigh its outcome by 1 / propensity in offline evaluation",
+          ),
+      })
+      .optional()
+      .describe("only while exploration is on (EXPLORATION_SHARE > 0)"),
     fallback: z
       .boolean()
       .describe(
@@ -285,6 +304,8 @@ export function rankRoutes(deps: Deps) {
           query: body.query,
           targets: rows.map((s) => s.target),
           recommended: result.recommended,
+          propensity: result.exploration?.propensity,
+          explored: result.exploration?.explored ?? false,
         })
       : randomUUID();
     serverTiming(c, result.stages);
@@ -311,6 +332,12 @@ export function rankRoutes(deps: Deps) {
             }),
         })),
         ...(result.recommended !== undefined && { recommended: result.recommended }),
+        ...(result.exploration && {
+          exploration: {
+            explored: result.exploration.explored,
+            propensity: round(result.exploration.propensity),
+          },
+        }),
         fallback: result.fallback !== undefined,
         ...(result.fallback !== undefined && { fallback_reason: result.fallback }),
         ...(result.categoryKnown !== undefined && { category_known: result.categoryKnown }),

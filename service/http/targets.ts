@@ -10,6 +10,12 @@ const TargetJson = z
     input_price_per_mtok: z.number().nullable().describe("USD per 1M input tokens, or null when not set"),
     output_price_per_mtok: z.number().nullable().describe("USD per 1M output tokens, or null when not set"),
     enabled: z.boolean().describe("whether /rank offers it"),
+    prior_score: z
+      .number()
+      .nullable()
+      .describe(
+        "the score assumed where no example tells: set for a target created before any example scored it, else null",
+      ),
     examples: z.number().int().describe("examples that score this target"),
   })
   .openapi("Target");
@@ -20,6 +26,7 @@ function targetJson(t: TargetRecord): z.infer<typeof TargetJson> {
     input_price_per_mtok: t.inputPricePerMtok,
     output_price_per_mtok: t.outputPricePerMtok,
     enabled: t.enabled,
+    prior_score: t.priorScore,
     examples: t.exampleCount,
   };
 }
@@ -46,13 +53,18 @@ const update = createRoute({
   path: "/{name}",
   tags: ["targets"],
   security: ADMIN,
-  summary: "Set a target's prices (USD per 1M tokens) or switch it on or off",
-  description: "URL-encode names that hold a slash. A target exists once an example scores it.",
+  summary: "Create a target, or set its prices (USD per 1M tokens), prior or switch",
+  description:
+    "URL-encode names that hold a slash. A target exists once an example scores it, or once put here: a new model no example scores yet is offered by /rank with support 0 at its prior, tried by exploration (EXPLORATION_SHARE), and learned from its outcomes.",
   request: {
     params: z.object({ name: TargetName }),
     body: jsonBody(TargetPatch, { input_price_per_mtok: 2.5, output_price_per_mtok: 10, enabled: true }),
   },
-  responses: { 200: json(TargetJson, "The updated target"), ...errors(400, 401, 404, 413, 503) },
+  responses: {
+    200: json(TargetJson, "The updated target"),
+    201: json(TargetJson, "The target, created"),
+    ...errors(400, 401, 409, 413, 503),
+  },
 });
 
 /** /admin/targets: list targets, set their prices and switch them on or off. */
@@ -62,6 +74,7 @@ export function targetRoutes(deps: AdminDeps) {
     .openapi(update, (c) => {
       const { name } = c.req.valid("param");
       const patch = c.req.valid("json");
-      return c.json(targetJson(deps.targets.update(name, toStorePatch(patch))), 200);
+      const { target, created } = deps.targets.put(name, toStorePatch(patch));
+      return created ? c.json(targetJson(target), 201) : c.json(targetJson(target), 200);
     });
 }

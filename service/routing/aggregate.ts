@@ -10,6 +10,8 @@ export interface ScoredNeighbour {
 export interface TargetInfo {
   name: string;
   enabled: boolean;
+  /** Its score where no example tells (a target created before any example scored it); else null. */
+  priorScore?: number | null;
 }
 
 /** One ranked target. */
@@ -214,6 +216,53 @@ function priors(
     out[t] = (weight[t] ?? 0) > 0 ? (sum[t] as number) / (weight[t] as number) : (stats.overall[t] as number);
   }
   return out;
+}
+
+export interface UnsupportedOptions {
+  /** Rank only these targets; all enabled targets when absent. */
+  only?: readonly string[];
+  settings?: RankingSettings;
+  /** The caller's category, as for `rankTargets`. */
+  category?: string;
+  /**
+   * Every eligible target no neighbour scored (exploration on: any of them may be tried); else only
+   * new targets, those no example scores yet that were created with a prior.
+   */
+  all: boolean;
+}
+
+/**
+ * `ranked` with the eligible targets it lacks added at their prior with support 0, re-sorted. A
+ * target's prior is its mean as the query's prior reads it (`rankTargets`' shrinkage prior: the
+ * caller's or the neighbours' categories, or overall), else the prior it was created with, else the
+ * mean of the other targets' overall means.
+ */
+export function withUnsupported(
+  ranked: readonly RankedTarget[],
+  neighbours: readonly ScoredNeighbour[],
+  targets: readonly TargetInfo[],
+  stats: TargetStats,
+  options: UnsupportedOptions,
+): RankedTarget[] {
+  const have = new Set(ranked.map((r) => r.target));
+  const missing = targets.filter(
+    (t) =>
+      !have.has(t.name) &&
+      eligibleTargets([t], options.only).size > 0 &&
+      (options.all || (t.priorScore != null && stats.overall[t.name] === undefined)),
+  );
+  if (missing.length === 0) return [...ranked];
+  const settings = options.settings ?? DEFAULT_SETTINGS;
+  const means = priors(neighbours, stats, settings, options.category);
+  const overall = Object.values(stats.overall);
+  const field = overall.length > 0 ? overall.reduce((a, b) => a + b, 0) / overall.length : 0.5;
+  const added = missing.map((t) => ({
+    target: t.name,
+    score: means[t.name] ?? t.priorScore ?? field,
+    support: 0,
+    confidence: 0,
+  }));
+  return sortRanked([...ranked, ...added]);
 }
 
 function eligibleTargets(targets: readonly TargetInfo[], only?: readonly string[]): Set<string> {

@@ -10,6 +10,10 @@ export interface KeptRanking {
   /** The targets offered, best first. */
   targets: string[];
   recommended: string | null;
+  /** The policy's probability of `recommended`; null when nothing was recommended. */
+  propensity: number | null;
+  /** Whether `recommended` was an exploration. */
+  explored: boolean;
 }
 
 /** Rankings kept for feedback and the outcomes reported on them. */

@@ -68,6 +68,11 @@ export const targets = sqliteTable("targets", {
   inputPricePerMtok: real("input_price_per_mtok"),
   outputPricePerMtok: real("output_price_per_mtok"),
   enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  /**
+   * The score a target is assumed to have where no example tells (set when it was created before any
+   * example scored it: given, or the other targets' mean then); null for targets examples created.
+   */
+  priorScore: real("prior_score"),
   createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
   updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
 });
@@ -169,6 +174,10 @@ export const rankings = sqliteTable(
     /** JSON array of the targets offered, best first. */
     targets: text("targets").notNull(),
     recommended: text("recommended"),
+    /** The probability the policy had of recommending `recommended` (1 without exploration). */
+    propensity: real("propensity"),
+    /** Whether `recommended` was an exploration rather than the best-scored choice. */
+    explored: integer("explored", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [index("rankings_created_idx").on(t.createdAt)],
 );
@@ -180,8 +189,60 @@ export const outcomes = sqliteTable(
     rankingId: text("ranking_id").notNull(),
     target: text("target").notNull(),
     score: real("score").notNull(),
+    /** accepted (evidence), pending (FEEDBACK_REVIEW: waits for an operator) or rejected. */
+    status: text("status", { enum: ["accepted", "pending", "rejected"] })
+      .notNull()
+      .default("accepted"),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.rankingId, t.target] })],
+  (t) => [primaryKey({ columns: [t.rankingId, t.target] }), index("outcomes_status_idx").on(t.status)],
+);
+
+/**
+ * A preference reported on a ranking: of two targets it offered, which did better (`aWins` 1, 0 or
+ * 0.5 for a tie), the pair kept in name order so a repeat with the roles swapped replaces it.
+ */
+export const pairOutcomes = sqliteTable(
+  "pair_outcomes",
+  {
+    rankingId: text("ranking_id").notNull(),
+    targetA: text("target_a").notNull(),
+    targetB: text("target_b").notNull(),
+    aWins: real("a_wins").notNull(),
+    status: text("status", { enum: ["accepted", "pending", "rejected"] })
+      .notNull()
+      .default("accepted"),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.rankingId, t.targetA, t.targetB] }),
+    index("pair_outcomes_status_idx").on(t.status),
+  ],
+);
+
+/**
+ * Pairwise evidence on an example: on its prompt, `targetA` beat `targetB` in `aWins` of `games`
+ * comparisons (a tie is half a win each). Pairs are kept in name order (`targetA` < `targetB`).
+ */
+export const preferences = sqliteTable(
+  "preferences",
+  {
+    exampleId: text("example_id")
+      .notNull()
+      .references(() => examples.id, { onDelete: "cascade" }),
+    targetA: text("target_a")
+      .notNull()
+      .references(() => targets.name),
+    targetB: text("target_b")
+      .notNull()
+      .references(() => targets.name),
+    aWins: real("a_wins").notNull(),
+    games: integer("games").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.exampleId, t.targetA, t.targetB] }),
+    check("preferences_wins_range", sql`${t.aWins} >= 0 AND ${t.aWins} <= ${t.games}`),
+  ],
 );

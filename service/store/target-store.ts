@@ -8,6 +8,8 @@ export interface TargetRecord {
   inputPricePerMtok: number | null;
   outputPricePerMtok: number | null;
   enabled: boolean;
+  /** The score assumed where no example tells; null for targets examples created. */
+  priorScore: number | null;
   exampleCount: number;
 }
 
@@ -15,6 +17,7 @@ export interface TargetPatch {
   inputPricePerMtok?: number | null;
   outputPricePerMtok?: number | null;
   enabled?: boolean;
+  priorScore?: number | null;
 }
 
 /** The targets aggregate: names, prices and switches, with the score means ranking shrinks toward. */
@@ -23,7 +26,7 @@ export class TargetStore {
 
   constructor(private readonly db: Db) {
     this.targetFlagsQuery = db
-      .select({ name: targets.name, enabled: targets.enabled })
+      .select({ name: targets.name, enabled: targets.enabled, priorScore: targets.priorScore })
       .from(targets)
       .prepare();
   }
@@ -40,6 +43,7 @@ export class TargetStore {
         inputPricePerMtok: targets.inputPricePerMtok,
         outputPricePerMtok: targets.outputPricePerMtok,
         enabled: targets.enabled,
+        priorScore: targets.priorScore,
         exampleCount: sql<number>`(select count(*) from ${scores} where ${scores.target} = ${targets.name})`,
       })
       .from(targets)
@@ -83,13 +87,35 @@ export class TargetStore {
     return { overall: Object.fromEntries([...total].map(([t, [s, n]]) => [t, s / n])), byCategory };
   }
 
-  /** Name and enabled flag of every target: the cheap read /rank needs. */
-  targetFlags(): Array<{ name: string; enabled: boolean }> {
+  /** Name, enabled flag and prior of every target: the cheap read /rank needs. */
+  targetFlags(): Array<{ name: string; enabled: boolean; priorScore: number | null }> {
     return this.targetFlagsQuery.all();
   }
 
   getTarget(name: string): TargetRecord | undefined {
     return this.targetRecords(name).get();
+  }
+
+  /**
+   * Creates a target no example scores yet, with `patch` applied and a prior (the patch's, else
+   * `defaultPrior`); undefined when it exists already.
+   */
+  createTarget(name: string, patch: TargetPatch, defaultPrior: number): TargetRecord | undefined {
+    const now = new Date();
+    const added = this.db
+      .insert(targets)
+      .values({
+        name,
+        inputPricePerMtok: patch.inputPricePerMtok ?? null,
+        outputPricePerMtok: patch.outputPricePerMtok ?? null,
+        enabled: patch.enabled ?? true,
+        priorScore: patch.priorScore ?? defaultPrior,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .onConflictDoNothing()
+      .run().changes;
+    return added > 0 ? this.getTarget(name) : undefined;
   }
 
   /** Applies a patch to an existing target; undefined when there is no such target. */

@@ -208,8 +208,8 @@ export interface paths {
         };
         get?: never;
         /**
-         * Set a target's prices (USD per 1M tokens) or switch it on or off
-         * @description URL-encode names that hold a slash. A target exists once an example scores it.
+         * Create a target, or set its prices (USD per 1M tokens), prior or switch
+         * @description URL-encode names that hold a slash. A target exists once an example scores it, or once put here: a new model no example scores yet is offered by /rank with support 0 at its prior, tried by exploration (EXPLORATION_SHARE), and learned from its outcomes.
          */
         put: operations["updateTarget"];
         post?: never;
@@ -484,8 +484,15 @@ export interface components {
                 /** @description with willingness_to_pay: score - price / willingness_to_pay */
                 utility?: number | null;
             }[];
-            /** @description with an objective: the chosen target */
+            /** @description with an objective or exploration on (EXPLORATION_SHARE): the target to call; null when the objective lets none qualify */
             recommended?: string | null;
+            /** @description only while exploration is on (EXPLORATION_SHARE > 0) */
+            exploration?: {
+                /** @description true when `recommended` is not the best choice on the scores: the router is trying it */
+                explored: boolean;
+                /** @description the probability the policy had of recommending `recommended`: weigh its outcome by 1 / propensity in offline evaluation */
+                propensity: number;
+            };
             /** @description true when fewer than minSupport neighbours are at least minSimilarity similar: targets are then ranked by their mean scores */
             fallback: boolean;
             /** @description why the fallback answered */
@@ -668,6 +675,8 @@ export interface components {
             output_price_per_mtok: number | null;
             /** @description whether /rank offers it */
             enabled: boolean;
+            /** @description the score assumed where no example tells: set for a target created before any example scored it, else null */
+            prior_score: number | null;
             /** @description examples that score this target */
             examples: number;
         };
@@ -1860,12 +1869,25 @@ export interface operations {
                     output_price_per_mtok?: number | null;
                     /** @description whether /rank offers this target */
                     enabled?: boolean;
+                    /** @description the score assumed where no example tells (a new target: the other targets' mean when not given) */
+                    prior_score?: number | null;
                 };
             };
         };
         responses: {
             /** @description The updated target */
             200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Target"];
+                };
+            };
+            /** @description The target, created */
+            201: {
                 headers: {
                     /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
                     "X-Request-Id"?: string;
@@ -1899,8 +1921,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource */
-            404: {
+            /** @description Conflict with what is stored */
+            409: {
                 headers: {
                     /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
                     "X-Request-Id"?: string;

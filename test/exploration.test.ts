@@ -1,0 +1,224 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { RankedTarget } from "../service/routing/aggregate.ts";
+import { explore, posteriorSd } from "../service/routing/explore.ts";
+import { type ErrorBody, type RankBody, startService, type TestService, TOPICS } from "./support/harness.ts";
+
+/** A small seeded generator (mulberry32): repeatable draws. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const RANKED: RankedTarget[] = [
+  { target: "strong", score: 0.8, support: 20, confidence: 1 },
+  { target: "middling", score: 0.6, support: 20, confidence: 1 },
+  { target: "new", score: 0.55, support: 0, confidence: 0 },
+];
+const top = (drawn: RankedTarget[]) => drawn[0]?.target ?? null;
+
+describe("exploration: Thompson sampling capped at a share, with the policy's propensity", () => {
+  it("gives a target no neighbour scored the whole prior spread, and a well-supported one little", () => {
+    expect(posteriorSd({ score: 0.5, support: 0 })).toBeCloseTo(0.5, 10);
+    expect(posteriorSd({ score: 0.5, support: 24 })).toBeCloseTo(0.1, 10);
+    // p(1 − p) is floored: a score of 1 is not certain.
+    expect(posteriorSd({ score: 1, support: 0 })).toBeCloseTo(0.1, 10);
+  });
+
+  it("is off at share 0: the greedy choice with propensity 1", () => {
+    expect(explore(RANKED, "strong", top, { share: 0 })).toEqual({
+      recommended: "strong",
+      explored: false,
+      propensity: 1,
+    });
+  });
+
+  it("explores at most the share, and each recommendation's propensity is how often the policy makes it", () => {
+    const random = seeded(7);
+    const share = 0.3;
+    const n = 8000;
+    const seen = new Map<string, { count: number; propensity: number[] }>();
+    let explored = 0;
+    for (let i = 0; i < n; i++) {
+      const e = explore(RANKED, "strong", top, { share, random });
+      if (e.recommended === null) throw new Error("a target always qualifies here");
+      if (e.explored) explored++;
+      expect(e.explored).toBe(e.recommended !== "strong");
+      const s = seen.get(e.recommended) ?? { count: 0, propensity: [] };
+      s.count++;
+      s.propensity.push(e.propensity);
+      seen.set(e.recommended, s);
+    }
+    expect(explored / n).toBeLessThanOrEqual(share);
+    // The new target (wide posterior) is tried; the middling one (narrow, 0.2 below) hardly ever.
+    const tried = seen.get("new")?.count ?? 0;
+    expect(tried / n).toBeGreaterThan(0.05);
+    expect(seen.get("middling")?.count ?? 0).toBeLessThan(tried);
+    // Propensities are estimates from 128 draws; their mean matches the observed frequency.
+    for (const [target, s] of seen) {
+      const mean = s.propensity.reduce((a, b) => a + b, 0) / s.propensity.length;
+      expect(Math.abs(mean - s.count / n), target).toBeLessThan(0.025);
+    }
+  });
+
+  it("never recommends a target the objective excludes, even when exploring", () => {
+    const random = seeded(3);
+    const cheapOnly = (drawn: RankedTarget[]) => drawn.find((t) => t.target !== "new")?.target ?? null;
+    for (let i = 0; i < 2000; i++) {
+      const e = explore(RANKED, "strong", cheapOnly, { share: 1, random });
+      expect(e.recommended).not.toBe("new");
+    }
+    expect(explore(RANKED, null, top, { share: 1, random })).toEqual({
+      recommended: null,
+      explored: false,
+      propensity: 0,
+    });
+  });
+});
+
+interface Explored extends RankBody {
+  recommended: string | null;
+  exploration?: { explored: boolean; propensity: number };
+  ranking_id: string;
+}
+
+const EXAMPLES = [
+  ...TOPICS.code.map((text) => ({ text, scores: { big: 0.9, small: 0.3 } })),
+  ...TOPICS.poetry.map((text) => ({ text, scores: { big: 0.3, small: 0.9 } })),
+];
+
+describe("exploration and new targets through the API", () => {
+  let svc: TestService | undefined;
+  afterEach(async () => {
+    await svc?.close();
+    svc = undefined;
+  });
+  const rank = async (s: TestService, body: Record<string, unknown>) => {
+    const res = await s.rank(body);
+    expect(res.status).toBe(200);
+    return res.body as Explored;
+  };
+
+  it("without EXPLORATION_SHARE answers as before: no recommendation without an objective, no exploration", async () => {
+    svc = await startService();
+    await svc.addExamples(EXAMPLES);
+    const body = await rank(svc, { query: "sort a list in python", k: 3 });
+    expect(body.recommended).toBeUndefined();
+    expect(body.exploration).toBeUndefined();
+  });
+
+  it("with EXPLORATION_SHARE every answer recommends, says whether it explored and its propensity", async () => {
+    svc = await startService({ EXPLORATION_SHARE: "0.5" });
+    // Close scores: the runner-up's posterior overlaps the leader's, so it is tried now and then.
+    await svc.addExamples(TOPICS.code.map((text) => ({ text, scores: { big: 0.7, small: 0.6 } })));
+    let explored = 0;
+    const n = 300;
+    for (let i = 0; i < n; i++) {
+      const body = await rank(svc, { query: "sort a list in python", k: 3 });
+      const e = body.exploration;
+      if (!e) throw new Error("exploration is on: every answer says so");
+      expect(body.scores.map((s) => s.score)).toEqual(
+        [...body.scores.map((s) => s.score)].sort((a, b) => b - a),
+      );
+      expect(body.recommended).toBe(e.explored ? "small" : "big");
+      expect(e.propensity).toBeGreaterThan(0);
+      expect(e.propensity).toBeLessThanOrEqual(1);
+      if (!e.explored) expect(e.propensity).toBeGreaterThanOrEqual(0.5);
+      if (e.explored) explored++;
+    }
+    // At most half explore (about a fifth here: "small" wins about 40% of the posterior draws).
+    expect(explored).toBeGreaterThan(0);
+    expect(explored / n).toBeLessThan(0.5);
+  });
+
+  it("keeps within an objective's price bound while exploring", async () => {
+    svc = await startService({ EXPLORATION_SHARE: "1" });
+    await svc.addExamples(EXAMPLES);
+    await svc.request(
+      "PUT",
+      "/admin/targets/big",
+      { input_price_per_mtok: 10, output_price_per_mtok: 10 },
+      { admin: true },
+    );
+    await svc.request(
+      "PUT",
+      "/admin/targets/small",
+      { input_price_per_mtok: 1, output_price_per_mtok: 1 },
+      { admin: true },
+    );
+    for (let i = 0; i < 100; i++) {
+      const body = await rank(svc, { query: "sort a list in python", k: 3, objective: { max_price: 5 } });
+      expect(body.recommended).toBe("small");
+      expect(body.exploration?.explored).toBe(false);
+    }
+  });
+
+  it("creates a new target that /rank offers with support 0, exploration tries, and outcomes teach", async () => {
+    svc = await startService({ EXPLORATION_SHARE: "0.5", FEEDBACK_TOKEN: "test-feedback-token-0123456789" });
+    await svc.addExamples(EXAMPLES);
+    const created = await svc.request("PUT", "/admin/targets/newcomer", { enabled: true }, { admin: true });
+    expect(created.status).toBe(201);
+    // Its prior: the mean of the others' means, (0.6 + 0.6) / 2.
+    expect(await created.json()).toMatchObject({
+      name: "newcomer",
+      enabled: true,
+      prior_score: 0.6,
+      examples: 0,
+    });
+    const again = await svc.request("PUT", "/admin/targets/newcomer", { prior_score: 0.7 }, { admin: true });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ prior_score: 0.7 });
+
+    const first = await rank(svc, { query: "sort a list in python", k: 3 });
+    expect(first.scores.find((s) => s.target === "newcomer")).toMatchObject({ score: 0.7, support: 0 });
+    let tried: Explored | undefined;
+    for (let i = 0; i < 200 && !tried; i++) {
+      const body = await rank(svc, { query: "sort a list in python", k: 3 });
+      if (body.recommended === "newcomer") tried = body;
+    }
+    if (!tried) throw new Error("exploration never tried the new target in 200 rankings");
+    expect(tried.exploration?.explored).toBe(true);
+    const fed = await svc.request(
+      "POST",
+      "/feedback",
+      { ranking_id: tried.ranking_id, target: "newcomer", score: 1 },
+      { headers: { authorization: "Bearer test-feedback-token-0123456789" } },
+    );
+    expect(fed.status).toBe(200);
+    const after = await rank(svc, { query: "sort a list in python", k: 3 });
+    expect(after.scores.find((s) => s.target === "newcomer")).toMatchObject({ score: 1, support: 1 });
+
+    // Switched off, it is neither offered nor tried.
+    await svc.request("PUT", "/admin/targets/newcomer", { enabled: false }, { admin: true });
+    for (let i = 0; i < 50; i++) {
+      const body = await rank(svc, { query: "sort a list in python", k: 3 });
+      expect(body.scores.map((s) => s.target)).not.toContain("newcomer");
+      expect(body.recommended).not.toBe("newcomer");
+    }
+  });
+
+  it("offers a new target even with exploration off, and refuses a bad prior", async () => {
+    svc = await startService();
+    await svc.addExamples(EXAMPLES);
+    const bad = await svc.request("PUT", "/admin/targets/newcomer", { prior_score: 2 }, { admin: true });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as ErrorBody).error.code).toBe("VALIDATION_FAILED");
+    expect((await svc.request("GET", "/admin/targets", undefined, { admin: true })).status).toBe(200);
+    const listed = (await (
+      await svc.request("GET", "/admin/targets", undefined, { admin: true })
+    ).json()) as { targets: Array<{ name: string }> };
+    expect(listed.targets.map((t) => t.name)).not.toContain("newcomer");
+
+    expect(
+      (await svc.request("PUT", "/admin/targets/newcomer", { prior_score: 0.2 }, { admin: true })).status,
+    ).toBe(201);
+    const body = await rank(svc, { query: "sort a list in python", k: 3 });
+    expect(body.scores.at(-1)).toMatchObject({ target: "newcomer", score: 0.2, support: 0, confidence: 0 });
+    expect(body.recommended).toBeUndefined();
+  });
+});
