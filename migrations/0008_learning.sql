@@ -27,4 +27,7 @@ ALTER TABLE `outcomes` ADD `status` text DEFAULT 'accepted' NOT NULL;--> stateme
 CREATE INDEX `outcomes_status_idx` ON `outcomes` (`status`);--> statement-breakpoint
 ALTER TABLE `rankings` ADD `propensity` real;--> statement-breakpoint
 ALTER TABLE `rankings` ADD `explored` integer DEFAULT false NOT NULL;--> statement-breakpoint
+ALTER TABLE `rankings` ADD `uncertainty` real DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE `rankings` ADD `reasons` text DEFAULT '[]' NOT NULL;--> statement-breakpoint
+CREATE INDEX `rankings_uncertainty_idx` ON `rankings` (`uncertainty`);--> statement-breakpoint
 ALTER TABLE `targets` ADD `prior_score` real;

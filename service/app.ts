@@ -15,7 +15,7 @@ import type { AdminDeps, Deps } from "./http/context.ts";
 import { drain } from "./http/drain.ts";
 import { errorHandler, notAllowed, notFound, tooLarge } from "./http/errors.ts";
 import { categoryRoutes, exampleRoutes } from "./http/examples.ts";
-import { feedbackAuth, feedbackRoutes } from "./http/feedback.ts";
+import { feedbackAdminRoutes, feedbackAuth, feedbackRoutes, labelQueueRoutes } from "./http/feedback.ts";
 import { healthRoutes } from "./http/health.ts";
 import { homeRoutes } from "./http/home.ts";
 import { importRoutes } from "./http/imports.ts";
@@ -98,6 +98,12 @@ export function createApp(deps: Deps) {
     .route("/admin/import", importRoutes(admin))
     .route("/admin/settings", settingsRoutes(admin))
     .route("/admin/backup", backupRoutes(admin));
+  if (deps.feedback) {
+    const withFeedback = Object.assign(Object.create(admin) as AdminDeps, { feedback: deps.feedback });
+    app
+      .route("/admin/feedback", feedbackAdminRoutes(withFeedback))
+      .route("/admin/label-queue", labelQueueRoutes(withFeedback));
+  }
   return openApiDocument(app);
 }
 

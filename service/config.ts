@@ -44,6 +44,7 @@ export const EnvSchema = z.object({
     .or(z.literal("").transform(() => undefined)),
   FEEDBACK_WINDOW_S: int(1, 365 * 86_400).default(86_400),
   FEEDBACK_MAX_RANKINGS: int(1, 100_000_000).default(1_000_000),
+  FEEDBACK_REVIEW: bool.default(false),
   METRICS_TOKEN: z
     .string()
     .min(16, "must be at least 16 characters")
@@ -174,7 +175,7 @@ export interface Config {
     maxStalenessSeconds: number;
   };
   /** FEEDBACK_TOKEN and how rankings are kept for outcomes; off (nothing kept) without the token. */
-  feedback: { token: string | undefined; windowSeconds: number; maxRankings: number };
+  feedback: { token: string | undefined; windowSeconds: number; maxRankings: number; review: boolean };
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (or the admin token). */
   metricsToken: string | undefined;
   /** CORS_ORIGINS: origins allowed to call the API from a browser; unset, CORS is off. */
@@ -306,6 +307,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       token: e.FEEDBACK_TOKEN,
       windowSeconds: e.FEEDBACK_WINDOW_S,
       maxRankings: e.FEEDBACK_MAX_RANKINGS,
+      review: e.FEEDBACK_REVIEW,
     },
     replica: {
       role: e.ROLE,

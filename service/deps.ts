@@ -411,6 +411,7 @@ export async function buildDeps(
       enabled: config.feedback.token !== undefined && !config.database.readOnly,
       windowSeconds: config.feedback.windowSeconds,
       maxRankings: config.feedback.maxRankings,
+      review: config.feedback.review,
     });
     await seedIfEmpty(config, stores, examples, targets, logger);
     if (!config.database.readOnly) sync.start();
@@ -444,6 +445,7 @@ export async function buildDeps(
       lifecycle: { draining: false },
       backups,
       feedback,
+      keeper: feedback,
       admin: { examples, targets, settings, tuning, backups },
       checks: {
         database: async () => storage.sqlite.prepare("select 1").get(),

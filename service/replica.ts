@@ -3,9 +3,11 @@
  * API. It ranks by the routing document the primary publishes in Qdrant and the evidence each point
  * carries; it only reads Qdrant, never creates, moves or deletes anything there.
  */
+
 import type { Config } from "./config.ts";
 import type { Embedding } from "./core/active-embedding.ts";
 import { DocumentFollower } from "./core/document-follower.ts";
+import { RankingRelay } from "./core/ranking-relay.ts";
 import { ReplicaRanker } from "./core/replica-ranker.ts";
 import type { RoutingDocument } from "./core/routing-document.ts";
 import { lazyDocumentStore } from "./deps.ts";
@@ -78,6 +80,9 @@ export async function buildReplica(
   await follower.start();
   metrics.watchDocument(() => follower.state());
   const ranker = new ReplicaRanker(follower, config.rank.fallbackTarget, config.rank.explorationShare);
+  const { token } = config.feedback;
+  const primaryUrl = config.replica.primaryUrl;
+  const keeper = token && primaryUrl ? new RankingRelay(logger, { primaryUrl, token }) : undefined;
   return {
     config,
     logger,
@@ -89,6 +94,7 @@ export async function buildReplica(
       return follower.current().index;
     },
     ranker,
+    ...(keeper && { keeper }),
     checks: {
       document: () => follower.check(),
       index: () => follower.current().index.health(),
@@ -98,6 +104,7 @@ export async function buildReplica(
     lifecycle: { draining: false },
     follower,
     close: async () => {
+      await keeper?.close();
       await follower.stop();
       if (follower.state()) await follower.current().index.close();
       await base.close();

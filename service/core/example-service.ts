@@ -13,7 +13,7 @@ import { newExampleId } from "./ids.ts";
 import { type ImportSource, parseImport, repeatedIds, type UnlistedPolicy } from "./import-formats.ts";
 import type { IndexSync } from "./index-sync.ts";
 import type { Mutex } from "./mutex.ts";
-import { type ExampleInput, type ExamplePatch, type ExampleWrite, validationError } from "./schemas.ts";
+import { type ExamplePatch, type ExampleWrite, validationError } from "./schemas.ts";
 
 export type { ExampleRecord } from "../store/example-store.ts";
 
@@ -142,7 +142,7 @@ export class ExampleService {
     return { indexed };
   }
 
-  async put(id: string, input: ExampleInput): Promise<{ created: boolean; indexed: boolean }> {
+  async put(id: string, input: ExampleWrite): Promise<{ created: boolean; indexed: boolean }> {
     const { embedder } = this.embedding;
     const previous = this.store.embeddingOf(id);
     const reuse = previous && previous.text === input.text && previous.embedderId === embedder.id;
@@ -236,12 +236,13 @@ export class ExampleService {
     });
   }
 
-  private toRow(id: string, e: ExampleInput, embedding: Float32Array, embedderId: string): NewExample {
+  private toRow(id: string, e: ExampleWrite, embedding: Float32Array, embedderId: string): NewExample {
     return {
       id,
       text: e.text,
       category: e.category ?? null,
       scores: e.scores,
+      ...(e.preferences && { preferences: e.preferences }),
       embedding,
       embedderId,
     };

@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
-import type { FeedbackStore, KeptRanking } from "../store/feedback-store.ts";
+import type { Doubt } from "../routing/uncertainty.ts";
+import type { FeedbackStore, KeptRanking, Outcome, PendingOutcome } from "../store/feedback-store.ts";
 import type { ExampleService } from "./example-service.ts";
+
+export type { KeptRanking, Outcome, PendingOutcome } from "../store/feedback-store.ts";
 
 export interface FeedbackOptions {
   /** Whether rankings are kept at all (FEEDBACK_TOKEN is set). */
@@ -11,6 +14,18 @@ export interface FeedbackOptions {
   windowSeconds: number;
   /** Most rankings kept (FEEDBACK_MAX_RANKINGS); the oldest go first. */
   maxRankings: number;
+  /** FEEDBACK_REVIEW: outcomes wait for an operator to accept them before they teach. Default false. */
+  review?: boolean;
+}
+
+/** What became of an outcome. */
+export interface Recorded {
+  /** accepted: it is evidence now; pending: it waits for review (FEEDBACK_REVIEW). */
+  status: "accepted" | "pending";
+  /** The labelled example the ranking's prompt is (once accepted). */
+  exampleId: string;
+  /** False when the vector store takes the example later (or, pending, has nothing to take yet). */
+  indexed: boolean;
 }
 
 /** What a call for feedback gets while it is off: 503 FEEDBACK_DISABLED, saying how to turn it on. */
@@ -19,6 +34,24 @@ export function feedbackDisabled(): AppError {
     "FEEDBACK_DISABLED",
     "feedback is off: set FEEDBACK_TOKEN to keep rankings and take outcomes",
   );
+}
+
+/** A ranking as /rank hands it over to be kept for outcomes. */
+export interface RankingToKeep {
+  query: string;
+  targets: string[];
+  recommended: string | null | undefined;
+  /** The policy's probability of `recommended` (exploration on); 1 when it was the only choice. */
+  propensity?: number;
+  explored?: boolean;
+  /** How unsure the ranking was, and why (the label queue). */
+  doubt?: Doubt;
+}
+
+/** Where /rank hands its rankings: kept here (the primary) or sent to the primary (a replica). */
+export interface RankingKeeper {
+  /** An id for the ranking; it is kept (soon, in a batch) when feedback is enabled. */
+  keep(ranking: RankingToKeep): string;
 }
 
 /** The id an outcome's example is stored under: one example per ranking. */
@@ -31,7 +64,7 @@ export const feedbackExampleId = (rankingId: string) => `feedback-${rankingId}`;
  * one for the same target, and the ranking's prompt becomes a labelled example whose scores are the
  * outcomes observed so far: the next ranks learn from it. Nothing is kept while feedback is off.
  */
-export class FeedbackService {
+export class FeedbackService implements RankingKeeper {
   private buffer: KeptRanking[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lastPrune = 0;
@@ -44,14 +77,7 @@ export class FeedbackService {
   ) {}
 
   /** An id for a ranking; the ranking is kept (soon, in a batch) when feedback is enabled. */
-  keep(ranking: {
-    query: string;
-    targets: string[];
-    recommended: string | null | undefined;
-    /** The policy's probability of `recommended` (exploration on); 1 when it was the only choice. */
-    propensity?: number;
-    explored?: boolean;
-  }): string {
+  keep(ranking: RankingToKeep): string {
     const id = randomUUID();
     if (!this.options.enabled) return id;
     this.buffer.push({
@@ -62,6 +88,8 @@ export class FeedbackService {
       recommended: ranking.recommended ?? null,
       propensity: ranking.recommended == null ? null : (ranking.propensity ?? 1),
       explored: ranking.explored ?? false,
+      uncertainty: ranking.doubt?.uncertainty ?? 0,
+      reasons: ranking.doubt?.reasons ?? [],
     });
     this.timer ??= setTimeout(() => this.flush(), 100);
     return id;
@@ -84,15 +112,20 @@ export class FeedbackService {
     }
   }
 
+  /** Rankings kept elsewhere (a replica served them) handed over to be kept here. */
+  adopt(batch: readonly KeptRanking[]): void {
+    if (!this.options.enabled) throw feedbackDisabled();
+    this.store.keep(batch);
+  }
+
   /**
-   * Records `score` for `target` on ranking `rankingId` and updates the ranking's example; resolves
-   * once both are stored. 404 for an unknown or expired ranking, 400 for a target it did not offer.
+   * Records an outcome on ranking `rankingId` (a score for one target it offered, or a preference
+   * between two), replacing an earlier one for the same target or pair. Accepted (the default),
+   * the ranking's prompt becomes or updates its labelled example, with every accepted outcome so
+   * far: resolves once both are stored. Under review it waits, changing nothing /rank reads. 404
+   * for an unknown or expired ranking, 400 naming the field for a target the ranking did not offer.
    */
-  async record(
-    rankingId: string,
-    target: string,
-    score: number,
-  ): Promise<{ exampleId: string; indexed: boolean }> {
+  async record(rankingId: string, outcome: Outcome): Promise<Recorded> {
     if (!this.options.enabled) {
       throw feedbackDisabled();
     }
@@ -104,15 +137,75 @@ export class FeedbackService {
         details: [{ path: "ranking_id", message: "unknown or expired ranking" }],
       });
     }
-    if (!ranking.targets.includes(target)) {
-      throw new AppError("VALIDATION_FAILED", `target: ranking ${rankingId} did not offer ${target}`, {
-        details: [{ path: "target", message: `the ranking offered ${ranking.targets.join(", ")}` }],
+    const named =
+      outcome.kind === "score"
+        ? [["target", outcome.target] as const]
+        : ([
+            ["preferred", outcome.preferred],
+            ["over", outcome.over],
+          ] as const);
+    for (const [path, target] of named) {
+      if (!ranking.targets.includes(target)) {
+        throw new AppError("VALIDATION_FAILED", `${path}: ranking ${rankingId} did not offer ${target}`, {
+          details: [{ path, message: `the ranking offered ${ranking.targets.join(", ")}` }],
+        });
+      }
+    }
+    const status = this.options.review ? "pending" : "accepted";
+    this.store.record(rankingId, outcome, status, new Date());
+    const exampleId = feedbackExampleId(rankingId);
+    if (status === "pending") return { status, exampleId, indexed: false };
+    const { indexed } = await this.learn(rankingId, ranking.query);
+    return { status, exampleId, indexed };
+  }
+
+  /** Every outcome kept, by status. */
+  counts() {
+    return this.store.counts();
+  }
+
+  /** Accepted outcomes per target in buckets of `bucketMs` since `since`. */
+  arrivals(since: Date, bucketMs: number) {
+    return this.store.arrivals(since, bucketMs);
+  }
+
+  /** The label queue: rankings within the window the router was least sure about, and why. */
+  labelQueue(limit: number): KeptRanking[] {
+    if (!this.options.enabled) throw feedbackDisabled();
+    this.flush();
+    return this.store.unsure(new Date(Date.now() - this.options.windowSeconds * 1000), limit);
+  }
+
+  /** Outcomes waiting for review, oldest first. */
+  pending(limit: number): PendingOutcome[] {
+    return this.store.pending(limit);
+  }
+
+  /**
+   * Accepts (they become evidence, as if just reported) or rejects the pending outcomes of ranking
+   * `rankingId`. 404 when it has none pending.
+   */
+  async review(
+    rankingId: string,
+    decision: "accept" | "reject",
+  ): Promise<{ outcomes: number; exampleId: string | undefined; indexed: boolean }> {
+    const changed = this.store.review(rankingId, decision === "accept" ? "accepted" : "rejected", new Date());
+    if (changed === 0) {
+      throw new AppError("NOT_FOUND", `ranking ${rankingId} has no outcome waiting for review`, {
+        details: [{ path: "ranking_id", message: "no pending outcome" }],
       });
     }
-    const scores = this.store.recordOutcome(rankingId, target, score, new Date());
-    const exampleId = feedbackExampleId(rankingId);
-    const { indexed } = await this.examples.put(exampleId, { text: ranking.query, scores });
-    return { exampleId, indexed };
+    if (decision === "reject") return { outcomes: changed, exampleId: undefined, indexed: true };
+    const ranking = this.store.ranking(rankingId);
+    if (!ranking) throw new AppError("NOT_FOUND", `ranking ${rankingId} is no longer kept`);
+    const { indexed } = await this.learn(rankingId, ranking.query);
+    return { outcomes: changed, exampleId: feedbackExampleId(rankingId), indexed };
+  }
+
+  /** The ranking's example from its accepted outcomes: scores and comparisons as observed. */
+  private async learn(rankingId: string, query: string): Promise<{ indexed: boolean }> {
+    const { scores, preferences } = this.store.accepted(rankingId);
+    return this.examples.put(feedbackExampleId(rankingId), { text: query, scores, preferences });
   }
 
   close(): void {

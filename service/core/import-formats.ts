@@ -20,6 +20,7 @@ export const MAX_IMPORT = 100_000;
 /** An import as it arrived: our JSONL, or knn-router's two files. */
 export type ImportSource =
   | { format: "examples"; text: string }
+  | { format: "arena"; text: string }
   | { format: "pulze"; points: string; targets: string; vectorsFrom?: string };
 
 /**
@@ -34,11 +35,13 @@ export function parseImport(
   const inputs =
     source.format === "examples"
       ? fillUnlisted(parseExamplesJsonl(source.text), options.unlisted ?? "absent")
-      : parsePulze(source.points, source.targets, {
-          unlisted: options.unlisted,
-          vectorsFrom: source.vectorsFrom,
-          embedder: options.embedder,
-        });
+      : source.format === "arena"
+        ? parseArena(source.text)
+        : parsePulze(source.points, source.targets, {
+            unlisted: options.unlisted,
+            vectorsFrom: source.vectorsFrom,
+            embedder: options.embedder,
+          });
   if (inputs.length === 0) throw validationError([{ path: "body", message: "the import holds no examples" }]);
   if (inputs.length > MAX_IMPORT) {
     throw validationError([{ path: "body", message: `at most ${MAX_IMPORT} examples per import` }]);
@@ -155,6 +158,59 @@ export function parseExamplesJsonl(text: string, file = "examples"): ExampleInpu
   );
   issues.throwIfAny();
   return out.map((o) => o.input);
+}
+
+/** One arena battle: on `text`, `model_a` against `model_b`, and who won. */
+const Battle = z.strictObject({
+  text: z
+    .string({ error: "text must be a string" })
+    .min(1, "text must not be empty")
+    .max(MAX_EXAMPLE_CHARS, `text is longer than ${MAX_EXAMPLE_CHARS} characters`),
+  category: z.string().trim().min(1).max(200).nullable().optional(),
+  model_a: TargetName,
+  model_b: TargetName,
+  winner: z.enum(["model_a", "model_b", "tie"], { error: "winner must be model_a, model_b or tie" }),
+});
+
+/**
+ * Arena battles (RouteLLM's and Chatbot Arena's shape), one a line: `{"text", "model_a",
+ * "model_b", "winner": "model_a" | "model_b" | "tie"}` (optional `category`). Battles on the same
+ * text become one example whose comparisons they are: each pair's wins and games summed, a tie half a
+ * win each; the example has no scores. Throws VALIDATION_FAILED naming the line of each problem.
+ */
+export function parseArena(text: string, file = "battles"): ExampleWrite[] {
+  const issues = new IssueList();
+  const byText = new Map<string, { category: string | null; pairs: Map<string, [number, number]> }>();
+  for (const { line, value } of jsonLines(text, file, issues)) {
+    const r = Battle.safeParse(value);
+    if (!r.success) {
+      issues.add(...issuesOf(r.error, [`${file}:${line}`]));
+      continue;
+    }
+    const b = r.data;
+    if (b.model_a === b.model_b) {
+      issues.add({ path: `${file}:${line}.model_b`, message: "a battle needs two different models" });
+      continue;
+    }
+    const aWins = b.winner === "tie" ? 0.5 : b.winner === "model_a" ? 1 : 0;
+    const [first, second, firstWins] =
+      b.model_a < b.model_b ? [b.model_a, b.model_b, aWins] : [b.model_b, b.model_a, 1 - aWins];
+    const entry = byText.get(b.text) ?? { category: b.category ?? null, pairs: new Map() };
+    const key = `${first}\u0000${second}`;
+    const [wins, games] = entry.pairs.get(key) ?? [0, 0];
+    entry.pairs.set(key, [wins + firstWins, games + 1]);
+    byText.set(b.text, entry);
+  }
+  issues.throwIfAny();
+  return [...byText].map(([text, { category, pairs }]) => ({
+    text,
+    category,
+    scores: {},
+    preferences: [...pairs].map(([key, [wins, games]]) => {
+      const [a, b] = key.split("\u0000") as [string, string];
+      return [a, b, wins, games] as const;
+    }),
+  }));
 }
 
 /**

@@ -245,7 +245,13 @@ export class Ranker {
       for (const n of found) {
         const e = n.evidence;
         if (e)
-          neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
+          neighbours.push({
+            id: n.id,
+            similarity: n.similarity,
+            category: e.category,
+            scores: e.scores,
+            ...(e.preferences && { preferences: e.preferences }),
+          });
       }
     } else {
       const found = await index.search(vector as Float32Array, k);
@@ -255,7 +261,13 @@ export class Ranker {
       for (const n of found) {
         const e = evidence.get(n.id);
         if (e)
-          neighbours.push({ id: n.id, similarity: n.similarity, category: e.category, scores: e.scores });
+          neighbours.push({
+            id: n.id,
+            similarity: n.similarity,
+            category: e.category,
+            scores: e.scores,
+            ...(e.preferences && { preferences: e.preferences }),
+          });
       }
     }
     const stages = { embed: t1 - t0, search: t2 - t1, scores: performance.now() - t2, aggregate: 0 };

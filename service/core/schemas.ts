@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AppError, type FieldIssue } from "../errors.ts";
+import type { Pair } from "../routing/aggregate.ts";
 import type { TargetPatch as StoreTargetPatch } from "../store/target-store.ts";
 
 /** Longest example text stored, in characters. */
@@ -150,4 +151,8 @@ export function validationError(details: FieldIssue[]): AppError {
  * An example to write: a validated input, with its vector when the caller supplied one made by the
  * configured embedder (an import of knn-router points); its text may then be empty.
  */
-export type ExampleWrite = ExampleInput & { vector?: Float32Array };
+export type ExampleWrite = ExampleInput & {
+  vector?: Float32Array;
+  /** Comparisons between targets on the prompt (arena battles, preference outcomes). */
+  preferences?: readonly Pair[];
+};

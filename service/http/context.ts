@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Backups } from "../core/backups.ts";
 import type { ExampleService } from "../core/example-service.ts";
-import type { FeedbackService } from "../core/feedback-service.ts";
+import type { FeedbackService, RankingKeeper } from "../core/feedback-service.ts";
 import type { Ranker } from "../core/ranker.ts";
 import type { TargetService } from "../core/target-service.ts";
 import type { Embedder } from "../embedding/embedder.ts";
@@ -25,8 +25,13 @@ export interface Deps {
   checks: Record<string, () => Promise<unknown>>;
   /** A replica's routing document, as /readyz reports it. */
   document?: () => { version: number; ageSeconds: number } | undefined;
-  /** Rankings kept for outcomes, and outcomes (the primary; a replica's rankings are not kept yet). */
+  /** Rankings kept for outcomes, and outcomes: on the primary. */
   feedback?: FeedbackService;
+  /**
+   * Where /rank hands each ranking: the primary's feedback service, or on a replica with
+   * FEEDBACK_TOKEN and PRIMARY_URL, a relay to the primary. Without one, rankings get an id only.
+   */
+  keeper?: RankingKeeper;
   /** The admin API's services: on the primary only (a replica answers /admin/* 503). */
   admin?: AdminServices;
   /** Set once the process is shutting down: new requests are refused and connections close. */

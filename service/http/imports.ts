@@ -8,7 +8,8 @@ import type { AdminDeps, AppEnv } from "./context.ts";
 import { ADMIN, errors, json, router } from "./openapi.ts";
 
 const ImportQuery = z.strictObject({
-  format: z.enum(["examples", "pulze"]).optional(),
+  /** examples (our JSONL, the default), pulze (knn-router's two files), arena (battles, one a line). */
+  format: z.enum(["examples", "pulze", "arena"]).optional(),
   /** What a target an example does not score means (see UnlistedPolicy); default: absent for our JSONL, zero for knn-router's. */
   unlisted: z.enum(["absent", "zero"]).optional(),
   /** A line without an id whose text is stored already: added again (default), skipped, or replacing the stored example. */
@@ -68,6 +69,11 @@ const route = createRoute({
               examples: { ...file, description: "our JSONL" },
               points: { ...file, description: "knn-router points.jsonl" },
               targets: { ...file, description: "knn-router targets.jsonl" },
+              battles: {
+                ...file,
+                description:
+                  'with format=arena: arena battles, {"text", "model_a", "model_b", "winner": "model_a" | "model_b" | "tie"} a line',
+              },
               embedder: {
                 type: "string",
                 description: "the embedder the points' embeddings came from (store them as the vectors)",
@@ -129,7 +135,10 @@ async function importBody(
       part(form, "targets"),
       part(form, "embedder"),
     ]);
-    if (examples !== undefined && format !== "pulze") {
+    const battles = await part(form, "battles");
+    if (battles !== undefined && format === "arena") {
+      source = { format: "arena", text: battles };
+    } else if (examples !== undefined && format !== "pulze" && format !== "arena") {
       source = { format: "examples", text: examples };
     } else if (points !== undefined && targets !== undefined && format !== "examples") {
       source = { format: "pulze", points, targets, vectorsFrom: embedder?.trim() || undefined };
@@ -147,7 +156,7 @@ async function importBody(
         { path: "format", message: "the pulze format needs multipart parts points and targets" },
       ]);
     }
-    source = { format: "examples", text: await utf8Body(c) };
+    source = { format: format === "arena" ? "arena" : "examples", text: await utf8Body(c) };
   } else {
     throw new AppError(
       "UNSUPPORTED_MEDIA_TYPE",

@@ -3,6 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { setMetric } from "hono/timing";
 import { TargetName } from "../core/schemas.ts";
 import type { RankStage } from "../metrics.ts";
+import { doubt } from "../routing/uncertainty.ts";
 import type { Deps } from "./context.ts";
 import { errors, json, jsonBody, router } from "./openapi.ts";
 /** Most neighbours a request may ask for. */
@@ -299,13 +300,14 @@ export function rankRoutes(deps: Deps) {
       },
     });
     const rows = result.scores;
-    const rankingId = deps.feedback
-      ? deps.feedback.keep({
+    const rankingId = deps.keeper
+      ? deps.keeper.keep({
           query: body.query,
           targets: rows.map((s) => s.target),
           recommended: result.recommended,
           propensity: result.exploration?.propensity,
           explored: result.exploration?.explored ?? false,
+          doubt: doubt(rows, result.fallback),
         })
       : randomUUID();
     serverTiming(c, result.stages);

@@ -1,9 +1,17 @@
-/** A stored example near the query, with what it knows: its category and per-target scores. */
+/**
+ * A comparison of two targets on one prompt: `a` beat `b` in `aWins` of `games` (a tie is half a
+ * win each). Pairs are stored in name order (`a` < `b`).
+ */
+export type Pair = readonly [a: string, b: string, aWins: number, games: number];
+
+/** A stored example near the query, with what it knows: its category, per-target scores, comparisons. */
 export interface ScoredNeighbour {
   id: string;
   similarity: number;
   category: string | null;
   scores: Readonly<Record<string, number>>;
+  /** Pairwise evidence (arena battles, preference outcomes); absent or empty for most examples. */
+  preferences?: readonly Pair[];
 }
 
 /** What ranking needs to know about a target. */
@@ -92,6 +100,9 @@ export function rankTargets(
 ): RankedTarget[] {
   const settings = options.settings ?? DEFAULT_SETTINGS;
   const eligible = eligibleTargets(targets, options.only);
+  if (neighbours.some((n) => n.preferences?.some(([a, b]) => eligible.has(a) && eligible.has(b)))) {
+    return rankByComparisons(neighbours, eligible, settings);
+  }
   const prior =
     settings.shrinkage > 0 && options.stats
       ? priors(neighbours, options.stats, settings, options.category)
@@ -122,6 +133,114 @@ export function rankTargets(
     ranked.push({ target, score, support: a.support, confidence });
   }
   return sortRanked(ranked);
+}
+
+/** Pseudo-games per pair of targets, split evenly: keeps every strength finite (one game's worth). */
+export const BT_PSEUDO_GAMES = 1;
+
+/**
+ * Ranking when neighbours carry pairwise evidence: a similarity-weighted Bradley-Terry fit. Every
+ * comparison among the neighbours counts with the neighbour's weight wᵢ = max(similarityᵢ, 0)^power:
+ * a preference as its games (aWins of them to `a`), and two scores sₐ, s_b of one neighbour as one
+ * game that `a` wins (1 + sₐ − s_b) / 2 of, so score and preference evidence combine in one fit.
+ * Strengths pₜ maximise the weighted likelihood Π (pₐ / (pₐ + p_b))^winsₐ (p_b / (pₐ + p_b))^wins_b,
+ * each pair also given BT_PSEUDO_GAMES split evenly (Hunter's MM iterations). A target's score is
+ * its chance to beat the field: the mean over the other ranked targets u of pₜ / (pₜ + pᵤ), in
+ * [0, 1], 0.5 for a target as good as the rest. `support` counts the neighbours that scored or
+ * compared the target; `confidence` is Σw / (Σw + BT_PSEUDO_GAMES) over its games.
+ */
+export function rankByComparisons(
+  neighbours: readonly ScoredNeighbour[],
+  eligible: ReadonlySet<string>,
+  settings: RankingSettings = DEFAULT_SETTINGS,
+): RankedTarget[] {
+  const wins = new Map<string, Map<string, number>>();
+  const games = new Map<string, Map<string, number>>();
+  const support = new Map<string, number>();
+  const weightOf = new Map<string, number>();
+  const add = (a: string, b: string, aWins: number, n: number) => {
+    const row = (m: Map<string, Map<string, number>>, k: string) => {
+      let r = m.get(k);
+      if (!r) {
+        r = new Map();
+        m.set(k, r);
+      }
+      return r;
+    };
+    row(wins, a).set(b, (row(wins, a).get(b) ?? 0) + aWins);
+    row(wins, b).set(a, (row(wins, b).get(a) ?? 0) + (n - aWins));
+    row(games, a).set(b, (row(games, a).get(b) ?? 0) + n);
+    row(games, b).set(a, (row(games, b).get(a) ?? 0) + n);
+    weightOf.set(a, (weightOf.get(a) ?? 0) + n);
+    weightOf.set(b, (weightOf.get(b) ?? 0) + n);
+  };
+  for (const n of neighbours) {
+    const w = Math.max(n.similarity, 0) ** settings.power;
+    const touched = new Set<string>();
+    const scored = Object.entries(n.scores).filter(([t]) => eligible.has(t));
+    for (const [t] of scored) touched.add(t);
+    for (let i = 0; i < scored.length; i++) {
+      for (let j = i + 1; j < scored.length; j++) {
+        const [a, sa] = scored[i] as [string, number];
+        const [b, sb] = scored[j] as [string, number];
+        add(a, b, (w * (1 + sa - sb)) / 2, w);
+      }
+    }
+    for (const [a, b, aWins, g] of n.preferences ?? []) {
+      if (!eligible.has(a) || !eligible.has(b) || a === b) continue;
+      add(a, b, w * aWins, w * g);
+      touched.add(a);
+      touched.add(b);
+    }
+    for (const t of touched) support.set(t, (support.get(t) ?? 0) + 1);
+  }
+  const names = [...support.keys()].sort();
+  const strength = bradleyTerry(names, wins, games);
+  const ranked = names.map((t) => {
+    const p = strength.get(t) as number;
+    const others = names.filter((u) => u !== t);
+    const score =
+      others.length === 0
+        ? 0.5
+        : others.reduce((s, u) => s + p / (p + (strength.get(u) as number)), 0) / others.length;
+    const w = weightOf.get(t) ?? 0;
+    return { target: t, score, support: support.get(t) as number, confidence: w / (w + BT_PSEUDO_GAMES) };
+  });
+  return sortRanked(ranked);
+}
+
+/**
+ * Bradley-Terry strengths by minorisation-maximisation (Hunter 2004): pᵢ ← Wᵢ / Σⱼ nᵢⱼ / (pᵢ + pⱼ),
+ * with BT_PSEUDO_GAMES added to every pair (half a win each way), scaled to a geometric mean of 1.
+ */
+export function bradleyTerry(
+  names: readonly string[],
+  wins: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  games: ReadonlyMap<string, ReadonlyMap<string, number>>,
+): Map<string, number> {
+  const p = new Map(names.map((t) => [t, 1]));
+  const half = BT_PSEUDO_GAMES / 2;
+  const totalWins = new Map(
+    names.map((t) => [t, names.reduce((s, u) => (u === t ? s : s + (wins.get(t)?.get(u) ?? 0) + half), 0)]),
+  );
+  for (let iter = 0; iter < 500; iter++) {
+    let change = 0;
+    for (const t of names) {
+      const pt = p.get(t) as number;
+      let denom = 0;
+      for (const u of names) {
+        if (u === t) continue;
+        denom += ((games.get(t)?.get(u) ?? 0) + BT_PSEUDO_GAMES) / (pt + (p.get(u) as number));
+      }
+      const next = (totalWins.get(t) as number) / denom;
+      change = Math.max(change, Math.abs(Math.log(next / pt)));
+      p.set(t, next);
+    }
+    const logMean = names.reduce((s, t) => s + Math.log(p.get(t) as number), 0) / names.length;
+    for (const t of names) p.set(t, (p.get(t) as number) / Math.exp(logMean));
+    if (change < 1e-10) break;
+  }
+  return p;
 }
 
 /**

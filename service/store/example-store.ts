@@ -1,4 +1,5 @@
 import { and, asc, count, eq, gt, inArray, sql } from "drizzle-orm";
+import type { Pair } from "../routing/aggregate.ts";
 import type { Db } from "./database.ts";
 import { byPage, fromBlob, toBlob } from "./rows.ts";
 import { embeddings, examples, pendingDeletes, scores } from "./schema.ts";
@@ -22,6 +23,8 @@ export interface NewExample {
   text: string;
   category: string | null;
   scores: ScoreMap;
+  /** Pairwise evidence on the prompt; undefined leaves the stored pairs as they are, [] clears them. */
+  preferences?: readonly Pair[];
   embedding: Float32Array;
   embedderId: string;
 }
@@ -30,6 +33,19 @@ export interface NewExample {
 export interface Evidence {
   category: string | null;
   scores: ScoreMap;
+  /** Comparisons between targets on this prompt, when it has any. */
+  preferences?: Pair[];
+}
+
+/** The correlated subqueries that fold an example's scores and comparisons into its evidence row. */
+const EVIDENCE_COLUMNS = `(select json_group_object(target, score) from scores where example_id = examples.id),
+  (select json_group_array(json_array(target_a, target_b, a_wins, games)) from preferences where example_id = examples.id)`;
+
+/** Evidence from its row's JSON columns: comparisons only when there are some. */
+function evidenceOf(category: string | null, scores: string, pairs: string): Evidence {
+  return pairs === "[]"
+    ? { category, scores: JSON.parse(scores) as ScoreMap }
+    : { category, scores: JSON.parse(scores) as ScoreMap, preferences: JSON.parse(pairs) as Pair[] };
 }
 
 /** An insert named ids that are stored already; nothing was written. */
@@ -67,16 +83,14 @@ export class ExampleStore {
       .get();
     this.evidenceQuery = raw
       .prepare(
-        `select id, category,
-           (select json_group_object(target, score) from scores where example_id = examples.id)
+        `select id, category, ${EVIDENCE_COLUMNS}
          from examples ${covered ? "indexed by examples_evidence_idx" : ""}
          where id in (select value from json_each(?))`,
       )
       .raw();
     this.versionedEvidenceQuery = raw
       .prepare(
-        `select id, category, updated_at,
-           (select json_group_object(target, score) from scores where example_id = examples.id)
+        `select id, category, updated_at, ${EVIDENCE_COLUMNS}
          from examples where id in (select value from json_each(?))`,
       )
       .raw();
@@ -96,6 +110,10 @@ export class ExampleStore {
       ),
       clearScores: raw.prepare("delete from scores where example_id = ?"),
       score: raw.prepare("insert into scores (example_id, target, score) values (?, ?, ?)"),
+      clearPreferences: raw.prepare("delete from preferences where example_id = ?"),
+      preference: raw.prepare(
+        "insert into preferences (example_id, target_a, target_b, a_wins, games) values (?, ?, ?, ?, ?)",
+      ),
       undelete: raw.prepare("delete from pending_deletes where example_id = ?"),
     };
   }
@@ -117,12 +135,20 @@ export class ExampleStore {
         const taken = w.taken.all(JSON.stringify(batch.map((e) => e.id))) as string[];
         if (taken.length > 0) throw new IdsTakenError(taken);
       }
-      for (const name of new Set(batch.flatMap((e) => Object.keys(e.scores)))) w.target.run(name, at, at);
+      const named = batch.flatMap((e) => [
+        ...Object.keys(e.scores),
+        ...(e.preferences ?? []).flatMap(([a, b]) => [a, b]),
+      ]);
+      for (const name of new Set(named)) w.target.run(name, at, at);
       for (const e of batch) {
         w.example.run(e.id, e.text, e.category, at, at);
         w.embedding.run(e.id, e.embedderId, toBlob(e.embedding));
         w.clearScores.run(e.id);
         for (const [target, score] of Object.entries(e.scores)) w.score.run(e.id, target, score);
+        if (e.preferences) {
+          w.clearPreferences.run(e.id);
+          for (const [a, b, aWins, games] of e.preferences) w.preference.run(e.id, a, b, aWins, games);
+        }
         w.undelete.run(e.id);
       }
     })();
@@ -207,10 +233,10 @@ export class ExampleStore {
   evidence(ids: readonly string[]): Map<string, Evidence> {
     const out = new Map<string, Evidence>();
     if (ids.length === 0) return out;
-    for (const [id, category, scores] of this.evidenceQuery.all(JSON.stringify(ids)) as Array<
-      [string, string | null, string]
+    for (const [id, category, scores, pairs] of this.evidenceQuery.all(JSON.stringify(ids)) as Array<
+      [string, string | null, string, string]
     >) {
-      out.set(id, { category, scores: JSON.parse(scores) as ScoreMap });
+      out.set(id, evidenceOf(category, scores, pairs));
     }
     return out;
   }
@@ -223,10 +249,10 @@ export class ExampleStore {
     const out = new Map<string, Evidence & { version: number }>();
     for (let i = 0; i < ids.length; i += 500) {
       const rows = this.versionedEvidenceQuery.all(JSON.stringify(ids.slice(i, i + 500))) as Array<
-        [string, string | null, number, string]
+        [string, string | null, number, string, string]
       >;
-      for (const [id, category, version, scores] of rows) {
-        out.set(id, { category, scores: JSON.parse(scores) as ScoreMap, version });
+      for (const [id, category, version, scores, pairs] of rows) {
+        out.set(id, { ...evidenceOf(category, scores, pairs), version });
       }
     }
     return out;

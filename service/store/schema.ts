@@ -178,8 +178,12 @@ export const rankings = sqliteTable(
     propensity: real("propensity"),
     /** Whether `recommended` was an exploration rather than the best-scored choice. */
     explored: integer("explored", { mode: "boolean" }).notNull().default(false),
+    /** How unsure the router was, in [0, 1] (0: sure): the label queue's order. */
+    uncertainty: real("uncertainty").notNull().default(0),
+    /** JSON array of why it was unsure (thin support, a near tie, a fallback). */
+    reasons: text("reasons").notNull().default("[]"),
   },
-  (t) => [index("rankings_created_idx").on(t.createdAt)],
+  (t) => [index("rankings_created_idx").on(t.createdAt), index("rankings_uncertainty_idx").on(t.uncertainty)],
 );
 
 /** What happened to a ranking: one score per (ranking, target), a repeat replacing it. */

@@ -38,6 +38,8 @@ export async function readSnapshot(
   const tokens: number[] = [];
   const vectors: Float32Array[] = [];
   for await (const r of pages(snapshots, embedderId, "stored")) {
+    // Tuning fits scores: an example with comparisons only (arena battles) has none to fit.
+    if (Object.keys(r.scores).length === 0) continue;
     ids.push(r.id);
     items.push({ category: r.category, scores: r.scores });
     // About four characters a token: the cost of an example under a target is priced by it.

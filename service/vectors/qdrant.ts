@@ -52,6 +52,8 @@ const EXAMPLE_ID_KEY = "example_id";
 const CATEGORY_KEY = "category";
 const SCORES_KEY = "scores";
 const VERSION_KEY = "version";
+/** Comparisons [a, b, aWins, games] between targets, on points whose example has any. */
+const PREFERENCES_KEY = "preferences";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -208,6 +210,9 @@ export class QdrantIndex implements VectorIndex {
             [CATEGORY_KEY]: r.evidence.category,
             [SCORES_KEY]: r.evidence.scores,
             [VERSION_KEY]: r.evidence.version,
+            ...(r.evidence.preferences?.length && {
+              [PREFERENCES_KEY]: r.evidence.preferences.map((p) => [...p]),
+            }),
           }),
         };
         return { id, vector: Array.from(r.vector), ...(Object.keys(payload).length > 0 && { payload }) };
@@ -237,7 +242,13 @@ export class QdrantIndex implements VectorIndex {
     vector: Float32Array,
     k: number,
   ): Promise<Array<Neighbour & { evidence?: PointEvidence }>> {
-    const points = await this.query(vector, k, [EXAMPLE_ID_KEY, CATEGORY_KEY, SCORES_KEY, VERSION_KEY]);
+    const points = await this.query(vector, k, [
+      EXAMPLE_ID_KEY,
+      CATEGORY_KEY,
+      SCORES_KEY,
+      VERSION_KEY,
+      PREFERENCES_KEY,
+    ]);
     return points.map((p) => {
       const evidence = evidenceOf(p.payload);
       return { id: exampleIdOf(p), similarity: p.score, ...(evidence && { evidence }) };
@@ -304,10 +315,14 @@ function evidenceOf(payload: Schemas["Payload"] | null | undefined): PointEviden
   const scores = payload?.[SCORES_KEY];
   const version = payload?.[VERSION_KEY];
   const category = payload?.[CATEGORY_KEY];
+  const preferences = payload?.[PREFERENCES_KEY];
   if (typeof scores !== "object" || scores === null || typeof version !== "number") return undefined;
   return {
     category: typeof category === "string" ? category : null,
     scores: scores as Record<string, number>,
+    ...(Array.isArray(preferences) && {
+      preferences: preferences as Array<[string, string, number, number]>,
+    }),
     version,
   };
 }

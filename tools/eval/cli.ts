@@ -30,6 +30,7 @@ import { loadDataset } from "./datasets.ts";
 import { DiskEmbeddingCache } from "./embedding-cache.ts";
 import { evaluate, type Row } from "./evaluate.ts";
 import { evaluateOutOfTheBox } from "./out-of-the-box.ts";
+import { REPLAY_SETTINGS, REPLAY_WITHHELD, type ReplayResult, replay, replayMarkdown } from "./replay.ts";
 import { markdown, spreadMarkdown, svg } from "./report.ts";
 import { evaluateRouterDc, loadRouterDc, routerDcMarkdown, sample, TASKS } from "./routerdc.ts";
 import { syntheticNModel } from "./synthetic.ts";
@@ -95,12 +96,16 @@ async function main(): Promise<void> {
       sample: { type: "string" },
       "out-of-the-box": { type: "boolean", default: false },
       "test-share": { type: "string", default: "0.2" },
+      withhold: { type: "string", multiple: true },
+      share: { type: "string", default: "0.1" },
+      "seed-share": { type: "string", default: "0.2" },
     },
   });
   const arg = positionals[0];
   if (!arg)
     throw new Error("give a dataset: mmlu, gsm8k, mt-bench, routerdc, synthetic, a .jsonl or a .csv file");
   if (arg === "routerdc") return routerDc(values);
+  if (arg === "replay") return replayRouterDc(values);
   if (values["out-of-the-box"]) return outOfTheBox(arg, values);
   const config = loadConfig();
   const folds = Number(values.folds);
@@ -393,4 +398,57 @@ async function routerDc(values: {
   writeFileSync(join(out, "routerdc.md"), md);
   process.stdout.write(md);
   process.stderr.write(`evaluation of the tuned settings: ${JSON.stringify(result.evaluation)}\n`);
+}
+
+/** `npm run eval -- replay`: a new model learned from outcomes alone, on RouterDC's files. */
+async function replayRouterDc(values: {
+  data?: string;
+  out?: string;
+  cache?: string;
+  sample?: string;
+  seed?: string;
+  withhold?: string[];
+  share?: string;
+  "seed-share"?: string;
+}): Promise<void> {
+  const root =
+    values.data === "../shared/data/routellm" || !values.data ? "../shared/data/routerdc" : values.data;
+  const train = loadRouterDc(root, "train");
+  let test = loadRouterDc(root, "test");
+  if (values.sample !== undefined) {
+    const n = Number(values.sample);
+    test = Object.fromEntries(TASKS.map((t) => [t, sample(test[t], n, 1)])) as typeof test;
+  }
+  const share = Number(values.share ?? 0.1);
+  const seedShare = Number(values["seed-share"] ?? 0.2);
+  const seed = Number(values.seed ?? 1);
+  if (!(share > 0 && share <= 1)) throw new Error("--share must be in (0, 1]");
+  if (!(seedShare > 0 && seedShare < 1)) throw new Error("--seed-share must be between 0 and 1");
+  const results: ReplayResult[] = [];
+  for (const withheld of values.withhold ?? REPLAY_WITHHELD) {
+    results.push(
+      await replay({
+        train,
+        test,
+        withheld,
+        seedShare,
+        share,
+        seed,
+        cacheDir: values.cache ?? ".cache/embeddings",
+        onProgress: phaseBars(),
+      }),
+    );
+  }
+  const md = [
+    "# Replay: a withheld model learned from outcomes",
+    "",
+    replayMarkdown(results, `npm run eval -- ${process.argv.slice(2).join(" ")}`, share),
+    `Settings pinned for every router: \`${JSON.stringify(REPLAY_SETTINGS)}\``,
+    "",
+  ].join("\n");
+  const out = values.out ?? "eval-report";
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "replay.md"), md);
+  process.stdout.write(md);
+  process.stderr.write(`${JSON.stringify(results)}\n`);
 }

@@ -32,6 +32,14 @@ export interface RankedTarget {
   score: number;
 }
 
+/** What the replay reads of a /rank answer. */
+export interface RankAnswer {
+  scores: Array<RankedTarget & { support: number }>;
+  recommended?: string | null;
+  exploration?: { explored: boolean; propensity: number };
+  ranking_id: string;
+}
+
 /**
  * A fresh service (in-memory SQLite, the configured embedder behind a disk cache) driven only
  * through its HTTP API, as an operator would: import, set prices, tune, rank.
@@ -45,7 +53,14 @@ export class EvalService {
 
   private static readonly TOKEN = "evaluation-admin-token";
 
-  static async start(options: { cacheDir: string; embedder?: Embedder }): Promise<EvalService> {
+  static readonly FEEDBACK_TOKEN = "evaluation-feedback-token";
+
+  static async start(options: {
+    cacheDir: string;
+    embedder?: Embedder;
+    /** More configuration (EXPLORATION_SHARE, FEEDBACK_TOKEN...). */
+    env?: Record<string, string>;
+  }): Promise<EvalService> {
     const config = loadConfig({
       ...process.env,
       DATABASE_PATH: ":memory:",
@@ -54,6 +69,7 @@ export class EvalService {
       TUNING: "off",
       LOG_LEVEL: "warn",
       ROUTING_SETTINGS: "",
+      ...options.env,
     });
     const base = options.embedder ?? (await createEmbedder(config.embedder));
     const embedder = new DiskCachedEmbedder(base, new DiskEmbeddingCache(options.cacheDir, base));
@@ -102,6 +118,42 @@ export class EvalService {
       if (status.tuning === "idle") return status;
       await new Promise((r) => setTimeout(r, 500));
     }
+  }
+
+  /** PUT /admin/targets/{name} with `patch` (a new target is created); throws unless 200 or 201. */
+  async putTarget(name: string, patch: Record<string, unknown>): Promise<void> {
+    const res = await this.call("PUT", `/admin/targets/${encodeURIComponent(name)}`, JSON.stringify(patch));
+    if (!res.ok) throw new Error(`PUT target ${name} failed: ${res.status} ${await res.text()}`);
+  }
+
+  /** PUT /admin/settings: pins these ranking settings (the API's field names). */
+  async pin(settings: Record<string, unknown>): Promise<void> {
+    const res = await this.call("PUT", "/admin/settings", JSON.stringify({ pinned: true, settings }));
+    if (!res.ok) throw new Error(`pinning settings failed: ${res.status} ${await res.text()}`);
+  }
+
+  /** POST /rank's whole answer. */
+  async rankAnswer(query: string): Promise<RankAnswer> {
+    const res = await this.app.request("/rank", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query }),
+    });
+    if (!res.ok) throw new Error(`rank failed: ${res.status} ${await res.text()}`);
+    return (await res.json()) as RankAnswer;
+  }
+
+  /** POST /feedback with the feedback token; throws unless 200. */
+  async feedback(body: Record<string, unknown>): Promise<void> {
+    const res = await this.app.request("/feedback", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${EvalService.FEEDBACK_TOKEN}`,
+      },
+      body: JSON.stringify(body),
+    });
+    if (res.status !== 200) throw new Error(`feedback failed: ${res.status} ${await res.text()}`);
   }
 
   /** POST /rank: every enabled target, best first, with its predicted score. */

@@ -134,10 +134,30 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Report how a ranked target did on the ranking's prompt
-         * @description Needs FEEDBACK_TOKEN (or the admin token). The outcome replaces an earlier one for the same ranking and target, and the ranking's prompt becomes (or updates) a labelled example whose scores are the outcomes observed.
+         * Report how ranked targets did on the ranking's prompt: a score, or a preference
+         * @description Needs FEEDBACK_TOKEN (or the admin token). A score for one target (`target`, `score`) or a preference between two (`preferred`, `over`, optional `tie`), each a target the ranking offered. It replaces an earlier outcome for the same target or pair, and the ranking's prompt becomes (or updates) a labelled example whose scores and comparisons are the outcomes observed. With FEEDBACK_REVIEW=true it waits (`pending`) until an operator accepts it.
          */
         post: operations["recordFeedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/feedback/rankings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rankings a replica served, handed to the primary so outcomes on them can be taken
+         * @description Replicas (ROLE=replica) call it with FEEDBACK_TOKEN; the primary keeps the rankings as its own for FEEDBACK_WINDOW_S.
+         */
+        post: operations["handOverRankings"];
         delete?: never;
         options?: never;
         head?: never;
@@ -318,6 +338,80 @@ export interface paths {
         };
         /** The backups under BACKUP_DIR, newest first */
         get: operations["listBackups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/feedback/pending": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Outcomes waiting for review (FEEDBACK_REVIEW=true), oldest first */
+        get: operations["listPendingFeedback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/feedback/arrivals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Accepted outcomes per target over time */
+        get: operations["feedbackArrivals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/feedback/{ranking_id}/{decision}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept or reject the pending outcomes of a ranking
+         * @description Accepted, they become evidence as if just reported (the ranking's example); rejected, they are kept as rejected and never teach.
+         */
+        post: operations["reviewFeedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/label-queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recent prompts the router was least sure about: what to label next
+         * @description Rankings kept within FEEDBACK_WINDOW_S with thin support, a near tie at the top or a fallback, least sure first, leaving out those with an accepted outcome. `format=jsonl` gives them in the import format (`{"text", "scores"}` with every offered target's score null): fill in the scores (or drop a target) and POST the file to /admin/import.
+         */
+        get: operations["labelQueue"];
         put?: never;
         post?: never;
         delete?: never;
@@ -595,13 +689,24 @@ export interface components {
         FeedbackRecorded: {
             /** @description the ranking */
             ranking_id: string;
-            /** @description the target the outcome is for */
-            target: string;
-            /** @description the score recorded (a repeat replaced any earlier one) */
-            score: number;
-            /** @description the labelled example the ranking's prompt now is, with every outcome so far */
+            /** @description a score: the target it is for */
+            target?: string;
+            /** @description a score: the score recorded (a repeat replaced any earlier one) */
+            score?: number;
+            /** @description a preference: the target that did better */
+            preferred?: string;
+            /** @description a preference: the target it did better than */
+            over?: string;
+            /** @description a preference: whether it was a tie */
+            tie?: boolean;
+            /**
+             * @description accepted: it is evidence now; pending: it waits for an operator (FEEDBACK_REVIEW)
+             * @enum {string}
+             */
+            status: "accepted" | "pending";
+            /** @description the labelled example the ranking's prompt is (once accepted), with every accepted outcome */
             example_id: string;
-            /** @description false when the vector store takes the example later */
+            /** @description false when the vector store takes the example later, or while pending */
             indexed: boolean;
         };
         /**
@@ -614,10 +719,16 @@ export interface components {
         FeedbackRequest: {
             /** @description the `ranking_id` a /rank answer gave */
             ranking_id: string;
-            /** @description one of the targets that ranking offered */
-            target: string;
-            /** @description how well the target did on this prompt: graded, or 1 / 0 for a thumbs up / down */
-            score: number;
+            /** @description a score: one of the targets that ranking offered */
+            target?: string;
+            /** @description how well `target` did on this prompt: graded, or 1 / 0 for a thumbs up / down */
+            score?: number;
+            /** @description a preference: the offered target that did better */
+            preferred?: string;
+            /** @description a preference: the offered target it did better than */
+            over?: string;
+            /** @description a preference: true when the two did equally well */
+            tie?: boolean;
         };
         /**
          * @example {
@@ -762,6 +873,38 @@ export interface components {
         BackupRequest: {
             /** @description the backup's name (default: router-<the time>) */
             name?: string;
+        };
+        PendingOutcome: {
+            /** @description the ranking the outcome is about */
+            ranking_id: string;
+            /** @description the ranking's prompt */
+            query: string;
+            /** @description a score: its target */
+            target?: string;
+            /** @description a score: its value */
+            score?: number;
+            /** @description a preference: the target that did better */
+            preferred?: string;
+            /** @description a preference: the other target */
+            over?: string;
+            /** @description a preference: whether it was a tie */
+            tie?: boolean;
+            /** @description when it was reported (ISO 8601) */
+            received_at: string;
+        };
+        LabelQueueEntry: {
+            /** @description the ranking */
+            ranking_id: string;
+            /** @description the prompt */
+            query: string;
+            /** @description when it was ranked (ISO 8601) */
+            ranked_at: string;
+            /** @description the targets offered, best first */
+            targets: string[];
+            /** @description how unsure the router was, in [0, 1] */
+            uncertainty: number;
+            /** @description thin support, a near tie at the top, a fallback */
+            why: string[];
         };
     };
     responses: never;
@@ -1105,7 +1248,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Recorded and learned from */
+            /** @description Recorded */
             200: {
                 headers: {
                     /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
@@ -1145,6 +1288,136 @@ export interface operations {
                 headers: {
                     /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
                     "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit */
+            413: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    handOverRankings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "rankings": [
+                 *         {
+                 *           "id": "3f1c2b1e-8d6a-4e0f-9c37-2a6b8e1d5f40",
+                 *           "created_at": "2026-12-06T09:30:00.000Z",
+                 *           "query": "write a haiku about rain",
+                 *           "targets": [
+                 *             "claude-3-5-sonnet",
+                 *             "gpt-4o"
+                 *           ],
+                 *           "recommended": "claude-3-5-sonnet",
+                 *           "propensity": 0.95,
+                 *           "explored": false,
+                 *           "uncertainty": 0,
+                 *           "reasons": []
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /** @description the rankings */
+                    rankings: {
+                        /** @description the ranking_id the replica answered */
+                        id: string;
+                        /** @description when it was ranked (ISO 8601) */
+                        created_at: string;
+                        /** @description the prompt */
+                        query: string;
+                        /** @description the targets offered, best first */
+                        targets: string[];
+                        /** @description the target recommended, or null */
+                        recommended: string | null;
+                        /** @description the policy's probability of `recommended` */
+                        propensity: number | null;
+                        /** @description whether `recommended` was an exploration */
+                        explored: boolean;
+                        /** @description how unsure the ranking was */
+                        uncertainty: number;
+                        /** @description why it was unsure */
+                        reasons: string[];
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Kept */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description rankings kept */
+                        kept: number;
+                    };
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2039,7 +2312,7 @@ export interface operations {
     importExamples: {
         parameters: {
             query?: {
-                format?: "examples" | "pulze";
+                format?: "examples" | "pulze" | "arena";
                 unlisted?: "absent" | "zero";
                 existing_text?: "add" | "skip" | "replace";
             };
@@ -2070,6 +2343,11 @@ export interface operations {
                      * @description knn-router targets.jsonl
                      */
                     targets?: string;
+                    /**
+                     * Format: binary
+                     * @description with format=arena: arena battles, {"text", "model_a", "model_b", "winner": "model_a" | "model_b" | "tie"} a line
+                     */
+                    battles?: string;
                     /** @description the embedder the points' embeddings came from (store them as the vectors) */
                     embedder?: string;
                 };
@@ -2584,6 +2862,355 @@ export interface operations {
                         /** @description newest first */
                         backups: components["schemas"]["Backup"][];
                     };
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPendingFeedback: {
+        parameters: {
+            query?: {
+                /** @description most outcomes listed (default 100) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pending outcomes */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description pending outcomes, oldest first */
+                        outcomes: components["schemas"]["PendingOutcome"][];
+                        /** @description every outcome kept, by status */
+                        counts: {
+                            /** @description outcomes that are evidence */
+                            accepted: number;
+                            /** @description outcomes waiting for review */
+                            pending: number;
+                            /** @description outcomes an operator rejected */
+                            rejected: number;
+                        };
+                    };
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    feedbackArrivals: {
+        parameters: {
+            query?: {
+                /** @description how far back (default 24) */
+                hours?: number;
+                /** @description bucket width (default 60) */
+                bucket_minutes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Outcomes per target and bucket */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description by time, then target */
+                        buckets: {
+                            /** @description the bucket's start (ISO 8601) */
+                            start: string;
+                            /** @description a target (a preference counts for both of its targets) */
+                            target: string;
+                            /** @description accepted outcomes in the bucket */
+                            outcomes: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reviewFeedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the `ranking_id` a /rank answer gave */
+                ranking_id: string;
+                /** @description accept or reject */
+                decision: "accept" | "reject";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Decided */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the ranking */
+                        ranking_id: string;
+                        /**
+                         * @description what was decided
+                         * @enum {string}
+                         */
+                        decision: "accept" | "reject";
+                        /** @description outcomes decided */
+                        outcomes: number;
+                        /** @description accepted: the ranking's example; rejected: null */
+                        example_id: string | null;
+                        /** @description false when the vector store takes the example later */
+                        indexed: boolean;
+                    };
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    labelQueue: {
+        parameters: {
+            query?: {
+                /** @description most entries (default 100) */
+                limit?: number;
+                /** @description json (default), or jsonl to label offline */
+                format?: "json" | "jsonl";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queue */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description least sure first */
+                        queue: components["schemas"]["LabelQueueEntry"][];
+                    };
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Missing or wrong admin token */

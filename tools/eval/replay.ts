@@ -1,0 +1,258 @@
+/**
+ * Production replayed on labelled data (RouterDC's seven models): a new model arrives with no labels
+ * and has to earn its place from outcomes alone.
+ *
+ * One target is withheld. A seed share of the training prompts is imported with every score but the
+ * withheld target's; the withheld target is then created (PUT /admin/targets/{name}, no examples) and
+ * the rest of the training prompts stream through POST /rank. The environment reveals only the
+ * recommended target's score, through POST /feedback. Afterwards the test prompts are ranked and the
+ * top pick's quality is the metric. Four routers on the same prompts:
+ *
+ * - seed only: the seed share imported, the new target never known;
+ * - streamed, exploring: the stream with EXPLORATION_SHARE;
+ * - streamed, greedy: the stream with exploration off (the top score is what is called);
+ * - full information: every training prompt with every score.
+ *
+ *   npm run eval -- replay [--data ../shared/data/routerdc] [--withhold <model>] [--share 0.1]
+ *                          [--seed-share 0.2] [--sample N] [--seed 1]
+ */
+import type { Embedder } from "../../service/embedding/embedder.ts";
+import { shuffled } from "./datasets.ts";
+import { type Item, TASKS, type Task } from "./routerdc.ts";
+import { EvalService } from "./service.ts";
+
+/** The models withheld by default: the best on MMLU and CMMLU, and the best on ARC (train files' means). */
+export const REPLAY_WITHHELD = ["meta-llama/Meta-Llama-3-8B", "HuggingFaceH4/zephyr-7b-beta"];
+
+/** Settings pinned for every router of a replay (the service's own choice on the full train files). */
+export const REPLAY_SETTINGS = {
+  k: 100,
+  power: 4,
+  shrinkage: 0,
+  prior: "category",
+  min_similarity: 0,
+  min_support: 1,
+} as const;
+
+export interface ReplayOptions {
+  train: Record<Task, Item[]>;
+  test: Record<Task, Item[]>;
+  /** The target that arrives without labels. */
+  withheld: string;
+  /** Share of the training prompts imported before the stream. */
+  seedShare: number;
+  /** EXPLORATION_SHARE of the exploring stream. */
+  share: number;
+  seed: number;
+  cacheDir: string;
+  embedder?: Embedder;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+/** Top-pick quality (%) per task and their average. */
+export interface TaskQuality {
+  tasks: Record<Task, number>;
+  average: number;
+  /** Share of test prompts whose top pick is the withheld target (%). */
+  withheldTop: number;
+}
+
+/** What happened during a stream. */
+export interface StreamReport {
+  prompts: number;
+  /** Mean quality of the targets called during the stream (%). */
+  served: number;
+  /** Times the withheld target was called, and of those, as an exploration. */
+  withheldCalled: number;
+  withheldExplored: number;
+  /** Answers that explored (any target). */
+  explored: number;
+}
+
+export interface ReplayResult {
+  withheld: string;
+  seedPrompts: number;
+  streamPrompts: number;
+  testPrompts: number;
+  seedOnly: TaskQuality & { servedOnStream: number };
+  exploring: TaskQuality & { stream: StreamReport };
+  greedy: TaskQuality & { stream: StreamReport };
+  full: TaskQuality;
+  seconds: number;
+}
+
+/** Runs the four routers of one replay. */
+export async function replay(options: ReplayOptions): Promise<ReplayResult> {
+  const started = performance.now();
+  const all = shuffled(
+    TASKS.flatMap((task) => options.train[task].map((i) => ({ ...i, task }))),
+    options.seed,
+  );
+  const cut = Math.round(all.length * options.seedShare);
+  const seed = all.slice(0, cut);
+  const stream = all.slice(cut);
+  const without = (i: Item) => ({
+    text: i.text,
+    category: i.category,
+    scores: Object.fromEntries(Object.entries(i.scores).filter(([t]) => t !== options.withheld)),
+  });
+
+  const open = async (env: Record<string, string> = {}) => {
+    const service = await EvalService.start({ cacheDir: options.cacheDir, embedder: options.embedder, env });
+    await service.pin(REPLAY_SETTINGS);
+    return service;
+  };
+
+  // Seed only: the new target is never known. Also what it serves on the stream's prompts.
+  const seedOnly = await (async () => {
+    const service = await open();
+    try {
+      await service.import(seed.map(without));
+      const quality = await testQuality(service, options, "seed only");
+      let served = 0;
+      for (const [n, item] of stream.entries()) {
+        const top = (await service.rank(item.text))[0]?.target;
+        served += top === undefined ? 0 : (item.scores[top] ?? 0);
+        options.onProgress?.("seed only: stream prompts", n + 1, stream.length);
+      }
+      return { ...quality, servedOnStream: (100 * served) / stream.length };
+    } finally {
+      await service.close();
+    }
+  })();
+
+  const streamed = async (share: number, label: string) => {
+    const service = await open({
+      EXPLORATION_SHARE: String(share),
+      FEEDBACK_TOKEN: EvalService.FEEDBACK_TOKEN,
+    });
+    try {
+      await service.import(seed.map(without));
+      await service.putTarget(options.withheld, { enabled: true });
+      const report: StreamReport = {
+        prompts: stream.length,
+        served: 0,
+        withheldCalled: 0,
+        withheldExplored: 0,
+        explored: 0,
+      };
+      for (const [n, item] of stream.entries()) {
+        const answer = await service.rankAnswer(item.text);
+        const called = answer.recommended ?? answer.scores[0]?.target;
+        if (called === undefined) continue;
+        const score = item.scores[called] ?? 0;
+        report.served += score;
+        const explored = answer.exploration?.explored === true;
+        if (explored) report.explored++;
+        if (called === options.withheld) {
+          report.withheldCalled++;
+          if (explored) report.withheldExplored++;
+        }
+        await service.feedback({ ranking_id: answer.ranking_id, target: called, score });
+        options.onProgress?.(`${label}: stream`, n + 1, stream.length);
+      }
+      report.served = (100 * report.served) / stream.length;
+      return { ...(await testQuality(service, options, label)), stream: report };
+    } finally {
+      await service.close();
+    }
+  };
+  const exploring = await streamed(options.share, "exploring");
+  const greedy = await streamed(0, "greedy");
+
+  const full = await (async () => {
+    const service = await open();
+    try {
+      await service.import(all.map((i) => ({ text: i.text, category: i.category, scores: i.scores })));
+      return await testQuality(service, options, "full information");
+    } finally {
+      await service.close();
+    }
+  })();
+
+  return {
+    withheld: options.withheld,
+    seedPrompts: seed.length,
+    streamPrompts: stream.length,
+    testPrompts: TASKS.reduce((s, t) => s + options.test[t].length, 0),
+    seedOnly,
+    exploring,
+    greedy,
+    full,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Top-pick quality of the service on every test prompt (the top score: what a greedy caller calls). */
+async function testQuality(
+  service: EvalService,
+  options: ReplayOptions,
+  label: string,
+): Promise<TaskQuality> {
+  const tasks = {} as Record<Task, number>;
+  let withheldTop = 0;
+  let total = 0;
+  for (const task of TASKS) {
+    const items = options.test[task];
+    await service.embedder.embed(items.map((i) => i.text));
+    let quality = 0;
+    for (const [n, item] of items.entries()) {
+      const top = (await service.rank(item.text))[0]?.target;
+      quality += top === undefined ? 0 : (item.scores[top] ?? 0);
+      if (top === options.withheld) withheldTop++;
+      options.onProgress?.(`${label}: test ${task}`, n + 1, items.length);
+    }
+    tasks[task] = (100 * quality) / items.length;
+    total += items.length;
+  }
+  const average = TASKS.reduce((s, t) => s + tasks[t], 0) / TASKS.length;
+  return { tasks, average, withheldTop: (100 * withheldTop) / total };
+}
+
+/** Share of the gap between seed only and full information that a router closes. */
+export function gapRecovered(r: ReplayResult, router: TaskQuality): number {
+  const gap = r.full.average - r.seedOnly.average;
+  return gap === 0 ? Number.NaN : (router.average - r.seedOnly.average) / gap;
+}
+
+/** The replay's table. */
+export function replayMarkdown(results: readonly ReplayResult[], command: string, share: number): string {
+  const fmt = (x: number) => x.toFixed(2);
+  const pct = (x: number) => (Number.isNaN(x) ? "n/a" : `${(100 * x).toFixed(0)}%`);
+  const out = [
+    `\`${command}\``,
+    "",
+    `| withheld target | router | ${TASKS.join(" | ")} | average | gap recovered | withheld ranked first (test) | served during the stream |`,
+    `|---|---|${TASKS.map(() => "---|").join("")}---|---|---|---|`,
+  ];
+  for (const r of results) {
+    const row = (name: string, q: TaskQuality, extra: string[]) =>
+      `| ${r.withheld} | ${name} | ${TASKS.map((t) => fmt(q.tasks[t])).join(" | ")} | **${fmt(q.average)}** | ${extra.join(" | ")} |`;
+    out.push(
+      row("seed only", r.seedOnly, ["0%", "0.0%", `${fmt(r.seedOnly.servedOnStream)} (its top pick)`]),
+      row(`streamed, exploring (share ${share})`, r.exploring, [
+        pct(gapRecovered(r, r.exploring)),
+        `${r.exploring.withheldTop.toFixed(1)}%`,
+        fmt(r.exploring.stream.served),
+      ]),
+      row("streamed, greedy", r.greedy, [
+        pct(gapRecovered(r, r.greedy)),
+        `${r.greedy.withheldTop.toFixed(1)}%`,
+        fmt(r.greedy.stream.served),
+      ]),
+      row("full information", r.full, ["100%", `${r.full.withheldTop.toFixed(1)}%`, ""]),
+    );
+  }
+  out.push("");
+  for (const r of results) {
+    const e = r.exploring.stream;
+    const g = r.greedy.stream;
+    out.push(
+      `- ${r.withheld} withheld: ${r.seedPrompts} seed prompts, ${r.streamPrompts} streamed, ${r.testPrompts} tested; ` +
+        `exploring stream called it ${e.withheldCalled} times (${e.withheldExplored} as explorations; ${e.explored} explorations in all), ` +
+        `greedy stream ${g.withheldCalled} times; ${r.seconds.toFixed(0)} s.`,
+    );
+  }
+  out.push("");
+  return out.join("\n");
+}
