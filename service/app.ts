@@ -72,6 +72,8 @@ export function createApp(deps: Deps) {
     const withFeedback = Object.assign(Object.create(deps) as Deps, { feedback: deps.feedback });
     app
       .use("/feedback", feedbackAuth(deps.config), limit(deps.config.rank.bodyLimitBytes), anyTypeJson)
+      // The hand-over of a replica's rankings: the same guard (a replica holds FEEDBACK_TOKEN).
+      .use("/feedback/*", feedbackAuth(deps.config), limit(deps.config.adminBodyLimitBytes), anyTypeJson)
       .route("/feedback", feedbackRoutes(withFeedback));
   }
   if (!deps.admin) {
