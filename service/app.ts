@@ -70,10 +70,17 @@ export function createApp(deps: Deps) {
     .route("/", consoleRoutes());
   if (deps.feedback) {
     const withFeedback = Object.assign(Object.create(deps) as Deps, { feedback: deps.feedback });
+    const outcomeLimit = limit(deps.config.rank.bodyLimitBytes);
+    const handOverLimit = limit(deps.config.adminBodyLimitBytes);
     app
-      .use("/feedback", feedbackAuth(deps.config), limit(deps.config.rank.bodyLimitBytes), anyTypeJson)
-      // The hand-over of a replica's rankings: the same guard (a replica holds FEEDBACK_TOKEN).
-      .use("/feedback/*", feedbackAuth(deps.config), limit(deps.config.adminBodyLimitBytes), anyTypeJson)
+      // "/feedback/*" covers /feedback itself and the hand-over of a replica's rankings
+      // (/feedback/rankings, a batch: the admin body limit), behind the same token.
+      .use(
+        "/feedback/*",
+        feedbackAuth(deps.config),
+        (c, next) => (c.req.path === "/feedback" ? outcomeLimit : handOverLimit)(c, next),
+        anyTypeJson,
+      )
       .route("/feedback", feedbackRoutes(withFeedback));
   }
   if (!deps.admin) {

@@ -1,4 +1,4 @@
-// The operator console: one page, five views chosen by the URL's hash. Every action is a call to
+// The operator console: one page, six views chosen by the URL's hash. Every action is a call to
 // the service's public API (api.js); without the admin token only the playground works.
 import htm from "htm";
 import { h, render } from "preact";
@@ -14,6 +14,7 @@ const VIEWS = [
   ["targets", "Targets"],
   ["quality", "Routing quality"],
   ["traffic", "Traffic"],
+  ["feedback", "Feedback"],
 ];
 
 const fmt = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
@@ -860,6 +861,146 @@ function Traffic() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Feedback: outcomes waiting for review, what to label next, how outcomes arrive
+
+const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"];
+
+/** An outcome in words: "big scored 0.80", "big over small", "big tied with small". */
+function outcomeWords(o) {
+  if (o.target !== undefined) return `${o.target} scored ${fmt(o.score)}`;
+  return o.tie ? `${o.preferred} tied with ${o.over}` : `${o.preferred} over ${o.over}`;
+}
+
+function Feedback() {
+  const token = useToken();
+  const [error, setError] = useState(null);
+  const [pending, setPending] = useState(null);
+  const [queue, setQueue] = useState(null);
+  const [arrivals, setArrivals] = useState(null);
+  const [done, setDone] = useState("");
+  const load = useCallback(() => {
+    if (!token) return;
+    setError(null);
+    api("GET", "/admin/feedback/pending?limit=200").then(setPending).catch(setError);
+    api("GET", "/admin/label-queue?limit=50")
+      .then((r) => setQueue(r.queue))
+      .catch(setError);
+    api("GET", "/admin/feedback/arrivals?hours=24&bucket_minutes=60")
+      .then((r) => setArrivals(r.buckets))
+      .catch(setError);
+  }, [token]);
+  useEffect(load, [load]);
+
+  const decide = async (rankingId, decision) => {
+    try {
+      const r = await api("POST", `/admin/feedback/${encodeURIComponent(rankingId)}/${decision}`);
+      setDone(
+        `${decision === "accept" ? "Accepted" : "Rejected"} ${r.outcomes} outcome${r.outcomes === 1 ? "" : "s"}.`,
+      );
+      load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const download = async () => {
+    try {
+      const body = await text("/admin/label-queue?format=jsonl&limit=1000");
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(new Blob([body], { type: "application/x-ndjson" }));
+      a.download = "label-queue.jsonl";
+      a.click();
+      URL.revokeObjectURL(a.href);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  // One row a ranking: its pending outcomes together, decided together.
+  const byRanking = [];
+  for (const o of pending?.outcomes ?? []) {
+    const row = byRanking.find((r) => r.id === o.ranking_id);
+    if (row) row.outcomes.push(o);
+    else byRanking.push({ id: o.ranking_id, query: o.query, at: o.received_at, outcomes: [o] });
+  }
+  return html`<section class="feedback">
+    <h2>Feedback</h2>
+    ${!token && html`<${NeedsToken} />`}
+    <${ErrorBox} error=${error} />
+    ${done && html`<p class="saved">${done}</p>`}
+    ${
+      pending &&
+      html`<h3>Waiting for review</h3>
+      <p class="hint counts">${`${pending.counts.pending} pending, ${pending.counts.accepted} accepted, ${pending.counts.rejected} rejected. With FEEDBACK_REVIEW=true an outcome teaches the router only once accepted here.`}</p>
+      ${
+        byRanking.length === 0
+          ? html`<p class="hint">Nothing waits for review.</p>`
+          : html`<table class="pending"><thead><tr><th>prompt</th><th>outcomes</th><th>reported</th><th></th></tr></thead><tbody>
+          ${byRanking.map(
+            (r) => html`<tr data-ranking=${r.id}><td title=${r.query}>${short(r.query, 100)}</td>
+              <td>${r.outcomes.map((o) => html`<div>${outcomeWords(o)}</div>`)}</td>
+              <td><${When} iso=${r.at} /></td>
+              <td><button onClick=${() => decide(r.id, "accept")}>Accept</button> <button onClick=${() => decide(r.id, "reject")}>Reject</button></td></tr>`,
+          )}</tbody></table>`
+      }`
+    }
+    ${
+      queue &&
+      html`<h3>What to label next</h3>
+      <p class="hint">Recent prompts the router was least sure about. Download them, fill in the scores, and import the file back (Examples → Bulk import).</p>
+      <button onClick=${download}>Download JSONL</button>
+      ${
+        queue.length === 0
+          ? html`<p class="hint">No unsure rankings kept.</p>`
+          : html`<table class="label-queue"><thead><tr><th>prompt</th><th>why</th><th>unsure</th><th>ranked</th></tr></thead><tbody>
+          ${queue.map(
+            (
+              q,
+            ) => html`<tr><td title=${q.query}>${short(q.query, 100)}</td><td>${q.why.map((w) => html`<div>${w}</div>`)}</td>
+              <td class="num">${`${fmt(q.uncertainty * 100, 0)}%`}</td><td><${When} iso=${q.ranked_at} /></td></tr>`,
+          )}</tbody></table>`
+      }`
+    }
+    ${arrivals && html`<h3>Outcomes per target, last 24 hours</h3><${ArrivalsPlot} buckets=${arrivals} />`}
+  </section>`;
+}
+
+/** Accepted outcomes per target and hour, one line a target. */
+function ArrivalsPlot({ buckets }) {
+  const ref = useRef(null);
+  const targets = [...new Set(buckets.map((b) => b.target))].sort();
+  useEffect(() => {
+    if (!ref.current || !window.uPlot || buckets.length === 0) return;
+    const xs = [...new Set(buckets.map((b) => Date.parse(b.start) / 1000))].sort((a, b) => a - b);
+    const count = new Map(buckets.map((b) => [`${Date.parse(b.start) / 1000} ${b.target}`, b.outcomes]));
+    const plot = new window.uPlot(
+      {
+        width: Math.min(ref.current.clientWidth || 760, 900),
+        height: 240,
+        series: [
+          { label: "hour", value: (_, v) => (v === null ? "–" : new Date(v * 1000).toLocaleString()) },
+          ...targets.map((t, i) => ({
+            label: t,
+            stroke: PALETTE[i % PALETTE.length],
+            width: 2,
+            points: { show: true, size: 5 },
+            value: (_, v) => (v === null || v === undefined ? "–" : `${v} outcomes`),
+          })),
+        ],
+        axes: [{}, { label: "outcomes an hour" }],
+      },
+      [xs, ...targets.map((t) => xs.map((x) => count.get(`${x} ${t}`) ?? 0))],
+      ref.current,
+    );
+    return () => plot.destroy();
+  }, [buckets]);
+  if (buckets.length === 0) return html`<p class="hint">No outcome accepted in the last 24 hours.</p>`;
+  return html`<div class="plot arrivals" ref=${ref}></div>
+    <table class="arrival-totals"><tbody>${targets.map(
+      (t) =>
+        html`<tr><th>${t}</th><td class="num">${buckets.filter((b) => b.target === t).reduce((s, b) => s + b.outcomes, 0)}</td></tr>`,
+    )}</tbody></table>`;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function App() {
   const [view, sub] = useHash();
@@ -875,6 +1016,7 @@ function App() {
       ${current === "targets" && html`<${Targets} />`}
       ${current === "quality" && html`<${Quality} />`}
       ${current === "traffic" && html`<${Traffic} />`}
+      ${current === "feedback" && html`<${Feedback} />`}
     </main>`;
 }
 

@@ -30,6 +30,7 @@ import { loadDataset } from "./datasets.ts";
 import { DiskEmbeddingCache } from "./embedding-cache.ts";
 import { evaluate, type Row } from "./evaluate.ts";
 import { evaluateOutOfTheBox } from "./out-of-the-box.ts";
+import { evaluatePreferences, preferencesMarkdown } from "./preferences.ts";
 import { REPLAY_SETTINGS, REPLAY_WITHHELD, type ReplayResult, replay, replayMarkdown } from "./replay.ts";
 import { markdown, spreadMarkdown, svg } from "./report.ts";
 import { evaluateRouterDc, loadRouterDc, routerDcMarkdown, sample, TASKS } from "./routerdc.ts";
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
       withhold: { type: "string", multiple: true },
       share: { type: "string", default: "0.1" },
       "seed-share": { type: "string", default: "0.2" },
+      battles: { type: "string", multiple: true },
     },
   });
   const arg = positionals[0];
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
     throw new Error("give a dataset: mmlu, gsm8k, mt-bench, routerdc, synthetic, a .jsonl or a .csv file");
   if (arg === "routerdc") return routerDc(values);
   if (arg === "replay") return replayRouterDc(values);
+  if (arg === "preferences") return preferencesRouterDc(values);
   if (values["out-of-the-box"]) return outOfTheBox(arg, values);
   const config = loadConfig();
   const folds = Number(values.folds);
@@ -451,4 +454,42 @@ async function replayRouterDc(values: {
   writeFileSync(join(out, "replay.md"), md);
   process.stdout.write(md);
   process.stderr.write(`${JSON.stringify(results)}\n`);
+}
+
+/** `npm run eval -- preferences`: a router fed preferences only against one fed the scores. */
+async function preferencesRouterDc(values: {
+  data?: string;
+  out?: string;
+  cache?: string;
+  sample?: string;
+  seed?: string;
+  battles?: string[];
+}): Promise<void> {
+  const root =
+    values.data === "../shared/data/routellm" || !values.data ? "../shared/data/routerdc" : values.data;
+  const train = loadRouterDc(root, "train");
+  let test = loadRouterDc(root, "test");
+  if (values.sample !== undefined) {
+    const n = Number(values.sample);
+    test = Object.fromEntries(TASKS.map((t) => [t, sample(test[t], n, 1)])) as typeof test;
+  }
+  const perPrompt = (values.battles ?? ["all"]).map((b) => {
+    if (b === "all") return "all" as const;
+    const n = Number(b);
+    if (!Number.isInteger(n) || n < 1) throw new Error("--battles takes all or a whole number of at least 1");
+    return n;
+  });
+  const result = await evaluatePreferences({
+    train,
+    test,
+    perPrompt,
+    seed: Number(values.seed ?? 1),
+    cacheDir: values.cache ?? ".cache/embeddings",
+    onProgress: phaseBars(),
+  });
+  const md = preferencesMarkdown(result, `npm run eval -- ${process.argv.slice(2).join(" ")}`);
+  const out = values.out ?? "eval-report";
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "preferences.md"), md);
+  process.stdout.write(md);
 }

@@ -120,6 +120,27 @@ export class EvalService {
     }
   }
 
+  /** POST /admin/import?format=arena of every battle (texts embedded first, for the disk cache). */
+  async importBattles(
+    battles: ReadonlyArray<{ text: string; model_a: string; model_b: string; winner: string }>,
+  ): Promise<void> {
+    const texts = [...new Set(battles.map((b) => b.text))];
+    await this.embedder.embed(texts);
+    // A prompt's battles go in one import (one example a prompt), 500 prompts an import.
+    const byText = new Map<string, Array<(typeof battles)[number]>>();
+    for (const b of battles) byText.set(b.text, [...(byText.get(b.text) ?? []), b]);
+    for (let i = 0; i < texts.length; i += 500) {
+      const lines = texts.slice(i, i + 500).flatMap((t) => byText.get(t) ?? []);
+      const res = await this.call(
+        "POST",
+        "/admin/import?format=arena",
+        lines.map((b) => JSON.stringify(b)).join("\n"),
+        "application/x-ndjson",
+      );
+      if (res.status !== 201) throw new Error(`arena import failed: ${res.status} ${await res.text()}`);
+    }
+  }
+
   /** PUT /admin/targets/{name} with `patch` (a new target is created); throws unless 200 or 201. */
   async putTarget(name: string, patch: Record<string, unknown>): Promise<void> {
     const res = await this.call("PUT", `/admin/targets/${encodeURIComponent(name)}`, JSON.stringify(patch));
