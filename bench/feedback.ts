@@ -1,11 +1,12 @@
 /**
- * What keeping rankings for feedback costs /rank: two servers on the same data (the seed examples,
- * the hash embedder, so the service's own work is what is timed), one with FEEDBACK_TOKEN and one
- * without, over real HTTP on the loopback, in alternating rounds.
+ * What keeping rankings for feedback, and exploring, cost /rank: three servers on the same data (the
+ * seed examples, the hash embedder, so the service's own work is what is timed): neither, with
+ * FEEDBACK_TOKEN, and with FEEDBACK_TOKEN and EXPLORATION_SHARE=0.1, over real HTTP on the loopback,
+ * in alternating rounds.
  *
  *   npx tsx bench/feedback.ts [--requests 2000] [--rounds 3]
  *
- * Prints each round's /rank p50 and p99 with feedback off and on, and the ratio of the p50s.
+ * Prints each round's /rank p50 and p99 for each, and the ratios of the p50s to "off".
  */
 import { parseArgs } from "node:util";
 import { serveLocal } from "../test/support/browser.ts";
@@ -19,7 +20,16 @@ const REQUESTS = Number(values.requests);
 
 const off = await startService({ SEED_ON_EMPTY: "true" });
 const on = await startService({ SEED_ON_EMPTY: "true", FEEDBACK_TOKEN: "bench-feedback-token-0123456789" });
-const servers = { off: await serveLocal(off.app.fetch), on: await serveLocal(on.app.fetch) };
+const exploring = await startService({
+  SEED_ON_EMPTY: "true",
+  FEEDBACK_TOKEN: "bench-feedback-token-0123456789",
+  EXPLORATION_SHARE: "0.1",
+});
+const servers = {
+  off: await serveLocal(off.app.fetch),
+  on: await serveLocal(on.app.fetch),
+  exploring: await serveLocal(exploring.app.fetch),
+};
 
 async function round(url: string): Promise<number[]> {
   const ms: number[] = [];
@@ -40,19 +50,23 @@ async function round(url: string): Promise<number[]> {
 try {
   await round(servers.off.url);
   await round(servers.on.url);
+  await round(servers.exploring.url);
   for (let r = 1; r <= Number(values.rounds); r++) {
     const a = await round(servers.off.url);
     const b = await round(servers.on.url);
-    console.log(`round ${r}: feedback off ${latencySummary(a)}`);
-    console.log(
-      `round ${r}: feedback on  ${latencySummary(b)}  p50 ratio ${(percentile(b, 50) / percentile(a, 50)).toFixed(3)}`,
-    );
+    const c = await round(servers.exploring.url);
+    const ratio = (x: number[]) => (percentile(x, 50) / percentile(a, 50)).toFixed(3);
+    console.log(`round ${r}: feedback off              ${latencySummary(a)}`);
+    console.log(`round ${r}: feedback on               ${latencySummary(b)}  p50 ratio ${ratio(b)}`);
+    console.log(`round ${r}: feedback and exploration  ${latencySummary(c)}  p50 ratio ${ratio(c)}`);
   }
   on.deps.feedback?.flush();
   console.log(`rankings kept with feedback on: ${on.deps.stores.feedback.countRankings()}`);
 } finally {
   await servers.off.close();
   await servers.on.close();
+  await servers.exploring.close();
   await off.close();
   await on.close();
+  await exploring.close();
 }
