@@ -25,6 +25,7 @@ CREATE TABLE `preferences` (
 --> statement-breakpoint
 ALTER TABLE `outcomes` ADD `status` text DEFAULT 'accepted' NOT NULL;--> statement-breakpoint
 CREATE INDEX `outcomes_status_idx` ON `outcomes` (`status`);--> statement-breakpoint
+ALTER TABLE `rankings` ADD `category` text;--> statement-breakpoint
 ALTER TABLE `rankings` ADD `propensity` real;--> statement-breakpoint
 ALTER TABLE `rankings` ADD `explored` integer DEFAULT false NOT NULL;--> statement-breakpoint
 ALTER TABLE `rankings` ADD `uncertainty` real DEFAULT 0 NOT NULL;--> statement-breakpoint

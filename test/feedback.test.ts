@@ -86,6 +86,24 @@ describe("outcomes on the router's own rankings (POST /feedback)", () => {
     expect(again.hits[0]).toMatchObject({ id: recorded.example_id, similarity: 1 });
   });
 
+  it("files an outcome's example under the caller's category, else the one most neighbours share", async () => {
+    svc = await startService({ FEEDBACK_TOKEN });
+    const filed = [
+      ...TOPICS.code.map((text) => ({ text, category: "coding", scores: { big: 0.9, small: 0.3 } })),
+      ...TOPICS.poetry.map((text) => ({ text, category: "poetry", scores: { big: 0.3, small: 0.9 } })),
+    ];
+    expect((await svc.addExamples(filed)).status).toBe(201);
+    const inferred = await rank(svc, TOPICS.code[0] as string);
+    const given = (await svc.rank({ query: TOPICS.code[1], k: 3, category: "support" })).body as RankBody & {
+      ranking_id: string;
+    };
+    for (const r of [inferred, given]) {
+      expect((await feedback(svc, { ranking_id: r.ranking_id, target: "big", score: 1 })).status).toBe(200);
+    }
+    expect(svc.deps.stores.examples.get(`feedback-${inferred.ranking_id}`)?.category).toBe("coding");
+    expect(svc.deps.stores.examples.get(`feedback-${given.ranking_id}`)?.category).toBe("support");
+  });
+
   it("refuses bad feedback with a 4xx naming the field, and changes nothing", async () => {
     svc = await startService({ FEEDBACK_TOKEN });
     expect((await svc.addExamples(EXAMPLES)).status).toBe(201);

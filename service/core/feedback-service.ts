@@ -39,6 +39,8 @@ export function feedbackDisabled(): AppError {
 /** A ranking as /rank hands it over to be kept for outcomes. */
 export interface RankingToKeep {
   query: string;
+  /** The category its outcomes' example is filed under, if any. */
+  category?: string;
   targets: string[];
   recommended: string | null | undefined;
   /** The policy's probability of `recommended` (exploration on); 1 when it was the only choice. */
@@ -84,6 +86,7 @@ export class FeedbackService implements RankingKeeper {
       id,
       createdAt: new Date(),
       query: ranking.query,
+      category: ranking.category ?? null,
       targets: ranking.targets,
       recommended: ranking.recommended ?? null,
       propensity: ranking.recommended == null ? null : (ranking.propensity ?? 1),
@@ -155,7 +158,7 @@ export class FeedbackService implements RankingKeeper {
     this.store.record(rankingId, outcome, status, new Date());
     const exampleId = feedbackExampleId(rankingId);
     if (status === "pending") return { status, exampleId, indexed: false };
-    const { indexed } = await this.learn(rankingId, ranking.query);
+    const { indexed } = await this.learn(ranking);
     return { status, exampleId, indexed };
   }
 
@@ -198,14 +201,19 @@ export class FeedbackService implements RankingKeeper {
     if (decision === "reject") return { outcomes: changed, exampleId: undefined, indexed: true };
     const ranking = this.store.ranking(rankingId);
     if (!ranking) throw new AppError("NOT_FOUND", `ranking ${rankingId} is no longer kept`);
-    const { indexed } = await this.learn(rankingId, ranking.query);
+    const { indexed } = await this.learn(ranking);
     return { outcomes: changed, exampleId: feedbackExampleId(rankingId), indexed };
   }
 
   /** The ranking's example from its accepted outcomes: scores and comparisons as observed. */
-  private async learn(rankingId: string, query: string): Promise<{ indexed: boolean }> {
-    const { scores, preferences } = this.store.accepted(rankingId);
-    return this.examples.put(feedbackExampleId(rankingId), { text: query, scores, preferences });
+  private async learn(ranking: KeptRanking): Promise<{ indexed: boolean }> {
+    const { scores, preferences } = this.store.accepted(ranking.id);
+    return this.examples.put(feedbackExampleId(ranking.id), {
+      text: ranking.query,
+      category: ranking.category,
+      scores,
+      preferences,
+    });
   }
 
   close(): void {

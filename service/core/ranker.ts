@@ -9,6 +9,7 @@ import {
   knnRouterScores,
   type RankedTarget,
   rankByPriors,
+  dominantCategory,
   rankTargets,
   type ScoredNeighbour,
   withUnsupported,
@@ -51,6 +52,8 @@ export interface RankResult {
   recommended: string | null | undefined;
   /** With exploration on: whether `recommended` is an exploration, and the policy's probability of it. */
   exploration: Explored | undefined;
+  /** The category an outcome on this ranking is filed under: the caller's, else the neighbours' dominant one. */
+  filedUnder: string | undefined;
   k: number;
   /** True when the query was cut to the embedder's input limit before embedding. */
   truncated: boolean;
@@ -186,6 +189,7 @@ export class Ranker {
       scores: choice.scores,
       recommended: exploration ? exploration.recommended : request.objective ? choice.recommended : undefined,
       exploration,
+      filedUnder: category ?? dominantCategory(neighbours, settings),
       k,
       truncated,
       fallback,

@@ -107,6 +107,12 @@ const KeptRankingJson = z.object({
   id: z.string().describe("the ranking_id the replica answered"),
   created_at: z.string().describe("when it was ranked (ISO 8601)"),
   query: z.string().describe("the prompt"),
+  category: z
+    .string()
+    .max(200)
+    .nullable()
+    .optional()
+    .describe("the category an outcome's example is filed under, if any"),
   targets: z.array(TargetName).max(1000).describe("the targets offered, best first"),
   recommended: TargetName.nullable().describe("the target recommended, or null"),
   propensity: z.number().min(0).max(1).nullable().describe("the policy's probability of `recommended`"),
@@ -195,6 +201,7 @@ export function feedbackRoutes(deps: Deps & { feedback: FeedbackService }) {
           id: r.id,
           createdAt: new Date(r.created_at),
           query: r.query,
+          category: r.category ?? null,
           targets: r.targets,
           recommended: r.recommended,
           propensity: r.propensity,

@@ -303,6 +303,7 @@ export function rankRoutes(deps: Deps) {
     const rankingId = deps.keeper
       ? deps.keeper.keep({
           query: body.query,
+          category: result.filedUnder,
           targets: rows.map((s) => s.target),
           recommended: result.recommended,
           propensity: result.exploration?.propensity,

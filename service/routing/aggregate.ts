@@ -337,6 +337,26 @@ function priors(
   return out;
 }
 
+/**
+ * The category that holds at least half of the neighbours' weight (max(similarity, 0)^power), or
+ * undefined when none does: what an outcome's example is filed under when the caller gave no
+ * category, so outcomes teach the category means (the prior) as labelled examples do.
+ */
+export function dominantCategory(
+  neighbours: readonly ScoredNeighbour[],
+  settings: RankingSettings = DEFAULT_SETTINGS,
+): string | undefined {
+  const weight = new Map<string | null, number>();
+  let total = 0;
+  for (const n of neighbours) {
+    const w = Math.max(n.similarity, 0) ** settings.power;
+    weight.set(n.category, (weight.get(n.category) ?? 0) + w);
+    total += w;
+  }
+  for (const [category, w] of weight) if (category !== null && total > 0 && w >= total / 2) return category;
+  return undefined;
+}
+
 export interface UnsupportedOptions {
   /** Rank only these targets; all enabled targets when absent. */
   only?: readonly string[];

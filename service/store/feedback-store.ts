@@ -8,6 +8,8 @@ export interface KeptRanking {
   id: string;
   createdAt: Date;
   query: string;
+  /** The category an outcome's example is filed under (the caller's, or the neighbours' dominant one). */
+  category: string | null;
   /** The targets offered, best first. */
   targets: string[];
   recommended: string | null;

@@ -171,6 +171,8 @@ export const rankings = sqliteTable(
     id: text("id").primaryKey(),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     query: text("query").notNull(),
+    /** The caller's category, else the one most of the neighbours' weight had; the outcome's example gets it. */
+    category: text("category"),
     /** JSON array of the targets offered, best first. */
     targets: text("targets").notNull(),
     recommended: text("recommended"),

@@ -1369,6 +1369,8 @@ export interface operations {
                         created_at: string;
                         /** @description the prompt */
                         query: string;
+                        /** @description the category an outcome's example is filed under, if any */
+                        category?: string | null;
                         /** @description the targets offered, best first */
                         targets: string[];
                         /** @description the target recommended, or null */
