@@ -247,4 +247,35 @@ describe("reporting how the routed model did (POST /feedback), against a running
     }).catch((e: unknown) => e);
     expect(refused).toMatchObject({ status: 400, code: "VALIDATION_FAILED" });
   });
+
+  it("follows the router's exploration, and reports a preference between two models", async () => {
+    const exploring = await startService({ FEEDBACK_TOKEN, EXPLORATION_SHARE: "1" });
+    const server = await serveLocal(exploring.app.fetch);
+    try {
+      // Close scores: the runner-up wins some posterior draws.
+      const examples = TOPICS.code.map((text) => ({ text, scores: { coder: 0.6, writer: 0.55 } }));
+      expect((await exploring.addExamples(examples)).status).toBe(201);
+      const models = { coder: model("coder"), writer: model("writer") };
+      const routed = routedModel({ router: createRouterClient({ baseUrl: server.url }), models, k: 3 });
+      let explored: Awaited<ReturnType<typeof routed.choose>> | undefined;
+      for (let i = 0; i < 100 && !explored; i++) {
+        const route = await routed.choose([{ role: "user", content: [{ type: "text", text: SQL }] }]);
+        expect(route.reason).toBe("recommended");
+        expect(route.target).toBe(route.ranking?.recommended);
+        if (route.ranking?.exploration?.explored) explored = route;
+      }
+      if (!explored?.ranking) throw new Error("no exploration in 100 calls at share 1");
+      expect(explored.target).toBe("writer");
+      const reporter = createRouterClient({ baseUrl: server.url, adminToken: FEEDBACK_TOKEN });
+      const recorded = await feedback(reporter, {
+        ranking_id: explored.ranking.ranking_id,
+        preferred: "writer",
+        over: "coder",
+      });
+      expect(recorded).toMatchObject({ preferred: "writer", over: "coder", tie: false, status: "accepted" });
+    } finally {
+      await server.close();
+      await exploring.close();
+    }
+  });
 });

@@ -4,12 +4,12 @@ import { AppError } from "../errors.ts";
 import type { RankStage } from "../metrics.ts";
 import {
   DEFAULT_SETTINGS,
+  dominantCategory,
   fallbackReason,
   type KnnRouterScore,
   knnRouterScores,
   type RankedTarget,
   rankByPriors,
-  dominantCategory,
   rankTargets,
   type ScoredNeighbour,
   withUnsupported,

@@ -28,7 +28,9 @@ export interface Route {
   /** The key of `models` that answered. */
   target: string;
   /**
-   * `ranked`: the best-scored of the models; `recommended`: the objective's choice; `fallback`: the
+   * `ranked`: the best-scored of the models; `recommended`: the router's recommendation (an
+   * objective's choice, or with the service's exploration on, its choice; `ranking.exploration` says
+   * whether it explored and its propensity, to weigh the outcome); `fallback`: the
    * router answered but could not choose among these models (its own fallback, or none ranked);
    * `router-error`: the router could not be asked (see `error`).
    */
@@ -126,7 +128,12 @@ export function routedModel(options: RoutedModelOptions): RoutedModel {
 
   function pick(ranking: RankResponse, requestId: string | undefined): Route {
     const base = { ranking, ...(requestId && { requestId }) };
-    if (options.objective && ranking.recommended && ranking.recommended in options.models) {
+    // An objective's choice, or the router exploring (EXPLORATION_SHARE): follow its recommendation.
+    if (
+      (options.objective || ranking.exploration) &&
+      ranking.recommended &&
+      ranking.recommended in options.models
+    ) {
       return { ...base, target: ranking.recommended, reason: "recommended" };
     }
     const best = ranking.scores.find((s) => s.target in options.models);
