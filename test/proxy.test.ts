@@ -130,5 +130,12 @@ describe.skipIf(!nginx)(`the proxy in front of a primary and a replica${note}`, 
     });
     expect(outcome.status).toBe(503);
     expect(((await outcome.json()) as { error: { code: string } }).error.code).toBe("FEEDBACK_DISABLED");
+    // So does a replica's hand-over of its rankings (a replica would not know the route: 404).
+    const handOver = await fetch(`${url}/feedback/rankings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ rankings: [] }),
+    });
+    expect(handOver.status).toBe(503);
   });
 });
