@@ -50,6 +50,22 @@ export interface RankingToKeep {
   doubt?: Doubt;
 }
 
+/** A ranking as it is kept, under `id`, now. */
+export function keptRanking(id: string, ranking: RankingToKeep): KeptRanking {
+  return {
+    id,
+    createdAt: new Date(),
+    query: ranking.query,
+    category: ranking.category ?? null,
+    targets: ranking.targets,
+    recommended: ranking.recommended ?? null,
+    propensity: ranking.recommended == null ? null : (ranking.propensity ?? 1),
+    explored: ranking.explored ?? false,
+    uncertainty: ranking.doubt?.uncertainty ?? 0,
+    reasons: ranking.doubt?.reasons ?? [],
+  };
+}
+
 /** Where /rank hands its rankings: kept here (the primary) or sent to the primary (a replica). */
 export interface RankingKeeper {
   /** An id for the ranking; it is kept (soon, in a batch) when feedback is enabled. */
@@ -82,18 +98,7 @@ export class FeedbackService implements RankingKeeper {
   keep(ranking: RankingToKeep): string {
     const id = randomUUID();
     if (!this.options.enabled) return id;
-    this.buffer.push({
-      id,
-      createdAt: new Date(),
-      query: ranking.query,
-      category: ranking.category ?? null,
-      targets: ranking.targets,
-      recommended: ranking.recommended ?? null,
-      propensity: ranking.recommended == null ? null : (ranking.propensity ?? 1),
-      explored: ranking.explored ?? false,
-      uncertainty: ranking.doubt?.uncertainty ?? 0,
-      reasons: ranking.doubt?.reasons ?? [],
-    });
+    this.buffer.push(keptRanking(id, ranking));
     this.timer ??= setTimeout(() => this.flush(), 100);
     return id;
   }

@@ -247,15 +247,7 @@ export class Ranker {
       const found = await index.searchWithEvidence(vector as Float32Array, k);
       t2 = performance.now();
       for (const n of found) {
-        const e = n.evidence;
-        if (e)
-          neighbours.push({
-            id: n.id,
-            similarity: n.similarity,
-            category: e.category,
-            scores: e.scores,
-            ...(e.preferences && { preferences: e.preferences }),
-          });
+        if (n.evidence) neighbours.push(scoredNeighbour(n, n.evidence));
       }
     } else {
       const found = await index.search(vector as Float32Array, k);
@@ -264,14 +256,7 @@ export class Ranker {
       // A neighbour SQLite does not have (deleted meanwhile, not yet replicated) is dropped.
       for (const n of found) {
         const e = evidence.get(n.id);
-        if (e)
-          neighbours.push({
-            id: n.id,
-            similarity: n.similarity,
-            category: e.category,
-            scores: e.scores,
-            ...(e.preferences && { preferences: e.preferences }),
-          });
+        if (e) neighbours.push(scoredNeighbour(n, e));
       }
     }
     const stages = { embed: t1 - t0, search: t2 - t1, scores: performance.now() - t2, aggregate: 0 };
@@ -281,4 +266,18 @@ export class Ranker {
   private prices(): Map<string, Prices> {
     return new Map(this.targets.targetPrices().map((t) => [t.name, t]));
   }
+}
+
+/** A hit with its evidence, as the ranking maths reads it. */
+function scoredNeighbour(
+  hit: { id: string; similarity: number },
+  e: Pick<ScoredNeighbour, "category" | "scores" | "preferences">,
+): ScoredNeighbour {
+  return {
+    id: hit.id,
+    similarity: hit.similarity,
+    category: e.category,
+    scores: e.scores,
+    ...(e.preferences && { preferences: e.preferences }),
+  };
 }

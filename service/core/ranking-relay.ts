@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { errorFields, type Logger } from "../logger.ts";
 import type { KeptRanking } from "../store/feedback-store.ts";
-import type { RankingKeeper, RankingToKeep } from "./feedback-service.ts";
+import { keptRanking, type RankingKeeper, type RankingToKeep } from "./feedback-service.ts";
 
 export interface RelayOptions {
   /** The primary's base URL (PRIMARY_URL). */
@@ -32,18 +32,7 @@ export class RankingRelay implements RankingKeeper {
 
   keep(ranking: RankingToKeep): string {
     const id = randomUUID();
-    this.held.push({
-      id,
-      createdAt: new Date(),
-      query: ranking.query,
-      category: ranking.category ?? null,
-      targets: ranking.targets,
-      recommended: ranking.recommended ?? null,
-      propensity: ranking.recommended == null ? null : (ranking.propensity ?? 1),
-      explored: ranking.explored ?? false,
-      uncertainty: ranking.doubt?.uncertainty ?? 0,
-      reasons: ranking.doubt?.reasons ?? [],
-    });
+    this.held.push(keptRanking(id, ranking));
     const max = this.options.maxHeld ?? 10_000;
     if (this.held.length > max) this.held.splice(0, this.held.length - max);
     this.timer ??= setTimeout(() => void this.flush(), this.options.flushMs ?? 100);
