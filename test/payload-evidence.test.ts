@@ -151,7 +151,38 @@ describe("evidence in the vector store's payloads", () => {
       }
       return out;
     };
+    // Comparisons travel in the payload too (arena battles: an example with no scores).
+    const battles = [
+      {
+        text: "which python sorting function is fastest",
+        model_a: "big",
+        model_b: "small",
+        winner: "model_b",
+      },
+      { text: "which python sorting function is fastest", model_a: "big", model_b: "small", winner: "tie" },
+    ];
+    const arena = await svc.request(
+      "POST",
+      "/admin/import?format=arena",
+      battles.map((b) => JSON.stringify(b)).join("\n"),
+      {
+        admin: true,
+        headers: { "content-type": "application/x-ndjson" },
+      },
+    );
+    expect(arena.status).toBe(201);
+    const [battleId] = [
+      ...svc.deps.stores.examples.idsByText(["which python sorting function is fastest"]).values(),
+    ];
+    expect(payloadOf(env.QDRANT_COLLECTION, battleId as string)).toMatchObject({
+      scores: {},
+      preferences: [["big", "small", 0.5, 2]],
+    });
+    queries.push({ query: "which python sorting function is fastest", k: 3 });
     const fromStore = await ask(svc);
+    // Its own nearest neighbour: ranked from its comparison (small won 1.5 of 2) with the others.
+    expect(fromStore.at(-1)?.hits[0]?.id).toBe(battleId);
+    expect(fromStore.at(-1)?.scores[0]?.target).toBe("small");
     await svc.close();
     svc = await startService({ ...env, RANK_EVIDENCE: "index" });
     // The replica path: one query with payloads, no read of the hits from SQLite.
