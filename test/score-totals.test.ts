@@ -110,8 +110,11 @@ describe("score totals kept by SQLite", () => {
       "staged_embeddings",
       "rankings",
       "outcomes",
+      "pair_outcomes",
+      "preferences",
     ])
       first.sqlite.exec(`DROP TABLE ${table}`);
+    first.sqlite.exec("ALTER TABLE targets DROP COLUMN prior_score");
     first.sqlite.exec("DROP INDEX examples_evidence_idx");
     first.sqlite.exec("DROP INDEX examples_version_idx");
     const journal = JSON.parse(readFileSync("migrations/meta/_journal.json", "utf8")) as {
