@@ -374,13 +374,8 @@ function withoutCurves(tuned: unknown): unknown {
   return rest;
 }
 
-/** `npm run eval -- routerdc`: the service end to end on RouterDC's train and test files. */
-async function routerDc(values: {
-  data?: string;
-  out?: string;
-  cache?: string;
-  sample?: string;
-}): Promise<void> {
+/** RouterDC's train files and test files (`--sample N`: a seeded N of each test file). */
+function routerDcFiles(values: { data?: string; sample?: string }) {
   const root =
     values.data === "../shared/data/routellm" || !values.data ? "../shared/data/routerdc" : values.data;
   const train = loadRouterDc(root, "train");
@@ -389,6 +384,17 @@ async function routerDc(values: {
     const n = Number(values.sample);
     test = Object.fromEntries(TASKS.map((t) => [t, sample(test[t], n, 1)])) as typeof test;
   }
+  return { train, test };
+}
+
+/** `npm run eval -- routerdc`: the service end to end on RouterDC's train and test files. */
+async function routerDc(values: {
+  data?: string;
+  out?: string;
+  cache?: string;
+  sample?: string;
+}): Promise<void> {
+  const { train, test } = routerDcFiles(values);
   const result = await evaluateRouterDc({
     train,
     test,
@@ -414,14 +420,7 @@ async function replayRouterDc(values: {
   share?: string;
   "seed-share"?: string;
 }): Promise<void> {
-  const root =
-    values.data === "../shared/data/routellm" || !values.data ? "../shared/data/routerdc" : values.data;
-  const train = loadRouterDc(root, "train");
-  let test = loadRouterDc(root, "test");
-  if (values.sample !== undefined) {
-    const n = Number(values.sample);
-    test = Object.fromEntries(TASKS.map((t) => [t, sample(test[t], n, 1)])) as typeof test;
-  }
+  const { train, test } = routerDcFiles(values);
   const share = Number(values.share ?? 0.1);
   const seedShare = Number(values["seed-share"] ?? 0.2);
   const seed = Number(values.seed ?? 1);
@@ -465,14 +464,7 @@ async function preferencesRouterDc(values: {
   seed?: string;
   battles?: string[];
 }): Promise<void> {
-  const root =
-    values.data === "../shared/data/routellm" || !values.data ? "../shared/data/routerdc" : values.data;
-  const train = loadRouterDc(root, "train");
-  let test = loadRouterDc(root, "test");
-  if (values.sample !== undefined) {
-    const n = Number(values.sample);
-    test = Object.fromEntries(TASKS.map((t) => [t, sample(test[t], n, 1)])) as typeof test;
-  }
+  const { train, test } = routerDcFiles(values);
   const perPrompt = (values.battles ?? ["all"]).map((b) => {
     if (b === "all") return "all" as const;
     const n = Number(b);

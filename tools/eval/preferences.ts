@@ -12,7 +12,7 @@
 import type { Embedder } from "../../service/embedding/embedder.ts";
 import { rng } from "../../service/routing/crossval.ts";
 import { REPLAY_SETTINGS } from "./replay.ts";
-import { type Item, TASKS, type Task } from "./routerdc.ts";
+import { type Item, TASKS, type Task, topPick } from "./routerdc.ts";
 import { EvalService } from "./service.ts";
 
 export interface Battle {
@@ -80,19 +80,8 @@ export async function evaluatePreferences(options: {
     try {
       await service.pin(REPLAY_SETTINGS);
       await load(service);
-      const tasks = {} as Record<Task, number>;
-      for (const task of TASKS) {
-        const items = options.test[task];
-        await service.embedder.embed(items.map((i) => i.text));
-        let quality = 0;
-        for (const [n, item] of items.entries()) {
-          const top = (await service.rank(item.text))[0]?.target;
-          quality += top === undefined ? 0 : (item.scores[top] ?? 0);
-          options.onProgress?.(`${name}: ${task}`, n + 1, items.length);
-        }
-        tasks[task] = (100 * quality) / items.length;
-      }
-      rows.push({ name, tasks, average: TASKS.reduce((s, t) => s + tasks[t], 0) / TASKS.length });
+      const { tasks, average } = await topPick(service, options.test, name, options.onProgress);
+      rows.push({ name, tasks, average });
     } finally {
       await service.close();
     }

@@ -20,7 +20,7 @@
  */
 import type { Embedder } from "../../service/embedding/embedder.ts";
 import { shuffled } from "./datasets.ts";
-import { type Item, TASKS, type Task } from "./routerdc.ts";
+import { type Item, TASKS, type Task, topPick } from "./routerdc.ts";
 import { EvalService } from "./service.ts";
 
 /** The models withheld by default: the best on MMLU and CMMLU, and the best on ARC (train files' means). */
@@ -197,30 +197,14 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   };
 }
 
-/** Top-pick quality of the service on every test prompt (the top score: what a greedy caller calls). */
+/** Top-pick quality on every test prompt, and how often the withheld target came first. */
 async function testQuality(
   service: EvalService,
   options: ReplayOptions,
   label: string,
 ): Promise<TaskQuality> {
-  const tasks = {} as Record<Task, number>;
-  let withheldTop = 0;
-  let total = 0;
-  for (const task of TASKS) {
-    const items = options.test[task];
-    await service.embedder.embed(items.map((i) => i.text));
-    let quality = 0;
-    for (const [n, item] of items.entries()) {
-      const top = (await service.rank(item.text))[0]?.target;
-      quality += top === undefined ? 0 : (item.scores[top] ?? 0);
-      if (top === options.withheld) withheldTop++;
-      options.onProgress?.(`${label}: test ${task}`, n + 1, items.length);
-    }
-    tasks[task] = (100 * quality) / items.length;
-    total += items.length;
-  }
-  const average = TASKS.reduce((s, t) => s + tasks[t], 0) / TASKS.length;
-  return { tasks, average, withheldTop: (100 * withheldTop) / total };
+  const r = await topPick(service, options.test, label, options.onProgress, options.withheld);
+  return { tasks: r.tasks, average: r.average, withheldTop: r.watchedFirst };
 }
 
 /** Share of the gap between seed only and full information that a router closes. */

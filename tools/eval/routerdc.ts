@@ -69,6 +69,44 @@ export interface RouterDcResult {
   tested: Record<Task, number>;
 }
 
+/** Top-pick quality (%) of a router per task, their average, and how often `watched` came first (%). */
+export interface TopPick {
+  tasks: Record<Task, number>;
+  average: number;
+  watchedFirst: number;
+}
+
+/**
+ * Every test prompt sent to the service's POST /rank: the mean quality of the target ranked first
+ * (the top score: what a greedy caller calls), per task and averaged over the tasks.
+ */
+export async function topPick(
+  service: EvalService,
+  test: Record<Task, Item[]>,
+  phase: string,
+  onProgress?: (phase: string, done: number, total: number) => void,
+  watched?: string,
+): Promise<TopPick> {
+  const tasks = {} as Record<Task, number>;
+  let first = 0;
+  let total = 0;
+  for (const task of TASKS) {
+    const items = test[task];
+    await service.embedder.embed(items.map((i) => i.text));
+    let quality = 0;
+    for (const [n, item] of items.entries()) {
+      const top = (await service.rank(item.text))[0]?.target;
+      quality += top === undefined ? 0 : (item.scores[top] ?? 0);
+      if (top !== undefined && top === watched) first++;
+      onProgress?.(`${phase}: ${task}`, n + 1, items.length);
+    }
+    tasks[task] = (100 * quality) / items.length;
+    total += items.length;
+  }
+  const average = TASKS.reduce((s, t) => s + tasks[t], 0) / TASKS.length;
+  return { tasks, average, watchedFirst: total === 0 ? 0 : (100 * first) / total };
+}
+
 /** Top-pick accuracy (%) per task of the service on `test`, after importing `train`. */
 export async function evaluateRouterDc(options: {
   train: Record<Task, Item[]>;
@@ -82,30 +120,13 @@ export async function evaluateRouterDc(options: {
     const train = TASKS.flatMap((t) => options.train[t]);
     await service.import(train);
 
-    const rankAll = async (phase: string) => {
-      const tasks = {} as Record<Task, number>;
-      for (const task of TASKS) {
-        const items = options.test[task];
-        await service.embedder.embed(items.map((i) => i.text));
-        let quality = 0;
-        for (const [n, item] of items.entries()) {
-          const first = (await service.rank(item.text))[0]?.target;
-          quality += first === undefined ? 0 : (item.scores[first] ?? 0);
-          options.onProgress?.(`${phase} ${task}`, n + 1, items.length);
-        }
-        tasks[task] = (100 * quality) / items.length;
-      }
-      const average = TASKS.reduce((s, t) => s + tasks[t], 0) / TASKS.length;
-      return { tasks, average };
-    };
-
-    const before = await rankAll("defaults");
+    const before = await topPick(service, options.test, "defaults", options.onProgress);
     const status = await service.tune();
-    const after = await rankAll("tuned");
+    const after = await topPick(service, options.test, "tuned", options.onProgress);
     return {
       rows: [
-        { name: "this service, safe defaults (before tuning)", ...before },
-        { name: "this service, after its own tuning", ...after },
+        { name: "this service, safe defaults (before tuning)", tasks: before.tasks, average: before.average },
+        { name: "this service, after its own tuning", tasks: after.tasks, average: after.average },
       ],
       settings: status.settings,
       evaluation: status.evaluation,

@@ -1,0 +1,91 @@
+import { existsSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { HashEmbedder } from "../service/embedding/hash.ts";
+import { battlesFromScores, evaluatePreferences, preferencesMarkdown } from "../tools/eval/preferences.ts";
+import { gapRecovered, replay, replayMarkdown } from "../tools/eval/replay.ts";
+import { loadRouterDc, sample, TASKS } from "../tools/eval/routerdc.ts";
+import { tempDir } from "./support/harness.ts";
+
+const ROOT = "../shared/data/routerdc";
+const here = existsSync(`${ROOT}/mmlu_train.jsonl`);
+
+describe("battles generated from scores", () => {
+  const item = { text: "q", category: "c", scores: { a: 1, b: 0, c: 1 } };
+  it("gives every pair a battle, the higher score winning and equal scores tying", () => {
+    expect(battlesFromScores([item], "all", 1).map((b) => [b.model_a, b.model_b, b.winner])).toEqual([
+      ["a", "b", "model_a"],
+      ["a", "c", "tie"],
+      ["b", "c", "model_b"],
+    ]);
+  });
+  it("gives N random pairs a prompt when asked", () => {
+    const battles = battlesFromScores([item, { ...item, text: "r" }], 2, 7);
+    expect(battles).toHaveLength(4);
+    expect(new Set(battles.filter((b) => b.text === "q").map((b) => `${b.model_a}/${b.model_b}`)).size).toBe(
+      2,
+    );
+  });
+});
+
+describe.skipIf(!here)(
+  `npm run eval -- replay | preferences${here ? "" : ` (skipped: ${ROOT} is absent)`}`,
+  () => {
+    const small = (n: number, split: "train" | "test") => {
+      const all = loadRouterDc(ROOT, split);
+      return Object.fromEntries(TASKS.map((t) => [t, sample(all[t], n, 3)])) as typeof all;
+    };
+
+    it("replays a stream with a withheld model through the API and reports every router", async () => {
+      const tmp = tempDir();
+      try {
+        const r = await replay({
+          train: small(20, "train"),
+          test: small(5, "test"),
+          withheld: "meta-llama/Meta-Llama-3-8B",
+          seedShare: 0.2,
+          share: 0.5,
+          seed: 1,
+          cacheDir: tmp.dir,
+          embedder: new HashEmbedder(64),
+        });
+        expect([r.seedPrompts, r.streamPrompts, r.testPrompts]).toEqual([20, 80, 25]);
+        // The seed-only router never knew the withheld model; the streams called it, the exploring one explored.
+        expect(r.seedOnly.withheldTop).toBe(0);
+        expect(r.exploring.stream.explored).toBeGreaterThan(0);
+        expect(r.greedy.stream.explored).toBe(0);
+        expect(r.exploring.stream.withheldCalled + r.greedy.stream.withheldCalled).toBeGreaterThan(0);
+        for (const q of [r.seedOnly, r.exploring, r.greedy, r.full, r.seedLabelled]) {
+          expect(q.average).toBeCloseTo(TASKS.reduce((s, t) => s + q.tasks[t], 0) / TASKS.length, 10);
+        }
+        const gap = r.full.average - r.seedOnly.average;
+        if (gap !== 0) expect(gapRecovered(r, r.full)).toBeCloseTo(1, 10);
+        const md = replayMarkdown([r], "npm run eval -- replay", 0.5);
+        expect(md).toContain("| meta-llama/Meta-Llama-3-8B | streamed, exploring (share 0.5) |");
+      } finally {
+        tmp.remove();
+      }
+    }, 120_000);
+
+    it("ranks the same test prompts from scores and from battles only", async () => {
+      const tmp = tempDir();
+      try {
+        const r = await evaluatePreferences({
+          train: small(10, "train"),
+          test: small(4, "test"),
+          perPrompt: ["all", 1],
+          seed: 1,
+          cacheDir: tmp.dir,
+          embedder: new HashEmbedder(64),
+        });
+        expect(r.rows.map((row) => row.name)).toEqual([
+          "scores (every model's score on every prompt)",
+          "preferences only (every pair a prompt: 1050 battles)",
+          "preferences only (1 random pair a prompt: 50 battles)",
+        ]);
+        expect(preferencesMarkdown(r, "npm run eval -- preferences")).toContain("| against scores |");
+      } finally {
+        tmp.remove();
+      }
+    }, 120_000);
+  },
+);
