@@ -12,6 +12,7 @@ import {
   rankByPriors,
   rankTargets,
   type ScoredNeighbour,
+  withIntroduced,
   withUnsupported,
 } from "../routing/aggregate.ts";
 import { type Explored, explore } from "../routing/explore.ts";
@@ -137,13 +138,10 @@ export class Ranker {
     const { category } = request;
     const why = fallbackReason(neighbours, settings, k);
     const share = this.options.explorationShare ?? 0;
+    const introduced = targets.some((t) => t.priorScore !== null);
     const stats =
-      settings.shrinkage > 0 ||
-      why !== undefined ||
-      category !== undefined ||
-      share > 0 ||
-      targets.some((t) => t.priorScore !== null)
-        ? this.stats.get()
+      settings.shrinkage > 0 || why !== undefined || category !== undefined || share > 0 || introduced
+        ? withIntroduced(this.stats.get(), targets)
         : undefined;
     const categoryKnown = category === undefined ? undefined : stats?.byCategory.has(category) === true;
     let fallback: string | undefined;

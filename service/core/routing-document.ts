@@ -27,7 +27,12 @@ export interface RoutingDocument {
   collection: string;
   choice: RoutingChoice;
   targets: DocumentTarget[];
-  stats: { overall: Record<string, number>; byCategory: Record<string, Record<string, number>> };
+  stats: {
+    overall: Record<string, number>;
+    byCategory: Record<string, Record<string, number>>;
+    /** How many scores each mean rests on (absent in documents published before it was kept). */
+    counts?: { overall: Record<string, number>; byCategory: Record<string, Record<string, number>> };
+  };
 }
 
 /** A document's content: what a change is judged on (not its version or time). */
@@ -48,13 +53,23 @@ export function documentContent(parts: {
     targets: [...parts.targets].sort((a, b) => a.name.localeCompare(b.name)),
     stats: {
       overall: sortedRecord(parts.stats.overall),
-      byCategory: Object.fromEntries(
-        [...parts.stats.byCategory]
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([c, m]) => [c, sortedRecord(m)]),
-      ),
+      byCategory: sortedCategories(parts.stats.byCategory),
+      ...(parts.stats.counts && {
+        counts: {
+          overall: sortedRecord(parts.stats.counts.overall),
+          byCategory: sortedCategories(parts.stats.counts.byCategory),
+        },
+      }),
     },
   };
+}
+
+function sortedCategories(
+  m: ReadonlyMap<string, Readonly<Record<string, number>>>,
+): Record<string, Record<string, number>> {
+  return Object.fromEntries(
+    [...m].sort(([a], [b]) => a.localeCompare(b)).map(([c, r]) => [c, sortedRecord(r)]),
+  );
 }
 
 /** The content's fingerprint: equal for equal content, whatever order its parts were read in. */
@@ -64,7 +79,14 @@ export function contentDigest(content: DocumentContent): string {
 
 /** The document's target statistics in the shape the ranking reads. */
 export function documentStats(doc: RoutingDocument): TargetStats {
-  return { overall: doc.stats.overall, byCategory: new Map(Object.entries(doc.stats.byCategory)) };
+  const { counts } = doc.stats;
+  return {
+    overall: doc.stats.overall,
+    byCategory: new Map(Object.entries(doc.stats.byCategory)),
+    ...(counts && {
+      counts: { overall: counts.overall, byCategory: new Map(Object.entries(counts.byCategory)) },
+    }),
+  };
 }
 
 function sortedRecord(r: Readonly<Record<string, number>>): Record<string, number> {

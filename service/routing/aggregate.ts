@@ -31,12 +31,59 @@ export interface RankedTarget {
   support: number;
   /** Share of the score that comes from the neighbours rather than the prior, in [0, 1]. */
   confidence: number;
+  /**
+   * For a target no neighbour scored, offered at its prior: how many outcomes that prior rests on
+   * (what exploration's posterior narrows by). Not part of the answer.
+   */
+  priorOutcomes?: number;
 }
 
 /** Mean score of each target, overall and per category: the priors that thin evidence is shrunk toward. */
 export interface TargetStats {
   overall: Readonly<Record<string, number>>;
   byCategory: ReadonlyMap<string, Readonly<Record<string, number>>>;
+  /** How many scores each mean rests on (read from the store; absent where not known). */
+  counts?: {
+    overall: Readonly<Record<string, number>>;
+    byCategory: ReadonlyMap<string, Readonly<Record<string, number>>>;
+  };
+}
+
+/** A target created with a prior counts it as this many outcomes: early outcomes move it, not overturn it. */
+export const PRIOR_OUTCOMES = 10;
+
+/**
+ * The statistics with every introduced target's means (a target created with a prior, before any
+ * example scored it) smoothed toward that prior: overall (sum + PRIOR_OUTCOMES · prior) /
+ * (n + PRIOR_OUTCOMES), and in each category (sum + PRIOR_OUTCOMES · overall) / (n +
+ * PRIOR_OUTCOMES), in every category, those where it has no outcome yet included. A few early
+ * failures then do not bury a new target everywhere, and its means learn where it is good as
+ * outcomes arrive. Other targets' means are as stored.
+ */
+export function withIntroduced(stats: TargetStats, targets: readonly TargetInfo[]): TargetStats {
+  const introduced = targets.filter((t) => t.priorScore != null);
+  if (introduced.length === 0) return stats;
+  const counts = stats.counts;
+  const overall: Record<string, number> = { ...stats.overall };
+  const overallCounts: Record<string, number> = { ...counts?.overall };
+  const byCategory = new Map([...stats.byCategory].map(([c, m]) => [c, { ...m }]));
+  const byCategoryCounts = new Map([...(counts?.byCategory ?? [])].map(([c, m]) => [c, { ...m }]));
+  for (const t of introduced) {
+    const n = counts?.overall[t.name] ?? 0;
+    const mean = stats.overall[t.name] ?? 0;
+    const smoothed = (mean * n + PRIOR_OUTCOMES * (t.priorScore as number)) / (n + PRIOR_OUTCOMES);
+    overall[t.name] = smoothed;
+    overallCounts[t.name] = n;
+    for (const [category, means] of byCategory) {
+      const nc = counts?.byCategory.get(category)?.[t.name] ?? 0;
+      const mc = means[t.name] ?? 0;
+      means[t.name] = (mc * nc + PRIOR_OUTCOMES * smoothed) / (nc + PRIOR_OUTCOMES);
+      const cc = byCategoryCounts.get(category) ?? {};
+      cc[t.name] = nc;
+      byCategoryCounts.set(category, cc);
+    }
+  }
+  return { overall, byCategory, counts: { overall: overallCounts, byCategory: byCategoryCounts } };
 }
 
 /** How neighbours' scores are combined; fitted on the operator's data by `npm run eval -- --tune`. */
@@ -365,7 +412,7 @@ export interface UnsupportedOptions {
   category?: string;
   /**
    * Every eligible target no neighbour scored (exploration on: any of them may be tried); else only
-   * new targets, those no example scores yet that were created with a prior.
+   * introduced targets, those created with a prior before any example scored them.
    */
   all: boolean;
 }
@@ -388,11 +435,19 @@ export function withUnsupported(
     (t) =>
       !have.has(t.name) &&
       eligibleTargets([t], options.only).size > 0 &&
-      (options.all || (t.priorScore != null && stats.overall[t.name] === undefined)),
+      (options.all || t.priorScore != null),
   );
   if (missing.length === 0) return [...ranked];
   const settings = options.settings ?? DEFAULT_SETTINGS;
   const means = priors(neighbours, stats, settings, options.category);
+  const counts = stats.counts
+    ? priors(
+        neighbours,
+        { overall: stats.counts.overall, byCategory: stats.counts.byCategory },
+        settings,
+        options.category,
+      )
+    : {};
   const overall = Object.values(stats.overall);
   const field = overall.length > 0 ? overall.reduce((a, b) => a + b, 0) / overall.length : 0.5;
   const added = missing.map((t) => ({
@@ -400,6 +455,7 @@ export function withUnsupported(
     score: means[t.name] ?? t.priorScore ?? field,
     support: 0,
     confidence: 0,
+    priorOutcomes: (counts[t.name] ?? 0) + (t.priorScore != null ? PRIOR_OUTCOMES : 0),
   }));
   return sortRanked([...ranked, ...added]);
 }

@@ -25,11 +25,12 @@ const MIN_VARIANCE = 0.01;
 /**
  * A target's posterior over its score given its neighbours, as a normal: mean the ranked score,
  * variance p(1 − p) / (support + 1), the variance of a [0, 1] outcome shrunk by the neighbours that
- * scored it (a target no neighbour scored keeps the whole prior spread).
+ * scored it. A target no neighbour scored is offered at its prior: the outcomes that prior rests on
+ * narrow it instead (none: the whole spread).
  */
-export function posteriorSd(t: Pick<RankedTarget, "score" | "support">): number {
+export function posteriorSd(t: Pick<RankedTarget, "score" | "support" | "priorOutcomes">): number {
   const p = Math.min(Math.max(t.score, 0), 1);
-  return Math.sqrt(Math.max(p * (1 - p), MIN_VARIANCE) / (t.support + 1));
+  return Math.sqrt(Math.max(p * (1 - p), MIN_VARIANCE) / (t.support + (t.priorOutcomes ?? 0) + 1));
 }
 
 /**

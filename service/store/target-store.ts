@@ -1,4 +1,5 @@
 import { asc, eq, sql } from "drizzle-orm";
+import type { TargetStats } from "../routing/aggregate.ts";
 import type { Db } from "./database.ts";
 import { scores, scoreTotals, targets } from "./schema.ts";
 
@@ -72,9 +73,10 @@ export class TargetStore {
    * from `score_totals`, which triggers keep in step with every write, so the cost grows with
    * categories × targets, not with the number of scores.
    */
-  targetStats(): { overall: Record<string, number>; byCategory: Map<string, Record<string, number>> } {
+  targetStats(): TargetStats {
     const total = new Map<string, [number, number]>();
     const byCategory = new Map<string, Record<string, number>>();
+    const countsByCategory = new Map<string, Record<string, number>>();
     for (const r of this.db.select().from(scoreTotals).all()) {
       const t = total.get(r.target) ?? [0, 0];
       total.set(r.target, [t[0] + r.sum, t[1] + r.n]);
@@ -82,9 +84,19 @@ export class TargetStore {
         const m = byCategory.get(r.category) ?? {};
         m[r.target] = r.sum / r.n;
         byCategory.set(r.category, m);
+        const c = countsByCategory.get(r.category) ?? {};
+        c[r.target] = r.n;
+        countsByCategory.set(r.category, c);
       }
     }
-    return { overall: Object.fromEntries([...total].map(([t, [s, n]]) => [t, s / n])), byCategory };
+    return {
+      overall: Object.fromEntries([...total].map(([t, [s, n]]) => [t, s / n])),
+      byCategory,
+      counts: {
+        overall: Object.fromEntries([...total].map(([t, [, n]]) => [t, n])),
+        byCategory: countsByCategory,
+      },
+    };
   }
 
   /** Name, enabled flag and prior of every target: the cheap read /rank needs. */
