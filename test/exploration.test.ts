@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { PRIOR_OUTCOMES, type RankedTarget, withIntroduced } from "../service/routing/aggregate.ts";
+import {
+  PRIOR_OUTCOMES,
+  type RankedTarget,
+  type TargetStats,
+  withIntroduced,
+} from "../service/routing/aggregate.ts";
 import { explore, posteriorSd } from "../service/routing/explore.ts";
 import { type ErrorBody, type RankBody, startService, type TestService, TOPICS } from "./support/harness.ts";
 
@@ -35,15 +40,15 @@ describe("exploration: Thompson sampling capped at a share, with the policy's pr
   });
 
   it("smooths an introduced target's means toward its prior: early failures move it, not bury it", () => {
-    const stats = {
+    const stats: TargetStats = {
       overall: { old: 0.7, newcomer: 0 },
-      byCategory: new Map([
+      byCategory: new Map<string, Record<string, number>>([
         ["code", { old: 0.8, newcomer: 0 }],
         ["poetry", { old: 0.6 }],
       ]),
       counts: {
         overall: { old: 100, newcomer: 2 },
-        byCategory: new Map([
+        byCategory: new Map<string, Record<string, number>>([
           ["code", { old: 50, newcomer: 2 }],
           ["poetry", { old: 50 }],
         ]),

@@ -2,7 +2,14 @@ import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { HashEmbedder } from "../service/embedding/hash.ts";
 import { battlesFromScores, evaluatePreferences, preferencesMarkdown } from "../tools/eval/preferences.ts";
-import { gapRecovered, replay, replayMarkdown } from "../tools/eval/replay.ts";
+import {
+  gapInterval,
+  gapRecovered,
+  type ReplayResult,
+  replay,
+  replayMarkdown,
+  type TaskQuality,
+} from "../tools/eval/replay.ts";
 import { loadRouterDc, sample, TASKS } from "../tools/eval/routerdc.ts";
 import { tempDir } from "./support/harness.ts";
 
@@ -24,6 +31,32 @@ describe("battles generated from scores", () => {
     expect(new Set(battles.filter((b) => b.text === "q").map((b) => `${b.model_a}/${b.model_b}`)).size).toBe(
       2,
     );
+  });
+});
+
+describe("the replay's paired interval for the share of the gap recovered", () => {
+  const quality = (per: number[]): TaskQuality => {
+    const perPrompt = Object.fromEntries(TASKS.map((t) => [t, per])) as TaskQuality["perPrompt"];
+    const mean = (100 * per.reduce((a, b) => a + b, 0)) / per.length;
+    return {
+      tasks: Object.fromEntries(TASKS.map((t) => [t, mean])) as TaskQuality["tasks"],
+      average: mean,
+      withheldTop: 0,
+      perPrompt,
+    };
+  };
+  it("is exactly 0 for a router that picks as seed-only does, and 1 for one that picks as full information does", () => {
+    const seedOnly = quality([0, 0, 1, 0, 1, 0, 0, 1]);
+    const full = quality([1, 0, 1, 1, 1, 0, 1, 1]);
+    const r = { seedOnly: { ...seedOnly, servedOnStream: 0 }, full } as unknown as ReplayResult;
+    expect(gapInterval(r, seedOnly)).toEqual([0, 0]);
+    expect(gapInterval(r, full)).toEqual([1, 1]);
+    // Half of full's gains: the interval holds the point estimate and is not a point.
+    const half = quality([1, 0, 1, 0, 1, 0, 1, 1]);
+    const [lo, hi] = gapInterval(r, half);
+    expect(gapRecovered(r, half)).toBeCloseTo(2 / 3, 10);
+    expect(lo).toBeLessThan(2 / 3);
+    expect(hi).toBeGreaterThanOrEqual(2 / 3);
   });
 });
 

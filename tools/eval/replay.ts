@@ -19,6 +19,7 @@
  *                          [--seed-share 0.2] [--sample N] [--seed 1]
  */
 import type { Embedder } from "../../service/embedding/embedder.ts";
+import { rng } from "../../service/routing/crossval.ts";
 import { shuffled } from "./datasets.ts";
 import { type Item, TASKS, type Task, topPick } from "./routerdc.ts";
 import { EvalService } from "./service.ts";
@@ -62,6 +63,8 @@ export interface TaskQuality {
   average: number;
   /** Share of test prompts whose top pick is the withheld target (%). */
   withheldTop: number;
+  /** The top pick's quality on each test prompt (for paired intervals). */
+  perPrompt: Record<Task, number[]>;
 }
 
 /** What happened during a stream. */
@@ -204,7 +207,7 @@ async function testQuality(
   label: string,
 ): Promise<TaskQuality> {
   const r = await topPick(service, options.test, label, options.onProgress, options.withheld);
-  return { tasks: r.tasks, average: r.average, withheldTop: r.watchedFirst };
+  return { tasks: r.tasks, average: r.average, withheldTop: r.watchedFirst, perPrompt: r.perPrompt };
 }
 
 /** Share of the gap between seed only and full information that a router closes. */
@@ -213,14 +216,51 @@ export function gapRecovered(r: ReplayResult, router: TaskQuality): number {
   return gap === 0 ? Number.NaN : (router.average - r.seedOnly.average) / gap;
 }
 
+/**
+ * A 95% interval for the share of the gap `router` recovers, by a paired bootstrap: each task's test
+ * prompts resampled with replacement (the same draw for every router), the task averages and the
+ * share recomputed, 1,000 times; the 2.5th and 97.5th percentiles.
+ */
+export function gapInterval(r: ReplayResult, router: TaskQuality, reps = 1000, seed = 1): [number, number] {
+  const next = rng(seed);
+  const shares: number[] = [];
+  for (let b = 0; b < reps; b++) {
+    let gained = 0;
+    let gap = 0;
+    for (const task of TASKS) {
+      const base = r.seedOnly.perPrompt[task];
+      const n = base.length;
+      let sBase = 0;
+      let sFull = 0;
+      let sRouter = 0;
+      for (let i = 0; i < n; i++) {
+        const j = Math.floor(next() * n);
+        sBase += base[j] as number;
+        sFull += r.full.perPrompt[task][j] as number;
+        sRouter += router.perPrompt[task][j] as number;
+      }
+      gained += (sRouter - sBase) / n;
+      gap += (sFull - sBase) / n;
+    }
+    shares.push(gap === 0 ? Number.NaN : gained / gap);
+  }
+  const sorted = shares.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return [at(0.025), at(0.975)];
+}
+
 /** The replay's table. */
 export function replayMarkdown(results: readonly ReplayResult[], command: string, share: number): string {
   const fmt = (x: number) => x.toFixed(2);
   const pct = (x: number) => (Number.isNaN(x) ? "n/a" : `${(100 * x).toFixed(0)}%`);
+  const recovered = (r: ReplayResult, q: TaskQuality) => {
+    const [lo, hi] = gapInterval(r, q);
+    return `${pct(gapRecovered(r, q))} (${pct(lo)} to ${pct(hi)})`;
+  };
   const out = [
     `\`${command}\``,
     "",
-    `| withheld target | router | ${TASKS.join(" | ")} | average | gap recovered | withheld ranked first (test) | served during the stream |`,
+    `| withheld target | router | ${TASKS.join(" | ")} | average | gap recovered (95% interval) | withheld ranked first (test) | served during the stream |`,
     `|---|---|${TASKS.map(() => "---|").join("")}---|---|---|---|`,
   ];
   for (const r of results) {
@@ -229,18 +269,18 @@ export function replayMarkdown(results: readonly ReplayResult[], command: string
     out.push(
       row("seed only", r.seedOnly, ["0%", "0.0%", `${fmt(r.seedOnly.servedOnStream)} (its top pick)`]),
       row(`streamed, exploring (share ${share})`, r.exploring, [
-        pct(gapRecovered(r, r.exploring)),
+        recovered(r, r.exploring),
         `${r.exploring.withheldTop.toFixed(1)}%`,
         fmt(r.exploring.stream.served),
       ]),
       row("streamed, greedy", r.greedy, [
-        pct(gapRecovered(r, r.greedy)),
+        recovered(r, r.greedy),
         `${r.greedy.withheldTop.toFixed(1)}%`,
         fmt(r.greedy.stream.served),
       ]),
       row("full information", r.full, ["100%", `${r.full.withheldTop.toFixed(1)}%`, ""]),
       row("(seed only, with the new target's scores too)", r.seedLabelled, [
-        pct(gapRecovered(r, r.seedLabelled)),
+        recovered(r, r.seedLabelled),
         `${r.seedLabelled.withheldTop.toFixed(1)}%`,
         "",
       ]),

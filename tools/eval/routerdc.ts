@@ -74,6 +74,8 @@ export interface TopPick {
   tasks: Record<Task, number>;
   average: number;
   watchedFirst: number;
+  /** The quality of the top pick on each test prompt, in the test files' order (paired comparisons). */
+  perPrompt: Record<Task, number[]>;
 }
 
 /**
@@ -88,23 +90,25 @@ export async function topPick(
   watched?: string,
 ): Promise<TopPick> {
   const tasks = {} as Record<Task, number>;
+  const perPrompt = {} as Record<Task, number[]>;
   let first = 0;
   let total = 0;
   for (const task of TASKS) {
     const items = test[task];
     await service.embedder.embed(items.map((i) => i.text));
-    let quality = 0;
+    const qualities: number[] = [];
     for (const [n, item] of items.entries()) {
       const top = (await service.rank(item.text))[0]?.target;
-      quality += top === undefined ? 0 : (item.scores[top] ?? 0);
+      qualities.push(top === undefined ? 0 : (item.scores[top] ?? 0));
       if (top !== undefined && top === watched) first++;
       onProgress?.(`${phase}: ${task}`, n + 1, items.length);
     }
-    tasks[task] = (100 * quality) / items.length;
+    perPrompt[task] = qualities;
+    tasks[task] = (100 * qualities.reduce((a, b) => a + b, 0)) / items.length;
     total += items.length;
   }
   const average = TASKS.reduce((s, t) => s + tasks[t], 0) / TASKS.length;
-  return { tasks, average, watchedFirst: total === 0 ? 0 : (100 * first) / total };
+  return { tasks, average, watchedFirst: total === 0 ? 0 : (100 * first) / total, perPrompt };
 }
 
 /** Top-pick accuracy (%) per task of the service on `test`, after importing `train`. */
