@@ -127,7 +127,12 @@ describe("FEEDBACK_REVIEW: outcomes wait for an operator", () => {
     }
     const res = await admin(svc, "GET", "/admin/feedback/arrivals?hours=1&bucket_minutes=60");
     expect(res.status).toBe(200);
-    const { buckets } = (await res.json()) as { buckets: Array<{ target: string; outcomes: number }> };
+    const { buckets } = (await res.json()) as {
+      buckets: Array<{ start: string; target: string; outcomes: number }>;
+    };
+    // Hour buckets: each starts on the hour, and the outcomes of the last second fill at most two a target.
+    for (const b of buckets) expect(Date.parse(b.start) % 3_600_000).toBe(0);
+    expect(buckets.filter((b) => b.target === "small").length).toBeLessThanOrEqual(2);
     const total = (t: string) => buckets.filter((b) => b.target === t).reduce((s, b) => s + b.outcomes, 0);
     expect(total("small")).toBe(4);
     expect(total("big")).toBe(2);

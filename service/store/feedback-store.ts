@@ -186,14 +186,16 @@ export class FeedbackStore {
    * since `since`: how outcomes arrive.
    */
   arrivals(since: Date, bucketMs: number): Array<{ bucket: number; target: string; outcomes: number }> {
-    const b = sql<number>`(${outcomes.updatedAt} / ${bucketMs}) * ${bucketMs}`;
+    // Inlined as an integer: a bound JS number is a REAL to SQLite, and the division would not truncate.
+    const width = sql.raw(String(Math.max(1, Math.floor(bucketMs))));
+    const b = sql<number>`(${outcomes.updatedAt} / ${width}) * ${width}`;
     const scores = this.db
       .select({ bucket: b, target: outcomes.target, outcomes: count() })
       .from(outcomes)
       .where(and(eq(outcomes.status, "accepted"), gte(outcomes.updatedAt, since)))
       .groupBy(b, outcomes.target)
       .all();
-    const pb = sql<number>`(${pairOutcomes.updatedAt} / ${bucketMs}) * ${bucketMs}`;
+    const pb = sql<number>`(${pairOutcomes.updatedAt} / ${width}) * ${width}`;
     const pairs = this.db
       .select({ bucket: pb, a: pairOutcomes.targetA, bt: pairOutcomes.targetB, outcomes: count() })
       .from(pairOutcomes)
