@@ -101,6 +101,7 @@ async function main(): Promise<void> {
       share: { type: "string", default: "0.1" },
       "seed-share": { type: "string", default: "0.2" },
       battles: { type: "string", multiple: true },
+      settings: { type: "string" },
     },
   });
   const arg = positionals[0];
@@ -419,6 +420,7 @@ async function replayRouterDc(values: {
   withhold?: string[];
   share?: string;
   "seed-share"?: string;
+  settings?: string;
 }): Promise<void> {
   const { train, test } = routerDcFiles(values);
   const share = Number(values.share ?? 0.1);
@@ -436,6 +438,7 @@ async function replayRouterDc(values: {
         seedShare,
         share,
         seed,
+        ...(values.settings && { settings: JSON.parse(values.settings) as Record<string, unknown> }),
         cacheDir: values.cache ?? ".cache/embeddings",
         onProgress: phaseBars(),
       }),
@@ -445,7 +448,7 @@ async function replayRouterDc(values: {
     "# Replay: a withheld model learned from outcomes",
     "",
     replayMarkdown(results, `npm run eval -- ${process.argv.slice(2).join(" ")}`, share),
-    `Settings pinned for every router: \`${JSON.stringify(REPLAY_SETTINGS)}\``,
+    `Settings pinned for every router: \`${JSON.stringify(results[0]?.settings ?? REPLAY_SETTINGS)}\``,
     "",
   ].join("\n");
   const out = values.out ?? "eval-report";

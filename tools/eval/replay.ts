@@ -51,6 +51,8 @@ export interface ReplayOptions {
   seedShare: number;
   /** EXPLORATION_SHARE of the exploring stream. */
   share: number;
+  /** Ranking settings pinned for every router (the API's names); REPLAY_SETTINGS by default. */
+  settings?: Record<string, unknown>;
   seed: number;
   cacheDir: string;
   embedder?: Embedder;
@@ -90,6 +92,7 @@ export interface ReplayResult {
   full: TaskQuality;
   /** The seed share with every score, the withheld target's included. */
   seedLabelled: TaskQuality;
+  settings: Record<string, unknown>;
   seconds: number;
 }
 
@@ -113,7 +116,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
 
   const open = async (env: Record<string, string> = {}) => {
     const service = await EvalService.start({ cacheDir: options.cacheDir, embedder: options.embedder, env });
-    await service.pin(REPLAY_SETTINGS);
+    await service.pin(options.settings ?? REPLAY_SETTINGS);
     return service;
   };
 
@@ -196,6 +199,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     greedy,
     full,
     seedLabelled,
+    settings: options.settings ?? REPLAY_SETTINGS,
     seconds: (performance.now() - started) / 1000,
   };
 }
