@@ -59,7 +59,41 @@ export function battlesFromScores(items: readonly Item[], perPrompt: "all" | num
 export interface PreferenceResult {
   battles: number;
   trained: number;
-  rows: Array<{ name: string; tasks: Record<Task, number>; average: number }>;
+  rows: Array<{
+    name: string;
+    tasks: Record<Task, number>;
+    average: number;
+    perPrompt: Record<Task, number[]>;
+  }>;
+}
+
+/**
+ * A 95% interval for `b`'s average minus `a`'s (points), by a paired bootstrap: each task's test
+ * prompts resampled with replacement, the same draw for both, 1,000 times.
+ */
+export function differenceInterval(
+  a: Record<Task, number[]>,
+  b: Record<Task, number[]>,
+  reps = 1000,
+  seed = 1,
+): [number, number] {
+  const next = rng(seed);
+  const diffs: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    let d = 0;
+    for (const task of TASKS) {
+      const n = a[task].length;
+      let s = 0;
+      for (let i = 0; i < n; i++) {
+        const j = Math.floor(next() * n);
+        s += (b[task][j] as number) - (a[task][j] as number);
+      }
+      d += (100 * s) / n / TASKS.length;
+    }
+    diffs.push(d);
+  }
+  diffs.sort((x, y) => x - y);
+  return [diffs[Math.floor(0.025 * reps)] as number, diffs[Math.floor(0.975 * reps)] as number];
 }
 
 /** The scores-fed router and the preferences-only router on the same prompts. */
@@ -80,8 +114,8 @@ export async function evaluatePreferences(options: {
     try {
       await service.pin(REPLAY_SETTINGS);
       await load(service);
-      const { tasks, average } = await topPick(service, options.test, name, options.onProgress);
-      rows.push({ name, tasks, average });
+      const { tasks, average, perPrompt } = await topPick(service, options.test, name, options.onProgress);
+      rows.push({ name, tasks, average, perPrompt });
     } finally {
       await service.close();
     }
@@ -103,19 +137,22 @@ export async function evaluatePreferences(options: {
 export function preferencesMarkdown(r: PreferenceResult, command: string): string {
   const fmt = (x: number) => x.toFixed(2);
   const base = r.rows[0];
+  const signed = (x: number) => `${x >= 0 ? "+" : ""}${fmt(x)}`;
+  const against = (a: PreferenceResult["rows"][number], b: PreferenceResult["rows"][number]) => {
+    const [lo, hi] = differenceInterval(a.perPrompt, b.perPrompt);
+    return `${signed(b.average - a.average)} (${signed(lo)} to ${signed(hi)})`;
+  };
   return [
     "# Preferences only against scores (RouterDC's files, top-pick quality %)",
     "",
     `\`${command}\` — ${r.trained} training prompts.`,
     "",
-    `| router | ${TASKS.join(" | ")} | average | against scores |`,
+    `| router | ${TASKS.join(" | ")} | average | against scores (95% interval) |`,
     `|---|${TASKS.map(() => "---|").join("")}---|---|`,
     ...r.rows.map(
       (row) =>
         `| ${row.name} | ${TASKS.map((t) => fmt(row.tasks[t])).join(" | ")} | **${fmt(row.average)}** | ${
-          base && row !== base
-            ? `${row.average - base.average >= 0 ? "+" : ""}${fmt(row.average - base.average)}`
-            : ""
+          base && row !== base ? against(base, row) : ""
         } |`,
     ),
     "",
