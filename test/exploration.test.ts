@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  dominantCategory,
   PRIOR_OUTCOMES,
   type RankedTarget,
   type TargetStats,
@@ -257,5 +258,25 @@ describe("exploration and new targets through the API", () => {
     const body = await rank(svc, { query: "sort a list in python", k: 3 });
     expect(body.scores.at(-1)).toMatchObject({ target: "newcomer", score: 0.2, support: 0, confidence: 0 });
     expect(body.recommended).toBeUndefined();
+  });
+});
+
+describe("the category an outcome's example is filed under (dominantCategory)", () => {
+  const n = (similarity: number, category: string | null) => ({
+    id: `${similarity}`,
+    similarity,
+    category,
+    scores: {},
+  });
+  it("is the plurality among categorised neighbours, even when it holds less than half", () => {
+    // A small category (fewer examples than k) among others: 0.9 + 0.8 against 0.7 and 0.6 and 0.5.
+    expect(
+      dominantCategory([n(0.9, "code"), n(0.8, "code"), n(0.7, "math"), n(0.6, "chat"), n(0.5, "poetry")]),
+    ).toBe("code");
+  });
+  it("is undefined on a tie, or when most of the weight has no category", () => {
+    expect(dominantCategory([n(0.8, "code"), n(0.8, "math")])).toBeUndefined();
+    expect(dominantCategory([n(0.9, null), n(0.8, null), n(0.3, "code")])).toBeUndefined();
+    expect(dominantCategory([])).toBeUndefined();
   });
 });

@@ -385,23 +385,29 @@ function priors(
 }
 
 /**
- * The category that holds at least half of the neighbours' weight (max(similarity, 0)^power), or
- * undefined when none does: what an outcome's example is filed under when the caller gave no
- * category, so outcomes teach the category means (the prior) as labelled examples do.
+ * The category with the most of the neighbours' weight (max(similarity, 0)^power), when the
+ * neighbours with a category hold at least half of it; undefined otherwise, or on a tie. What an
+ * outcome's example is filed under when the caller gave no category, so outcomes teach the
+ * category means (the prior) as labelled examples do. A plurality, not a majority: a category with
+ * fewer examples than k could never hold half of k neighbours.
  */
 export function dominantCategory(
   neighbours: readonly ScoredNeighbour[],
   settings: RankingSettings = DEFAULT_SETTINGS,
 ): string | undefined {
-  const weight = new Map<string | null, number>();
+  const weight = new Map<string, number>();
   let total = 0;
+  let categorised = 0;
   for (const n of neighbours) {
     const w = Math.max(n.similarity, 0) ** settings.power;
-    weight.set(n.category, (weight.get(n.category) ?? 0) + w);
     total += w;
+    if (n.category === null) continue;
+    weight.set(n.category, (weight.get(n.category) ?? 0) + w);
+    categorised += w;
   }
-  for (const [category, w] of weight) if (category !== null && total > 0 && w >= total / 2) return category;
-  return undefined;
+  if (total === 0 || categorised < total / 2) return undefined;
+  const [first, second] = [...weight].sort((a, b) => b[1] - a[1]);
+  return first && (!second || first[1] > second[1]) ? first[0] : undefined;
 }
 
 export interface UnsupportedOptions {
