@@ -6,7 +6,7 @@ import {
   type TargetStats,
   withIntroduced,
 } from "../service/routing/aggregate.ts";
-import { explore, posteriorSd } from "../service/routing/explore.ts";
+import { explore, inverseNormal, posteriorSd } from "../service/routing/explore.ts";
 import { type ErrorBody, type RankBody, startService, type TestService, TOPICS } from "./support/harness.ts";
 
 /** A small seeded generator (mulberry32): repeatable draws. */
@@ -278,5 +278,14 @@ describe("the category an outcome's example is filed under (dominantCategory)", 
     expect(dominantCategory([n(0.8, "code"), n(0.8, "math")])).toBeUndefined();
     expect(dominantCategory([n(0.9, null), n(0.8, null), n(0.3, "code")])).toBeUndefined();
     expect(dominantCategory([])).toBeUndefined();
+  });
+});
+
+describe("the normal quantiles exploration draws from", () => {
+  it("match known quantiles of the standard normal", () => {
+    expect(inverseNormal(0.5)).toBeCloseTo(0, 9);
+    expect(inverseNormal(0.975)).toBeCloseTo(1.959964, 6);
+    expect(inverseNormal(0.025)).toBeCloseTo(-1.959964, 6);
+    expect(inverseNormal(0.001)).toBeCloseTo(-3.090232, 6);
   });
 });

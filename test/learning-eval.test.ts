@@ -115,7 +115,9 @@ describe.skipIf(!here)(
           "preferences only (every pair a prompt: 1050 battles)",
           "preferences only (1 random pair a prompt: 50 battles)",
         ]);
-        expect(preferencesMarkdown(r, "npm run eval -- preferences")).toContain("| against scores (95% interval) |");
+        expect(preferencesMarkdown(r, "npm run eval -- preferences")).toContain(
+          "| against scores (95% interval) |",
+        );
       } finally {
         tmp.remove();
       }

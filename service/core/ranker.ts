@@ -176,7 +176,7 @@ export class Ranker {
     const choice = decide(scores);
     const exploration =
       share > 0
-        ? explore(scores, choice.recommended, (drawn) => decide(drawn).recommended, {
+        ? explore(scores, choice.recommended, request.objective && ((drawn) => decide(drawn).recommended), {
             share,
             random: this.options.random,
           })
