@@ -11,9 +11,18 @@
  */
 import type { Embedder } from "../../service/embedding/embedder.ts";
 import { rng } from "../../service/routing/crossval.ts";
-import { REPLAY_SETTINGS } from "./replay.ts";
 import { type Item, TASKS, type Task, topPick } from "./routerdc.ts";
 import { EvalService } from "./service.ts";
+
+/** Settings pinned for both routers: k = 50, shrinkage 16 toward the category means. */
+export const PREFERENCE_SETTINGS = {
+  k: 50,
+  power: 1,
+  shrinkage: 16,
+  prior: "category",
+  min_similarity: 0,
+  min_support: 1,
+} as const;
 
 export interface Battle {
   text: string;
@@ -112,7 +121,7 @@ export async function evaluatePreferences(options: {
   const run = async (name: string, load: (s: EvalService) => Promise<void>) => {
     const service = await EvalService.start({ cacheDir: options.cacheDir, embedder: options.embedder });
     try {
-      await service.pin(REPLAY_SETTINGS);
+      await service.pin(PREFERENCE_SETTINGS);
       await load(service);
       const { tasks, average, perPrompt } = await topPick(service, options.test, name, options.onProgress);
       rows.push({ name, tasks, average, perPrompt });
@@ -156,7 +165,7 @@ export function preferencesMarkdown(r: PreferenceResult, command: string): strin
         } |`,
     ),
     "",
-    `Settings pinned for both: \`${JSON.stringify(REPLAY_SETTINGS)}\``,
+    `Settings pinned for both: \`${JSON.stringify(PREFERENCE_SETTINGS)}\``,
     "",
   ].join("\n");
 }
