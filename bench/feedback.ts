@@ -6,7 +6,9 @@
  *
  *   npx tsx bench/feedback.ts [--requests 2000] [--rounds 3]
  *
- * Prints each round's /rank p50 and p99 for each, and the ratios of the p50s to "off".
+ * Prints each round's /rank p50 and p99 for each, the ratios of the p50s to "off", then the same
+ * three rankers called in process (no HTTP, no loopback noise): the mean time of a rank and of its
+ * aggregation stage (ranking, exploration included).
  */
 import { parseArgs } from "node:util";
 import { serveLocal } from "../test/support/browser.ts";
@@ -59,6 +61,26 @@ try {
     console.log(`round ${r}: feedback off              ${latencySummary(a)}`);
     console.log(`round ${r}: feedback on               ${latencySummary(b)}  p50 ratio ${ratio(b)}`);
     console.log(`round ${r}: feedback and exploration  ${latencySummary(c)}  p50 ratio ${ratio(c)}`);
+  }
+  for (let r = 1; r <= Number(values.rounds); r++) {
+    for (const [name, svc] of [
+      ["off", off],
+      ["on", on],
+      ["exploring", exploring],
+    ] as const) {
+      let aggregate = 0;
+      const t0 = performance.now();
+      for (let i = 0; i < REQUESTS; i++) {
+        const ranked = await svc.deps.ranker.rank({
+          query: `which model should answer question number ${i}`,
+        });
+        aggregate += ranked.stages.aggregate;
+      }
+      const mean = (ms: number) => `${((ms / REQUESTS) * 1000).toFixed(0)} µs`;
+      console.log(
+        `in process, round ${r}, ${name.padEnd(9)}: rank ${mean(performance.now() - t0)}, aggregation ${mean(aggregate)}`,
+      );
+    }
   }
   on.deps.feedback?.flush();
   console.log(`rankings kept with feedback on: ${on.deps.stores.feedback.countRankings()}`);
