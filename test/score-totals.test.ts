@@ -74,7 +74,16 @@ describe("score totals kept by SQLite", () => {
     const store = new ExampleStore(db);
     for (let round = 0; round < 4; round++) {
       churn(store, 150, round + 1);
-      expectSameStats(new TargetStore(db).targetStats(), recomputed(sqlite));
+      const stats = new TargetStore(db).targetStats();
+      expectSameStats(stats, recomputed(sqlite));
+      // And the counts the means rest on.
+      const counts = sqlite
+        .prepare("SELECT target, count(*) AS n FROM scores GROUP BY target")
+        .all() as Array<{
+        target: string;
+        n: number;
+      }>;
+      expect(stats.counts?.overall).toEqual(Object.fromEntries(counts.map((c) => [c.target, c.n])));
     }
     expect(new TargetStore(db).targetStats().byCategory.size).toBeGreaterThan(0);
     // No empty buckets are left behind: every total counts at least one score.
@@ -83,7 +92,11 @@ describe("score totals kept by SQLite", () => {
     for (const { id } of sqlite.prepare("SELECT id FROM examples").all() as Array<{ id: string }>)
       store.delete(id);
     expect(sqlite.prepare("SELECT count(*) AS c FROM score_totals").get()).toEqual({ c: 0 });
-    expect(new TargetStore(db).targetStats()).toEqual({ overall: {}, byCategory: new Map() });
+    expect(new TargetStore(db).targetStats()).toEqual({
+      overall: {},
+      byCategory: new Map(),
+      counts: { overall: {}, byCategory: new Map() },
+    });
     sqlite.close();
   });
 
