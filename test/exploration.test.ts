@@ -7,7 +7,15 @@ import {
   withIntroduced,
 } from "../service/routing/aggregate.ts";
 import { explore, inverseNormal, posteriorSd } from "../service/routing/explore.ts";
-import { type ErrorBody, type RankBody, startService, type TestService, TOPICS } from "./support/harness.ts";
+import {
+  type ErrorBody,
+  FEEDBACK_TOKEN,
+  type RankBody,
+  SPLIT_EXAMPLES,
+  startService,
+  type TestService,
+  TOPICS,
+} from "./support/harness.ts";
 
 /** A small seeded generator (mulberry32): repeatable draws. */
 function seeded(seed: number): () => number {
@@ -125,10 +133,7 @@ interface Explored extends RankBody {
   ranking_id: string;
 }
 
-const EXAMPLES = [
-  ...TOPICS.code.map((text) => ({ text, scores: { big: 0.9, small: 0.3 } })),
-  ...TOPICS.poetry.map((text) => ({ text, scores: { big: 0.3, small: 0.9 } })),
-];
+const EXAMPLES = SPLIT_EXAMPLES;
 
 describe("exploration and new targets through the API", () => {
   let svc: TestService | undefined;
@@ -197,7 +202,7 @@ describe("exploration and new targets through the API", () => {
   });
 
   it("creates a new target that /rank offers with support 0, exploration tries, and outcomes teach", async () => {
-    svc = await startService({ EXPLORATION_SHARE: "0.5", FEEDBACK_TOKEN: "test-feedback-token-0123456789" });
+    svc = await startService({ EXPLORATION_SHARE: "0.5", FEEDBACK_TOKEN });
     await svc.addExamples(EXAMPLES);
     const created = await svc.request("PUT", "/admin/targets/newcomer", { enabled: true }, { admin: true });
     expect(created.status).toBe(201);
@@ -225,7 +230,7 @@ describe("exploration and new targets through the API", () => {
       "POST",
       "/feedback",
       { ranking_id: tried.ranking_id, target: "newcomer", score: 1 },
-      { headers: { authorization: "Bearer test-feedback-token-0123456789" } },
+      { headers: { authorization: `Bearer ${FEEDBACK_TOKEN}` } },
     );
     expect(fed.status).toBe(200);
     const after = await rank(svc, { query: "sort a list in python", k: 3 });

@@ -2,18 +2,16 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type ErrorBody,
+  FEEDBACK_TOKEN,
   type RankBody,
+  SPLIT_EXAMPLES,
   startService,
   type TestService,
   TOPICS,
   tempDir,
 } from "./support/harness.ts";
 
-const FEEDBACK_TOKEN = "test-feedback-token-0123456789";
-const EXAMPLES = [
-  ...TOPICS.code.map((text) => ({ text, scores: { big: 0.9, small: 0.3 } })),
-  ...TOPICS.poetry.map((text) => ({ text, scores: { big: 0.3, small: 0.9 } })),
-];
+const EXAMPLES = SPLIT_EXAMPLES;
 
 interface Ranked extends RankBody {
   ranking_id: string;

@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { BT_PSEUDO_GAMES, rankTargets, type ScoredNeighbour } from "../service/routing/aggregate.ts";
-import { type ErrorBody, type RankBody, startService, type TestService, TOPICS } from "./support/harness.ts";
+import {
+  type ErrorBody,
+  FEEDBACK_TOKEN,
+  type RankBody,
+  SPLIT_EXAMPLES,
+  startService,
+  type TestService,
+  TOPICS,
+} from "./support/harness.ts";
 
 const TARGETS = ["a", "b", "c"].map((name) => ({ name, enabled: true }));
 const neighbour = (similarity: number, n: Partial<ScoredNeighbour>): ScoredNeighbour => ({
@@ -78,11 +86,7 @@ describe("preferences as evidence: a similarity-weighted Bradley-Terry fit", () 
   });
 });
 
-const FEEDBACK_TOKEN = "test-feedback-token-0123456789";
-const EXAMPLES = [
-  ...TOPICS.code.map((text) => ({ text, scores: { big: 0.9, small: 0.3 } })),
-  ...TOPICS.poetry.map((text) => ({ text, scores: { big: 0.3, small: 0.9 } })),
-];
+const EXAMPLES = SPLIT_EXAMPLES;
 
 interface Ranked extends RankBody {
   ranking_id: string;

@@ -5,10 +5,9 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { ChildServer } from "./support/child-server.ts";
-import { ADMIN_TOKEN, type RankBody, TOPICS } from "./support/harness.ts";
+import { ADMIN_TOKEN, FEEDBACK_TOKEN, type RankBody, TOPICS } from "./support/harness.ts";
 import { call, until } from "./support/http.ts";
 
-const FEEDBACK_TOKEN = "test-feedback-token-0123456789";
 const COMMON = {
   EMBEDDER: "hash",
   VECTOR_STORE: "qdrant",

@@ -3,11 +3,17 @@ import { readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumPath, launchChromium, serveLocal } from "../support/browser.ts";
-import { ADMIN_TOKEN, type RankBody, startService, type TestService, TOPICS } from "../support/harness.ts";
+import {
+  ADMIN_TOKEN,
+  FEEDBACK_TOKEN,
+  type RankBody,
+  startService,
+  type TestService,
+  TOPICS,
+} from "../support/harness.ts";
 
 const executable = chromiumPath();
 const note = executable ? "" : " (skipped: no chromium; apt-get install chromium)";
-const FEEDBACK_TOKEN = "test-feedback-token-0123456789";
 
 interface Ranked extends RankBody {
   ranking_id: string;

@@ -186,6 +186,15 @@ export const TOPICS = {
   ],
 };
 
+/** The feedback token of tests that turn feedback on. */
+export const FEEDBACK_TOKEN = "test-feedback-token-0123456789";
+
+/** Examples where `big` is better at code and `small` at poetry. */
+export const SPLIT_EXAMPLES = [
+  ...TOPICS.code.map((text) => ({ text, scores: { big: 0.9, small: 0.3 } })),
+  ...TOPICS.poetry.map((text) => ({ text, scores: { big: 0.3, small: 0.9 } })),
+];
+
 export function example(text: string, scores: Record<string, number>, category?: string, id?: string) {
   return { text, scores, ...(category && { category }), ...(id && { id }) };
 }
