@@ -137,6 +137,32 @@ describe("outcomes on a replica's rankings, across processes", () => {
     });
   });
 
+  it("refuses a hand-over with a bad field, naming it", async () => {
+    const res = await call(
+      primary.url,
+      "POST",
+      "/feedback/rankings",
+      {
+        rankings: [
+          {
+            id: "bad-time",
+            created_at: "yesterday",
+            query: "q",
+            targets: ["big"],
+            recommended: "big",
+            propensity: 1,
+            explored: false,
+            uncertainty: 0,
+            reasons: [],
+          },
+        ],
+      },
+      FEEDBACK_TOKEN,
+    );
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body)).toContain("rankings.0.created_at");
+  });
+
   it("refuses a hand-over without the feedback token", async () => {
     const res = await call(
       primary.url,

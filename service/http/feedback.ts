@@ -105,7 +105,7 @@ const record = createRoute({
 
 const KeptRankingJson = z.object({
   id: z.string().describe("the ranking_id the replica answered"),
-  created_at: z.string().describe("when it was ranked (ISO 8601)"),
+  created_at: z.iso.datetime({ offset: true }).describe("when it was ranked (ISO 8601)"),
   query: z.string().describe("the prompt"),
   category: z
     .string()

@@ -1365,7 +1365,10 @@ export interface operations {
                     rankings: {
                         /** @description the ranking_id the replica answered */
                         id: string;
-                        /** @description when it was ranked (ISO 8601) */
+                        /**
+                         * Format: date-time
+                         * @description when it was ranked (ISO 8601)
+                         */
                         created_at: string;
                         /** @description the prompt */
                         query: string;
