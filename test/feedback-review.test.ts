@@ -102,13 +102,21 @@ describe("FEEDBACK_REVIEW: outcomes wait for an operator", () => {
     await svc.addExamples(EXAMPLES);
     const waiting = (await svc.rank({ query: "a poem about the sea", k: 3 })).body as Ranked;
     const idle = (await svc.rank({ query: "sort a list in python", k: 3 })).body as Ranked;
+    const decided = (await svc.rank({ query: "a haiku about rust", k: 3 })).body as Ranked;
     expect((await feedback(svc, { ranking_id: waiting.ranking_id, target: "small", score: 1 })).status).toBe(
       200,
     );
+    expect((await feedback(svc, { ranking_id: decided.ranking_id, target: "big", score: 0 })).status).toBe(
+      200,
+    );
+    expect((await admin(svc, "POST", `/admin/feedback/${decided.ranking_id}/accept`)).status).toBe(200);
     svc.deps.feedback?.flush();
     const gone = svc.deps.stores.feedback.prune(new Date(Date.now() + 60_000), 1_000_000);
-    expect(gone).toBe(1);
+    expect(gone).toBe(2);
     expect(svc.deps.stores.feedback.ranking(idle.ranking_id)).toBeUndefined();
+    // The decided ranking's outcome went with it; what it taught stays in its example.
+    expect(svc.deps.stores.feedback.counts()).toEqual({ accepted: 0, pending: 1, rejected: 0 });
+    expect(svc.deps.stores.examples.get(`feedback-${decided.ranking_id}`)?.scores).toEqual({ big: 0 });
     expect((await admin(svc, "POST", `/admin/feedback/${waiting.ranking_id}/accept`)).status).toBe(200);
     expect(svc.deps.stores.examples.get(`feedback-${waiting.ranking_id}`)?.scores).toEqual({ small: 1 });
   });

@@ -242,7 +242,8 @@ export class FeedbackStore {
 
   /**
    * Forgets rankings kept before `before`, and the oldest beyond `max`, except those with outcomes
-   * waiting for review (an operator may still accept them); returns how many went.
+   * waiting for review (an operator may still accept them), and the outcomes of those that went;
+   * returns how many rankings went.
    */
   prune(before: Date, max: number): number {
     const waiting = sql`select ranking_id from outcomes where status = 'pending'
@@ -266,6 +267,13 @@ export class FeedbackStore {
           .delete(rankings)
           .where(and(lt(rankings.createdAt, oldest.createdAt), keep))
           .run().changes;
+    }
+    // Outcomes go with their rankings (what they taught stays in the rankings' examples).
+    for (const table of [outcomes, pairOutcomes]) {
+      this.db
+        .delete(table)
+        .where(sql`${table.rankingId} not in (select ${rankings.id} from ${rankings})`)
+        .run();
     }
     return gone;
   }
