@@ -44,6 +44,7 @@ export const EnvSchema = z.object({
     .or(z.literal("").transform(() => undefined)),
   FEEDBACK_WINDOW_S: int(1, 365 * 86_400).default(86_400),
   FEEDBACK_MAX_RANKINGS: int(1, 100_000_000).default(1_000_000),
+  FEEDBACK_MAX_BYTES: int(1024, 2 ** 50).default(1 << 30),
   FEEDBACK_REVIEW: bool.default(false),
   METRICS_TOKEN: z
     .string()
@@ -175,7 +176,14 @@ export interface Config {
     maxStalenessSeconds: number;
   };
   /** FEEDBACK_TOKEN and how rankings are kept for outcomes; off (nothing kept) without the token. */
-  feedback: { token: string | undefined; windowSeconds: number; maxRankings: number; review: boolean };
+  feedback: {
+    token: string | undefined;
+    windowSeconds: number;
+    maxRankings: number;
+    /** FEEDBACK_MAX_BYTES: most bytes of prompts kept (the oldest rankings go first). */
+    maxBytes: number;
+    review: boolean;
+  };
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (or the admin token). */
   metricsToken: string | undefined;
   /** CORS_ORIGINS: origins allowed to call the API from a browser; unset, CORS is off. */
@@ -307,6 +315,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       token: e.FEEDBACK_TOKEN,
       windowSeconds: e.FEEDBACK_WINDOW_S,
       maxRankings: e.FEEDBACK_MAX_RANKINGS,
+      maxBytes: e.FEEDBACK_MAX_BYTES,
       review: e.FEEDBACK_REVIEW,
     },
     replica: {

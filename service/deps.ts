@@ -411,6 +411,7 @@ export async function buildDeps(
       enabled: config.feedback.token !== undefined && !config.database.readOnly,
       windowSeconds: config.feedback.windowSeconds,
       maxRankings: config.feedback.maxRankings,
+      maxBytes: config.feedback.maxBytes,
       review: config.feedback.review,
     });
     await seedIfEmpty(config, stores, examples, targets, logger);

@@ -121,6 +121,24 @@ describe("FEEDBACK_REVIEW: outcomes wait for an operator", () => {
     expect(svc.deps.stores.examples.get(`feedback-${waiting.ranking_id}`)?.scores).toEqual({ small: 1 });
   });
 
+  it("keeps at most FEEDBACK_MAX_BYTES of prompts: the oldest rankings go first", async () => {
+    svc = await startService({ FEEDBACK_TOKEN });
+    const kept = [];
+    for (const word of ["first", "second", "third"]) {
+      kept.push((await svc.rank({ query: `${word} ${"x".repeat(1000)}`, k: 1 })).body as Ranked);
+      svc.deps.feedback?.flush();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // Each ranking holds about 1,000 bytes of prompt: 2,500 bytes keep the two newest.
+    const gone = svc.deps.stores.feedback.prune(new Date(0), 1_000_000, 2500);
+    expect(gone).toBe(1);
+    expect(kept.map((r) => svc?.deps.stores.feedback.ranking(r.ranking_id) !== undefined)).toEqual([
+      false,
+      true,
+      true,
+    ]);
+  });
+
   it("counts accepted outcomes per target over time", async () => {
     svc = await startService({ FEEDBACK_TOKEN });
     await svc.addExamples(EXAMPLES);

@@ -14,6 +14,8 @@ export interface FeedbackOptions {
   windowSeconds: number;
   /** Most rankings kept (FEEDBACK_MAX_RANKINGS); the oldest go first. */
   maxRankings: number;
+  /** Most bytes of prompts and targets kept (FEEDBACK_MAX_BYTES); the oldest rankings go first. Default 1 GiB. */
+  maxBytes?: number;
   /** FEEDBACK_REVIEW: outcomes wait for an operator to accept them before they teach. Default false. */
   review?: boolean;
 }
@@ -113,7 +115,11 @@ export class FeedbackService implements RankingKeeper {
       this.store.keep(batch);
       if (Date.now() - this.lastPrune > 60_000) {
         this.lastPrune = Date.now();
-        this.store.prune(new Date(Date.now() - this.options.windowSeconds * 1000), this.options.maxRankings);
+        this.store.prune(
+          new Date(Date.now() - this.options.windowSeconds * 1000),
+          this.options.maxRankings,
+          this.options.maxBytes ?? 1 << 30,
+        );
       }
     } catch (err) {
       this.logger.error("could not keep rankings for feedback", errorFields(err));

@@ -245,7 +245,7 @@ export class FeedbackStore {
    * waiting for review (an operator may still accept them), and the outcomes of those that went;
    * returns how many rankings went.
    */
-  prune(before: Date, max: number): number {
+  prune(before: Date, max: number, maxBytes = Number.POSITIVE_INFINITY): number {
     const waiting = sql`select ranking_id from outcomes where status = 'pending'
       union select ranking_id from pair_outcomes where status = 'pending'`;
     const keep = sql`${rankings.id} not in (${waiting})`;
@@ -267,6 +267,20 @@ export class FeedbackStore {
           .delete(rankings)
           .where(and(lt(rankings.createdAt, oldest.createdAt), keep))
           .run().changes;
+    }
+    // Bytes: the newest rankings whose prompts and targets fit in `maxBytes` stay.
+    const over = this.db.$client
+      .prepare(
+        `select created_at from (select created_at, sum(length(cast(query as blob)) + length(targets))
+           over (order by created_at desc, id desc) as total from rankings) where total > ? limit 1`,
+      )
+      .pluck()
+      .get(Number.isFinite(maxBytes) ? maxBytes : Number.MAX_SAFE_INTEGER) as number | undefined;
+    if (over !== undefined) {
+      gone += this.db
+        .delete(rankings)
+        .where(and(lt(rankings.createdAt, new Date(over + 1)), keep))
+        .run().changes;
     }
     // Outcomes go with their rankings (what they taught stays in the rankings' examples).
     for (const table of [outcomes, pairOutcomes]) {
