@@ -211,3 +211,59 @@ function solve(f: (x: number) => number): number {
   }
   return (lo + hi) / 2;
 }
+
+describe("comparisons on the admin API", () => {
+  let svc: TestService | undefined;
+  afterEach(async () => {
+    await svc?.close();
+    svc = undefined;
+  });
+
+  it("shows an example's comparisons, keeps them through a PATCH, and a PUT replaces them", async () => {
+    svc = await startService();
+    const battles = [
+      { text: "tell me a joke", model_a: "big", model_b: "small", winner: "model_b" },
+      { text: "tell me a joke", model_a: "small", model_b: "big", winner: "tie" },
+    ];
+    const res = await svc.request(
+      "POST",
+      "/admin/import?format=arena",
+      battles.map((b) => JSON.stringify(b)).join("\n"),
+      {
+        admin: true,
+        headers: { "content-type": "application/x-ndjson" },
+      },
+    );
+    expect(res.status).toBe(201);
+    const [id] = [...svc.deps.stores.examples.idsByText(["tell me a joke"]).values()];
+    const get = async () =>
+      (await (await svc?.request("GET", `/admin/examples/${id}`, undefined, { admin: true }))?.json()) as {
+        scores: Record<string, number>;
+        preferences?: unknown[];
+      };
+    expect(await get()).toMatchObject({
+      scores: {},
+      preferences: [{ target_a: "big", target_b: "small", a_wins: 0.5, games: 2 }],
+    });
+    // A PATCH of its text alone keeps them (it has no scores, and needs none: it has comparisons).
+    const patched = await svc.request(
+      "PATCH",
+      `/admin/examples/${id}`,
+      { text: "tell me a good joke" },
+      { admin: true },
+    );
+    expect(patched.status).toBe(200);
+    expect((await get()).preferences).toHaveLength(1);
+    // A PUT replaces the example whole.
+    const put = await svc.request(
+      "PUT",
+      `/admin/examples/${id}`,
+      { text: "tell me a joke", scores: { big: 0.4 } },
+      { admin: true },
+    );
+    expect(put.status).toBe(200);
+    const replaced = await get();
+    expect(replaced.scores).toEqual({ big: 0.4 });
+    expect(replaced.preferences).toBeUndefined();
+  });
+});

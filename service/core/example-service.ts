@@ -115,11 +115,10 @@ export class ExampleService {
     return this.store.categories();
   }
 
-  /** Creates or replaces one example; re-embeds only when its text changed. */
   /**
    * Changes part of an example: its text or category, and scores merged into the stored ones (a
-   * `null` score removes that target's). NOT_FOUND when there is no such example; re-embedded only
-   * when the text changed.
+   * `null` score removes that target's); its comparisons stay. NOT_FOUND when there is no such
+   * example; re-embedded only when the text changed.
    */
   async patch(id: string, patch: ExamplePatch): Promise<{ indexed: boolean }> {
     const current = this.store.get(id);
@@ -129,7 +128,7 @@ export class ExampleService {
       if (score === null) delete scores[target];
       else scores[target] = score;
     }
-    if (Object.keys(scores).length === 0) {
+    if (Object.keys(scores).length === 0 && !current.preferences?.length) {
       throw validationError([
         { path: "scores", message: "the example would score no target: keep at least one" },
       ]);
@@ -138,10 +137,12 @@ export class ExampleService {
       text: patch.text ?? current.text,
       category: patch.category === undefined ? current.category : patch.category,
       scores,
+      preferences: current.preferences ?? [],
     });
     return { indexed };
   }
 
+  /** Creates or replaces one example (its comparisons too); re-embeds only when its text changed. */
   async put(id: string, input: ExampleWrite): Promise<{ created: boolean; indexed: boolean }> {
     const { embedder } = this.embedding;
     const previous = this.store.embeddingOf(id);
@@ -242,7 +243,8 @@ export class ExampleService {
       text: e.text,
       category: e.category ?? null,
       scores: e.scores,
-      ...(e.preferences && { preferences: e.preferences }),
+      // A write replaces the example whole: without comparisons given, it has none.
+      preferences: e.preferences ?? [],
       embedding,
       embedderId,
     };

@@ -52,6 +52,19 @@ const ExampleJson = z
     text: z.string().describe("the example prompt"),
     category: z.string().nullable().describe("its category, or null"),
     scores: z.record(z.string(), z.number()).describe("each scored target's score, in [0, 1]"),
+    preferences: z
+      .array(
+        z.object({
+          target_a: z.string().describe("one target (the pair in name order)"),
+          target_b: z.string().describe("the other"),
+          a_wins: z.number().describe("games target_a won (a tie is half a win each)"),
+          games: z.number().int().describe("comparisons of the two on this prompt"),
+        }),
+      )
+      .optional()
+      .describe(
+        "only when it has some: comparisons between targets on this prompt (arena battles, preference outcomes)",
+      ),
     created_at: z.string().describe("when it was first written (ISO 8601)"),
     updated_at: z.string().describe("when it last changed (ISO 8601)"),
   })
@@ -64,6 +77,14 @@ export function exampleJson(e: ExampleRecord): z.infer<typeof ExampleJson> {
     text: e.text,
     category: e.category,
     scores: e.scores,
+    ...(e.preferences && {
+      preferences: e.preferences.map(([a, b, aWins, games]) => ({
+        target_a: a,
+        target_b: b,
+        a_wins: aWins,
+        games,
+      })),
+    }),
     created_at: e.createdAt.toISOString(),
     updated_at: e.updatedAt.toISOString(),
   };

@@ -2,7 +2,7 @@ import { and, asc, count, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Pair } from "../routing/aggregate.ts";
 import type { Db } from "./database.ts";
 import { byPage, fromBlob, toBlob } from "./rows.ts";
-import { embeddings, examples, pendingDeletes, scores } from "./schema.ts";
+import { embeddings, examples, pendingDeletes, preferences, scores } from "./schema.ts";
 
 /** Per-target scores of one example, each in [0, 1]. */
 export type ScoreMap = Record<string, number>;
@@ -13,6 +13,8 @@ export interface ExampleRecord {
   text: string;
   category: string | null;
   scores: ScoreMap;
+  /** Comparisons between targets on this prompt, when it has any (arena battles, preference outcomes). */
+  preferences?: Pair[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -23,7 +25,7 @@ export interface NewExample {
   text: string;
   category: string | null;
   scores: ScoreMap;
-  /** Pairwise evidence on the prompt; undefined leaves the stored pairs as they are, [] clears them. */
+  /** Pairwise evidence on the prompt: replaces what is stored (undefined leaves it as it is). */
   preferences?: readonly Pair[];
   embedding: Float32Array;
   embedderId: string;
@@ -180,7 +182,8 @@ export class ExampleStore {
       .where(eq(examples.id, id))
       .get();
     if (!row) return undefined;
-    return { ...row, scores: this.scoresOf([id]).get(id) ?? {} };
+    const preferences = this.preferencesOf([id]).get(id);
+    return { ...row, scores: this.scoresOf([id]).get(id) ?? {}, ...(preferences && { preferences }) };
   }
 
   /** The stored text of an example, to tell whether an update needs a new embedding. */
@@ -215,7 +218,11 @@ export class ExampleStore {
       .limit(options.limit)
       .all();
     const byId = this.scoresOf(rows.map((r) => r.id));
-    return rows.map((r) => ({ ...r, scores: byId.get(r.id) ?? {} }));
+    const pairs = this.preferencesOf(rows.map((r) => r.id));
+    return rows.map((r) => {
+      const preferences = pairs.get(r.id);
+      return { ...r, scores: byId.get(r.id) ?? {}, ...(preferences && { preferences }) };
+    });
   }
 
   /** Every category with its example count, by name; examples without one count under null, last. */
@@ -295,6 +302,24 @@ export class ExampleStore {
         .limit(pageSize)
         .all(),
     );
+  }
+
+  /** The comparisons of each of `ids` that has any, pairs in name order. */
+  private preferencesOf(ids: readonly string[]): Map<string, Pair[]> {
+    const out = new Map<string, Pair[]>();
+    if (ids.length === 0) return out;
+    const rows = this.db
+      .select()
+      .from(preferences)
+      .where(inArray(preferences.exampleId, [...ids]))
+      .orderBy(asc(preferences.targetA), asc(preferences.targetB))
+      .all();
+    for (const r of rows) {
+      const list = out.get(r.exampleId) ?? [];
+      list.push([r.targetA, r.targetB, r.aWins, r.games]);
+      out.set(r.exampleId, list);
+    }
+    return out;
   }
 
   private scoresOf(ids: readonly string[]): Map<string, ScoreMap> {

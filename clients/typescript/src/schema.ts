@@ -772,6 +772,17 @@ export interface components {
             scores: {
                 [key: string]: number;
             };
+            /** @description only when it has some: comparisons between targets on this prompt (arena battles, preference outcomes) */
+            preferences?: {
+                /** @description one target (the pair in name order) */
+                target_a: string;
+                /** @description the other */
+                target_b: string;
+                /** @description games target_a won (a tie is half a win each) */
+                a_wins: number;
+                /** @description comparisons of the two on this prompt */
+                games: number;
+            }[];
             /** @description when it was first written (ISO 8601) */
             created_at: string;
             /** @description when it last changed (ISO 8601) */
