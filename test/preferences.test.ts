@@ -121,6 +121,21 @@ describe("preferences through the API: arena import and preference outcomes", ()
     expect(body.scores[0]?.support).toBe(3);
   });
 
+  it("takes battles as multipart part `battles`, and says so when it is missing", async () => {
+    svc = await startService();
+    const form = new FormData();
+    form.set(
+      "battles",
+      new Blob([JSON.stringify({ text: "hi", model_a: "big", model_b: "small", winner: "tie" })]),
+    );
+    expect((await svc.request("POST", "/admin/import?format=arena", form, { admin: true })).status).toBe(201);
+    const wrong = new FormData();
+    wrong.set("examples", new Blob([JSON.stringify({ text: "hi", scores: { big: 1 } })]));
+    const res = await svc.request("POST", "/admin/import?format=arena", wrong, { admin: true });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).error.message).toContain("part `battles`");
+  });
+
   it("refuses bad battles naming the line, and imports nothing", async () => {
     svc = await startService();
     const res = await importArena(svc, [

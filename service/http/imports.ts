@@ -146,7 +146,8 @@ async function importBody(
       throw validationError([
         {
           path: "body",
-          message: "send part `examples` (our JSONL) or parts `points` and `targets` (knn-router JSONL)",
+          message:
+            "send part `examples` (our JSONL), parts `points` and `targets` (knn-router JSONL), or with format=arena part `battles`",
         },
       ]);
     }
