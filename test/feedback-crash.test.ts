@@ -10,7 +10,8 @@ const FEEDBACK_TOKEN = "crash-feedback-token-0123456789";
 
 /**
  * Outcomes sent continuously to the real server, which is killed with SIGKILL mid-stream: every
- * outcome it acknowledged is in SQLite afterwards, as a score of its ranking's example.
+ * outcome it acknowledged is in SQLite afterwards, as a score or a comparison of its ranking's
+ * example.
  */
 describe("kill -9 while outcomes arrive", () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -38,6 +39,7 @@ describe("kill -9 while outcomes arrive", () => {
     expect((await call(url, "POST", "/admin/examples", { examples }, true)).status).toBe(201);
 
     const acked = new Map<string, Record<string, number>>();
+    const preferred = new Map<string, unknown[]>();
     let stop = false;
     const stream = (async () => {
       for (let i = 0; !stop; i++) {
@@ -54,6 +56,17 @@ describe("kill -9 while outcomes arrive", () => {
             FEEDBACK_TOKEN,
           );
           if (res.status === 200) acked.set(res.body.example_id as string, { [target]: score });
+          // Every third ranking also gets a preference: small over big, on the same example.
+          if (res.status === 200 && i % 3 === 0) {
+            const pref = await call(
+              url,
+              "POST",
+              "/feedback",
+              { ranking_id: rankingId, preferred: "small", over: "big" },
+              FEEDBACK_TOKEN,
+            );
+            if (pref.status === 200) preferred.set(pref.body.example_id as string, [["big", "small", 0, 1]]);
+          }
         } catch {
           return; // the server is gone: this outcome was never acknowledged
         }
@@ -67,10 +80,12 @@ describe("kill -9 while outcomes arrive", () => {
     server = undefined;
 
     expect(acked.size).toBeGreaterThan(5);
+    expect(preferred.size).toBeGreaterThan(1);
     const db = openDatabase(env.DATABASE_PATH);
     try {
       const store = new ExampleStore(db.db);
       for (const [id, scores] of acked) expect(store.get(id)?.scores, id).toEqual(scores);
+      for (const [id, pairs] of preferred) expect(store.get(id)?.preferences, id).toEqual(pairs);
     } finally {
       db.sqlite.close();
     }
