@@ -9,7 +9,7 @@ CREATE TABLE `pair_outcomes` (
 	PRIMARY KEY(`ranking_id`, `target_a`, `target_b`)
 );
 --> statement-breakpoint
-CREATE INDEX `pair_outcomes_status_idx` ON `pair_outcomes` (`status`);--> statement-breakpoint
+CREATE INDEX `pair_outcomes_status_idx` ON `pair_outcomes` (`status`,`updated_at`);--> statement-breakpoint
 CREATE TABLE `preferences` (
 	`example_id` text NOT NULL,
 	`target_a` text NOT NULL,
@@ -24,7 +24,7 @@ CREATE TABLE `preferences` (
 );
 --> statement-breakpoint
 ALTER TABLE `outcomes` ADD `status` text DEFAULT 'accepted' NOT NULL;--> statement-breakpoint
-CREATE INDEX `outcomes_status_idx` ON `outcomes` (`status`);--> statement-breakpoint
+CREATE INDEX `outcomes_status_idx` ON `outcomes` (`status`,`updated_at`);--> statement-breakpoint
 ALTER TABLE `rankings` ADD `category` text;--> statement-breakpoint
 ALTER TABLE `rankings` ADD `propensity` real;--> statement-breakpoint
 ALTER TABLE `rankings` ADD `explored` integer DEFAULT false NOT NULL;--> statement-breakpoint

@@ -202,7 +202,11 @@ export const outcomes = sqliteTable(
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.rankingId, t.target] }), index("outcomes_status_idx").on(t.status)],
+  // By status and time: the review queue, the counts, and outcomes per hour without a scan.
+  (t) => [
+    primaryKey({ columns: [t.rankingId, t.target] }),
+    index("outcomes_status_idx").on(t.status, t.updatedAt),
+  ],
 );
 
 /**
@@ -224,7 +228,7 @@ export const pairOutcomes = sqliteTable(
   },
   (t) => [
     primaryKey({ columns: [t.rankingId, t.targetA, t.targetB] }),
-    index("pair_outcomes_status_idx").on(t.status),
+    index("pair_outcomes_status_idx").on(t.status, t.updatedAt),
   ],
 );
 
