@@ -179,13 +179,7 @@ export class EvalService {
 
   /** POST /rank: every enabled target, best first, with its predicted score. */
   async rank(query: string): Promise<RankedTarget[]> {
-    const res = await this.app.request("/rank", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query }),
-    });
-    if (!res.ok) throw new Error(`rank failed: ${res.status} ${await res.text()}`);
-    return ((await res.json()) as { scores: RankedTarget[] }).scores;
+    return (await this.rankAnswer(query)).scores;
   }
 
   close(): Promise<void> {
