@@ -12,6 +12,8 @@ import {
   rankByPriors,
   rankTargets,
   type ScoredNeighbour,
+  type TargetInfo,
+  type TargetStats,
   withIntroduced,
   withUnsupported,
 } from "../routing/aggregate.ts";
@@ -141,7 +143,7 @@ export class Ranker {
     const introduced = targets.some((t) => t.priorScore !== null);
     const stats =
       settings.shrinkage > 0 || why !== undefined || category !== undefined || share > 0 || introduced
-        ? withIntroduced(this.stats.get(), targets)
+        ? this.smoothedStats(targets)
         : undefined;
     const categoryKnown = category === undefined ? undefined : stats?.byCategory.has(category) === true;
     let fallback: string | undefined;
@@ -260,6 +262,25 @@ export class Ranker {
     const stages = { embed: t1 - t0, search: t2 - t1, scores: performance.now() - t2, aggregate: 0 };
     return { neighbours, truncated, stages, embedder: embedder.id, unknownShare };
   }
+
+  /**
+   * The statistics with introduced targets' means smoothed (`withIntroduced`), computed again only
+   * when the statistics or the introduced targets' priors changed: it copies every category's means,
+   * which /rank need not do at every request.
+   */
+  private smoothedStats(targets: readonly TargetInfo[]): TargetStats {
+    const stats = this.stats.get();
+    const key = targets
+      .filter((t) => t.priorScore !== null)
+      .map((t) => `${t.name}=${t.priorScore}`)
+      .join("\n");
+    if (this.smoothed?.stats !== stats || this.smoothed.key !== key) {
+      this.smoothed = { stats, key, result: withIntroduced(stats, targets) };
+    }
+    return this.smoothed.result;
+  }
+
+  private smoothed: { stats: TargetStats; key: string; result: TargetStats } | undefined;
 
   private prices(): Map<string, Prices> {
     return new Map(this.targets.targetPrices().map((t) => [t.name, t]));
