@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, gt, gte, lt, sql } from "drizzle-orm";
 import type { Pair } from "../routing/aggregate.ts";
 import type { Db } from "./database.ts";
-import { outcomes, pairOutcomes, rankings } from "./schema.ts";
+import { type OUTCOME_STATUSES, outcomes, pairOutcomes, rankings } from "./schema.ts";
 
 /** A ranking kept for feedback. */
 export interface KeptRanking {
@@ -23,7 +23,7 @@ export interface KeptRanking {
 }
 
 /** What an operator decides about an outcome held for review, and what it is before. */
-export type OutcomeStatus = "accepted" | "pending" | "rejected";
+export type OutcomeStatus = (typeof OUTCOME_STATUSES)[number];
 
 /** An outcome as reported: a score for one target, or a preference between two. */
 export type Outcome =

@@ -188,6 +188,14 @@ export const rankings = sqliteTable(
   (t) => [index("rankings_created_idx").on(t.createdAt), index("rankings_uncertainty_idx").on(t.uncertainty)],
 );
 
+/** What an outcome is: accepted (evidence), pending (FEEDBACK_REVIEW: waits for an operator) or rejected. */
+export const OUTCOME_STATUSES = ["accepted", "pending", "rejected"] as const;
+
+/** An outcome's status column (scores and preferences alike); accepted unless held for review. */
+function outcomeStatus() {
+  return text("status", { enum: OUTCOME_STATUSES }).notNull().default("accepted");
+}
+
 /** What happened to a ranking: one score per (ranking, target), a repeat replacing it. */
 export const outcomes = sqliteTable(
   "outcomes",
@@ -195,10 +203,7 @@ export const outcomes = sqliteTable(
     rankingId: text("ranking_id").notNull(),
     target: text("target").notNull(),
     score: real("score").notNull(),
-    /** accepted (evidence), pending (FEEDBACK_REVIEW: waits for an operator) or rejected. */
-    status: text("status", { enum: ["accepted", "pending", "rejected"] })
-      .notNull()
-      .default("accepted"),
+    status: outcomeStatus(),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
   },
@@ -220,9 +225,7 @@ export const pairOutcomes = sqliteTable(
     targetA: text("target_a").notNull(),
     targetB: text("target_b").notNull(),
     aWins: real("a_wins").notNull(),
-    status: text("status", { enum: ["accepted", "pending", "rejected"] })
-      .notNull()
-      .default("accepted"),
+    status: outcomeStatus(),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
   },
