@@ -161,15 +161,7 @@ describe("evidence in the vector store's payloads", () => {
       },
       { text: "which python sorting function is fastest", model_a: "big", model_b: "small", winner: "tie" },
     ];
-    const arena = await svc.request(
-      "POST",
-      "/admin/import?format=arena",
-      battles.map((b) => JSON.stringify(b)).join("\n"),
-      {
-        admin: true,
-        headers: { "content-type": "application/x-ndjson" },
-      },
-    );
+    const arena = await svc.importArena(battles);
     expect(arena.status).toBe(201);
     const [battleId] = [
       ...svc.deps.stores.examples.idsByText(["which python sorting function is fastest"]).values(),

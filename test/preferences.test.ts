@@ -98,11 +98,6 @@ describe("preferences through the API: arena import and preference outcomes", ()
     await svc?.close();
     svc = undefined;
   });
-  const importArena = (s: TestService, lines: unknown[]) =>
-    s.request("POST", "/admin/import?format=arena", lines.map((l) => JSON.stringify(l)).join("\n"), {
-      admin: true,
-      headers: { "content-type": "application/x-ndjson" },
-    });
 
   it("imports arena battles as comparisons, one example a prompt, and ranks by them", async () => {
     svc = await startService();
@@ -111,7 +106,7 @@ describe("preferences through the API: arena import and preference outcomes", ()
       { text, model_a: "small", model_b: "big", winner: "model_b" },
       { text, model_a: "big", model_b: "small", winner: "tie" },
     ]);
-    const res = await importArena(svc, battles);
+    const res = await svc.importArena(battles);
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ imported: TOPICS.code.length });
     const body = (await svc.rank({ query: TOPICS.code[0], k: 3 })).body as Ranked;
@@ -138,7 +133,7 @@ describe("preferences through the API: arena import and preference outcomes", ()
 
   it("refuses bad battles naming the line, and imports nothing", async () => {
     svc = await startService();
-    const res = await importArena(svc, [
+    const res = await svc.importArena([
       { text: "fine", model_a: "big", model_b: "small", winner: "model_a" },
       { text: "same model", model_a: "big", model_b: "big", winner: "tie" },
       { text: "bad winner", model_a: "big", model_b: "small", winner: "both" },
@@ -240,15 +235,7 @@ describe("comparisons on the admin API", () => {
       { text: "tell me a joke", model_a: "big", model_b: "small", winner: "model_b" },
       { text: "tell me a joke", model_a: "small", model_b: "big", winner: "tie" },
     ];
-    const res = await svc.request(
-      "POST",
-      "/admin/import?format=arena",
-      battles.map((b) => JSON.stringify(b)).join("\n"),
-      {
-        admin: true,
-        headers: { "content-type": "application/x-ndjson" },
-      },
-    );
+    const res = await svc.importArena(battles);
     expect(res.status).toBe(201);
     const [id] = [...svc.deps.stores.examples.idsByText(["tell me a joke"]).values()];
     const get = async () =>

@@ -17,6 +17,19 @@ const COMMON = {
   EXPLORATION_SHARE: "0.5",
 };
 
+/** A ranking as a replica hands it over, with `fields` changed. */
+const handedOver = (fields: Record<string, unknown>) => ({
+  created_at: new Date().toISOString(),
+  query: "q",
+  targets: ["big"],
+  recommended: "big",
+  propensity: 1,
+  explored: false,
+  uncertainty: 0,
+  reasons: [],
+  ...fields,
+});
+
 interface Ranked extends RankBody {
   ranking_id: string;
   recommended: string;
@@ -143,19 +156,7 @@ describe("outcomes on a replica's rankings, across processes", () => {
       "POST",
       "/feedback/rankings",
       {
-        rankings: [
-          {
-            id: "bad-time",
-            created_at: "yesterday",
-            query: "q",
-            targets: ["big"],
-            recommended: "big",
-            propensity: 1,
-            explored: false,
-            uncertainty: 0,
-            reasons: [],
-          },
-        ],
+        rankings: [handedOver({ id: "bad-time", created_at: "yesterday" })],
       },
       FEEDBACK_TOKEN,
     );
@@ -169,19 +170,7 @@ describe("outcomes on a replica's rankings, across processes", () => {
       "POST",
       "/feedback/rankings",
       {
-        rankings: [
-          {
-            id: "forged",
-            created_at: new Date().toISOString(),
-            query: "q",
-            targets: ["big"],
-            recommended: "big",
-            propensity: 1,
-            explored: false,
-            uncertainty: 0,
-            reasons: [],
-          },
-        ],
+        rankings: [handedOver({ id: "forged" })],
       },
       "not-the-token-at-all-0123",
     );

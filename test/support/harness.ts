@@ -130,6 +130,19 @@ export class TestService {
     };
   }
 
+  /** POST /admin/import?format=arena: arena battles, one a line. */
+  importArena(battles: unknown[]) {
+    return this.request(
+      "POST",
+      "/admin/import?format=arena",
+      battles.map((b) => JSON.stringify(b)).join("\n"),
+      {
+        admin: true,
+        headers: { "content-type": "application/x-ndjson" },
+      },
+    );
+  }
+
   close() {
     return this.deps.close();
   }
