@@ -446,7 +446,8 @@ export async function buildDeps(
       lifecycle: { draining: false },
       backups,
       feedback,
-      keeper: feedback,
+      // Without feedback nothing is kept: /rank gives an id and computes nothing for a keeper.
+      ...(feedback.options.enabled && { keeper: feedback }),
       admin: { examples, targets, settings, tuning, backups },
       checks: {
         database: async () => storage.sqlite.prepare("select 1").get(),
