@@ -46,6 +46,7 @@ export const EnvSchema = z.object({
   FEEDBACK_MAX_RANKINGS: int(1, 100_000_000).default(1_000_000),
   FEEDBACK_MAX_BYTES: int(1024, 2 ** 50).default(1 << 30),
   FEEDBACK_REVIEW: bool.default(false),
+  FEEDBACK_MAX_WEIGHT: z.coerce.number().min(1).max(1000).default(10),
   METRICS_TOKEN: z
     .string()
     .min(16, "must be at least 16 characters")
@@ -183,6 +184,8 @@ export interface Config {
     /** FEEDBACK_MAX_BYTES: most bytes of prompts kept (the oldest rankings go first). */
     maxBytes: number;
     review: boolean;
+    /** FEEDBACK_MAX_WEIGHT: most prompts an outcome on an explored recommendation stands for. */
+    maxWeight: number;
   };
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (or the admin token). */
   metricsToken: string | undefined;
@@ -317,6 +320,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRankings: e.FEEDBACK_MAX_RANKINGS,
       maxBytes: e.FEEDBACK_MAX_BYTES,
       review: e.FEEDBACK_REVIEW,
+      maxWeight: e.FEEDBACK_MAX_WEIGHT,
     },
     replica: {
       role: e.ROLE,

@@ -413,6 +413,7 @@ export async function buildDeps(
       maxRankings: config.feedback.maxRankings,
       maxBytes: config.feedback.maxBytes,
       review: config.feedback.review,
+      maxWeight: config.feedback.maxWeight,
     });
     await seedIfEmpty(config, stores, examples, targets, logger);
     if (!config.database.readOnly) sync.start();

@@ -245,6 +245,59 @@ describe("exploration and new targets through the API", () => {
     }
   });
 
+  it("weighs an outcome on the recommendation by 1 / its propensity (capped), a label by 1", async () => {
+    svc = await startService({ EXPLORATION_SHARE: "0.5", FEEDBACK_TOKEN, FEEDBACK_MAX_WEIGHT: "4" });
+    await svc.addExamples(EXAMPLES);
+    expect(
+      (await svc.request("PUT", "/admin/targets/newcomer", { enabled: true }, { admin: true })).status,
+    ).toBe(201);
+    const feed = async (body: Record<string, unknown>) => {
+      const res = await svc?.request("POST", "/feedback", body, {
+        headers: { authorization: `Bearer ${FEEDBACK_TOKEN}` },
+      });
+      expect(res?.status).toBe(200);
+    };
+    const example = async (rankingId: string) => {
+      const res = await svc?.request("GET", `/admin/examples/feedback-${rankingId}`, undefined, {
+        admin: true,
+      });
+      return (await res?.json()) as { scores: Record<string, number>; weights?: Record<string, number> };
+    };
+    let explored: Explored | undefined;
+    let exploited: Explored | undefined;
+    for (let i = 0; i < 300 && !(explored && exploited); i++) {
+      const body = await rank(svc, { query: "sort a list in python", k: 3 });
+      if (body.exploration?.explored) explored ??= body;
+      else exploited ??= body;
+    }
+    if (!explored || !exploited) throw new Error("300 rankings neither explored and exploited");
+    const p = explored.exploration?.propensity as number;
+    const other = explored.scores.find((s) => s.target !== explored?.recommended)?.target as string;
+    await feed({ ranking_id: explored.ranking_id, target: explored.recommended, score: 1 });
+    await feed({ ranking_id: explored.ranking_id, target: other, score: 0.5 });
+    // Explored: 1 / p, at most FEEDBACK_MAX_WEIGHT; the target the caller chose itself weighs 1.
+    const tried = await example(explored.ranking_id);
+    expect(tried.scores).toEqual({ [explored.recommended as string]: 1, [other]: 0.5 });
+    expect(Object.keys(tried.weights ?? {})).toEqual([explored.recommended]);
+    expect(tried.weights?.[explored.recommended as string]).toBeCloseTo(Math.min(1 / p, 4), 2);
+    // Not explored: the greedy choice, with its probability (at least 1 - share).
+    const q = exploited.exploration?.propensity as number;
+    await feed({ ranking_id: exploited.ranking_id, target: exploited.recommended, score: 0 });
+    const greedy = await example(exploited.ranking_id);
+    // (The answer's propensity is rounded; the stored weight is from the exact one.)
+    if (q < 1) expect(greedy.weights?.[exploited.recommended as string]).toBeCloseTo(1 / q, 2);
+    else expect(greedy.weights).toBeUndefined();
+    // An operator's PATCH of that score makes it a label: weight 1.
+    const patched = await svc.request(
+      "PATCH",
+      `/admin/examples/feedback-${explored.ranking_id}`,
+      { scores: { [explored.recommended as string]: 0.9 } },
+      { admin: true },
+    );
+    expect(patched.status).toBe(200);
+    expect((await example(explored.ranking_id)).weights).toBeUndefined();
+  });
+
   it("offers a new target even with exploration off, and refuses a bad prior", async () => {
     svc = await startService();
     await svc.addExamples(EXAMPLES);

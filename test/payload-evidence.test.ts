@@ -171,10 +171,23 @@ describe("evidence in the vector store's payloads", () => {
       preferences: [["big", "small", 0.5, 2]],
     });
     queries.push({ query: "which python sorting function is fastest", k: 3 });
+    const battleQuery = queries.length - 1;
+    // So do the weights of outcomes on explored recommendations.
+    await svc.deps.examples.put("outcome-0", {
+      text: "sort these numbers in python quickly",
+      category: "code",
+      scores: { big: 0, small: 1 },
+      weights: { big: 4 },
+    });
+    expect(payloadOf(env.QDRANT_COLLECTION, "outcome-0")).toMatchObject({
+      scores: { big: 0, small: 1 },
+      weights: { big: 4 },
+    });
+    queries.push({ query: "sort these numbers in python quickly", k: 4 });
     const fromStore = await ask(svc);
     // Its own nearest neighbour: ranked from its comparison (small won 1.5 of 2) with the others.
-    expect(fromStore.at(-1)?.hits[0]?.id).toBe(battleId);
-    expect(fromStore.at(-1)?.scores[0]?.target).toBe("small");
+    expect(fromStore[battleQuery]?.hits[0]?.id).toBe(battleId);
+    expect(fromStore[battleQuery]?.scores[0]?.target).toBe("small");
     await svc.close();
     svc = await startService({ ...env, RANK_EVIDENCE: "index" });
     // The replica path: one query with payloads, no read of the hits from SQLite.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_MAX_OUTCOME_WEIGHT, outcomeWeight } from "../service/core/feedback-service.ts";
 import { truncateForModel, wordSpans } from "../service/embedding/truncate.ts";
 import {
   DEFAULT_SETTINGS,
@@ -85,6 +86,45 @@ describe("rankTargets", () => {
 
   it("returns an empty list for no neighbours", () => {
     expect(rankTargets([], enabled("x"))).toEqual([]);
+  });
+
+  it("counts a score with its weight: an outcome on an explored recommendation stands for 1 / propensity prompts", () => {
+    // a: a label for x (weight 1); b: an outcome for x on a recommendation made with probability 0.25.
+    const neighbours = [n("a", 0.5, { x: 1, y: 0.5 }), { ...n("b", 0.5, { x: 0 }), weights: { x: 4 } }];
+    const [y, x] = rankTargets(neighbours, enabled("x", "y"));
+    expect(x).toEqual({
+      target: "x",
+      score: (0.5 * 1 + 0.5 * 4 * 0) / (0.5 + 0.5 * 4),
+      support: 2,
+      confidence: 1,
+    });
+    expect(y).toEqual({ target: "y", score: 0.5, support: 1, confidence: 1 });
+    // With shrinkage, the weight also counts against the prior: (Σ w s + λ p) / (Σ w + λ).
+    const stats: TargetStats = { overall: { x: 0.5, y: 0.5 }, byCategory: new Map() };
+    const settings = { power: 1, shrinkage: 1, prior: "overall" as const, minSimilarity: 0, minSupport: 1 };
+    const shrunk = rankTargets(neighbours, enabled("x", "y"), { settings, stats });
+    expect(shrunk.find((r) => r.target === "x")).toEqual({
+      target: "x",
+      score: (0.5 + 0.5) / (2.5 + 1),
+      support: 2,
+      confidence: 2.5 / 3.5,
+    });
+  });
+});
+
+describe("outcomeWeight", () => {
+  const ranking = { recommended: "x", propensity: 0.2 };
+  it("is 1 / the policy's probability for the recommended target, capped", () => {
+    expect(outcomeWeight(ranking, "x")).toBeCloseTo(5, 12);
+    expect(outcomeWeight(ranking, "x", 3)).toBe(3);
+    expect(outcomeWeight({ recommended: "x", propensity: 0.8 }, "x")).toBeCloseTo(1.25, 12);
+    expect(outcomeWeight({ recommended: "x", propensity: 0.01 }, "x")).toBe(DEFAULT_MAX_OUTCOME_WEIGHT);
+  });
+  it("is 1 for a target the caller chose instead, a sure recommendation, or none", () => {
+    expect(outcomeWeight(ranking, "y")).toBe(1);
+    expect(outcomeWeight({ recommended: "x", propensity: 1 }, "x")).toBe(1);
+    expect(outcomeWeight({ recommended: null, propensity: null }, "x")).toBe(1);
+    expect(outcomeWeight({ recommended: "x", propensity: 0 }, "x")).toBe(1);
   });
 });
 

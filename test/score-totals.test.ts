@@ -9,11 +9,11 @@ import { TargetStore } from "../service/store/target-store.ts";
 
 type Stats = ReturnType<TargetStore["targetStats"]>;
 
-/** The means computed the slow way, from every stored score. */
+/** The (weighted) means computed the slow way, from every stored score. */
 function recomputed(sqlite: ReturnType<typeof openDatabase>["sqlite"]): Stats {
   const rows = sqlite
     .prepare(
-      `SELECT e.category AS category, s.target AS target, sum(s.score) AS sum, count(*) AS n
+      `SELECT e.category AS category, s.target AS target, sum(s.weight * s.score) AS sum, sum(s.weight) AS n
        FROM scores s JOIN examples e ON e.id = s.example_id GROUP BY 1, 2`,
     )
     .all() as Array<{ category: string | null; target: string; sum: number; n: number }>;
@@ -36,19 +36,27 @@ function expectSameStats(actual: Stats, expected: Stats): void {
   for (const [c, m] of expected.byCategory) expect(round(actual.byCategory.get(c) ?? {})).toEqual(round(m));
 }
 
-/** Random inserts, replacements (new category, new score set) and deletions. */
-function churn(store: ExampleStore, steps: number, seed: number): void {
+/**
+ * Random inserts, replacements (new category, new score set) and deletions; `weighted`, some scores
+ * weigh more than 1 (outcomes on explored recommendations).
+ */
+function churn(store: ExampleStore, steps: number, seed: number, weighted = true): void {
   const next = rng(seed);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] as T;
   const live = store.list({ limit: 10_000 }).map((e) => e.id);
   const example = (id: string): NewExample => {
     const scores: Record<string, number> = {};
-    for (const t of ["x", "y", "z"]) if (next() < 0.7) scores[t] = Math.round(next() * 100) / 100;
+    const weights: Record<string, number> = {};
+    for (const t of ["x", "y", "z"]) {
+      if (next() < 0.7) scores[t] = Math.round(next() * 100) / 100;
+      if (weighted && scores[t] !== undefined && next() < 0.3) weights[t] = 1 + Math.round(next() * 90) / 10;
+    }
     return {
       id,
       text: `text ${id}`,
       category: pick(["maths", "poetry", "law", null]),
       scores,
+      ...(Object.keys(weights).length > 0 && { weights }),
       embedding: new Float32Array(4),
       embedderId: "test",
     };
@@ -76,14 +84,18 @@ describe("score totals kept by SQLite", () => {
       churn(store, 150, round + 1);
       const stats = new TargetStore(db).targetStats();
       expectSameStats(stats, recomputed(sqlite));
-      // And the counts the means rest on.
+      // And the evidence the means rest on: the scores' total weight.
       const counts = sqlite
-        .prepare("SELECT target, count(*) AS n FROM scores GROUP BY target")
+        .prepare("SELECT target, sum(weight) AS n FROM scores GROUP BY target")
         .all() as Array<{
         target: string;
         n: number;
       }>;
-      expect(stats.counts?.overall).toEqual(Object.fromEntries(counts.map((c) => [c.target, c.n])));
+      const fixed = (m: Record<string, number>) =>
+        Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.toFixed(9)]));
+      expect(fixed(stats.counts?.overall ?? {})).toEqual(
+        fixed(Object.fromEntries(counts.map((c) => [c.target, c.n]))),
+      );
     }
     expect(new TargetStore(db).targetStats().byCategory.size).toBeGreaterThan(0);
     // No empty buckets are left behind: every total counts at least one score.
@@ -103,7 +115,7 @@ describe("score totals kept by SQLite", () => {
   it("are filled from the scores already stored when the migration runs on an existing database", () => {
     const path = join(mkdtempSync(join(tmpdir(), "router-totals-")), "router.db");
     const first = openDatabase(path);
-    churn(new ExampleStore(first.db), 200, 9);
+    churn(new ExampleStore(first.db), 200, 9, false);
     const before = recomputed(first.sqlite);
     // Back to the state before migration 0002 (and the later ones): no tables, no triggers, not
     // recorded as applied.
@@ -128,6 +140,9 @@ describe("score totals kept by SQLite", () => {
     ])
       first.sqlite.exec(`DROP TABLE ${table}`);
     first.sqlite.exec("ALTER TABLE targets DROP COLUMN prior_score");
+    first.sqlite.exec("DROP INDEX scores_example_cover_idx");
+    first.sqlite.exec("ALTER TABLE scores DROP COLUMN weight");
+    first.sqlite.exec("CREATE INDEX scores_example_cover_idx ON scores (example_id, target, score)");
     first.sqlite.exec("DROP INDEX examples_evidence_idx");
     first.sqlite.exec("DROP INDEX examples_version_idx");
     const journal = JSON.parse(readFileSync("migrations/meta/_journal.json", "utf8")) as {

@@ -124,7 +124,10 @@ export class ExampleService {
     const current = this.store.get(id);
     if (!current) throw new AppError("NOT_FOUND", `no example ${id}`);
     const scores: Record<string, number> = { ...current.scores };
+    // A score the patch names is a label now (weight 1); the others keep theirs.
+    const weights: Record<string, number> = { ...current.weights };
     for (const [target, score] of Object.entries(patch.scores ?? {})) {
+      delete weights[target];
       if (score === null) delete scores[target];
       else scores[target] = score;
     }
@@ -137,6 +140,7 @@ export class ExampleService {
       text: patch.text ?? current.text,
       category: patch.category === undefined ? current.category : patch.category,
       scores,
+      ...(Object.keys(weights).length > 0 && { weights }),
       preferences: current.preferences ?? [],
     });
     return { indexed };
@@ -243,6 +247,7 @@ export class ExampleService {
       text: e.text,
       category: e.category ?? null,
       scores: e.scores,
+      ...(e.weights && { weights: { ...e.weights } }),
       // A write replaces the example whole: without comparisons given, it has none.
       preferences: e.preferences ?? [],
       embedding,

@@ -18,6 +18,30 @@ export interface FeedbackOptions {
   maxBytes?: number;
   /** FEEDBACK_REVIEW: outcomes wait for an operator to accept them before they teach. Default false. */
   review?: boolean;
+  /** FEEDBACK_MAX_WEIGHT: most prompts one outcome stands for (the cap on 1 / propensity). Default 10. */
+  maxWeight?: number;
+}
+
+/** The default cap on an outcome's weight: one outcome never counts for more than ten labels. */
+export const DEFAULT_MAX_OUTCOME_WEIGHT = 10;
+
+/**
+ * How many prompts the outcome of `target` on a ranking stands for: 1 / the policy's probability of
+ * recommending it when it was the recommendation (inverse propensity weighting), capped at
+ * `maxWeight`; 1 for any other target (the caller's own choice, whose probability is not known).
+ * With exploration, the recommended target is called mostly where it looked best, and its outcomes
+ * there are better than its outcomes elsewhere would be: unweighted, a target's means rise with
+ * every call it gets and the others' stay put. Weighted, each target's outcomes count as the
+ * prompts they were drawn from, as if it had been tried everywhere.
+ */
+export function outcomeWeight(
+  ranking: Pick<KeptRanking, "recommended" | "propensity">,
+  target: string,
+  maxWeight = DEFAULT_MAX_OUTCOME_WEIGHT,
+): number {
+  const p = ranking.propensity;
+  if (target !== ranking.recommended || p === null || !(p > 0)) return 1;
+  return Math.min(1 / p, maxWeight);
 }
 
 /** What became of an outcome. */
@@ -219,10 +243,16 @@ export class FeedbackService implements RankingKeeper {
   /** The ranking's example from its accepted outcomes: scores and comparisons as observed. */
   private async learn(ranking: KeptRanking): Promise<{ indexed: boolean }> {
     const { scores, preferences } = this.store.accepted(ranking.id);
+    const weights = Object.fromEntries(
+      Object.keys(scores)
+        .map((t) => [t, outcomeWeight(ranking, t, this.options.maxWeight)] as const)
+        .filter(([, w]) => w !== 1),
+    );
     return this.examples.put(feedbackExampleId(ranking.id), {
       text: ranking.query,
       category: ranking.category,
       scores,
+      ...(Object.keys(weights).length > 0 && { weights }),
       preferences,
     });
   }

@@ -290,13 +290,14 @@ export class Ranker {
 /** A hit with its evidence, as the ranking maths reads it. */
 function scoredNeighbour(
   hit: { id: string; similarity: number },
-  e: Pick<ScoredNeighbour, "category" | "scores" | "preferences">,
+  e: Pick<ScoredNeighbour, "category" | "scores" | "weights" | "preferences">,
 ): ScoredNeighbour {
   return {
     id: hit.id,
     similarity: hit.similarity,
     category: e.category,
     scores: e.scores,
+    ...(e.weights && { weights: e.weights }),
     ...(e.preferences && { preferences: e.preferences }),
   };
 }

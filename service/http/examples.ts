@@ -52,6 +52,12 @@ const ExampleJson = z
     text: z.string().describe("the example prompt"),
     category: z.string().nullable().describe("its category, or null"),
     scores: z.record(z.string(), z.number()).describe("each scored target's score, in [0, 1]"),
+    weights: z
+      .record(z.string(), z.number())
+      .optional()
+      .describe(
+        "only when some score weighs more than 1: how many prompts each such score stands for (an outcome on an explored recommendation counts 1 / the probability it had of being recommended, capped at FEEDBACK_MAX_WEIGHT; a label counts 1)",
+      ),
     preferences: z
       .array(
         z.object({
@@ -77,6 +83,7 @@ export function exampleJson(e: ExampleRecord): z.infer<typeof ExampleJson> {
     text: e.text,
     category: e.category,
     scores: e.scores,
+    ...(e.weights && { weights: e.weights }),
     ...(e.preferences && {
       preferences: e.preferences.map(([a, b, aWins, games]) => ({
         target_a: a,

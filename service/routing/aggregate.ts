@@ -10,6 +10,11 @@ export interface ScoredNeighbour {
   similarity: number;
   category: string | null;
   scores: Readonly<Record<string, number>>;
+  /**
+   * Weights of scores that stand for more than one prompt (an outcome on an explored
+   * recommendation: 1 / the policy's probability of it); 1 where absent.
+   */
+  weights?: Readonly<Record<string, number>>;
   /** Pairwise evidence (arena battles, preference outcomes); absent or empty for most examples. */
   preferences?: readonly Pair[];
 }
@@ -42,7 +47,7 @@ export interface RankedTarget {
 export interface TargetStats {
   overall: Readonly<Record<string, number>>;
   byCategory: ReadonlyMap<string, Readonly<Record<string, number>>>;
-  /** How many scores each mean rests on (read from the store; absent where not known). */
+  /** How much evidence each mean rests on: its scores' total weight (the count while every score weighs 1; absent where not known). */
   counts?: {
     overall: Readonly<Record<string, number>>;
     byCategory: ReadonlyMap<string, Readonly<Record<string, number>>>;
@@ -128,8 +133,10 @@ export interface RankOptions {
 /**
  * Ranks targets best first. Each target's score is
  *
- *   (Σ wᵢ sᵢ + λ·prior) / (Σ wᵢ + λ),   wᵢ = max(similarityᵢ, 0)^power,
+ *   (Σ wᵢ sᵢ + λ·prior) / (Σ wᵢ + λ),   wᵢ = max(similarityᵢ, 0)^power · ωᵢ,
  *
+ * ωᵢ the score's weight (1 for a label; 1 / propensity for an outcome on an explored
+ * recommendation, so targets called where they looked good are not overrated),
  * over the neighbours that scored it, with λ = `shrinkage`. With λ = 0 this is the plain
  * similarity-weighted mean; with λ > 0 thin evidence leans on the prior (the target's mean in
  * the caller's category when given and known, else over the neighbours' categories, or overall)
@@ -156,7 +163,7 @@ export function rankTargets(
       : undefined;
   const acc = new Map<string, { weighted: number; weight: number; plain: number; support: number }>();
   for (const n of neighbours) {
-    const w = Math.max(n.similarity, 0) ** settings.power;
+    const similarity = Math.max(n.similarity, 0) ** settings.power;
     for (const [target, score] of Object.entries(n.scores)) {
       if (!eligible.has(target)) continue;
       let a = acc.get(target);
@@ -164,6 +171,7 @@ export function rankTargets(
         a = { weighted: 0, weight: 0, plain: 0, support: 0 };
         acc.set(target, a);
       }
+      const w = similarity * (n.weights?.[target] ?? 1);
       a.weighted += w * score;
       a.weight += w;
       a.plain += score;

@@ -13,6 +13,8 @@ export interface ExampleRecord {
   text: string;
   category: string | null;
   scores: ScoreMap;
+  /** The weights of the scores that stand for more than one prompt (see `Evidence`), when any do. */
+  weights?: ScoreMap;
   /** Comparisons between targets on this prompt, when it has any (arena battles, preference outcomes). */
   preferences?: Pair[];
   createdAt: Date;
@@ -25,6 +27,8 @@ export interface NewExample {
   text: string;
   category: string | null;
   scores: ScoreMap;
+  /** Weights of scores other than 1 (outcomes on explored recommendations); 1 where absent. */
+  weights?: ScoreMap;
   /** Pairwise evidence on the prompt: replaces what is stored (undefined leaves it as it is). */
   preferences?: readonly Pair[];
   embedding: Float32Array;
@@ -35,19 +39,30 @@ export interface NewExample {
 export interface Evidence {
   category: string | null;
   scores: ScoreMap;
+  /**
+   * Each score's weight where it is not 1: how many prompts it stands for. An outcome on an
+   * explored recommendation counts 1 / the policy's probability of it (inverse propensity), so
+   * what was tried where it looked good does not look better than it is. Absent when every score
+   * weighs 1.
+   */
+  weights?: ScoreMap;
   /** Comparisons between targets on this prompt, when it has any. */
   preferences?: Pair[];
 }
 
-/** The correlated subqueries that fold an example's scores and comparisons into its evidence row. */
+/** The correlated subqueries that fold an example's scores, weights and comparisons into its evidence row. */
 const EVIDENCE_COLUMNS = `(select json_group_object(target, score) from scores where example_id = examples.id),
-  (select json_group_array(json_array(target_a, target_b, a_wins, games)) from preferences where example_id = examples.id)`;
+  (select json_group_array(json_array(target_a, target_b, a_wins, games)) from preferences where example_id = examples.id),
+  (select json_group_object(target, weight) from scores where example_id = examples.id and weight <> 1)`;
 
-/** Evidence from its row's JSON columns: comparisons only when there are some. */
-function evidenceOf(category: string | null, scores: string, pairs: string): Evidence {
-  return pairs === "[]"
-    ? { category, scores: JSON.parse(scores) as ScoreMap }
-    : { category, scores: JSON.parse(scores) as ScoreMap, preferences: JSON.parse(pairs) as Pair[] };
+/** Evidence from its row's JSON columns: weights and comparisons only when there are some. */
+function evidenceOf(category: string | null, scores: string, pairs: string, weights: string): Evidence {
+  return {
+    category,
+    scores: JSON.parse(scores) as ScoreMap,
+    ...(weights !== "{}" && { weights: JSON.parse(weights) as ScoreMap }),
+    ...(pairs !== "[]" && { preferences: JSON.parse(pairs) as Pair[] }),
+  };
 }
 
 /** An insert named ids that are stored already; nothing was written. */
@@ -111,7 +126,7 @@ export class ExampleStore {
          on conflict (example_id) do update set embedder_id = excluded.embedder_id, vector = excluded.vector`,
       ),
       clearScores: raw.prepare("delete from scores where example_id = ?"),
-      score: raw.prepare("insert into scores (example_id, target, score) values (?, ?, ?)"),
+      score: raw.prepare("insert into scores (example_id, target, score, weight) values (?, ?, ?, ?)"),
       clearPreferences: raw.prepare("delete from preferences where example_id = ?"),
       preference: raw.prepare(
         "insert into preferences (example_id, target_a, target_b, a_wins, games) values (?, ?, ?, ?, ?)",
@@ -146,7 +161,9 @@ export class ExampleStore {
         w.example.run(e.id, e.text, e.category, at, at);
         w.embedding.run(e.id, e.embedderId, toBlob(e.embedding));
         w.clearScores.run(e.id);
-        for (const [target, score] of Object.entries(e.scores)) w.score.run(e.id, target, score);
+        for (const [target, score] of Object.entries(e.scores)) {
+          w.score.run(e.id, target, score, e.weights?.[target] ?? 1);
+        }
         if (e.preferences) {
           w.clearPreferences.run(e.id);
           for (const [a, b, aWins, games] of e.preferences) w.preference.run(e.id, a, b, aWins, games);
@@ -183,7 +200,7 @@ export class ExampleStore {
       .get();
     if (!row) return undefined;
     const preferences = this.preferencesOf([id]).get(id);
-    return { ...row, scores: this.scoresOf([id]).get(id) ?? {}, ...(preferences && { preferences }) };
+    return { ...row, scores: {}, ...this.scoresOf([id]).get(id), ...(preferences && { preferences }) };
   }
 
   /** The stored text of an example, to tell whether an update needs a new embedding. */
@@ -221,7 +238,7 @@ export class ExampleStore {
     const pairs = this.preferencesOf(rows.map((r) => r.id));
     return rows.map((r) => {
       const preferences = pairs.get(r.id);
-      return { ...r, scores: byId.get(r.id) ?? {}, ...(preferences && { preferences }) };
+      return { ...r, scores: {}, ...byId.get(r.id), ...(preferences && { preferences }) };
     });
   }
 
@@ -240,10 +257,10 @@ export class ExampleStore {
   evidence(ids: readonly string[]): Map<string, Evidence> {
     const out = new Map<string, Evidence>();
     if (ids.length === 0) return out;
-    for (const [id, category, scores, pairs] of this.evidenceQuery.all(JSON.stringify(ids)) as Array<
-      [string, string | null, string, string]
+    for (const [id, category, scores, pairs, weights] of this.evidenceQuery.all(JSON.stringify(ids)) as Array<
+      [string, string | null, string, string, string]
     >) {
-      out.set(id, evidenceOf(category, scores, pairs));
+      out.set(id, evidenceOf(category, scores, pairs, weights));
     }
     return out;
   }
@@ -256,10 +273,10 @@ export class ExampleStore {
     const out = new Map<string, Evidence & { version: number }>();
     for (let i = 0; i < ids.length; i += 500) {
       const rows = this.versionedEvidenceQuery.all(JSON.stringify(ids.slice(i, i + 500))) as Array<
-        [string, string | null, number, string, string]
+        [string, string | null, number, string, string, string]
       >;
-      for (const [id, category, version, scores, pairs] of rows) {
-        out.set(id, { ...evidenceOf(category, scores, pairs), version });
+      for (const [id, category, version, scores, pairs, weights] of rows) {
+        out.set(id, { ...evidenceOf(category, scores, pairs, weights), version });
       }
     }
     return out;
@@ -322,8 +339,9 @@ export class ExampleStore {
     return out;
   }
 
-  private scoresOf(ids: readonly string[]): Map<string, ScoreMap> {
-    const out = new Map<string, ScoreMap>();
+  /** Each example's scores, and the weights of those not weighing 1 when there are some. */
+  private scoresOf(ids: readonly string[]): Map<string, { scores: ScoreMap; weights?: ScoreMap }> {
+    const out = new Map<string, { scores: ScoreMap; weights?: ScoreMap }>();
     if (ids.length === 0) return out;
     const rows = this.db
       .select()
@@ -331,8 +349,9 @@ export class ExampleStore {
       .where(inArray(scores.exampleId, [...ids]))
       .all();
     for (const r of rows) {
-      const m = out.get(r.exampleId) ?? {};
-      m[r.target] = r.score;
+      const m = out.get(r.exampleId) ?? { scores: {} };
+      m.scores[r.target] = r.score;
+      if (r.weight !== 1) m.weights = { ...m.weights, [r.target]: r.weight };
       out.set(r.exampleId, m);
     }
     return out;

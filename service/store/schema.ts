@@ -88,11 +88,17 @@ export const scores = sqliteTable(
       .notNull()
       .references(() => targets.name),
     score: real("score").notNull(),
+    /**
+     * How many prompts the score stands for: 1 for a label; for an outcome on an explored
+     * recommendation, 1 / the policy's probability of it (capped), so targets tried where they were
+     * expected to do well do not look better than they are (inverse propensity weighting).
+     */
+    weight: real("weight").notNull().default(1),
   },
   (t) => [
     primaryKey({ columns: [t.exampleId, t.target] }),
     // Covers the /rank read (an example's scores) from the index alone, its rows side by side.
-    index("scores_example_cover_idx").on(t.exampleId, t.target, t.score),
+    index("scores_example_cover_idx").on(t.exampleId, t.target, t.score, t.weight),
     index("scores_target_idx").on(t.target),
     check("scores_score_range", sql`${t.score} >= 0 AND ${t.score} <= 1`),
   ],
@@ -105,18 +111,22 @@ export const pendingDeletes = sqliteTable("pending_deletes", {
 });
 
 /**
- * Sum and count of the scores per (category, target), kept by triggers (migration 0002) in the
- * same transaction as every change to `scores` or to an example's category. The means that ranking
- * shrinks toward are then read from a few hundred rows instead of a scan of every score. `category`
- * is '' for examples without one (an example's category is never empty).
+ * Weighted sum, count and total weight of the scores per (category, target), kept by triggers
+ * (migrations 0002 and 0009) in the same transaction as every change to `scores` or to an example's
+ * category. The means that ranking shrinks toward (sum / weight) are then read from a few hundred
+ * rows instead of a scan of every score. `category` is '' for examples without one (an example's
+ * category is never empty).
  */
 export const scoreTotals = sqliteTable(
   "score_totals",
   {
     category: text("category").notNull(),
     target: text("target").notNull(),
+    /** Σ weight · score. */
     sum: real("sum").notNull(),
     n: integer("n").notNull(),
+    /** Σ weight (n while every score weighs 1). */
+    weight: real("weight").notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.category, t.target] })],
 );

@@ -78,14 +78,16 @@ export class TargetStore {
     const byCategory = new Map<string, Record<string, number>>();
     const countsByCategory = new Map<string, Record<string, number>>();
     for (const r of this.db.select().from(scoreTotals).all()) {
+      // Weighted means: an outcome on an explored recommendation counts as the prompts it stands for.
+      if (!(r.weight > 0)) continue;
       const t = total.get(r.target) ?? [0, 0];
-      total.set(r.target, [t[0] + r.sum, t[1] + r.n]);
+      total.set(r.target, [t[0] + r.sum, t[1] + r.weight]);
       if (r.category !== "") {
         const m = byCategory.get(r.category) ?? {};
-        m[r.target] = r.sum / r.n;
+        m[r.target] = r.sum / r.weight;
         byCategory.set(r.category, m);
         const c = countsByCategory.get(r.category) ?? {};
-        c[r.target] = r.n;
+        c[r.target] = r.weight;
         countsByCategory.set(r.category, c);
       }
     }

@@ -54,6 +54,8 @@ const SCORES_KEY = "scores";
 const VERSION_KEY = "version";
 /** Comparisons [a, b, aWins, games] between targets, on points whose example has any. */
 const PREFERENCES_KEY = "preferences";
+/** Weights of scores not weighing 1, on points whose example has any. */
+const WEIGHTS_KEY = "weights";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -210,6 +212,7 @@ export class QdrantIndex implements VectorIndex {
             [CATEGORY_KEY]: r.evidence.category,
             [SCORES_KEY]: r.evidence.scores,
             [VERSION_KEY]: r.evidence.version,
+            ...(r.evidence.weights && { [WEIGHTS_KEY]: r.evidence.weights }),
             ...(r.evidence.preferences?.length && {
               [PREFERENCES_KEY]: r.evidence.preferences.map((p) => [...p]),
             }),
@@ -248,6 +251,7 @@ export class QdrantIndex implements VectorIndex {
       SCORES_KEY,
       VERSION_KEY,
       PREFERENCES_KEY,
+      WEIGHTS_KEY,
     ]);
     return points.map((p) => {
       const evidence = evidenceOf(p.payload);
@@ -316,10 +320,12 @@ function evidenceOf(payload: Schemas["Payload"] | null | undefined): PointEviden
   const version = payload?.[VERSION_KEY];
   const category = payload?.[CATEGORY_KEY];
   const preferences = payload?.[PREFERENCES_KEY];
+  const weights = payload?.[WEIGHTS_KEY];
   if (typeof scores !== "object" || scores === null || typeof version !== "number") return undefined;
   return {
     category: typeof category === "string" ? category : null,
     scores: scores as Record<string, number>,
+    ...(typeof weights === "object" && weights !== null && { weights: weights as Record<string, number> }),
     ...(Array.isArray(preferences) && {
       preferences: preferences as Array<[string, string, number, number]>,
     }),

@@ -22,6 +22,8 @@ export class CollectionMissingError extends AppError {
 export interface PointEvidence {
   category: string | null;
   scores: Record<string, number>;
+  /** Weights of the scores not weighing 1 (outcomes on explored recommendations), when any. */
+  weights?: Record<string, number>;
   /** Comparisons [a, b, aWins, games] between targets on the prompt, when it has any. */
   preferences?: ReadonlyArray<readonly [string, string, number, number]>;
   version: number;

@@ -31,7 +31,16 @@ import { DiskEmbeddingCache } from "./embedding-cache.ts";
 import { evaluate, type Row } from "./evaluate.ts";
 import { evaluateOutOfTheBox } from "./out-of-the-box.ts";
 import { evaluatePreferences, preferencesMarkdown } from "./preferences.ts";
-import { REPLAY_SETTINGS, REPLAY_WITHHELD, type ReplayResult, replay, replayMarkdown } from "./replay.ts";
+import {
+  type CeilingResult,
+  ceilingMarkdown,
+  REPLAY_SETTINGS,
+  REPLAY_WITHHELD,
+  type ReplayResult,
+  replay,
+  replayCeiling,
+  replayMarkdown,
+} from "./replay.ts";
 import { markdown, spreadMarkdown, svg } from "./report.ts";
 import { evaluateRouterDc, loadRouterDc, routerDcMarkdown, sample, TASKS } from "./routerdc.ts";
 import { syntheticNModel } from "./synthetic.ts";
@@ -421,6 +430,7 @@ async function replayRouterDc(values: {
   share?: string;
   "seed-share"?: string;
   settings?: string;
+  ceiling?: boolean;
 }): Promise<void> {
   const { train, test } = routerDcFiles(values);
   const share = Number(values.share ?? 0.1);
@@ -428,6 +438,7 @@ async function replayRouterDc(values: {
   const seed = Number(values.seed ?? 1);
   if (!(share > 0 && share <= 1)) throw new Error("--share must be in (0, 1]");
   if (!(seedShare > 0 && seedShare < 1)) throw new Error("--seed-share must be between 0 and 1");
+  if (values.ceiling) return replayCeilingRouterDc(values, train, test, seedShare, seed);
   const results: ReplayResult[] = [];
   for (const withheld of values.withhold ?? REPLAY_WITHHELD) {
     results.push(
@@ -454,6 +465,43 @@ async function replayRouterDc(values: {
   const out = values.out ?? "eval-report";
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, "replay.md"), md);
+  process.stdout.write(md);
+  process.stderr.write(`${JSON.stringify(results)}\n`);
+}
+
+/** `npm run eval -- replay --ceiling`: what a stream revealing one score a prompt teaches at most. */
+async function replayCeilingRouterDc(
+  values: { out?: string; cache?: string; withhold?: string[]; settings?: string },
+  train: Parameters<typeof replayCeiling>[0]["train"],
+  test: Parameters<typeof replayCeiling>[0]["test"],
+  seedShare: number,
+  seed: number,
+): Promise<void> {
+  const results: CeilingResult[] = [];
+  for (const withheld of values.withhold ?? REPLAY_WITHHELD) {
+    results.push(
+      await replayCeiling({
+        train,
+        test,
+        withheld,
+        seedShare,
+        seed,
+        ...(values.settings && { settings: JSON.parse(values.settings) as Record<string, unknown> }),
+        cacheDir: values.cache ?? ".cache/embeddings",
+        onProgress: phaseBars(),
+      }),
+    );
+  }
+  const md = [
+    "# Replay ceiling: streams revealing one score a prompt, chosen with hindsight",
+    "",
+    ceilingMarkdown(results, `npm run eval -- ${process.argv.slice(2).join(" ")}`),
+    `Settings pinned for every router: \`${JSON.stringify(results[0]?.settings ?? REPLAY_SETTINGS)}\``,
+    "",
+  ].join("\n");
+  const out = values.out ?? "eval-report";
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "replay-ceiling.md"), md);
   process.stdout.write(md);
   process.stderr.write(`${JSON.stringify(results)}\n`);
 }

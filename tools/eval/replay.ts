@@ -22,7 +22,7 @@ import type { Embedder } from "../../service/embedding/embedder.ts";
 import { rng } from "../../service/routing/crossval.ts";
 import { shuffled } from "./datasets.ts";
 import { type Item, TASKS, type Task, topPick } from "./routerdc.ts";
-import { EvalService } from "./service.ts";
+import { EvalService, type ImportLine } from "./service.ts";
 
 /** The models withheld by default: the best on MMLU and CMMLU, and the best on ARC (train files' means). */
 export const REPLAY_WITHHELD = ["meta-llama/Meta-Llama-3-8B", "HuggingFaceH4/zephyr-7b-beta"];
@@ -101,18 +101,7 @@ type Tagged = Item & { task: Task };
 /** Runs the routers of one replay. */
 export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   const started = performance.now();
-  const all = shuffled(
-    TASKS.flatMap((task) => options.train[task].map((i) => ({ ...i, task }))),
-    options.seed,
-  );
-  const cut = Math.round(all.length * options.seedShare);
-  const seed = all.slice(0, cut);
-  const stream = all.slice(cut);
-  const without = (i: Item) => ({
-    text: i.text,
-    category: i.category,
-    scores: Object.fromEntries(Object.entries(i.scores).filter(([t]) => t !== options.withheld)),
-  });
+  const { all, seed, stream, without } = split(options);
 
   const open = async (env: Record<string, string> = {}) => {
     const service = await EvalService.start({ cacheDir: options.cacheDir, embedder: options.embedder, env });
@@ -204,10 +193,100 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   };
 }
 
+/** What a stream revealing one score a prompt, chosen without the router, teaches at most. */
+export type CeilingPolicy = "withheld" | "uniform" | "hindsight";
+
+export const CEILING_POLICIES: Readonly<Record<CeilingPolicy, string>> = {
+  withheld: "the new target's score on every streamed prompt",
+  uniform: "a target drawn uniformly a prompt",
+  hindsight: "the best target with hindsight a prompt",
+};
+
+export interface CeilingResult {
+  withheld: string;
+  seedOnly: TaskQuality;
+  full: TaskQuality;
+  policies: Array<TaskQuality & { policy: CeilingPolicy; served: number }>;
+  settings: Record<string, unknown>;
+  seconds: number;
+}
+
+/**
+ * The ceiling of a replay: the same seed and stream prompts, but the one score each streamed prompt
+ * reveals is chosen by a fixed policy, with hindsight where it says so, and imported with the
+ * prompt's own category (more than an outcome gets: its example's category is the neighbours'). No
+ * policy revealing one score a prompt is known to beat every one of these; what the best of them
+ * recovers of the gap is what a router learning from outcomes can hope for, on this data, with these
+ * settings.
+ */
+export async function replayCeiling(
+  options: Omit<ReplayOptions, "share"> & { policies?: readonly CeilingPolicy[] },
+): Promise<CeilingResult> {
+  const started = performance.now();
+  const { all, seed, stream, without } = split(options);
+  const targets = [...new Set(all.flatMap((i) => Object.keys(i.scores)))].sort();
+  const labelled = async (items: readonly ImportLine[], label: string) => {
+    const service = await EvalService.start({ cacheDir: options.cacheDir, embedder: options.embedder });
+    try {
+      await service.pin(options.settings ?? REPLAY_SETTINGS);
+      await service.import(items);
+      return await testQuality(service, options, label);
+    } finally {
+      await service.close();
+    }
+  };
+  const every = (i: Tagged): ImportLine => ({ text: i.text, category: i.category, scores: i.scores });
+  const seedOnly = await labelled(seed.map(without), "seed only");
+  const full = await labelled(all.map(every), "full information");
+  const policies: CeilingResult["policies"] = [];
+  for (const policy of options.policies ?? (Object.keys(CEILING_POLICIES) as CeilingPolicy[])) {
+    const next = rng(options.seed + 7);
+    const choose = (i: Tagged): string => {
+      if (policy === "withheld") return options.withheld;
+      if (policy === "uniform") return targets[Math.floor(next() * targets.length)] as string;
+      const best = Math.max(...targets.map((t) => i.scores[t] ?? 0));
+      const tied = targets.filter((t) => (i.scores[t] ?? 0) === best);
+      return tied[Math.floor(next() * tied.length)] as string;
+    };
+    let served = 0;
+    const revealed = stream.map((i) => {
+      const target = choose(i);
+      const score = i.scores[target] ?? 0;
+      served += score;
+      return { text: i.text, category: i.category, scores: { [target]: score } };
+    });
+    const quality = await labelled([...seed.map(without), ...revealed], `ceiling: ${policy}`);
+    policies.push({ ...quality, policy, served: (100 * served) / stream.length });
+  }
+  return {
+    withheld: options.withheld,
+    seedOnly,
+    full,
+    policies,
+    settings: options.settings ?? REPLAY_SETTINGS,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** The replay's shuffle: the seed share and the stream, and a prompt without the withheld score. */
+function split(options: Pick<ReplayOptions, "train" | "seed" | "seedShare" | "withheld">) {
+  const all: Tagged[] = shuffled(
+    TASKS.flatMap((task) => options.train[task].map((i) => ({ ...i, task }))),
+    options.seed,
+  );
+  const cut = Math.round(all.length * options.seedShare);
+  const without = (i: Item): ImportLine => ({
+    text: i.text,
+    category: i.category,
+    scores: Object.fromEntries(Object.entries(i.scores).filter(([t]) => t !== options.withheld)),
+  });
+  return { all, seed: all.slice(0, cut), stream: all.slice(cut), without };
+}
+
 /** Top-pick quality on every test prompt, and how often the withheld target came first. */
 async function testQuality(
   service: EvalService,
-  options: ReplayOptions,
+  options: Pick<ReplayOptions, "test" | "onProgress" | "withheld">,
   label: string,
 ): Promise<TaskQuality> {
   const r = await topPick(service, options.test, label, options.onProgress, options.withheld);
@@ -215,7 +294,10 @@ async function testQuality(
 }
 
 /** Share of the gap between seed only and full information that a router closes. */
-export function gapRecovered(r: ReplayResult, router: TaskQuality): number {
+/** The two ends of a replay's gap. */
+type Gap = { seedOnly: TaskQuality; full: TaskQuality };
+
+export function gapRecovered(r: Gap, router: TaskQuality): number {
   const gap = r.full.average - r.seedOnly.average;
   return gap === 0 ? Number.NaN : (router.average - r.seedOnly.average) / gap;
 }
@@ -225,7 +307,7 @@ export function gapRecovered(r: ReplayResult, router: TaskQuality): number {
  * prompts resampled with replacement (the same draw for every router), the task averages and the
  * share recomputed, 1,000 times; the 2.5th and 97.5th percentiles.
  */
-export function gapInterval(r: ReplayResult, router: TaskQuality, reps = 1000, seed = 1): [number, number] {
+export function gapInterval(r: Gap, router: TaskQuality, reps = 1000, seed = 1): [number, number] {
   const next = rng(seed);
   const shares: number[] = [];
   for (let b = 0; b < reps; b++) {
@@ -299,6 +381,36 @@ export function replayMarkdown(results: readonly ReplayResult[], command: string
         `exploring stream called it ${e.withheldCalled} times (${e.withheldExplored} as explorations; ${e.explored} explorations in all), ` +
         `greedy stream ${g.withheldCalled} times; ${r.seconds.toFixed(0)} s.`,
     );
+  }
+  out.push("");
+  return out.join("\n");
+}
+
+/** The ceiling's table. */
+export function ceilingMarkdown(results: readonly CeilingResult[], command: string): string {
+  const fmt = (x: number) => x.toFixed(2);
+  const pct = (x: number) => (Number.isNaN(x) ? "n/a" : `${(100 * x).toFixed(0)}%`);
+  const out = [
+    `\`${command}\``,
+    "",
+    `| withheld target | router | ${TASKS.join(" | ")} | average | gap recovered (95% interval) | withheld ranked first (test) | mean revealed score |`,
+    `|---|---|${TASKS.map(() => "---|").join("")}---|---|---|---|`,
+  ];
+  for (const r of results) {
+    const row = (name: string, q: TaskQuality, extra: string[]) =>
+      `| ${r.withheld} | ${name} | ${TASKS.map((t) => fmt(q.tasks[t])).join(" | ")} | **${fmt(q.average)}** | ${extra.join(" | ")} |`;
+    out.push(row("seed only", r.seedOnly, ["0%", "0.0%", ""]));
+    for (const p of r.policies) {
+      const [lo, hi] = gapInterval(r, p);
+      out.push(
+        row(`stream revealing ${CEILING_POLICIES[p.policy]}`, p, [
+          `${pct(gapRecovered(r, p))} (${pct(lo)} to ${pct(hi)})`,
+          `${p.withheldTop.toFixed(1)}%`,
+          fmt(p.served),
+        ]),
+      );
+    }
+    out.push(row("full information", r.full, ["100%", `${r.full.withheldTop.toFixed(1)}%`, ""]));
   }
   out.push("");
   return out.join("\n");

@@ -772,6 +772,10 @@ export interface components {
             scores: {
                 [key: string]: number;
             };
+            /** @description only when some score weighs more than 1: how many prompts each such score stands for (an outcome on an explored recommendation counts 1 / the probability it had of being recommended, capped at FEEDBACK_MAX_WEIGHT; a label counts 1) */
+            weights?: {
+                [key: string]: number;
+            };
             /** @description only when it has some: comparisons between targets on this prompt (arena battles, preference outcomes) */
             preferences?: {
                 /** @description one target (the pair in name order) */
