@@ -47,6 +47,7 @@ export const EnvSchema = z.object({
   FEEDBACK_MAX_BYTES: int(1024, 2 ** 50).default(1 << 30),
   FEEDBACK_REVIEW: bool.default(false),
   FEEDBACK_MAX_WEIGHT: z.coerce.number().min(1).max(1000).default(10),
+  FEEDBACK_OUTCOME_WEIGHT: z.coerce.number().gt(0).max(1).default(1),
   METRICS_TOKEN: z
     .string()
     .min(16, "must be at least 16 characters")
@@ -186,6 +187,8 @@ export interface Config {
     review: boolean;
     /** FEEDBACK_MAX_WEIGHT: most prompts an outcome on an explored recommendation stands for. */
     maxWeight: number;
+    /** FEEDBACK_OUTCOME_WEIGHT: what one outcome counts for against one label (in (0, 1]). */
+    outcomeWeight: number;
   };
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (or the admin token). */
   metricsToken: string | undefined;
@@ -321,6 +324,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBytes: e.FEEDBACK_MAX_BYTES,
       review: e.FEEDBACK_REVIEW,
       maxWeight: e.FEEDBACK_MAX_WEIGHT,
+      outcomeWeight: e.FEEDBACK_OUTCOME_WEIGHT,
     },
     replica: {
       role: e.ROLE,

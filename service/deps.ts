@@ -414,6 +414,7 @@ export async function buildDeps(
       maxBytes: config.feedback.maxBytes,
       review: config.feedback.review,
       maxWeight: config.feedback.maxWeight,
+      outcomeWeight: config.feedback.outcomeWeight,
     });
     await seedIfEmpty(config, stores, examples, targets, logger);
     if (!config.database.readOnly) sync.start();

@@ -126,6 +126,11 @@ describe("outcomeWeight", () => {
     expect(outcomeWeight({ recommended: null, propensity: null }, "x")).toBe(1);
     expect(outcomeWeight({ recommended: "x", propensity: 0 }, "x")).toBe(1);
   });
+  it("scales every outcome by what one counts for against a label (FEEDBACK_OUTCOME_WEIGHT)", () => {
+    expect(outcomeWeight(ranking, "x", 10, 0.5)).toBeCloseTo(2.5, 12);
+    expect(outcomeWeight(ranking, "y", 10, 0.5)).toBe(0.5);
+    expect(outcomeWeight({ recommended: "x", propensity: 1 }, "x", 10, 0.5)).toBe(0.5);
+  });
 });
 
 describe("shrinkage toward priors", () => {

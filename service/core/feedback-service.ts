@@ -20,6 +20,8 @@ export interface FeedbackOptions {
   review?: boolean;
   /** FEEDBACK_MAX_WEIGHT: most prompts one outcome stands for (the cap on 1 / propensity). Default 10. */
   maxWeight?: number;
+  /** FEEDBACK_OUTCOME_WEIGHT: what one outcome counts for against one label, before 1 / propensity. Default 1. */
+  outcomeWeight?: number;
 }
 
 /** The default cap on an outcome's weight: one outcome never counts for more than ten labels. */
@@ -38,10 +40,11 @@ export function outcomeWeight(
   ranking: Pick<KeptRanking, "recommended" | "propensity">,
   target: string,
   maxWeight = DEFAULT_MAX_OUTCOME_WEIGHT,
+  base = 1,
 ): number {
   const p = ranking.propensity;
-  if (target !== ranking.recommended || p === null || !(p > 0)) return 1;
-  return Math.min(1 / p, maxWeight);
+  if (target !== ranking.recommended || p === null || !(p > 0)) return base;
+  return base * Math.min(1 / p, maxWeight);
 }
 
 /** What became of an outcome. */
@@ -245,7 +248,9 @@ export class FeedbackService implements RankingKeeper {
     const { scores, preferences } = this.store.accepted(ranking.id);
     const weights = Object.fromEntries(
       Object.keys(scores)
-        .map((t) => [t, outcomeWeight(ranking, t, this.options.maxWeight)] as const)
+        .map(
+          (t) => [t, outcomeWeight(ranking, t, this.options.maxWeight, this.options.outcomeWeight)] as const,
+        )
         .filter(([, w]) => w !== 1),
     );
     return this.examples.put(feedbackExampleId(ranking.id), {

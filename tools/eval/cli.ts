@@ -32,6 +32,8 @@ import { evaluate, type Row } from "./evaluate.ts";
 import { evaluateOutOfTheBox } from "./out-of-the-box.ts";
 import { evaluatePreferences, preferencesMarkdown } from "./preferences.ts";
 import {
+  type CeilingPolicy,
+  CEILING_POLICIES,
   type CeilingResult,
   ceilingMarkdown,
   REPLAY_SETTINGS,
@@ -107,6 +109,7 @@ async function main(): Promise<void> {
       "out-of-the-box": { type: "boolean", default: false },
       "test-share": { type: "string", default: "0.2" },
       withhold: { type: "string", multiple: true },
+      policy: { type: "string", multiple: true },
       share: { type: "string", default: "0.1" },
       "seed-share": { type: "string", default: "0.2" },
       battles: { type: "string", multiple: true },
@@ -431,6 +434,7 @@ async function replayRouterDc(values: {
   "seed-share"?: string;
   settings?: string;
   ceiling?: boolean;
+  policy?: string[];
 }): Promise<void> {
   const { train, test } = routerDcFiles(values);
   const share = Number(values.share ?? 0.1);
@@ -471,12 +475,15 @@ async function replayRouterDc(values: {
 
 /** `npm run eval -- replay --ceiling`: what a stream revealing one score a prompt teaches at most. */
 async function replayCeilingRouterDc(
-  values: { out?: string; cache?: string; withhold?: string[]; settings?: string },
+  values: { out?: string; cache?: string; withhold?: string[]; settings?: string; policy?: string[] },
   train: Parameters<typeof replayCeiling>[0]["train"],
   test: Parameters<typeof replayCeiling>[0]["test"],
   seedShare: number,
   seed: number,
 ): Promise<void> {
+  for (const p of values.policy ?? []) {
+    if (!(p in CEILING_POLICIES)) throw new Error(`--policy takes ${Object.keys(CEILING_POLICIES).join(", ")}`);
+  }
   const results: CeilingResult[] = [];
   for (const withheld of values.withhold ?? REPLAY_WITHHELD) {
     results.push(
@@ -484,6 +491,7 @@ async function replayCeilingRouterDc(
         train,
         test,
         withheld,
+        ...(values.policy && { policies: values.policy as CeilingPolicy[] }),
         seedShare,
         seed,
         ...(values.settings && { settings: JSON.parse(values.settings) as Record<string, unknown> }),

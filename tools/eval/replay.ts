@@ -194,11 +194,13 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
 }
 
 /** What a stream revealing one score a prompt, chosen without the router, teaches at most. */
-export type CeilingPolicy = "withheld" | "uniform" | "hindsight";
+export type CeilingPolicy = "withheld" | "uniform" | "uniform-uncategorised" | "seed-top" | "hindsight";
 
 export const CEILING_POLICIES: Readonly<Record<CeilingPolicy, string>> = {
   withheld: "the new target's score on every streamed prompt",
   uniform: "a target drawn uniformly a prompt",
+  "uniform-uncategorised": "a target drawn uniformly a prompt, filed under no category",
+  "seed-top": "the seed-only router's top pick a prompt (greedy, never updated)",
   hindsight: "the best target with hindsight a prompt",
 };
 
@@ -225,35 +227,46 @@ export async function replayCeiling(
   const started = performance.now();
   const { all, seed, stream, without } = split(options);
   const targets = [...new Set(all.flatMap((i) => Object.keys(i.scores)))].sort();
-  const labelled = async (items: readonly ImportLine[], label: string) => {
+  const labelled = async (items: readonly ImportLine[], label: string, rank: readonly Tagged[] = []) => {
     const service = await EvalService.start({ cacheDir: options.cacheDir, embedder: options.embedder });
     try {
       await service.pin(options.settings ?? REPLAY_SETTINGS);
       await service.import(items);
-      return await testQuality(service, options, label);
+      const tops: Array<string | undefined> = [];
+      for (const i of rank) tops.push((await service.rank(i.text))[0]?.target);
+      return { ...(await testQuality(service, options, label)), tops };
     } finally {
       await service.close();
     }
   };
   const every = (i: Tagged): ImportLine => ({ text: i.text, category: i.category, scores: i.scores });
-  const seedOnly = await labelled(seed.map(without), "seed only");
-  const full = await labelled(all.map(every), "full information");
+  const chosen = options.policies ?? (Object.keys(CEILING_POLICIES) as CeilingPolicy[]);
+  const { tops: seedTops, ...seedOnly } = await labelled(
+    seed.map(without),
+    "seed only",
+    chosen.includes("seed-top") ? stream : [],
+  );
+  const { tops: _, ...full } = await labelled(all.map(every), "full information");
   const policies: CeilingResult["policies"] = [];
-  for (const policy of options.policies ?? (Object.keys(CEILING_POLICIES) as CeilingPolicy[])) {
+  for (const policy of chosen) {
     const next = rng(options.seed + 7);
-    const choose = (i: Tagged): string => {
+    const choose = (i: Tagged, n: number): string => {
       if (policy === "withheld") return options.withheld;
-      if (policy === "uniform") return targets[Math.floor(next() * targets.length)] as string;
+      if (policy === "uniform" || policy === "uniform-uncategorised") {
+        return targets[Math.floor(next() * targets.length)] as string;
+      }
+      if (policy === "seed-top") return seedTops[n] as string;
       const best = Math.max(...targets.map((t) => i.scores[t] ?? 0));
       const tied = targets.filter((t) => (i.scores[t] ?? 0) === best);
       return tied[Math.floor(next() * tied.length)] as string;
     };
     let served = 0;
-    const revealed = stream.map((i) => {
-      const target = choose(i);
+    const revealed = stream.map((i, n) => {
+      const target = choose(i, n);
       const score = i.scores[target] ?? 0;
       served += score;
-      return { text: i.text, category: i.category, scores: { [target]: score } };
+      const category = policy === "uniform-uncategorised" ? null : i.category;
+      return { text: i.text, category, scores: { [target]: score } };
     });
     const quality = await labelled([...seed.map(without), ...revealed], `ceiling: ${policy}`);
     policies.push({ ...quality, policy, served: (100 * served) / stream.length });
