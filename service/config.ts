@@ -46,8 +46,8 @@ export const EnvSchema = z.object({
   FEEDBACK_MAX_RANKINGS: int(1, 100_000_000).default(1_000_000),
   FEEDBACK_MAX_BYTES: int(1024, 2 ** 50).default(1 << 30),
   FEEDBACK_REVIEW: bool.default(false),
-  FEEDBACK_MAX_WEIGHT: z.coerce.number().min(1).max(1000).default(10),
-  FEEDBACK_OUTCOME_WEIGHT: z.coerce.number().gt(0).max(1).default(1),
+  FEEDBACK_MAX_WEIGHT: z.coerce.number().min(1).max(1000).default(1),
+  FEEDBACK_OUTCOME_WEIGHT: z.coerce.number().gt(0).max(1).default(0.5),
   METRICS_TOKEN: z
     .string()
     .min(16, "must be at least 16 characters")
@@ -185,7 +185,7 @@ export interface Config {
     /** FEEDBACK_MAX_BYTES: most bytes of prompts kept (the oldest rankings go first). */
     maxBytes: number;
     review: boolean;
-    /** FEEDBACK_MAX_WEIGHT: most prompts an outcome on an explored recommendation stands for. */
+    /** FEEDBACK_MAX_WEIGHT: the cap on 1 / propensity for an outcome on the recommendation (1: off). */
     maxWeight: number;
     /** FEEDBACK_OUTCOME_WEIGHT: what one outcome counts for against one label (in (0, 1]). */
     outcomeWeight: number;

@@ -246,7 +246,12 @@ describe("exploration and new targets through the API", () => {
   });
 
   it("weighs an outcome on the recommendation by 1 / its propensity (capped), a label by 1", async () => {
-    svc = await startService({ EXPLORATION_SHARE: "0.5", FEEDBACK_TOKEN, FEEDBACK_MAX_WEIGHT: "4" });
+    svc = await startService({
+      EXPLORATION_SHARE: "0.5",
+      FEEDBACK_TOKEN,
+      FEEDBACK_MAX_WEIGHT: "4",
+      FEEDBACK_OUTCOME_WEIGHT: "1",
+    });
     await svc.addExamples(EXAMPLES);
     expect(
       (await svc.request("PUT", "/admin/targets/newcomer", { enabled: true }, { admin: true })).status,

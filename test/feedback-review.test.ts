@@ -79,6 +79,8 @@ describe("FEEDBACK_REVIEW: outcomes wait for an operator", () => {
     ).toEqual({
       category: null,
       scores: { big: 1 },
+      // An outcome counts half a label (FEEDBACK_OUTCOME_WEIGHT's default).
+      weights: { big: 0.5 },
       preferences: [["big", "small", 1, 1]],
     });
     const rejected = await admin(svc, "POST", `/admin/feedback/${second.ranking_id}/reject`);

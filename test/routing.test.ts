@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_MAX_OUTCOME_WEIGHT, outcomeWeight } from "../service/core/feedback-service.ts";
+import {
+  DEFAULT_MAX_OUTCOME_WEIGHT,
+  DEFAULT_OUTCOME_WEIGHT,
+  outcomeWeight,
+} from "../service/core/feedback-service.ts";
 import { truncateForModel, wordSpans } from "../service/embedding/truncate.ts";
 import {
   DEFAULT_SETTINGS,
@@ -114,22 +118,23 @@ describe("rankTargets", () => {
 
 describe("outcomeWeight", () => {
   const ranking = { recommended: "x", propensity: 0.2 };
-  it("is 1 / the policy's probability for the recommended target, capped", () => {
-    expect(outcomeWeight(ranking, "x")).toBeCloseTo(5, 12);
-    expect(outcomeWeight(ranking, "x", 3)).toBe(3);
-    expect(outcomeWeight({ recommended: "x", propensity: 0.8 }, "x")).toBeCloseTo(1.25, 12);
-    expect(outcomeWeight({ recommended: "x", propensity: 0.01 }, "x")).toBe(DEFAULT_MAX_OUTCOME_WEIGHT);
+  it("counts an outcome half a label by default, with no propensity weighting", () => {
+    expect(DEFAULT_OUTCOME_WEIGHT).toBe(0.5);
+    expect(DEFAULT_MAX_OUTCOME_WEIGHT).toBe(1);
+    expect(outcomeWeight(ranking, "x")).toBe(0.5);
+    expect(outcomeWeight(ranking, "y")).toBe(0.5);
   });
-  it("is 1 for a target the caller chose instead, a sure recommendation, or none", () => {
-    expect(outcomeWeight(ranking, "y")).toBe(1);
-    expect(outcomeWeight({ recommended: "x", propensity: 1 }, "x")).toBe(1);
-    expect(outcomeWeight({ recommended: null, propensity: null }, "x")).toBe(1);
-    expect(outcomeWeight({ recommended: "x", propensity: 0 }, "x")).toBe(1);
-  });
-  it("scales every outcome by what one counts for against a label (FEEDBACK_OUTCOME_WEIGHT)", () => {
+  it("with a cap above 1, multiplies the recommended target's by 1 / the policy's probability, capped", () => {
+    expect(outcomeWeight(ranking, "x", 10, 1)).toBeCloseTo(5, 12);
+    expect(outcomeWeight(ranking, "x", 3, 1)).toBe(3);
     expect(outcomeWeight(ranking, "x", 10, 0.5)).toBeCloseTo(2.5, 12);
-    expect(outcomeWeight(ranking, "y", 10, 0.5)).toBe(0.5);
-    expect(outcomeWeight({ recommended: "x", propensity: 1 }, "x", 10, 0.5)).toBe(0.5);
+    expect(outcomeWeight({ recommended: "x", propensity: 0.8 }, "x", 10, 1)).toBeCloseTo(1.25, 12);
+  });
+  it("leaves a target the caller chose instead, a sure recommendation, or none at the base weight", () => {
+    expect(outcomeWeight(ranking, "y", 10, 0.3)).toBe(0.3);
+    expect(outcomeWeight({ recommended: "x", propensity: 1 }, "x", 10, 0.3)).toBe(0.3);
+    expect(outcomeWeight({ recommended: null, propensity: null }, "x", 10, 0.3)).toBe(0.3);
+    expect(outcomeWeight({ recommended: "x", propensity: 0 }, "x", 10, 1)).toBe(1);
   });
 });
 
