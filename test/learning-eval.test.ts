@@ -1,12 +1,15 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { HashEmbedder } from "../service/embedding/hash.ts";
+import { shuffled } from "../tools/eval/datasets.ts";
 import { battlesFromScores, evaluatePreferences, preferencesMarkdown } from "../tools/eval/preferences.ts";
 import {
+  ceilingMarkdown,
   gapInterval,
   gapRecovered,
   type ReplayResult,
   replay,
+  replayCeiling,
   replayMarkdown,
   type TaskQuality,
 } from "../tools/eval/replay.ts";
@@ -94,6 +97,49 @@ describe.skipIf(!here)(
         if (gap !== 0) expect(gapRecovered(r, r.full)).toBeCloseTo(1, 10);
         const md = replayMarkdown([r], "npm run eval -- replay", 0.5);
         expect(md).toContain("| meta-llama/Meta-Llama-3-8B | streamed, exploring (share 0.5) |");
+      } finally {
+        tmp.remove();
+      }
+    }, 120_000);
+
+    it("bounds a stream by fixed policies: what each reveals, and the hindsight best serves the oracle", async () => {
+      const tmp = tempDir();
+      try {
+        const train = small(20, "train");
+        const withheld = "meta-llama/Meta-Llama-3-8B";
+        const r = await replayCeiling({
+          train,
+          test: small(5, "test"),
+          withheld,
+          seedShare: 0.2,
+          seed: 1,
+          cacheDir: tmp.dir,
+          embedder: new HashEmbedder(64),
+          policies: ["withheld", "hindsight", "seed-top"],
+        });
+        expect(r.policies.map((p) => p.policy)).toEqual(["withheld", "hindsight", "seed-top"]);
+        const [withheldOnly, hindsight, seedTop] = r.policies;
+        // Seed only never knew the withheld target, nor does a stream of its top picks.
+        expect(r.seedOnly.withheldTop).toBe(0);
+        expect(seedTop?.withheldTop).toBe(0);
+        // The hindsight policy reveals the best score of each streamed prompt: no policy serves more.
+        for (const p of [withheldOnly, seedTop])
+          expect(hindsight?.served).toBeGreaterThanOrEqual(p?.served as number);
+        // Exactly the mean of each streamed prompt's best score (the replay's split: seeded shuffle, 20% seed).
+        const all = shuffled(
+          TASKS.flatMap((t) => train[t]),
+          1,
+        );
+        const stream = all.slice(Math.round(all.length * 0.2));
+        const oracle = stream.reduce((sum, i) => sum + Math.max(...Object.values(i.scores)), 0);
+        expect(hindsight?.served).toBeCloseTo((100 * oracle) / stream.length, 10);
+        // And the withheld-target stream reveals its score on every streamed prompt.
+        const its = stream.reduce((sum, i) => sum + (i.scores[withheld] ?? 0), 0);
+        expect(withheldOnly?.served).toBeCloseTo((100 * its) / stream.length, 10);
+        const md = ceilingMarkdown([r], "npm run eval -- replay --ceiling");
+        expect(md).toContain(
+          "| meta-llama/Meta-Llama-3-8B | stream revealing the best target with hindsight a prompt |",
+        );
       } finally {
         tmp.remove();
       }

@@ -32,8 +32,8 @@ import { evaluate, type Row } from "./evaluate.ts";
 import { evaluateOutOfTheBox } from "./out-of-the-box.ts";
 import { evaluatePreferences, preferencesMarkdown } from "./preferences.ts";
 import {
-  type CeilingPolicy,
   CEILING_POLICIES,
+  type CeilingPolicy,
   type CeilingResult,
   ceilingMarkdown,
   REPLAY_SETTINGS,
@@ -442,74 +442,61 @@ async function replayRouterDc(values: {
   const seed = Number(values.seed ?? 1);
   if (!(share > 0 && share <= 1)) throw new Error("--share must be in (0, 1]");
   if (!(seedShare > 0 && seedShare < 1)) throw new Error("--seed-share must be between 0 and 1");
-  if (values.ceiling) return replayCeilingRouterDc(values, train, test, seedShare, seed);
-  const results: ReplayResult[] = [];
-  for (const withheld of values.withhold ?? REPLAY_WITHHELD) {
-    results.push(
-      await replay({
-        train,
-        test,
-        withheld,
-        seedShare,
-        share,
-        seed,
-        ...(values.settings && { settings: JSON.parse(values.settings) as Record<string, unknown> }),
-        cacheDir: values.cache ?? ".cache/embeddings",
-        onProgress: phaseBars(),
-      }),
+  for (const p of values.policy ?? []) {
+    if (!(p in CEILING_POLICIES))
+      throw new Error(`--policy takes ${Object.keys(CEILING_POLICIES).join(", ")}`);
+  }
+  const command = `npm run eval -- ${process.argv.slice(2).join(" ")}`;
+  const withheld = values.withhold ?? REPLAY_WITHHELD;
+  const common = (w: string) => ({
+    train,
+    test,
+    withheld: w,
+    seedShare,
+    seed,
+    ...(values.settings && { settings: JSON.parse(values.settings) as Record<string, unknown> }),
+    cacheDir: values.cache ?? ".cache/embeddings",
+    onProgress: phaseBars(),
+  });
+  if (values.ceiling) {
+    const results: CeilingResult[] = [];
+    for (const w of withheld) {
+      const policies = values.policy as CeilingPolicy[] | undefined;
+      results.push(await replayCeiling({ ...common(w), ...(policies && { policies }) }));
+    }
+    const title = "# Replay ceiling: streams revealing one score a prompt, chosen with hindsight";
+    return writeReplayReport(
+      values.out,
+      "replay-ceiling.md",
+      title,
+      ceilingMarkdown(results, command),
+      results,
     );
   }
-  const md = [
-    "# Replay: a withheld model learned from outcomes",
-    "",
-    replayMarkdown(results, `npm run eval -- ${process.argv.slice(2).join(" ")}`, share),
-    `Settings pinned for every router: \`${JSON.stringify(results[0]?.settings ?? REPLAY_SETTINGS)}\``,
-    "",
-  ].join("\n");
-  const out = values.out ?? "eval-report";
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "replay.md"), md);
-  process.stdout.write(md);
-  process.stderr.write(`${JSON.stringify(results)}\n`);
+  const results: ReplayResult[] = [];
+  for (const w of withheld) results.push(await replay({ ...common(w), share }));
+  const title = "# Replay: a withheld model learned from outcomes";
+  writeReplayReport(values.out, "replay.md", title, replayMarkdown(results, command, share), results);
 }
 
-/** `npm run eval -- replay --ceiling`: what a stream revealing one score a prompt teaches at most. */
-async function replayCeilingRouterDc(
-  values: { out?: string; cache?: string; withhold?: string[]; settings?: string; policy?: string[] },
-  train: Parameters<typeof replayCeiling>[0]["train"],
-  test: Parameters<typeof replayCeiling>[0]["test"],
-  seedShare: number,
-  seed: number,
-): Promise<void> {
-  for (const p of values.policy ?? []) {
-    if (!(p in CEILING_POLICIES)) throw new Error(`--policy takes ${Object.keys(CEILING_POLICIES).join(", ")}`);
-  }
-  const results: CeilingResult[] = [];
-  for (const withheld of values.withhold ?? REPLAY_WITHHELD) {
-    results.push(
-      await replayCeiling({
-        train,
-        test,
-        withheld,
-        ...(values.policy && { policies: values.policy as CeilingPolicy[] }),
-        seedShare,
-        seed,
-        ...(values.settings && { settings: JSON.parse(values.settings) as Record<string, unknown> }),
-        cacheDir: values.cache ?? ".cache/embeddings",
-        onProgress: phaseBars(),
-      }),
-    );
-  }
+/** Writes a replay's report (its table and pinned settings) to `out`, prints it, and its results as JSON to stderr. */
+function writeReplayReport(
+  out: string | undefined,
+  file: string,
+  title: string,
+  table: string,
+  results: ReadonlyArray<{ settings: Record<string, unknown> }>,
+): void {
   const md = [
-    "# Replay ceiling: streams revealing one score a prompt, chosen with hindsight",
+    title,
     "",
-    ceilingMarkdown(results, `npm run eval -- ${process.argv.slice(2).join(" ")}`),
+    table,
     `Settings pinned for every router: \`${JSON.stringify(results[0]?.settings ?? REPLAY_SETTINGS)}\``,
     "",
   ].join("\n");
-  const out = values.out ?? "eval-report";
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "replay-ceiling.md"), md);
+  const dir = out ?? "eval-report";
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, file), md);
   process.stdout.write(md);
   process.stderr.write(`${JSON.stringify(results)}\n`);
 }
