@@ -153,7 +153,7 @@ export function validationError(details: FieldIssue[]): AppError {
  */
 export type ExampleWrite = ExampleInput & {
   vector?: Float32Array;
-  /** Weights of scores not weighing 1 (outcomes on explored recommendations); a label weighs 1. */
+  /** Weights of scores not counting 1 (an outcome's example); a label weighs 1. */
   weights?: Readonly<Record<string, number>>;
   /** Comparisons between targets on the prompt (arena battles, preference outcomes). */
   preferences?: readonly Pair[];

@@ -11,8 +11,8 @@ export interface ScoredNeighbour {
   category: string | null;
   scores: Readonly<Record<string, number>>;
   /**
-   * Weights of scores that stand for more than one prompt (an outcome on an explored
-   * recommendation: 1 / the policy's probability of it); 1 where absent.
+   * What each score counts for against a label, where it is not 1 (an outcome's: see
+   * `outcomeWeight`); 1 where absent.
    */
   weights?: Readonly<Record<string, number>>;
   /** Pairwise evidence (arena battles, preference outcomes); absent or empty for most examples. */
@@ -135,8 +135,8 @@ export interface RankOptions {
  *
  *   (Σ wᵢ sᵢ + λ·prior) / (Σ wᵢ + λ),   wᵢ = max(similarityᵢ, 0)^power · ωᵢ,
  *
- * ωᵢ the score's weight (1 for a label; 1 / propensity for an outcome on an explored
- * recommendation, so targets called where they looked good are not overrated),
+ * ωᵢ what the score counts for (1 for a label; less for an outcome, which scores one target where
+ * a label scores them all, and more where propensity weighting is on, see `outcomeWeight`),
  * over the neighbours that scored it, with λ = `shrinkage`. With λ = 0 this is the plain
  * similarity-weighted mean; with λ > 0 thin evidence leans on the prior (the target's mean in
  * the caller's category when given and known, else over the neighbours' categories, or overall)

@@ -13,7 +13,7 @@ export interface ExampleRecord {
   text: string;
   category: string | null;
   scores: ScoreMap;
-  /** The weights of the scores that stand for more than one prompt (see `Evidence`), when any do. */
+  /** The weights of the scores that do not count 1 (see `Evidence`), when any do not. */
   weights?: ScoreMap;
   /** Comparisons between targets on this prompt, when it has any (arena battles, preference outcomes). */
   preferences?: Pair[];
@@ -27,7 +27,7 @@ export interface NewExample {
   text: string;
   category: string | null;
   scores: ScoreMap;
-  /** Weights of scores other than 1 (outcomes on explored recommendations); 1 where absent. */
+  /** Weights of scores other than 1 (outcomes); 1 where absent. */
   weights?: ScoreMap;
   /** Pairwise evidence on the prompt: replaces what is stored (undefined leaves it as it is). */
   preferences?: readonly Pair[];
@@ -40,10 +40,10 @@ export interface Evidence {
   category: string | null;
   scores: ScoreMap;
   /**
-   * Each score's weight where it is not 1: how many prompts it stands for. An outcome on an
-   * explored recommendation counts 1 / the policy's probability of it (inverse propensity), so
-   * what was tried where it looked good does not look better than it is. Absent when every score
-   * weighs 1.
+   * Each score's weight where it is not 1: what it counts for against a label. An outcome scores one
+   * target where a label scores them all, so it counts less (FEEDBACK_OUTCOME_WEIGHT), times 1 / the
+   * policy's probability of it where propensity weighting is on (`outcomeWeight`). Absent when every
+   * score weighs 1.
    */
   weights?: ScoreMap;
   /** Comparisons between targets on this prompt, when it has any. */

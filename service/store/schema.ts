@@ -89,9 +89,8 @@ export const scores = sqliteTable(
       .references(() => targets.name),
     score: real("score").notNull(),
     /**
-     * How many prompts the score stands for: 1 for a label; for an outcome on an explored
-     * recommendation, 1 / the policy's probability of it (capped), so targets tried where they were
-     * expected to do well do not look better than they are (inverse propensity weighting).
+     * What the score counts for against a label (1): an outcome's is FEEDBACK_OUTCOME_WEIGHT, times
+     * 1 / the policy's probability of it where propensity weighting is on (`outcomeWeight`).
      */
     weight: real("weight").notNull().default(1),
   },

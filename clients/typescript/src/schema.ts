@@ -772,7 +772,7 @@ export interface components {
             scores: {
                 [key: string]: number;
             };
-            /** @description only when some score weighs more than 1: how many prompts each such score stands for (an outcome on an explored recommendation counts 1 / the probability it had of being recommended, capped at FEEDBACK_MAX_WEIGHT; a label counts 1) */
+            /** @description only when some score counts for other than 1: what each such score counts for against a label (an outcome counts FEEDBACK_OUTCOME_WEIGHT, times 1 / the probability it had of being recommended up to FEEDBACK_MAX_WEIGHT; a label counts 1) */
             weights?: {
                 [key: string]: number;
             };
