@@ -48,3 +48,25 @@ describe("the example store's bulk paths", () => {
     ]);
   });
 });
+
+describe("weights of outcomes' scores", () => {
+  it("are read with the evidence, the example and self-tuning's snapshot, only where not 1", async () => {
+    const { readSnapshot } = await import("../service/tuning/snapshot.ts");
+    const stores = openStores(openDatabase(":memory:").db);
+    const label = row(1, "mine:3");
+    const outcome = { ...row(2, "mine:3"), scores: { a: 1 }, weights: { a: 0.5 } };
+    stores.examples.write([label, outcome], "insert");
+    const evidence = stores.examples.evidence([label.id, outcome.id]);
+    expect(evidence.get(label.id)).toEqual({ category: "odd", scores: label.scores });
+    expect(evidence.get(outcome.id)).toEqual({ category: null, scores: { a: 1 }, weights: { a: 0.5 } });
+    expect(stores.examples.get(outcome.id)).toMatchObject({ scores: { a: 1 }, weights: { a: 0.5 } });
+    expect(stores.examples.get(label.id)?.weights).toBeUndefined();
+    const snapshot = await readSnapshot(stores.snapshots, stores.targets, "mine:3");
+    expect(snapshot.items).toEqual([
+      { category: "odd", scores: label.scores },
+      { category: null, scores: { a: 1 }, weights: { a: 0.5 } },
+    ]);
+    // And the means ranking shrinks toward count it at its weight: a = (0.1 + 0.5 · 1) / 1.5.
+    expect(stores.targets.targetStats().overall.a).toBeCloseTo((0.1 + 0.5) / 1.5, 12);
+  });
+});

@@ -96,10 +96,20 @@ describe("the dense cross-validation predictor", () => {
     const next = rng(21);
     const data = items(240, 6, true, 9);
     // Sparse scores, categories (some missing), so every branch of the ranking code is taken.
-    const labelled = data.items.map((item, i) => ({
-      category: i % 7 === 0 ? null : `c${i % 4}`,
-      scores: Object.fromEntries(Object.entries(item.scores).filter(() => next() < 0.7)),
-    }));
+    // Some scores weigh other than 1 (outcomes' examples), as /rank weighs them.
+    const labelled = data.items.map((item, i) => {
+      const scores = Object.fromEntries(Object.entries(item.scores).filter(() => next() < 0.7));
+      const weights = Object.fromEntries(
+        Object.keys(scores)
+          .filter(() => next() < 0.2)
+          .map((t) => [t, 0.25 + 3 * next()]),
+      );
+      return {
+        category: i % 7 === 0 ? null : `c${i % 4}`,
+        scores,
+        ...(Object.keys(weights).length > 0 && { weights }),
+      };
+    });
     const kept = labelled
       .map((item, i) => ({ item, v: data.vectors[i] as Float32Array }))
       .filter((x) => Object.keys(x.item.scores).length > 0);

@@ -9,10 +9,12 @@ import {
   type TargetStats,
 } from "./aggregate.ts";
 
-/** A labelled example as cross-validation sees it: its category and per-target scores. */
+/** A labelled example as cross-validation sees it: its category, per-target scores and their weights. */
 export interface LabelledItem {
   category: string | null;
   scores: Readonly<Record<string, number>>;
+  /** What each score counts for where it is not 1 (an outcome's example), as /rank weighs it. */
+  weights?: Readonly<Record<string, number>>;
 }
 
 /** Deterministic pseudo-random numbers (mulberry32), so every run splits the same way. */
@@ -41,20 +43,21 @@ export function assignFolds(n: number, k: number, seed: number): number[] {
   return fold;
 }
 
-/** Mean score per target, overall and per category, over `items`. */
+/** Mean score per target, overall and per category, over `items`, each score counting its weight (as the store's totals do). */
 export function targetStats(items: readonly LabelledItem[]): TargetStats {
-  const add = (acc: Map<string, [number, number]>, t: string, s: number) => {
+  const add = (acc: Map<string, [number, number]>, t: string, s: number, w: number) => {
     const a = acc.get(t) ?? [0, 0];
-    acc.set(t, [a[0] + s, a[1] + 1]);
+    acc.set(t, [a[0] + w * s, a[1] + w]);
   };
   const overall = new Map<string, [number, number]>();
   const byCategory = new Map<string, Map<string, [number, number]>>();
   for (const item of items) {
     for (const [t, s] of Object.entries(item.scores)) {
-      add(overall, t, s);
+      const w = item.weights?.[t] ?? 1;
+      add(overall, t, s, w);
       if (item.category !== null) {
         const m = byCategory.get(item.category) ?? new Map();
-        add(m, t, s);
+        add(m, t, s, w);
         byCategory.set(item.category, m);
       }
     }
@@ -95,7 +98,13 @@ export async function foldNeighbours(
       const found = await index.search(vectors[i] as Float32Array, options.maxK);
       neighbours[i] = found.map((n) => {
         const item = items[Number(n.id)] as LabelledItem;
-        return { id: n.id, similarity: n.similarity, category: item.category, scores: item.scores };
+        return {
+          id: n.id,
+          similarity: n.similarity,
+          category: item.category,
+          scores: item.scores,
+          ...(item.weights && { weights: item.weights }),
+        };
       });
       onProgress?.(++done, items.length);
     }

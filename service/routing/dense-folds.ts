@@ -12,6 +12,8 @@ export class DenseFolds {
   readonly targets: string[];
   /** scores[i·T + t]: item i's score for target t, NaN when it has none. */
   readonly scores: Float64Array;
+  /** weights[i·T + t]: what that score counts for (1 for a label). */
+  private readonly weights: Float64Array;
   private readonly T: number;
   private readonly fold: Int32Array;
   /** Item i's neighbours: entries nbrStart[i] .. nbrStart[i+1]. */
@@ -31,8 +33,13 @@ export class DenseFolds {
     this.T = T;
     const col = new Map(this.targets.map((t, c) => [t, c]));
     this.scores = new Float64Array(n * T).fill(Number.NaN);
+    this.weights = new Float64Array(n * T).fill(1);
     items.forEach((item, i) => {
-      for (const [t, s] of Object.entries(item.scores)) this.scores[i * T + (col.get(t) as number)] = s;
+      for (const [t, s] of Object.entries(item.scores)) {
+        const at = i * T + (col.get(t) as number);
+        this.scores[at] = s;
+        this.weights[at] = item.weights?.[t] ?? 1;
+      }
     });
     const categories = new Map<string, number>();
     this.category = Int32Array.from(items, (item) => {
@@ -119,8 +126,9 @@ export class DenseFolds {
         for (let t = 0; t < T; t++) {
           const sc = this.scores[row + t] as number;
           if (Number.isNaN(sc)) continue; // NaN: no score
-          WS[t] = (WS[t] as number) + wj * sc;
-          W[t] = (W[t] as number) + wj;
+          const ws = wj * (this.weights[row + t] as number);
+          WS[t] = (WS[t] as number) + ws * sc;
+          W[t] = (W[t] as number) + ws;
           P[t] = (P[t] as number) + sc;
           support[t] = (support[t] as number) + 1;
         }

@@ -17,7 +17,15 @@ export class TuningSnapshots {
     after: string | undefined,
     limit: number,
     from: "stored" | "staged" = "stored",
-  ): Array<{ id: string; chars: number; category: string | null; scores: ScoreMap; vector: Float32Array }> {
+  ): Array<{
+    id: string;
+    chars: number;
+    category: string | null;
+    scores: ScoreMap;
+    /** Weights of the scores not counting 1 (an outcome's example), when any. */
+    weights?: ScoreMap;
+    vector: Float32Array;
+  }> {
     // Staged vectors (a candidate embedder's) count only while made from the example as it is now.
     const vectors = from === "stored" ? embeddings : stagedEmbeddings;
     const current = from === "staged" ? eq(stagedEmbeddings.version, examples.updatedAt) : undefined;
@@ -27,6 +35,7 @@ export class TuningSnapshots {
         chars: sql<number>`length(${examples.text})`,
         category: examples.category,
         scores: sql<string>`(select json_group_object(${scores.target}, ${scores.score}) from ${scores} where ${scores.exampleId} = ${examples.id})`,
+        weights: sql<string>`(select json_group_object(${scores.target}, ${scores.weight}) from ${scores} where ${scores.exampleId} = ${examples.id} and ${scores.weight} <> 1)`,
         vector: vectors.vector,
       })
       .from(examples)
@@ -41,6 +50,11 @@ export class TuningSnapshots {
       .orderBy(asc(examples.id))
       .limit(limit)
       .all()
-      .map((r) => ({ ...r, scores: JSON.parse(r.scores) as ScoreMap, vector: fromBlob(r.vector) }));
+      .map(({ weights, ...r }) => ({
+        ...r,
+        scores: JSON.parse(r.scores) as ScoreMap,
+        ...(weights !== "{}" && { weights: JSON.parse(weights) as ScoreMap }),
+        vector: fromBlob(r.vector),
+      }));
   }
 }
