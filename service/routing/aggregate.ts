@@ -198,7 +198,8 @@ export const BT_PSEUDO_GAMES = 1;
  * comparison among the neighbours counts with the neighbour's weight wᵢ = max(similarityᵢ, 0)^power:
  * a preference as its games (aWins of them to `a`), and two scores sₐ, s_b of one neighbour as one
  * game that `a` wins (1 + sₐ − s_b) / 2 of, so score and preference evidence combine in one fit.
- * Strengths pₜ maximise the weighted likelihood Π (pₐ / (pₐ + p_b))^winsₐ (p_b / (pₐ + p_b))^wins_b,
+ * Scores' weights (`weights`) do not apply: a comparison on one prompt cancels its difficulty, which
+ * is what an outcome's single score is discounted for. Strengths pₜ maximise the weighted likelihood Π (pₐ / (pₐ + p_b))^winsₐ (p_b / (pₐ + p_b))^wins_b,
  * each pair also given BT_PSEUDO_GAMES split evenly (Hunter's MM iterations). A target's score is
  * its chance to beat the field: the mean over the other ranked targets u of pₜ / (pₜ + pᵤ), in
  * [0, 1], 0.5 for a target as good as the rest. `support` counts the neighbours that scored or
