@@ -15,8 +15,11 @@
  * - and, to tell the new model's share of the gap from the data's, the seed share with every score
  *   (the withheld target's too).
  *
+ * With --ceiling, the stream is replaced by fixed policies chosen with hindsight (`replayCeiling`):
+ * what a stream revealing one score a prompt can teach at most.
+ *
  *   npm run eval -- replay [--data ../shared/data/routerdc] [--withhold <model>] [--share 0.1]
- *                          [--seed-share 0.2] [--sample N] [--seed 1]
+ *                          [--seed-share 0.2] [--sample N] [--seed 1] [--ceiling [--policy P ...]]
  */
 import type { Embedder } from "../../service/embedding/embedder.ts";
 import { rng } from "../../service/routing/crossval.ts";
@@ -215,11 +218,12 @@ export interface CeilingResult {
 
 /**
  * The ceiling of a replay: the same seed and stream prompts, but the one score each streamed prompt
- * reveals is chosen by a fixed policy, with hindsight where it says so, and imported with the
- * prompt's own category (more than an outcome gets: its example's category is the neighbours'). No
- * policy revealing one score a prompt is known to beat every one of these; what the best of them
- * recovers of the gap is what a router learning from outcomes can hope for, on this data, with these
- * settings.
+ * reveals is chosen by a fixed policy, with hindsight where it says so, and imported as a label with
+ * the prompt's own category (more than an outcome gets: its example's category is the neighbours').
+ * The policies bound by example, not by proof: the new target's score on every prompt is the most a
+ * stream can say about it, the best target with hindsight the most it can serve, a uniform draw the
+ * least biased. What the best of them recovers of the gap is what a router learning from outcomes
+ * can hope for, on this data, with these settings.
  */
 export async function replayCeiling(
   options: Omit<ReplayOptions, "share"> & { policies?: readonly CeilingPolicy[] },
@@ -306,10 +310,10 @@ async function testQuality(
   return { tasks: r.tasks, average: r.average, withheldTop: r.watchedFirst, perPrompt: r.perPrompt };
 }
 
-/** Share of the gap between seed only and full information that a router closes. */
 /** The two ends of a replay's gap. */
 type Gap = { seedOnly: TaskQuality; full: TaskQuality };
 
+/** Share of the gap between seed only and full information that a router closes. */
 export function gapRecovered(r: Gap, router: TaskQuality): number {
   const gap = r.full.average - r.seedOnly.average;
   return gap === 0 ? Number.NaN : (router.average - r.seedOnly.average) / gap;
