@@ -12,6 +12,7 @@ import {
   rankByPriors,
   rankTargets,
   type ScoredNeighbour,
+  scoredNeighbour,
   type TargetInfo,
   type TargetStats,
   withIntroduced,
@@ -285,19 +286,4 @@ export class Ranker {
   private prices(): Map<string, Prices> {
     return new Map(this.targets.targetPrices().map((t) => [t.name, t]));
   }
-}
-
-/** A hit with its evidence, as the ranking maths reads it. */
-function scoredNeighbour(
-  hit: { id: string; similarity: number },
-  e: Pick<ScoredNeighbour, "category" | "scores" | "weights" | "preferences">,
-): ScoredNeighbour {
-  return {
-    id: hit.id,
-    similarity: hit.similarity,
-    category: e.category,
-    scores: e.scores,
-    ...(e.weights && { weights: e.weights }),
-    ...(e.preferences && { preferences: e.preferences }),
-  };
 }

@@ -19,6 +19,21 @@ export interface ScoredNeighbour {
   preferences?: readonly Pair[];
 }
 
+/** A hit with its evidence (a stored example's, or a labelled item's), as the ranking maths reads it. */
+export function scoredNeighbour(
+  hit: { id: string; similarity: number },
+  e: Pick<ScoredNeighbour, "category" | "scores" | "weights" | "preferences">,
+): ScoredNeighbour {
+  return {
+    id: hit.id,
+    similarity: hit.similarity,
+    category: e.category,
+    scores: e.scores,
+    ...(e.weights && { weights: e.weights }),
+    ...(e.preferences && { preferences: e.preferences }),
+  };
+}
+
 /** What ranking needs to know about a target. */
 export interface TargetInfo {
   name: string;

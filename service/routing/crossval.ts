@@ -6,6 +6,7 @@ import {
   rankByPriors,
   rankTargets,
   type ScoredNeighbour,
+  scoredNeighbour,
   type TargetStats,
 } from "./aggregate.ts";
 
@@ -96,16 +97,7 @@ export async function foldNeighbours(
     for (let i = 0; i < items.length; i++) {
       if (fold[i] !== f) continue;
       const found = await index.search(vectors[i] as Float32Array, options.maxK);
-      neighbours[i] = found.map((n) => {
-        const item = items[Number(n.id)] as LabelledItem;
-        return {
-          id: n.id,
-          similarity: n.similarity,
-          category: item.category,
-          scores: item.scores,
-          ...(item.weights && { weights: item.weights }),
-        };
-      });
+      neighbours[i] = found.map((n) => scoredNeighbour(n, items[Number(n.id)] as LabelledItem));
       onProgress?.(++done, items.length);
     }
   }
