@@ -172,6 +172,10 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
     expect(stored).toMatchObject({ text, scores: { "gpt-4o": 0.9, "gpt-4o-mini": 0.4 } });
 
     await rank(text);
+    // The neighbours' texts and scores arrive after the ranking (one read an example): wait for them.
+    await page.waitForFunction(
+      () => document.querySelector("table.neighbours tbody tr td.text .hint") === null,
+    );
     const first = page.locator("table.neighbours tbody tr").first();
     expect(await first.getAttribute("data-id")).toBe(id);
     expect(await first.textContent()).toContain("1.0000");
