@@ -245,12 +245,12 @@ describe("exploration and new targets through the API", () => {
     }
   });
 
-  it("weighs an outcome on the recommendation by 1 / its propensity (capped), a label by 1", async () => {
+  it("weighs an outcome by FEEDBACK_OUTCOME_WEIGHT, the recommendation's also by 1 / its propensity (capped)", async () => {
     svc = await startService({
       EXPLORATION_SHARE: "0.5",
       FEEDBACK_TOKEN,
       FEEDBACK_MAX_WEIGHT: "4",
-      FEEDBACK_OUTCOME_WEIGHT: "1",
+      FEEDBACK_OUTCOME_WEIGHT: "0.8",
     });
     await svc.addExamples(EXAMPLES);
     expect(
@@ -276,31 +276,40 @@ describe("exploration and new targets through the API", () => {
       else exploited ??= body;
     }
     if (!explored || !exploited) throw new Error("300 rankings neither explored and exploited");
+    const tried = explored.recommended as string;
     const p = explored.exploration?.propensity as number;
-    const other = explored.scores.find((s) => s.target !== explored?.recommended)?.target as string;
-    await feed({ ranking_id: explored.ranking_id, target: explored.recommended, score: 1 });
+    const other = explored.scores.find((s) => s.target !== tried)?.target as string;
+    await feed({ ranking_id: explored.ranking_id, target: tried, score: 1 });
     await feed({ ranking_id: explored.ranking_id, target: other, score: 0.5 });
-    // Explored: 1 / p, at most FEEDBACK_MAX_WEIGHT; the target the caller chose itself weighs 1.
-    const tried = await example(explored.ranking_id);
-    expect(tried.scores).toEqual({ [explored.recommended as string]: 1, [other]: 0.5 });
-    expect(Object.keys(tried.weights ?? {})).toEqual([explored.recommended]);
-    expect(tried.weights?.[explored.recommended as string]).toBeCloseTo(Math.min(1 / p, 4), 2);
+    // Explored: 0.8 / p, 1 / p at most FEEDBACK_MAX_WEIGHT; the target the caller chose itself: 0.8.
+    // (The answer's propensity is rounded; the stored weight is from the exact one.)
+    const outcome = await example(explored.ranking_id);
+    expect(outcome.scores).toEqual({ [tried]: 1, [other]: 0.5 });
+    expect(outcome.weights?.[tried]).toBeCloseTo(0.8 * Math.min(1 / p, 4), 2);
+    expect(outcome.weights?.[other]).toBe(0.8);
     // Not explored: the greedy choice, with its probability (at least 1 - share).
     const q = exploited.exploration?.propensity as number;
-    await feed({ ranking_id: exploited.ranking_id, target: exploited.recommended, score: 0 });
-    const greedy = await example(exploited.ranking_id);
-    // (The answer's propensity is rounded; the stored weight is from the exact one.)
-    if (q < 1) expect(greedy.weights?.[exploited.recommended as string]).toBeCloseTo(1 / q, 2);
-    else expect(greedy.weights).toBeUndefined();
-    // An operator's PATCH of that score makes it a label: weight 1.
+    const greedy = exploited.recommended as string;
+    await feed({ ranking_id: exploited.ranking_id, target: greedy, score: 0 });
+    expect((await example(exploited.ranking_id)).weights?.[greedy]).toBeCloseTo(0.8 / q, 2);
+    // An operator's PATCH of a score makes that score a label (weight 1); the others keep theirs.
     const patched = await svc.request(
       "PATCH",
       `/admin/examples/feedback-${explored.ranking_id}`,
-      { scores: { [explored.recommended as string]: 0.9 } },
+      { scores: { [tried]: 0.9 } },
       { admin: true },
     );
     expect(patched.status).toBe(200);
-    expect((await example(explored.ranking_id)).weights).toBeUndefined();
+    expect((await example(explored.ranking_id)).weights).toEqual({ [other]: 0.8 });
+    // A PUT replaces the example whole: its scores are labels.
+    const put = await svc.request(
+      "PUT",
+      `/admin/examples/feedback-${exploited.ranking_id}`,
+      { text: "sort a list in python", scores: { [greedy]: 0 } },
+      { admin: true },
+    );
+    expect(put.status).toBe(200);
+    expect((await example(exploited.ranking_id)).weights).toBeUndefined();
   });
 
   it("offers a new target even with exploration off, and refuses a bad prior", async () => {
