@@ -106,32 +106,18 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   const started = performance.now();
   const { all, seed, stream, without } = split(options);
 
-  const open = async (env: Record<string, string> = {}) => {
-    const service = await EvalService.start({ cacheDir: options.cacheDir, embedder: options.embedder, env });
-    await service.pin(options.settings ?? REPLAY_SETTINGS);
-    return service;
-  };
-
   // Seed only: the new target is never known. Also what it serves on the stream's prompts.
   const seedOnly = await (async () => {
-    const service = await open();
-    try {
-      await service.import(seed.map(without));
-      const quality = await testQuality(service, options, "seed only");
-      let served = 0;
-      for (const [n, item] of stream.entries()) {
-        const top = (await service.rank(item.text))[0]?.target;
-        served += top === undefined ? 0 : (item.scores[top] ?? 0);
-        options.onProgress?.("seed only: stream prompts", n + 1, stream.length);
-      }
-      return { ...quality, servedOnStream: (100 * served) / stream.length };
-    } finally {
-      await service.close();
-    }
+    const { quality, tops } = await routerOn(options, seed.map(without), "seed only", stream);
+    const served = stream.reduce((sum, item, n) => {
+      const top = tops[n];
+      return sum + (top === undefined ? 0 : (item.scores[top] ?? 0));
+    }, 0);
+    return { ...quality, servedOnStream: (100 * served) / stream.length };
   })();
 
   const streamed = async (share: number, label: string) => {
-    const service = await open({
+    const service = await openPinned(options, {
       EXPLORATION_SHARE: String(share),
       FEEDBACK_TOKEN: EvalService.FEEDBACK_TOKEN,
     });
@@ -169,17 +155,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   const exploring = await streamed(options.share, "exploring");
   const greedy = await streamed(0, "greedy");
 
-  const labelled = async (items: Tagged[], label: string) => {
-    const service = await open();
-    try {
-      await service.import(items.map((i) => ({ text: i.text, category: i.category, scores: i.scores })));
-      return await testQuality(service, options, label);
-    } finally {
-      await service.close();
-    }
-  };
-  const full = await labelled(all, "full information");
-  const seedLabelled = await labelled(seed, "seed, every score");
+  const full = (await routerOn(options, all.map(asLabel), "full information")).quality;
+  const seedLabelled = (await routerOn(options, seed.map(asLabel), "seed, every score")).quality;
 
   return {
     withheld: options.withheld,
@@ -231,26 +208,14 @@ export async function replayCeiling(
   const started = performance.now();
   const { all, seed, stream, without } = split(options);
   const targets = [...new Set(all.flatMap((i) => Object.keys(i.scores)))].sort();
-  const labelled = async (items: readonly ImportLine[], label: string, rank: readonly Tagged[] = []) => {
-    const service = await EvalService.start({ cacheDir: options.cacheDir, embedder: options.embedder });
-    try {
-      await service.pin(options.settings ?? REPLAY_SETTINGS);
-      await service.import(items);
-      const tops: Array<string | undefined> = [];
-      for (const i of rank) tops.push((await service.rank(i.text))[0]?.target);
-      return { ...(await testQuality(service, options, label)), tops };
-    } finally {
-      await service.close();
-    }
-  };
-  const every = (i: Tagged): ImportLine => ({ text: i.text, category: i.category, scores: i.scores });
   const chosen = options.policies ?? (Object.keys(CEILING_POLICIES) as CeilingPolicy[]);
-  const { tops: seedTops, ...seedOnly } = await labelled(
+  const { quality: seedOnly, tops: seedTops } = await routerOn(
+    options,
     seed.map(without),
     "seed only",
     chosen.includes("seed-top") ? stream : [],
   );
-  const { tops: _, ...full } = await labelled(all.map(every), "full information");
+  const full = (await routerOn(options, all.map(asLabel), "full information")).quality;
   const policies: CeilingResult["policies"] = [];
   for (const policy of chosen) {
     const next = rng(options.seed + 7);
@@ -272,7 +237,7 @@ export async function replayCeiling(
       const category = policy === "uniform-uncategorised" ? null : i.category;
       return { text: i.text, category, scores: { [target]: score } };
     });
-    const quality = await labelled([...seed.map(without), ...revealed], `ceiling: ${policy}`);
+    const { quality } = await routerOn(options, [...seed.map(without), ...revealed], `ceiling: ${policy}`);
     policies.push({ ...quality, policy, served: (100 * served) / stream.length });
   }
   return {
@@ -284,6 +249,44 @@ export async function replayCeiling(
     seconds: (performance.now() - started) / 1000,
   };
 }
+
+/** A service with the replay's settings pinned, configured by `env` besides. */
+async function openPinned(
+  options: Pick<ReplayOptions, "cacheDir" | "embedder" | "settings">,
+  env: Record<string, string> = {},
+): Promise<EvalService> {
+  const service = await EvalService.start({ cacheDir: options.cacheDir, embedder: options.embedder, env });
+  await service.pin(options.settings ?? REPLAY_SETTINGS);
+  return service;
+}
+
+/**
+ * A router given `lines` (imported, nothing streamed): its top-pick quality on the test prompts, and
+ * its top pick on each of `rank`.
+ */
+async function routerOn(
+  options: Pick<ReplayOptions, "cacheDir" | "embedder" | "settings" | "test" | "onProgress" | "withheld">,
+  lines: readonly ImportLine[],
+  label: string,
+  rank: readonly Item[] = [],
+): Promise<{ quality: TaskQuality; tops: Array<string | undefined> }> {
+  const service = await openPinned(options);
+  try {
+    await service.import(lines);
+    const quality = await testQuality(service, options, label);
+    const tops: Array<string | undefined> = [];
+    for (const [n, item] of rank.entries()) {
+      tops.push((await service.rank(item.text))[0]?.target);
+      options.onProgress?.(`${label}: stream prompts`, n + 1, rank.length);
+    }
+    return { quality, tops };
+  } finally {
+    await service.close();
+  }
+}
+
+/** A prompt with every score, as an import line. */
+const asLabel = (i: Item): ImportLine => ({ text: i.text, category: i.category, scores: i.scores });
 
 /** The replay's shuffle: the seed share and the stream, and a prompt without the withheld score. */
 function split(options: Pick<ReplayOptions, "train" | "seed" | "seedShare" | "withheld">) {
