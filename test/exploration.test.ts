@@ -6,6 +6,7 @@ import {
   type TargetStats,
   withIntroduced,
 } from "../service/routing/aggregate.ts";
+import { rng } from "../service/routing/crossval.ts";
 import { explore, inverseNormal, posteriorSd } from "../service/routing/explore.ts";
 import {
   type ErrorBody,
@@ -16,18 +17,6 @@ import {
   type TestService,
   TOPICS,
 } from "./support/harness.ts";
-
-/** A small seeded generator (mulberry32): repeatable draws. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const RANKED: RankedTarget[] = [
   { target: "strong", score: 0.8, support: 20, confidence: 1 },
@@ -85,7 +74,7 @@ describe("exploration: Thompson sampling capped at a share, with the policy's pr
   });
 
   it("explores at most the share, and each recommendation's propensity is how often the policy makes it", () => {
-    const random = seeded(7);
+    const random = rng(7);
     const share = 0.3;
     const n = 8000;
     const seen = new Map<string, { count: number; propensity: number[] }>();
@@ -113,7 +102,7 @@ describe("exploration: Thompson sampling capped at a share, with the policy's pr
   });
 
   it("never recommends a target the objective excludes, even when exploring", () => {
-    const random = seeded(3);
+    const random = rng(3);
     const cheapOnly = (drawn: RankedTarget[]) => drawn.find((t) => t.target !== "new")?.target ?? null;
     for (let i = 0; i < 2000; i++) {
       const e = explore(RANKED, "strong", cheapOnly, { share: 1, random });
