@@ -30,7 +30,10 @@ export interface RoutingDocument {
   stats: {
     overall: Record<string, number>;
     byCategory: Record<string, Record<string, number>>;
-    /** How many scores each mean rests on (absent in documents published before it was kept). */
+    /**
+     * How much evidence each mean rests on, its scores' total weight (absent in documents published
+     * before it was kept).
+     */
     counts?: { overall: Record<string, number>; byCategory: Record<string, Record<string, number>> };
   };
 }

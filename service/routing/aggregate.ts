@@ -62,7 +62,10 @@ export interface RankedTarget {
 export interface TargetStats {
   overall: Readonly<Record<string, number>>;
   byCategory: ReadonlyMap<string, Readonly<Record<string, number>>>;
-  /** How much evidence each mean rests on: its scores' total weight (the count while every score weighs 1; absent where not known). */
+  /**
+   * How much evidence each mean rests on: its scores' total weight (the count while every score
+   * weighs 1; absent where not known).
+   */
   counts?: {
     overall: Readonly<Record<string, number>>;
     byCategory: ReadonlyMap<string, Readonly<Record<string, number>>>;
@@ -214,8 +217,8 @@ export const BT_PSEUDO_GAMES = 1;
  * a preference as its games (aWins of them to `a`), and two scores sₐ, s_b of one neighbour as one
  * game that `a` wins (1 + sₐ − s_b) / 2 of, so score and preference evidence combine in one fit.
  * Scores' weights (`weights`) do not apply: a comparison on one prompt cancels its difficulty, which
- * is what an outcome's single score is discounted for. Strengths pₜ maximise the weighted likelihood Π (pₐ / (pₐ + p_b))^winsₐ (p_b / (pₐ + p_b))^wins_b,
- * each pair also given BT_PSEUDO_GAMES split evenly (Hunter's MM iterations). A target's score is
+ * is what an outcome's single score is discounted for. Strengths pₜ maximise the weighted
+ * likelihood Π (pₐ / (pₐ + p_b))^winsₐ (p_b / (pₐ + p_b))^wins_b, each pair also given BT_PSEUDO_GAMES split evenly (Hunter's MM iterations). A target's score is
  * its chance to beat the field: the mean over the other ranked targets u of pₜ / (pₜ + pᵤ), in
  * [0, 1], 0.5 for a target as good as the rest. `support` counts the neighbours that scored or
  * compared the target; `confidence` is Σw / (Σw + BT_PSEUDO_GAMES) over its games.
@@ -470,14 +473,8 @@ export function withUnsupported(
   if (missing.length === 0) return [...ranked];
   const settings = options.settings ?? DEFAULT_SETTINGS;
   const means = priors(neighbours, stats, settings, options.category);
-  const counts = stats.counts
-    ? priors(
-        neighbours,
-        { overall: stats.counts.overall, byCategory: stats.counts.byCategory },
-        settings,
-        options.category,
-      )
-    : {};
+  // The counts have the means' shape: mixed over the neighbours' categories as the means are.
+  const counts = stats.counts ? priors(neighbours, stats.counts, settings, options.category) : {};
   const overall = Object.values(stats.overall);
   const field = overall.length > 0 ? overall.reduce((a, b) => a + b, 0) / overall.length : 0.5;
   const added = missing.map((t) => ({

@@ -37,8 +37,9 @@ export function posteriorSd(t: Pick<RankedTarget, "score" | "support" | "priorOu
  * Thompson sampling capped at a share. With probability 1 − share the greedy choice is recommended;
  * with probability share, the choice made on scores drawn from each target's posterior: the top
  * drawn score, or with `pick`, what it chooses from a drawn ranking (it applies the caller's
- * objective, so a target the objective excludes is never recommended). The Thompson distribution is the empirical one of `draws` draws, and the
- * recommendation is taken from it, so the propensity reported is exactly the policy's:
+ * objective, so a target the objective excludes is never recommended). The Thompson distribution
+ * is the empirical one of `draws` draws, and the recommendation is taken from it, so the
+ * propensity reported is exactly the policy's:
  *
  *   P(t) = (1 − share)·[t = greedy] + share·(draws won by t) / draws.
  *
