@@ -7,6 +7,7 @@ const LAYERS = [
   { name: "entry", parts: ["service/main\\.ts$", "service/cli/"] },
   { name: "composition", parts: ["service/(app|deps|replica|startup)\\.ts$"] },
   { name: "http", parts: ["service/http/"] },
+  { name: "replicas", parts: ["service/replicas/"] },
   { name: "tuning", parts: ["service/tuning/"] },
   { name: "templates", parts: ["service/templates/"] },
   { name: "core", parts: ["service/core/"] },

@@ -15,7 +15,13 @@ import type { AdminDeps, Deps } from "./http/context.ts";
 import { drain } from "./http/drain.ts";
 import { errorHandler, notAllowed, notFound, tooLarge } from "./http/errors.ts";
 import { categoryRoutes, exampleRoutes } from "./http/examples.ts";
-import { feedbackAdminRoutes, feedbackAuth, feedbackRoutes, labelQueueRoutes } from "./http/feedback.ts";
+import {
+  feedbackAdminRoutes,
+  feedbackAuth,
+  feedbackRoutes,
+  labelQueueRoutes,
+  replicaAuth,
+} from "./http/feedback.ts";
 import { healthRoutes } from "./http/health.ts";
 import { homeRoutes } from "./http/home.ts";
 import { importRoutes } from "./http/imports.ts";
@@ -73,14 +79,10 @@ export function createApp(deps: Deps) {
     const outcomeLimit = limit(deps.config.rank.bodyLimitBytes);
     const handOverLimit = limit(deps.config.adminBodyLimitBytes);
     app
-      // "/feedback/*" covers /feedback itself and the hand-over of a replica's rankings
-      // (/feedback/rankings, a batch: the admin body limit), behind the same token.
-      .use(
-        "/feedback/*",
-        feedbackAuth(deps.config),
-        (c, next) => (c.req.path === "/feedback" ? outcomeLimit : handOverLimit)(c, next),
-        anyTypeJson,
-      )
+      // Outcomes take the feedback token; the hand-over of a replica's rankings (a batch: the admin
+      // body limit) takes the replica token, never the feedback token.
+      .use("/feedback", feedbackAuth(deps.config), outcomeLimit, anyTypeJson)
+      .use("/feedback/rankings", replicaAuth(deps.config), handOverLimit)
       .route("/feedback", feedbackRoutes(withFeedback));
   }
   if (!deps.admin) {

@@ -42,6 +42,11 @@ export const EnvSchema = z.object({
     .min(16, "must be at least 16 characters")
     .optional()
     .or(z.literal("").transform(() => undefined)),
+  REPLICA_TOKEN: z
+    .string()
+    .min(16, "must be at least 16 characters")
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
   FEEDBACK_WINDOW_S: int(1, 365 * 86_400).default(86_400),
   FEEDBACK_MAX_RANKINGS: int(1, 100_000_000).default(1_000_000),
   FEEDBACK_MAX_BYTES: int(1024, 2 ** 50).default(1 << 30),
@@ -176,6 +181,11 @@ export interface Config {
     primaryUrl: string | undefined;
     /** A replica whose document is older than this (seconds) is not ready. */
     maxStalenessSeconds: number;
+    /**
+     * REPLICA_TOKEN: what a replica hands its rankings to the primary with, and what the primary
+     * takes them with (besides the admin token). Never the feedback token, which client applications hold.
+     */
+    token: string | undefined;
   };
   /** FEEDBACK_TOKEN and how rankings are kept for outcomes; off (nothing kept) without the token. */
   feedback: {
@@ -330,6 +340,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       role: e.ROLE,
       primaryUrl: e.PRIMARY_URL,
       maxStalenessSeconds: e.REPLICA_MAX_STALENESS_S,
+      token: e.REPLICA_TOKEN,
     },
     metricsToken: e.METRICS_TOKEN,
     corsOrigins:

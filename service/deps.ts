@@ -9,14 +9,12 @@ import type Database from "better-sqlite3";
 import type { Config } from "./config.ts";
 import { ActiveEmbedding } from "./core/active-embedding.ts";
 import { Backups } from "./core/backups.ts";
-import { DocumentPublisher, type DocumentStore } from "./core/document-publisher.ts";
 import { EvidenceIndex } from "./core/evidence-index.ts";
 import { ExampleService } from "./core/example-service.ts";
 import { FeedbackService } from "./core/feedback-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
-import { type DocumentTarget, documentContent } from "./core/routing-document.ts";
 import { TargetService } from "./core/target-service.ts";
 import { TargetStatsCache } from "./core/target-stats.ts";
 import { WriterLock } from "./core/writer-lock.ts";
@@ -28,6 +26,9 @@ import { AppError, StartupError } from "./errors.ts";
 import type { AdminServices, Deps } from "./http/context.ts";
 import { errorFields, type Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
+import { qdrantDocumentStore } from "./replicas/document-store.ts";
+import { DocumentPublisher } from "./replicas/publisher.ts";
+import { type DocumentTarget, documentContent } from "./replicas/routing-document.ts";
 import type { RoutingChoice } from "./routing/tuning.ts";
 import {
   assertOneEmbedder,
@@ -220,7 +221,7 @@ function documentPublisher(
   logger: Logger,
 ): DocumentPublisher | undefined {
   if (config.vectors.kind !== "qdrant" || config.database.readOnly) return undefined;
-  const store = lazyDocumentStore(config);
+  const store = qdrantDocumentStore(config);
   return new DocumentPublisher(
     store,
     () =>
@@ -250,31 +251,6 @@ function documentTargets(
     inputPricePerMtok: priced.get(f.name)?.inputPricePerMtok ?? null,
     outputPricePerMtok: priced.get(f.name)?.outputPricePerMtok ?? null,
   }));
-}
-
-/** The routing document's store in Qdrant; Qdrant's client loads on first use, as the index's does. */
-export function lazyDocumentStore(config: Config): DocumentStore {
-  const { qdrant } = config.vectors;
-  let opened: Promise<DocumentStore> | undefined;
-  const open = () =>
-    (opened ??= import("./vectors/qdrant-document.ts").then(
-      ({ QdrantDocumentStore }) =>
-        new QdrantDocumentStore({
-          url: qdrant.url as string,
-          apiKey: qdrant.apiKey,
-          timeoutMs: qdrant.timeoutMs,
-          collection: routingCollection(config),
-        }),
-    ));
-  return {
-    read: async () => (await open()).read(),
-    write: async (version, body) => (await open()).write(version, body),
-  };
-}
-
-/** The Qdrant collection that holds the routing document. */
-export function routingCollection(config: Config): string {
-  return `${config.vectors.qdrant.collection}-routing`;
 }
 
 /**
@@ -407,15 +383,25 @@ export async function buildDeps(
     });
     const targets = new TargetService(stores.targets);
     const backups = new Backups(config.database.backupDir, (file) => backupDatabase(storage.sqlite, file));
-    const feedback = new FeedbackService(stores.feedback, examples, logger, {
-      enabled: config.feedback.token !== undefined && !config.database.readOnly,
-      windowSeconds: config.feedback.windowSeconds,
-      maxRankings: config.feedback.maxRankings,
-      maxBytes: config.feedback.maxBytes,
-      review: config.feedback.review,
-      maxWeight: config.feedback.maxWeight,
-      outcomeWeight: config.feedback.outcomeWeight,
-    });
+    const feedback = new FeedbackService(
+      stores.feedback,
+      examples,
+      () => stores.targets.targetFlags(),
+      logger,
+      {
+        enabled: config.feedback.token !== undefined && !config.database.readOnly,
+        windowSeconds: config.feedback.windowSeconds,
+        maxRankings: config.feedback.maxRankings,
+        maxBytes: config.feedback.maxBytes,
+        review: config.feedback.review,
+        maxWeight: config.feedback.maxWeight,
+        outcomeWeight: config.feedback.outcomeWeight,
+      },
+      (kept, refused) => {
+        if (kept > 0) metrics.handedOver.inc({ result: "kept" }, kept);
+        if (refused > 0) metrics.handedOver.inc({ result: "refused" }, refused);
+      },
+    );
     await seedIfEmpty(config, stores, examples, targets, logger);
     if (!config.database.readOnly) sync.start();
     settings.start();

@@ -79,6 +79,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly handedOver = new Counter({
+    name: "router_rankings_handed_over_total",
+    help: "Rankings replicas handed over: on the primary, kept or refused; on a replica, sent, or dropped when the primary refused them",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+
   readonly tuningRuns = new Counter({
     name: "router_tuning_runs_total",
     help: "Self-tuning runs by outcome (replaced: better settings now in force; kept; failed)",

@@ -6,17 +6,17 @@
 
 import type { Config } from "./config.ts";
 import type { Embedding } from "./core/active-embedding.ts";
-import { DocumentFollower } from "./core/document-follower.ts";
-import { RankingRelay } from "./core/ranking-relay.ts";
-import { ReplicaRanker } from "./core/replica-ranker.ts";
-import type { RoutingDocument } from "./core/routing-document.ts";
-import { lazyDocumentStore } from "./deps.ts";
 import type { Embedder } from "./embedding/embedder.ts";
 import { createEmbedder, withFeatures } from "./embedding/factory.ts";
 import { AppError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
 import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
+import { qdrantDocumentStore } from "./replicas/document-store.ts";
+import { DocumentFollower } from "./replicas/follower.ts";
+import { RankingRelay } from "./replicas/relay.ts";
+import { ReplicaRanker } from "./replicas/replica-ranker.ts";
+import type { RoutingDocument } from "./replicas/routing-document.ts";
 
 export interface ReplicaRunning extends Deps {
   follower: DocumentFollower;
@@ -54,9 +54,10 @@ export async function buildReplica(
           "configure the same EMBEDDER (and model) as the primary",
       );
     }
-    const collection = (previous?.index as { collection?: string } | undefined)?.collection;
     const index =
-      previous && collection === doc.collection && previous.embedder.dimension === embedder.dimension
+      previous &&
+      previous.index.collection === doc.collection &&
+      previous.embedder.dimension === embedder.dimension
         ? previous.index
         : await QdrantIndex.open(
             {
@@ -73,16 +74,14 @@ export async function buildReplica(
     return { embedder, index, templates: doc.embedder.features.templates };
   };
 
-  const follower = new DocumentFollower(lazyDocumentStore(config), open, logger, {
+  const follower = new DocumentFollower(qdrantDocumentStore(config), open, logger, {
     pollMs: config.database.replicaPollMs,
     maxStalenessSeconds: config.replica.maxStalenessSeconds,
   });
   await follower.start();
   metrics.watchDocument(() => follower.state());
   const ranker = new ReplicaRanker(follower, config.rank.fallbackTarget, config.rank.explorationShare);
-  const { token } = config.feedback;
-  const primaryUrl = config.replica.primaryUrl;
-  const keeper = token && primaryUrl ? new RankingRelay(logger, { primaryUrl, token }) : undefined;
+  const keeper = rankingRelay(config, logger, metrics);
   return {
     config,
     logger,
@@ -110,4 +109,26 @@ export async function buildReplica(
       await base.close();
     },
   };
+}
+
+/**
+ * Where a replica's rankings go when feedback is on (FEEDBACK_TOKEN): to the primary (PRIMARY_URL),
+ * handed over with REPLICA_TOKEN. Without either, nothing is kept, and the start says why.
+ */
+function rankingRelay(config: Config, logger: Logger, metrics: Metrics): RankingRelay | undefined {
+  if (!config.feedback.token) return undefined;
+  const { primaryUrl, token } = config.replica;
+  if (!primaryUrl || !token) {
+    logger.warn(
+      "FEEDBACK_TOKEN is set, but rankings are not handed to the primary: set PRIMARY_URL and REPLICA_TOKEN " +
+        "(the primary's), or outcomes on this replica's rankings answer 404",
+      { primaryUrl: primaryUrl ?? null, replicaToken: token ? "set" : "unset" },
+    );
+    return undefined;
+  }
+  return new RankingRelay(logger, {
+    primaryUrl,
+    token,
+    onResult: (result, count) => metrics.handedOver.inc({ result }, count),
+  });
 }

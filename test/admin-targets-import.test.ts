@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CachedEmbedder } from "../service/embedding/cache.ts";
+import { HashEmbedder } from "../service/embedding/hash.ts";
 import {
   ADMIN_TOKEN,
   type ErrorBody,
@@ -153,6 +155,38 @@ describe("admin API: import", () => {
     expect(again.status).toBe(201);
     expect(svc.deps.stores.examples.countExamples()).toBe(2);
     expect(svc.deps.stores.examples.get(id)?.scores).toEqual({ poet: 0.1 });
+  });
+
+  it("re-runs an import larger than the embedding cache, changing nothing", async () => {
+    const cached = await startService({}, { embedder: new CachedEmbedder(new HashEmbedder(64, 256), 10) });
+    try {
+      const lines = Array.from({ length: 120 }, (_, i) =>
+        JSON.stringify({
+          id: `rerun-${i}`,
+          text: `prompt number ${i} of the import`,
+          scores: { a: (i % 10) / 10 },
+        }),
+      ).join("\n");
+      const run = () =>
+        cached.app.request("/admin/import", {
+          method: "POST",
+          body: lines,
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/x-ndjson" },
+        });
+      const first = await run();
+      expect(first.status).toBe(201);
+      const vectors = () => cached.deps.stores.examples.embeddingOf("rerun-77")?.embedding;
+      const before = vectors();
+      for (let again = 0; again < 2; again++) {
+        const res = await run();
+        expect(res.status).toBe(201);
+        expect(await res.json()).toEqual({ imported: 120, skipped: 0, indexed: true });
+      }
+      expect(cached.deps.stores.examples.countExamples()).toBe(120);
+      expect(vectors()).toEqual(before);
+    } finally {
+      await cached.close();
+    }
   });
 
   it("imports the knn-router points.jsonl + targets.jsonl format as multipart", async () => {

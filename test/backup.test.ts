@@ -1,4 +1,4 @@
-import { copyFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -154,6 +154,76 @@ describe("backups (POST /admin/backup, GET /admin/backup) and restore", () => {
       db.close();
     }
     await expect.poll(() => readdirSync(backups)).toEqual([]);
+  });
+
+  it("writes one name at a time: of two requests for one name, one is written and the other is a 409", async () => {
+    tmp = tempDir();
+    const backups = join(tmp.dir, "backups");
+    const svc = await start({ DATABASE_PATH: join(tmp.dir, "router.db"), BACKUP_DIR: backups });
+    expect((await svc.addExamples(examples("r", 200))).status).toBe(201);
+    for (let trial = 0; trial < 3; trial++) {
+      const name = `race-${trial}`;
+      const answers = await Promise.all(
+        [0, 1].map(() => svc.request("POST", "/admin/backup", { name }, { admin: true })),
+      );
+      expect(answers.map((a) => a.status).sort()).toEqual([201, 409]);
+      const won = (await (answers.find((a) => a.status === 201) as Response).json()) as Backup;
+      const copy = new Database(won.file, { readonly: true });
+      try {
+        expect(copy.pragma("integrity_check", { simple: true })).toBe("ok");
+        expect((copy.prepare("select count(*) as n from examples").get() as { n: number }).n).toBe(200);
+      } finally {
+        copy.close();
+      }
+    }
+    // (Reading a copy here adds its -wal and -shm files beside it.)
+    expect(
+      readdirSync(backups)
+        .filter((f) => f.endsWith(".db"))
+        .sort(),
+    ).toEqual(["race-0.db", "race-1.db", "race-2.db"]);
+  });
+
+  it("takes a body of any content type, or none", async () => {
+    tmp = tempDir();
+    const backups = join(tmp.dir, "backups");
+    const svc = await start({ DATABASE_PATH: join(tmp.dir, "router.db"), BACKUP_DIR: backups });
+    const post = (headers: Record<string, string>, body?: string) =>
+      svc.app.request("/admin/backup", {
+        method: "POST",
+        headers: { authorization: `Bearer ${svc.config.admin.token}`, ...headers },
+        ...(body !== undefined && { body }),
+      });
+    // curl -d sends application/x-www-form-urlencoded, as docs/deployment.md's example does.
+    expect(
+      (await post({ "content-type": "application/x-www-form-urlencoded" }, '{"name":"form"}')).status,
+    ).toBe(201);
+    expect((await post({ "content-type": "text/plain" }, '{"name":"text"}')).status).toBe(201);
+    expect((await post({ "content-type": "application/json" })).status).toBe(201);
+    expect((await post({})).status).toBe(201);
+    expect(readdirSync(backups).filter((f) => !f.startsWith("router-"))).toEqual(["form.db", "text.db"]);
+  });
+
+  it("leaves no file after HEAD, after a download cut short, or one never read", async () => {
+    tmp = tempDir();
+    const backups = join(tmp.dir, "backups");
+    const svc = await start({ DATABASE_PATH: join(tmp.dir, "router.db"), BACKUP_DIR: backups });
+    expect((await svc.addExamples(examples("h", 300))).status).toBe(201);
+    const auth = { authorization: `Bearer ${svc.config.admin.token}` };
+    for (let i = 0; i < 5; i++) {
+      const head = await svc.app.request("/admin/backup", { method: "HEAD", headers: auth });
+      expect(head.status).toBe(200);
+      expect(head.headers.get("content-type")).toBe("application/vnd.sqlite3");
+    }
+    expect(existsSync(backups) ? readdirSync(backups) : []).toEqual([]);
+    // A download read in part and cancelled, and one never read: the copy's file is gone at once.
+    const cut = await svc.app.request("/admin/backup", { headers: auth });
+    const reader = (cut.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await reader.cancel();
+    const unread = await svc.app.request("/admin/backup", { headers: auth });
+    expect(unread.status).toBe(200);
+    expect(readdirSync(backups)).toEqual([]);
   });
 
   it("rebuilds a Qdrant collection from a restored database alone", async () => {

@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, example, startService, type TestService, TOPICS } from "./support/harness.ts";
+import {
+  ADMIN_TOKEN,
+  example,
+  FEEDBACK_TOKEN,
+  REPLICA_TOKEN,
+  startService,
+  type TestService,
+  TOPICS,
+} from "./support/harness.ts";
 
 /**
  * Every route, fed what a hostile or careless client sends: each case names the request, the
@@ -9,7 +17,7 @@ type Case = {
   name: string;
   method: string;
   path: string;
-  /** A string is sent as is; anything else as JSON. */
+  /** A string or bytes are sent as they are; anything else as JSON. */
   body?: unknown;
   headers?: Record<string, string>;
   /** Send the admin token (default true for /admin paths). */
@@ -110,6 +118,9 @@ const addExamples: Case[] = [
     "VALIDATION_FAILED",
   ],
   ["id empty", { examples: [{ id: "", text: "a", scores: { a: 1 } }] }, 400, "VALIDATION_FAILED"],
+  // A URL resolves `.` and `..` away: /admin/examples/.. could never reach them.
+  ["id `.`", { examples: [{ id: ".", text: "a", scores: { a: 1 } }] }, 400, "VALIDATION_FAILED"],
+  ["id `..`", { examples: [{ id: "..", text: "a", scores: { a: 1 } }] }, 400, "VALIDATION_FAILED"],
   ["category empty", { examples: [{ text: "a", category: "", scores: { a: 1 } }] }, 400, "VALIDATION_FAILED"],
   ["unknown field", { examples: [{ text: "a", scores: { a: 1 }, lang: "en" }] }, 400, "VALIDATION_FAILED"],
   ["unknown top field", { examples: [good], dry_run: true }, 400, "VALIDATION_FAILED"],
@@ -137,7 +148,31 @@ const addExamples: Case[] = [
   code: code as string,
 }));
 
+/** PATCH of the example the suite stores (`EXISTING`), with `body` and `headers`. */
+const patch = (name: string, body: Case["body"], headers: Record<string, string>, code: string): Case => ({
+  name: `PATCH example: ${name}`,
+  method: "PATCH",
+  path: "/admin/examples/EXISTING",
+  body,
+  headers,
+  status: 400,
+  code,
+});
+
 const exampleById: Case[] = [
+  patch("empty body", "", json, "INVALID_JSON"),
+  patch("not JSON", "{text", json, "INVALID_JSON"),
+  patch("not JSON as text/plain", "{text", { "content-type": "text/plain" }, "INVALID_JSON"),
+  patch("not JSON and no content type", "{text", {}, "INVALID_JSON"),
+  patch(
+    "text that is not UTF-8",
+    new Uint8Array([0x7b, 0x22, 0x74, 0x65, 0x78, 0x74, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]),
+    json,
+    "INVALID_JSON",
+  ),
+  patch("nothing to change", {}, json, "VALIDATION_FAILED"),
+  patch("text blank", { text: "  " }, { "content-type": "text/plain" }, "VALIDATION_FAILED"),
+  patch("a bad score", { scores: { a: 2 } }, {}, "VALIDATION_FAILED"),
   {
     name: "GET example: id with a space",
     method: "GET",
@@ -374,6 +409,24 @@ const imports: Case[] = [
     method: "POST",
     path: "/admin/import?unlisted=some",
     body: '{"text":"a","scores":{"a":1}}',
+    headers: ndjson,
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "import: an arena battle on a blank text",
+    method: "POST",
+    path: "/admin/import?format=arena",
+    body: '{"text":"   ","model_a":"a","model_b":"b","winner":"model_a"}',
+    headers: ndjson,
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "import: an id of dots",
+    method: "POST",
+    path: "/admin/import",
+    body: '{"id":"..","text":"a","scores":{"a":1}}',
     headers: ndjson,
     status: 400,
     code: "VALIDATION_FAILED",
@@ -653,6 +706,156 @@ const backup: Case[] = [
   },
 ];
 
+const RID = "00000000-0000-4000-8000-0000000000bb";
+const feedbackAuth = { ...json, authorization: `Bearer ${FEEDBACK_TOKEN}` };
+const replicaAuth = { ...json, authorization: `Bearer ${REPLICA_TOKEN}` };
+const handedOver = {
+  id: RID,
+  created_at: "2026-12-06T09:30:00.000Z",
+  query: "q",
+  targets: ["coder"],
+  recommended: "coder",
+  propensity: 1,
+  explored: false,
+  uncertainty: 0,
+  reasons: [],
+};
+
+const feedback: Case[] = [
+  ...[
+    ["empty body", "", "INVALID_JSON"],
+    ["not JSON", "{", "INVALID_JSON"],
+    ["no ranking_id", { target: "coder", score: 1 }, "VALIDATION_FAILED"],
+    ["score above 1", { ranking_id: RID, target: "coder", score: 2 }, "VALIDATION_FAILED"],
+    [
+      "score and preference",
+      { ranking_id: RID, target: "coder", score: 1, preferred: "a" },
+      "VALIDATION_FAILED",
+    ],
+    ["preference over itself", { ranking_id: RID, preferred: "coder", over: "coder" }, "VALIDATION_FAILED"],
+    ["unknown field", { ranking_id: RID, target: "coder", score: 1, weight: 9 }, "VALIDATION_FAILED"],
+  ].map(([name, body, code]) => ({
+    name: `/feedback: ${name}`,
+    method: "POST",
+    path: "/feedback",
+    body,
+    headers: feedbackAuth,
+    admin: false,
+    status: 400,
+    code: code as string,
+  })),
+  {
+    name: "/feedback: unknown ranking",
+    method: "POST",
+    path: "/feedback",
+    body: { ranking_id: RID, target: "coder", score: 1 },
+    headers: feedbackAuth,
+    admin: false,
+    status: 404,
+    code: "NOT_FOUND",
+  },
+  {
+    name: "/feedback: no token",
+    method: "POST",
+    path: "/feedback",
+    body: { ranking_id: RID, target: "coder", score: 1 },
+    headers: json,
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+  ...[
+    ["empty body", "", "INVALID_JSON"],
+    ["not JSON", "[", "INVALID_JSON"],
+    ["no rankings", {}, "VALIDATION_FAILED"],
+    ["rankings empty", { rankings: [] }, "VALIDATION_FAILED"],
+    ["rankings not an array", { rankings: handedOver }, "VALIDATION_FAILED"],
+    ["an unknown top field", { rankings: [handedOver], from: "x" }, "VALIDATION_FAILED"],
+  ].map(([name, body, code]) => ({
+    name: `/feedback/rankings: ${name}`,
+    method: "POST",
+    path: "/feedback/rankings",
+    body,
+    headers: replicaAuth,
+    admin: false,
+    status: 400,
+    code: code as string,
+  })),
+  {
+    name: "/feedback/rankings: the feedback token",
+    method: "POST",
+    path: "/feedback/rankings",
+    body: { rankings: [handedOver] },
+    headers: feedbackAuth,
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+  {
+    name: "/feedback/rankings: no token",
+    method: "POST",
+    path: "/feedback/rankings",
+    body: { rankings: [handedOver] },
+    headers: json,
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+  {
+    name: "review: no pending outcome",
+    method: "POST",
+    path: `/admin/feedback/${RID}/accept`,
+    status: 404,
+    code: "NOT_FOUND",
+  },
+  {
+    name: "review: unknown decision",
+    method: "POST",
+    path: `/admin/feedback/${RID}/approve`,
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "review: the feedback token",
+    method: "POST",
+    path: `/admin/feedback/${RID}/accept`,
+    headers: feedbackAuth,
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+  {
+    name: "pending: limit 0",
+    method: "GET",
+    path: "/admin/feedback/pending?limit=0",
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "arrivals: hours 0",
+    method: "GET",
+    path: "/admin/feedback/arrivals?hours=0",
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "label queue: format csv",
+    method: "GET",
+    path: "/admin/label-queue?format=csv",
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "label queue: the feedback token",
+    method: "GET",
+    path: "/admin/label-queue",
+    headers: { authorization: `Bearer ${FEEDBACK_TOKEN}` },
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+];
+
 const CASES: Case[] = [
   ...rank,
   ...knnRouter,
@@ -663,6 +866,7 @@ const CASES: Case[] = [
   ...imports,
   ...settings,
   ...backup,
+  ...feedback,
   ...auth,
   ...elsewhere,
 ];
@@ -671,7 +875,7 @@ describe(`bad input on every route (${CASES.length} cases): a clear 4xx, and not
   let svc: TestService;
   let existing: string;
   beforeAll(async () => {
-    svc = await startService();
+    svc = await startService({ FEEDBACK_TOKEN, REPLICA_TOKEN });
     const added = await svc.addExamples(TOPICS.code.map((t) => example(t, { coder: 0.9, poet: 0.1 })));
     existing = added.body.ids[0] as string;
   });
@@ -684,20 +888,22 @@ describe(`bad input on every route (${CASES.length} cases): a clear 4xx, and not
         .map((e) => [e.id, e.text, e.scores, e.updatedAt.getTime()]),
       targets: svc.deps.stores.targets.listTargets(),
       settings: svc.deps.settings.current ?? null,
+      rankings: svc.deps.stores.feedback.countRankings(),
+      outcomes: svc.deps.stores.feedback.counts(),
     });
 
   it.each(CASES)("$name → $status $code", async (c) => {
     const before = snapshot();
     const admin = c.admin ?? c.path.startsWith("/admin");
-    const body =
-      typeof c.body === "string"
-        ? c.body
+    const body: BodyInit | undefined =
+      typeof c.body === "string" || c.body instanceof Uint8Array
+        ? (c.body as BodyInit)
         : c.body === undefined
           ? undefined
           : JSON.stringify(c.body).replace("EXISTING", existing);
     const headers: Record<string, string> = { ...c.headers };
     if (admin) headers.authorization = `Bearer ${ADMIN_TOKEN}`;
-    const res = await svc.app.request(c.path, {
+    const res = await svc.app.request(c.path.replace("EXISTING", existing), {
       method: c.method,
       headers,
       ...(body !== undefined && { body }),

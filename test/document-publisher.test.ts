@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { DocumentPublisher, type DocumentStore } from "../service/core/document-publisher.ts";
-import { type DocumentContent, documentContent } from "../service/core/routing-document.ts";
 import { NO_FEATURES } from "../service/embedding/features.ts";
+import { DocumentPublisher, type DocumentStore } from "../service/replicas/publisher.ts";
+import { type DocumentContent, documentContent } from "../service/replicas/routing-document.ts";
 import { DEFAULT_SETTINGS } from "../service/routing/aggregate.ts";
 import { RecordingLogger } from "./support/harness.ts";
 

@@ -99,6 +99,41 @@ describe("FEEDBACK_REVIEW: outcomes wait for an operator", () => {
     expect((await svc.request("GET", "/admin/feedback/pending")).status).toBe(401);
   });
 
+  it("keeps an accepted outcome when a replacement of it is rejected", async () => {
+    svc = await startService({ FEEDBACK_TOKEN, FEEDBACK_REVIEW: "true" });
+    await svc.addExamples(EXAMPLES);
+    const ranking = (await svc.rank({ query: "write a limerick about a sorting algorithm", k: 3 }))
+      .body as Ranked;
+    const decide = (decision: string) =>
+      admin(svc as TestService, "POST", `/admin/feedback/${ranking.ranking_id}/${decision}`);
+    const example = () => svc?.deps.stores.examples.get(`feedback-${ranking.ranking_id}`)?.scores;
+
+    expect((await feedback(svc, { ranking_id: ranking.ranking_id, target: "big", score: 1 })).status).toBe(
+      200,
+    );
+    expect((await decide("accept")).status).toBe(200);
+    expect(example()).toEqual({ big: 1 });
+    // A replacement waits beside the accepted score; rejected, the accepted one stays as it was.
+    expect((await feedback(svc, { ranking_id: ranking.ranking_id, target: "big", score: 0 })).status).toBe(
+      200,
+    );
+    expect(example()).toEqual({ big: 1 });
+    expect((await decide("reject")).status).toBe(200);
+    expect(example()).toEqual({ big: 1 });
+    expect(
+      (await feedback(svc, { ranking_id: ranking.ranking_id, target: "small", score: 0.5 })).status,
+    ).toBe(200);
+    expect((await decide("accept")).status).toBe(200);
+    expect(example()).toEqual({ big: 1, small: 0.5 });
+    // A replacement accepted does replace: the accepted score is the new one, once.
+    expect((await feedback(svc, { ranking_id: ranking.ranking_id, target: "big", score: 0.25 })).status).toBe(
+      200,
+    );
+    expect((await decide("accept")).status).toBe(200);
+    expect(example()).toEqual({ big: 0.25, small: 0.5 });
+    expect((await pending(svc)).counts).toEqual({ accepted: 2, pending: 0, rejected: 1 });
+  });
+
   it("keeps a ranking with pending outcomes past the window, so it can still be accepted", async () => {
     svc = await startService({ FEEDBACK_TOKEN, FEEDBACK_REVIEW: "true" });
     await svc.addExamples(EXAMPLES);

@@ -130,12 +130,14 @@ describe.skipIf(!nginx)(`the proxy in front of a primary and a replica${note}`, 
     });
     expect(outcome.status).toBe(503);
     expect(((await outcome.json()) as { error: { code: string } }).error.code).toBe("FEEDBACK_DISABLED");
-    // So does a replica's hand-over of its rankings (a replica would not know the route: 404).
+    // The hand-over of a replica's rankings is not served through the proxy at all: replicas reach
+    // the primary directly.
     const handOver = await fetch(`${url}/feedback/rankings`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
       body: JSON.stringify({ rankings: [] }),
     });
-    expect(handOver.status).toBe(503);
+    expect(handOver.status).toBe(404);
+    expect(((await handOver.json()) as { error: { code: string } }).error.code).toBe("NOT_FOUND");
   });
 });

@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { ChildServer } from "./support/child-server.ts";
-import { ADMIN_TOKEN, FEEDBACK_TOKEN, type RankBody, TOPICS } from "./support/harness.ts";
+import { ADMIN_TOKEN, FEEDBACK_TOKEN, type RankBody, REPLICA_TOKEN, TOPICS } from "./support/harness.ts";
 import { call, until } from "./support/http.ts";
 
 const COMMON = {
@@ -14,6 +14,7 @@ const COMMON = {
   QDRANT_COLLECTION: "relay",
   REPLICA_POLL_MS: "200",
   FEEDBACK_TOKEN,
+  REPLICA_TOKEN,
   EXPLORATION_SHARE: "0.5",
 };
 
@@ -150,36 +151,50 @@ describe("outcomes on a replica's rankings, across processes", () => {
     });
   });
 
-  it("refuses a hand-over with a bad field, naming it", async () => {
+  it("refuses a handed-over ranking with a bad field, naming it, and keeps the good one beside it", async () => {
+    const good = "4a2b6c8d-1e3f-4a5b-8c7d-9e0f1a2b3c4d";
     const res = await call(
       primary.url,
       "POST",
       "/feedback/rankings",
       {
-        rankings: [handedOver({ id: "bad-time", created_at: "yesterday" })],
+        rankings: [
+          handedOver({ id: "5b3c7d9e-2f4a-4b6c-9d8e-0f1a2b3c4d5e", created_at: "yesterday" }),
+          handedOver({ id: good }),
+        ],
       },
+      REPLICA_TOKEN,
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ kept: 1, refused: [{ index: 0 }] });
+    expect(JSON.stringify(res.body)).toContain("created_at");
+    const kept = await call(
+      primary.url,
+      "POST",
+      "/feedback",
+      { ranking_id: good, target: "big", score: 1 },
       FEEDBACK_TOKEN,
     );
-    expect(res.status).toBe(400);
-    expect(JSON.stringify(res.body)).toContain("rankings.0.created_at");
+    expect(kept.status).toBe(200);
   });
 
-  it("refuses a hand-over without the feedback token", async () => {
-    const res = await call(
-      primary.url,
-      "POST",
-      "/feedback/rankings",
-      {
-        rankings: [handedOver({ id: "forged" })],
-      },
-      "not-the-token-at-all-0123",
-    );
-    expect(res.status).toBe(401);
+  it("refuses a hand-over with the feedback token or none: it takes the replica token only", async () => {
+    const forgedId = "6c4d8e0f-3a5b-4c7d-8e9f-1a2b3c4d5e6f";
+    for (const token of [FEEDBACK_TOKEN, "not-the-token-at-all-0123"]) {
+      const res = await call(
+        primary.url,
+        "POST",
+        "/feedback/rankings",
+        { rankings: [handedOver({ id: forgedId })] },
+        token,
+      );
+      expect(res.status).toBe(401);
+    }
     const forged = await call(
       primary.url,
       "POST",
       "/feedback",
-      { ranking_id: "forged", target: "big", score: 1 },
+      { ranking_id: forgedId, target: "big", score: 1 },
       FEEDBACK_TOKEN,
     );
     expect(forged.status).toBe(404);

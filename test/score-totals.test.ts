@@ -145,6 +145,7 @@ describe("score totals kept by SQLite", () => {
     first.sqlite.exec("CREATE INDEX scores_example_cover_idx ON scores (example_id, target, score)");
     first.sqlite.exec("DROP INDEX examples_evidence_idx");
     first.sqlite.exec("DROP INDEX examples_version_idx");
+    first.sqlite.exec("ALTER TABLE examples DROP COLUMN origin");
     const journal = JSON.parse(readFileSync("migrations/meta/_journal.json", "utf8")) as {
       entries: Array<{ tag: string; when: number }>;
     };

@@ -22,7 +22,7 @@ export class EvidenceIndex implements VectorIndex {
   }
   /** The inner index's collection, when it has one (for messages). */
   get collection(): string | undefined {
-    return (this.inner as { collection?: string }).collection;
+    return this.inner.collection;
   }
 
   upsert(records: readonly VectorRecord[]): Promise<void> {

@@ -142,6 +142,7 @@ export class ExampleService {
       scores,
       ...(Object.keys(weights).length > 0 && { weights }),
       preferences: current.preferences ?? [],
+      origin: current.origin,
     });
     return { indexed };
   }
@@ -252,6 +253,7 @@ export class ExampleService {
       preferences: e.preferences ?? [],
       embedding,
       embedderId,
+      origin: e.origin ?? "label",
     };
   }
 }

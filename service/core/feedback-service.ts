@@ -4,6 +4,7 @@ import { errorFields, type Logger } from "../logger.ts";
 import type { Doubt } from "../routing/uncertainty.ts";
 import type { FeedbackStore, KeptRanking, Outcome, PendingOutcome } from "../store/feedback-store.ts";
 import type { ExampleService } from "./example-service.ts";
+import { HandedOverRanking, issuesOf } from "./schemas.ts";
 
 export type { KeptRanking, Outcome, PendingOutcome } from "../store/feedback-store.ts";
 
@@ -115,6 +116,18 @@ export interface RankingKeeper {
 /** The id an outcome's example is stored under: one example per ranking. */
 export const feedbackExampleId = (rankingId: string) => `feedback-${rankingId}`;
 
+/** How far a handed-over ranking's time may run ahead of the primary's clock. */
+export const MAX_CLOCK_SKEW_MS = 60_000;
+
+/** A handed-over ranking the primary would not keep, and why. */
+export interface Refusal {
+  /** Its place in the batch. */
+  index: number;
+  /** Its id, when it had one that could be read. */
+  id?: string;
+  reason: string;
+}
+
 /**
  * Outcomes on the router's own answers. Every ranking gets an id; while feedback is enabled the
  * prompt and the targets offered are kept (written in batches, off the rank path) for the window.
@@ -129,9 +142,13 @@ export class FeedbackService implements RankingKeeper {
 
   constructor(
     private readonly store: FeedbackStore,
-    private readonly examples: Pick<ExampleService, "put">,
+    private readonly examples: Pick<ExampleService, "put" | "get">,
+    /** The targets there are now, and whether each is enabled: what a handed-over ranking may offer. */
+    private readonly targets: () => ReadonlyArray<{ name: string; enabled: boolean }>,
     private readonly logger: Logger,
     readonly options: FeedbackOptions,
+    /** Told how many handed-over rankings were kept and refused. */
+    private readonly onHandOver: (kept: number, refused: number) => void = () => undefined,
   ) {}
 
   /** An id for a ranking; the ranking is kept (soon, in a batch) when feedback is enabled. */
@@ -164,10 +181,80 @@ export class FeedbackService implements RankingKeeper {
     }
   }
 
-  /** Rankings kept elsewhere (a replica served them) handed over to be kept here. */
-  adopt(batch: readonly KeptRanking[]): void {
+  /**
+   * Rankings a replica served, handed over to be kept here, each checked as strictly as the rankings
+   * made here: the input rules of examples (an outcome makes its query an example), targets that
+   * exist and are enabled, a time within the feedback window and at most MAX_CLOCK_SKEW_MS ahead.
+   * Each is kept or refused on its own: one bad ranking never holds back the others. A ranking kept
+   * already stays as it was.
+   */
+  adopt(items: readonly unknown[], now = new Date()): { kept: number; refused: Refusal[] } {
     if (!this.options.enabled) throw feedbackDisabled();
-    this.store.keep(batch);
+    const targets = new Map(this.targets().map((t) => [t.name, t.enabled]));
+    const kept: KeptRanking[] = [];
+    const refused: Refusal[] = [];
+    items.forEach((item, index) => {
+      const parsed = HandedOverRanking.safeParse(item);
+      if (!parsed.success) {
+        const id = (item as { id?: unknown } | null)?.id;
+        refused.push({
+          index,
+          ...(typeof id === "string" && { id: id.slice(0, 100) }),
+          reason: issuesOf(parsed.error)
+            .map((i) => `${i.path || "ranking"}: ${i.message}`)
+            .join("; "),
+        });
+        return;
+      }
+      const r = parsed.data;
+      const reason = this.refusalOf(r, targets, now);
+      if (reason) {
+        refused.push({ index, id: r.id, reason });
+        return;
+      }
+      kept.push({
+        id: r.id,
+        createdAt: new Date(r.created_at),
+        query: r.query,
+        category: r.category ?? null,
+        targets: r.targets,
+        recommended: r.recommended,
+        propensity: r.propensity,
+        explored: r.explored,
+        uncertainty: r.uncertainty,
+        reasons: r.reasons,
+      });
+    });
+    this.store.keep(kept);
+    this.onHandOver(kept.length, refused.length);
+    if (refused.length > 0) {
+      this.logger.warn("refused handed-over rankings", {
+        refused: refused.length,
+        kept: kept.length,
+        first: refused[0],
+      });
+    }
+    return { kept: kept.length, refused };
+  }
+
+  /** Why a well-formed handed-over ranking is not kept, or undefined when it is fine. */
+  private refusalOf(
+    r: HandedOverRanking,
+    targets: ReadonlyMap<string, boolean>,
+    now: Date,
+  ): string | undefined {
+    const unknown = r.targets.filter((t) => !targets.has(t));
+    if (unknown.length > 0) return `targets: unknown here: ${unknown.slice(0, 5).join(", ")}`;
+    const disabled = r.targets.filter((t) => targets.get(t) === false);
+    if (disabled.length > 0) return `targets: disabled here: ${disabled.slice(0, 5).join(", ")}`;
+    const at = Date.parse(r.created_at);
+    if (at > now.getTime() + MAX_CLOCK_SKEW_MS) {
+      return `created_at: ${r.created_at} is more than ${MAX_CLOCK_SKEW_MS / 1000} s ahead of this clock`;
+    }
+    if (at < now.getTime() - this.options.windowSeconds * 1000) {
+      return `created_at: ${r.created_at} is older than FEEDBACK_WINDOW_S`;
+    }
+    return undefined;
   }
 
   /**
@@ -203,9 +290,10 @@ export class FeedbackService implements RankingKeeper {
         });
       }
     }
+    const exampleId = feedbackExampleId(rankingId);
+    this.assertOwnExample(exampleId);
     const status = this.options.review ? "pending" : "accepted";
     this.store.record(rankingId, outcome, status, new Date());
-    const exampleId = feedbackExampleId(rankingId);
     if (status === "pending") return { status, exampleId, indexed: false };
     const { indexed } = await this.learn(ranking);
     return { status, exampleId, indexed };
@@ -241,6 +329,7 @@ export class FeedbackService implements RankingKeeper {
     rankingId: string,
     decision: "accept" | "reject",
   ): Promise<{ outcomes: number; exampleId: string | undefined; indexed: boolean }> {
+    if (decision === "accept") this.assertOwnExample(feedbackExampleId(rankingId));
     const changed = this.store.review(rankingId, decision === "accept" ? "accepted" : "rejected", new Date());
     if (changed === 0) {
       throw new AppError("NOT_FOUND", `ranking ${rankingId} has no outcome waiting for review`, {
@@ -252,6 +341,21 @@ export class FeedbackService implements RankingKeeper {
     if (!ranking) throw new AppError("NOT_FOUND", `ranking ${rankingId} is no longer kept`);
     const { indexed } = await this.learn(ranking);
     return { outcomes: changed, exampleId: feedbackExampleId(rankingId), indexed };
+  }
+
+  /**
+   * An outcome only ever writes an example outcomes made: an operator's example under the same id
+   * (`feedback-<ranking id>`, written through the admin API) is refused and logged, never overwritten.
+   */
+  private assertOwnExample(exampleId: string): void {
+    const existing = this.examples.get(exampleId);
+    if (existing === undefined || existing.origin === "outcome") return;
+    this.logger.warn("outcome refused: its example id holds an operator's example", { exampleId });
+    throw new AppError(
+      "CONFLICT",
+      `example ${exampleId} was written by an operator, not by outcomes: an outcome never overwrites it`,
+      { details: [{ path: "ranking_id", message: `${exampleId} is an operator's example` }] },
+    );
   }
 
   /** The ranking's example from its accepted outcomes: scores and comparisons as observed. */
@@ -270,6 +374,7 @@ export class FeedbackService implements RankingKeeper {
       scores,
       ...(Object.keys(weights).length > 0 && { weights }),
       preferences,
+      origin: "outcome",
     });
   }
 

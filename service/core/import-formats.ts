@@ -2,8 +2,10 @@ import { z } from "zod";
 import { normalize } from "../embedding/embedder.ts";
 import type { FieldIssue } from "../errors.ts";
 import {
+  Category,
   ExampleId,
   ExampleInput,
+  ExampleText,
   type ExampleWrite,
   issuesOf,
   MAX_EXAMPLE_CHARS,
@@ -73,7 +75,13 @@ export function repeatedIds(
  */
 const PulzePoint = z.object({
   point_uid: ExampleId,
-  category: z.string().nullable().optional(),
+  // knn-router writes "" for none; otherwise the category rule of every other write path.
+  category: z
+    .string()
+    .nullable()
+    .optional()
+    .transform((c) => (c?.trim() ? c : null))
+    .pipe(Category),
   utterance: z.string().nullable().optional(),
   embedding: z
     .array(z.number({ error: "embedding must hold numbers" }))
@@ -162,11 +170,8 @@ export function parseExamplesJsonl(text: string, file = "examples"): ExampleInpu
 
 /** One arena battle: on `text`, `model_a` against `model_b`, and who won. */
 const Battle = z.strictObject({
-  text: z
-    .string({ error: "text must be a string" })
-    .min(1, "text must not be empty")
-    .max(MAX_EXAMPLE_CHARS, `text is longer than ${MAX_EXAMPLE_CHARS} characters`),
-  category: z.string().trim().min(1).max(200).nullable().optional(),
+  text: ExampleText,
+  category: Category.optional(),
   model_a: TargetName,
   model_b: TargetName,
   winner: z.enum(["model_a", "model_b", "tie"], { error: "winner must be model_a, model_b or tie" }),
@@ -263,7 +268,7 @@ export function parsePulze(pointsText: string, targetsText: string, options: Pul
       });
       continue;
     }
-    const category = r.data.category?.trim() ? r.data.category : null;
+    const { category } = r.data;
     points.set(id, { line, id, text, category, ...(vector && { vector }) });
   }
   issues.add(...repeatedIds(uids));

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AppError, type FieldIssue } from "../errors.ts";
 import type { Pair } from "../routing/aggregate.ts";
+import type { ExampleOrigin } from "../store/example-store.ts";
 import type { TargetPatch as StoreTargetPatch } from "../store/target-store.ts";
 
 /** Longest example text stored, in characters. */
@@ -30,13 +31,24 @@ export const ExampleId = z
   .min(1, "id must not be empty")
   .max(200, "id is longer than 200 characters")
   .regex(/^[A-Za-z0-9._:~-]+$/, "id may hold letters, digits and . _ : ~ - only")
+  // `.` and `..` are path segments a URL resolves away: /admin/examples/.. would never reach them.
+  .refine((s) => !/^\.+$/.test(s), "id must hold something other than dots")
   .transform((s) => (UUID.test(s) ? s.toLowerCase() : s));
 
-const ExampleText = z
-  .string()
+/** A prompt as stored: not blank, at most MAX_EXAMPLE_CHARS characters. */
+export const ExampleText = z
+  .string({ error: "text must be a string" })
   .max(MAX_EXAMPLE_CHARS, `text is longer than ${MAX_EXAMPLE_CHARS} characters`)
   .refine((s) => s.trim().length > 0, "text must not be empty");
-const Category = z.string().trim().min(1).max(200).nullable();
+
+/** A category: 1..200 characters once trimmed, or null for none. */
+export const Category = z.string().trim().min(1).max(200).nullable();
+
+/** A ranking's id: a UUID, as /rank gives them (an outcome's example is `feedback-<ranking id>`). */
+export const RankingId = z
+  .string({ error: "id must be a string" })
+  .regex(UUID, "a ranking id is a UUID, as /rank gives them")
+  .transform((s) => s.toLowerCase());
 
 /** A labelled example as clients send it. */
 export const ExampleInput = z.strictObject({
@@ -157,4 +169,51 @@ export type ExampleWrite = ExampleInput & {
   weights?: Readonly<Record<string, number>>;
   /** Comparisons between targets on the prompt (arena battles, preference outcomes). */
   preferences?: readonly Pair[];
+  /** Who writes it: `outcome` for a ranking's outcomes; an operator's write (`label`) when absent. */
+  origin?: ExampleOrigin;
 };
+
+/** Most targets one ranking may offer. */
+export const MAX_RANKING_TARGETS = 1000;
+
+/**
+ * A ranking a replica served, as it hands it to the primary (POST /feedback/rankings): held to the
+ * rules of the rankings the primary makes itself, since an outcome on it writes an example (its
+ * query becomes the example's text, its id the example's id).
+ */
+export const HandedOverRanking = z
+  .strictObject({
+    id: RankingId.describe("the ranking_id the replica answered (a UUID)"),
+    created_at: z.iso.datetime({ offset: true, error: "created_at must be an ISO 8601 time" }),
+    query: ExampleText.describe("the prompt"),
+    category: Category.optional().describe("the category an outcome's example is filed under, if any"),
+    targets: z
+      .array(TargetName)
+      .min(1, "targets must name at least one target")
+      .max(MAX_RANKING_TARGETS, `a ranking offers at most ${MAX_RANKING_TARGETS} targets`)
+      .refine((t) => new Set(t).size === t.length, "targets must not repeat")
+      .describe("the targets offered, best first"),
+    recommended: TargetName.nullable().describe("the target recommended, or null"),
+    propensity: z
+      .number()
+      .gt(0, "propensity must be in (0, 1]")
+      .max(1, "propensity must be in (0, 1]")
+      .nullable()
+      .describe("the policy's probability of `recommended`; null when nothing was recommended"),
+    explored: z.boolean().describe("whether `recommended` was an exploration"),
+    uncertainty: z.number().min(0).max(1).describe("how unsure the ranking was"),
+    reasons: z.array(z.string().max(1000)).max(10).describe("why it was unsure"),
+  })
+  .superRefine((r, ctx) => {
+    if (r.recommended !== null && !r.targets.includes(r.recommended)) {
+      ctx.addIssue({ code: "custom", path: ["recommended"], message: "recommended must be one of targets" });
+    }
+    if ((r.recommended === null) !== (r.propensity === null)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["propensity"],
+        message: "propensity is given exactly when a target was recommended",
+      });
+    }
+  });
+export type HandedOverRanking = z.infer<typeof HandedOverRanking>;

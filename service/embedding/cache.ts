@@ -20,14 +20,23 @@ export class CachedEmbedder extends WrappedEmbedder {
   }
 
   async embed(texts: readonly string[], priority?: EmbedPriority): Promise<Float32Array[]> {
-    const missing = [...new Set(texts.filter((t) => !this.entries.has(t)))];
+    // What the cache holds now is taken before anything is remembered: a batch larger than the
+    // cache evicts its own entries as it goes.
+    const found = new Map<string, Float32Array>();
+    for (const t of texts) {
+      const v = this.entries.get(t);
+      if (v) found.set(t, v);
+    }
+    const missing = [...new Set(texts.filter((t) => !found.has(t)))];
     this.misses += missing.length;
     this.hits += texts.length - missing.length;
     this.onLookup(texts.length - missing.length, missing.length);
     const fresh = missing.length > 0 ? await this.inner.embed(missing, priority) : [];
-    const found = new Map(missing.map((t, i) => [t, fresh[i] as Float32Array]));
+    missing.forEach((t, i) => {
+      found.set(t, fresh[i] as Float32Array);
+    });
     return texts.map((t) => {
-      const v = found.get(t) ?? (this.entries.get(t) as Float32Array);
+      const v = found.get(t) as Float32Array;
       this.remember(t, v);
       return v;
     });

@@ -2,8 +2,7 @@ import { Readable } from "node:stream";
 import { createRoute, z } from "@hono/zod-openapi";
 import { BACKUP_NAME, type BackupInfo } from "../core/backups.ts";
 import { parseOrThrow } from "../core/schemas.ts";
-import { AppError } from "../errors.ts";
-import { utf8Body } from "./body.ts";
+import { jsonOf } from "./body.ts";
 import type { AdminDeps } from "./context.ts";
 import { ADMIN, errors, json, router } from "./openapi.ts";
 
@@ -16,15 +15,12 @@ const BackupJson = z
   })
   .openapi("Backup");
 
-const CreateBody = z
-  .strictObject({
-    name: z
-      .string()
-      .regex(BACKUP_NAME, "name is 1-100 letters, digits, . _ - and starts with a letter or digit")
-      .optional()
-      .describe("the backup's name (default: router-<the time>)"),
-  })
-  .openapi("BackupRequest", { example: { name: "before-upgrade" } });
+const CreateBody = z.strictObject({
+  name: z
+    .string()
+    .regex(BACKUP_NAME, "name is 1-100 letters, digits, . _ - and starts with a letter or digit")
+    .optional(),
+});
 
 function backupJson(b: BackupInfo): z.infer<typeof BackupJson> {
   return { name: b.name, file: b.file, bytes: b.bytes, created_at: b.createdAt.toISOString() };
@@ -41,8 +37,28 @@ const create = createRoute({
   summary: "Write an online, consistent backup of the database under BACKUP_DIR",
   description:
     "The service keeps serving and writing meanwhile; the copy is one point in time. Restore: stop the service, copy the file over DATABASE_PATH (removing its -wal and -shm files), start it.",
-  // Declared for the document; read by the handler, as the body may be absent.
-  request: { body: { required: false, content: { "application/json": { schema: CreateBody } } } },
+  // Declared for the document, read by the handler: the body may be absent, and is JSON whatever its type.
+  request: {
+    body: {
+      required: false,
+      content: {
+        "application/json": {
+          schema: {
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              name: {
+                type: "string",
+                pattern: BACKUP_NAME.source,
+                description: "the backup's name (default: router-<the time>)",
+              },
+            },
+          },
+          example: { name: "before-upgrade" },
+        },
+      },
+    },
+  },
   responses: { 201: json(BackupJson, "Written"), ...errors(400, 401, 409, 413, 503) },
 });
 
@@ -79,31 +95,24 @@ const list = createRoute({
 export function backupRoutes(deps: AdminDeps) {
   return router()
     .openapi(create, async (c) => {
-      // The body is optional: none takes the default name.
-      const raw = (await utf8Body(c)).trim();
-      let given: unknown = {};
-      if (raw !== "") {
-        try {
-          given = JSON.parse(raw);
-        } catch {
-          throw new AppError("INVALID_JSON", "request body is not valid JSON");
-        }
-      }
-      const { name } = parseOrThrow(CreateBody, given);
+      // The body is optional (none takes the default name), and JSON whatever its content type.
+      const { name } = parseOrThrow(CreateBody, await jsonOf(c, {}));
       const written = await deps.backups.create(name);
       c.get("logger").info("database backed up", { name: written.name, bytes: written.bytes });
       return c.json(backupJson(written), 201);
     })
-    .openapi(download, async () => {
-      const { body, bytes } = await deps.backups.stream();
+    .openapi(download, async (c) => {
       const name = `router-${new Date().toISOString().replace(/[:.]/g, "-")}.db`;
+      const headers = {
+        "content-type": "application/vnd.sqlite3",
+        "content-disposition": `attachment; filename="${name}"`,
+      };
+      // HEAD says what GET would send without making a copy: nobody reads a HEAD's body.
+      if (c.req.method === "HEAD") return new Response(null, { status: 200, headers }) as never;
+      const { body, bytes } = await deps.backups.stream();
       return new Response(Readable.toWeb(body) as ReadableStream, {
         status: 200,
-        headers: {
-          "content-type": "application/vnd.sqlite3",
-          "content-length": String(bytes),
-          "content-disposition": `attachment; filename="${name}"`,
-        },
+        headers: { ...headers, "content-length": String(bytes) },
       }) as never;
     })
     .openapi(list, (c) => c.json({ backups: deps.backups.list().map(backupJson) }, 200));

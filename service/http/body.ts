@@ -4,13 +4,17 @@ import type { AppEnv } from "./context.ts";
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
+/** The methods whose bodies the JSON routes read. */
+const WITH_BODY = new Set(["POST", "PUT", "PATCH"]);
+
 /**
  * Request bodies are JSON whatever content type a caller sends (clients in many languages send
- * them differently): an empty body is INVALID_JSON here, and a body without a JSON content type
- * is read as JSON by the route's validator, whose parse failure is INVALID_JSON too.
+ * them differently, and curl's `-d` sends a form type): an empty body is INVALID_JSON here, and a
+ * body without a JSON content type is read as JSON by the route's validator, whose parse failure
+ * is INVALID_JSON too. Bodies that are not UTF-8 are INVALID_JSON, on every method that has one.
  */
 export const anyTypeJson: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.req.method === "POST" || c.req.method === "PUT") {
+  if (WITH_BODY.has(c.req.method)) {
     const text = await utf8Body(c);
     if (text.trim() === "") throw new AppError("INVALID_JSON", "request body is empty; send a JSON object");
     const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim() ?? "";
@@ -33,4 +37,21 @@ export async function utf8Body(c: Context<AppEnv>): Promise<string> {
     throw new AppError("INVALID_JSON", "request body is not valid UTF-8");
   }
   return text;
+}
+
+/**
+ * The body parsed as JSON whatever its content type (a route that validates it itself); an empty
+ * body is `whenEmpty` when given (an optional body), else INVALID_JSON.
+ */
+export async function jsonOf(c: Context<AppEnv>, whenEmpty?: unknown): Promise<unknown> {
+  const text = (await utf8Body(c)).trim();
+  if (text === "") {
+    if (whenEmpty !== undefined) return whenEmpty;
+    throw new AppError("INVALID_JSON", "request body is empty; send a JSON object");
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError("INVALID_JSON", "request body is not valid JSON");
+  }
 }

@@ -10,7 +10,7 @@ export const errorHandler: ErrorHandler<AppEnv> = (err, c) => renderError(err, c
 function renderError(err: unknown, c: Context<AppEnv>): Response {
   const requestId = c.get("requestId");
   const logger = c.get("logger");
-  const appError = toAppError(err);
+  const appError = toAppError(err, c);
   if (!appError) {
     logger.error("unhandled error", {
       method: c.req.method,
@@ -52,10 +52,17 @@ export function notAllowed(c: Context<AppEnv>, methods: readonly string[]): Resp
   );
 }
 
-function toAppError(err: unknown): AppError | undefined {
+function toAppError(err: unknown, c: Context<AppEnv>): AppError | undefined {
   if (err instanceof AppError) return err;
   if (err instanceof HTTPException && err.status === 413)
     return new AppError("PAYLOAD_TOO_LARGE", err.message);
+  // The schema layer's gate on a body's declared media types.
+  if (err instanceof HTTPException && err.status === 415) {
+    const type = c.req.header("content-type")?.split(";")[0]?.trim() || "(none)";
+    return new AppError("UNSUPPORTED_MEDIA_TYPE", `content type ${type} is not accepted by ${c.req.path}`, {
+      cause: err,
+    });
+  }
   // The schema layer's JSON parse failure.
   if (err instanceof HTTPException && err.status === 400 && /json/i.test(err.message))
     return new AppError("INVALID_JSON", "request body is not valid JSON", { cause: err });

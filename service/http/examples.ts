@@ -71,6 +71,11 @@ const ExampleJson = z
       .describe(
         "only when it has some: comparisons between targets on this prompt (arena battles, preference outcomes)",
       ),
+    origin: z
+      .enum(["label", "outcome"])
+      .describe(
+        "who wrote it: `label`, an operator (the admin API, an import, the seed); `outcome`, the outcomes reported on a ranking (`feedback-<ranking_id>`)",
+      ),
     created_at: z.string().describe("when it was first written (ISO 8601)"),
     updated_at: z.string().describe("when it last changed (ISO 8601)"),
   })
@@ -92,6 +97,7 @@ export function exampleJson(e: ExampleRecord): z.infer<typeof ExampleJson> {
         games,
       })),
     }),
+    origin: e.origin,
     created_at: e.createdAt.toISOString(),
     updated_at: e.updatedAt.toISOString(),
   };

@@ -1,13 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import * as zod from "zod";
 import {
   type FeedbackService,
   feedbackDisabled,
   type Outcome,
   type PendingOutcome,
 } from "../core/feedback-service.ts";
-import { TargetName } from "../core/schemas.ts";
+import { HandedOverRanking, parseOrThrow, TargetName } from "../core/schemas.ts";
+import { AppError } from "../errors.ts";
 import { bearerToken } from "./auth.ts";
+import { jsonOf } from "./body.ts";
 import type { AppEnv, Deps } from "./context.ts";
 import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
@@ -103,22 +106,21 @@ const record = createRoute({
   responses: { 200: json(FeedbackAnswer, "Recorded"), ...errors(400, 401, 404, 413, 503) },
 });
 
-const KeptRankingJson = z.object({
-  id: z.string().describe("the ranking_id the replica answered"),
-  created_at: z.iso.datetime({ offset: true }).describe("when it was ranked (ISO 8601)"),
-  query: z.string().describe("the prompt"),
-  category: z
-    .string()
-    .max(200)
-    .nullable()
-    .optional()
-    .describe("the category an outcome's example is filed under, if any"),
-  targets: z.array(TargetName).max(1000).describe("the targets offered, best first"),
-  recommended: TargetName.nullable().describe("the target recommended, or null"),
-  propensity: z.number().min(0).max(1).nullable().describe("the policy's probability of `recommended`"),
-  explored: z.boolean().describe("whether `recommended` was an exploration"),
-  uncertainty: z.number().min(0).max(1).describe("how unsure the ranking was"),
-  reasons: z.array(z.string().max(1000)).max(10).describe("why it was unsure"),
+/** The hand-off's body, as documented: each ranking is validated on its own by the domain. */
+const HANDED_OVER_ITEM = (() => {
+  const { $schema: _, ...schema } = zod.toJSONSchema(HandedOverRanking, { io: "input" }) as Record<
+    string,
+    unknown
+  >;
+  return schema;
+})();
+
+/** The hand-off's envelope: a batch; its rankings are checked one by one (`FeedbackService.adopt`). */
+const HandOverBody = z.strictObject({
+  rankings: z
+    .array(z.unknown())
+    .min(1, "rankings must hold at least one ranking")
+    .max(10_000, "at most 10000 rankings a batch"),
 });
 
 const handOver = createRoute({
@@ -126,35 +128,80 @@ const handOver = createRoute({
   method: "post",
   path: "/rankings",
   tags: ["rank"],
-  security: FEEDBACK_SECURITY,
+  security: [{ replicaToken: [] }, { adminToken: [] }],
   summary: "Rankings a replica served, handed to the primary so outcomes on them can be taken",
   description:
-    "Replicas (ROLE=replica) call it with FEEDBACK_TOKEN; the primary keeps the rankings as its own for FEEDBACK_WINDOW_S.",
+    "Replicas (ROLE=replica) call it with REPLICA_TOKEN (or the admin token; never the feedback token). Each ranking is checked as strictly as one the primary made (the example rules for its id and query, targets that exist and are enabled, a time within FEEDBACK_WINDOW_S and at most 60 s ahead) and kept or refused on its own: the answer lists the refused ones with why, and the others are kept for FEEDBACK_WINDOW_S.",
+  // Read by the handler: a bad ranking is refused alone, not with its batch.
   request: {
-    body: jsonBody(
-      z.strictObject({ rankings: z.array(KeptRankingJson).min(1).max(10_000).describe("the rankings") }),
-      {
-        rankings: [
-          {
-            id: "3f1c2b1e-8d6a-4e0f-9c37-2a6b8e1d5f40",
-            created_at: "2026-12-06T09:30:00.000Z",
-            query: "write a haiku about rain",
-            targets: ["claude-3-5-sonnet", "gpt-4o"],
-            recommended: "claude-3-5-sonnet",
-            propensity: 0.95,
-            explored: false,
-            uncertainty: 0,
-            reasons: [],
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: {
+            type: "object",
+            required: ["rankings"],
+            additionalProperties: false,
+            properties: {
+              rankings: { type: "array", minItems: 1, maxItems: 10_000, items: HANDED_OVER_ITEM },
+            },
           },
-        ],
+          example: {
+            rankings: [
+              {
+                id: "3f1c2b1e-8d6a-4e0f-9c37-2a6b8e1d5f40",
+                created_at: "2026-12-06T09:30:00.000Z",
+                query: "write a haiku about rain",
+                targets: ["claude-3-5-sonnet", "gpt-4o"],
+                recommended: "claude-3-5-sonnet",
+                propensity: 0.95,
+                explored: false,
+                uncertainty: 0,
+                reasons: [],
+              },
+            ],
+          },
+        },
       },
-    ),
+    },
   },
   responses: {
-    200: json(z.object({ kept: z.number().int().describe("rankings kept") }), "Kept"),
+    200: json(
+      z.object({
+        kept: z.number().int().describe("rankings kept"),
+        refused: z
+          .array(
+            z.object({
+              index: z.number().int().describe("the ranking's place in the batch"),
+              id: z.string().optional().describe("its id, when one could be read"),
+              reason: z.string().describe("why it was refused"),
+            }),
+          )
+          .describe("the rankings not kept, with why; a replica drops them"),
+      }),
+      "Each ranking kept or refused",
+    ),
     ...errors(400, 401, 413, 503),
   },
 });
+
+/**
+ * POST /feedback/rankings' guard: REPLICA_TOKEN or the admin token, never the feedback token (client
+ * applications hold it, and a handed-over ranking decides what an outcome's example holds).
+ */
+export function replicaAuth(config: Deps["config"]): MiddlewareHandler<AppEnv> {
+  const tokens = [config.replica.token, config.admin.token].filter((t): t is string => t !== undefined);
+  const auth = tokens.length > 0 ? bearerToken(tokens, "replica token", "REPLICA_TOKEN") : undefined;
+  return async (c, next) => {
+    if (!auth) {
+      throw new AppError(
+        "UNAUTHORIZED",
+        "rankings are handed over with REPLICA_TOKEN (or ADMIN_TOKEN): set it here and on the replicas",
+      );
+    }
+    return auth(c, next);
+  };
+}
 
 /** POST /feedback's guard: FEEDBACK_TOKEN (or the admin token); 503 FEEDBACK_DISABLED without one. */
 export function feedbackAuth(config: Deps["config"]): MiddlewareHandler<AppEnv> {
@@ -194,23 +241,9 @@ export function feedbackRoutes(deps: Deps & { feedback: FeedbackService }) {
         200,
       );
     })
-    .openapi(handOver, (c) => {
-      const { rankings } = c.req.valid("json");
-      deps.feedback.adopt(
-        rankings.map((r) => ({
-          id: r.id,
-          createdAt: new Date(r.created_at),
-          query: r.query,
-          category: r.category ?? null,
-          targets: r.targets,
-          recommended: r.recommended,
-          propensity: r.propensity,
-          explored: r.explored,
-          uncertainty: r.uncertainty,
-          reasons: r.reasons,
-        })),
-      );
-      return c.json({ kept: rankings.length }, 200);
+    .openapi(handOver, async (c) => {
+      const { rankings } = parseOrThrow(HandOverBody, await jsonOf(c));
+      return c.json(deps.feedback.adopt(rankings), 200);
     });
 }
 

@@ -184,6 +184,11 @@ export function openApiDocument<T extends OpenAPIHono<AppEnv>>(app: T): T {
     scheme: "bearer",
     description: "FEEDBACK_TOKEN",
   });
+  app.openAPIRegistry.registerComponent("securitySchemes", "replicaToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "REPLICA_TOKEN",
+  });
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
     type: "http",
     scheme: "bearer",

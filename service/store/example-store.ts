@@ -2,7 +2,10 @@ import { and, asc, count, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Pair } from "../routing/aggregate.ts";
 import type { Db } from "./database.ts";
 import { byPage, fromBlob, toBlob } from "./rows.ts";
-import { embeddings, examples, pendingDeletes, preferences, scores } from "./schema.ts";
+import { type EXAMPLE_ORIGINS, embeddings, examples, pendingDeletes, preferences, scores } from "./schema.ts";
+
+/** Who wrote an example: an operator (`label`) or the outcomes reported on a ranking (`outcome`). */
+export type ExampleOrigin = (typeof EXAMPLE_ORIGINS)[number];
 
 /** Per-target scores of one example, each in [0, 1]. */
 export type ScoreMap = Record<string, number>;
@@ -17,6 +20,8 @@ export interface ExampleRecord {
   weights?: ScoreMap;
   /** Comparisons between targets on this prompt, when it has any (arena battles, preference outcomes). */
   preferences?: Pair[];
+  /** Who wrote it: an operator (`label`) or the outcomes on a ranking (`outcome`). */
+  origin: ExampleOrigin;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -33,6 +38,8 @@ export interface NewExample {
   preferences?: readonly Pair[];
   embedding: Float32Array;
   embedderId: string;
+  /** Who writes it; `label` when absent. */
+  origin?: ExampleOrigin;
 }
 
 /** What a neighbour contributes to ranking: its category and scores. */
@@ -73,7 +80,6 @@ export class IdsTakenError extends Error {
   }
 }
 
-/** Queries over the SQLite source of truth. Every write is one transaction. */
 /**
  * The examples aggregate over the SQLite source of truth: examples, their scores and their
  * embeddings as one write. Every write is one transaction.
@@ -117,9 +123,10 @@ export class ExampleStore {
         "insert into targets (name, created_at, updated_at) values (?, ?, ?) on conflict (name) do nothing",
       ),
       example: raw.prepare(
-        `insert into examples (id, text, category, indexed, created_at, updated_at) values (?, ?, ?, 0, ?, ?)
-         on conflict (id) do update set text = excluded.text, category = excluded.category, indexed = 0,
-         updated_at = excluded.updated_at`,
+        `insert into examples (id, text, category, origin, indexed, created_at, updated_at)
+         values (?, ?, ?, ?, 0, ?, ?)
+         on conflict (id) do update set text = excluded.text, category = excluded.category,
+         origin = excluded.origin, indexed = 0, updated_at = excluded.updated_at`,
       ),
       embedding: raw.prepare(
         `insert into embeddings (example_id, embedder_id, vector) values (?, ?, ?)
@@ -158,7 +165,7 @@ export class ExampleStore {
       ]);
       for (const name of new Set(named)) w.target.run(name, at, at);
       for (const e of batch) {
-        w.example.run(e.id, e.text, e.category, at, at);
+        w.example.run(e.id, e.text, e.category, e.origin ?? "label", at, at);
         w.embedding.run(e.id, e.embedderId, toBlob(e.embedding));
         w.clearScores.run(e.id);
         for (const [target, score] of Object.entries(e.scores)) {
@@ -192,6 +199,7 @@ export class ExampleStore {
         id: examples.id,
         text: examples.text,
         category: examples.category,
+        origin: examples.origin,
         createdAt: examples.createdAt,
         updatedAt: examples.updatedAt,
       })
@@ -221,6 +229,7 @@ export class ExampleStore {
         id: examples.id,
         text: examples.text,
         category: examples.category,
+        origin: examples.origin,
         createdAt: examples.createdAt,
         updatedAt: examples.updatedAt,
       })

@@ -66,8 +66,10 @@ export class FeedbackStore {
   }
 
   /**
-   * Records an outcome on ranking `rankingId` with `status`, replacing an earlier one for the same
-   * target (a score) or the same pair (a preference, either way round).
+   * Records an outcome on ranking `rankingId` with `status`, replacing an earlier one of the same
+   * status for the same target (a score) or the same pair (a preference, either way round). An
+   * outcome of another status stays: a pending replacement leaves the accepted outcome as it is
+   * until an operator decides.
    */
   record(rankingId: string, outcome: Outcome, status: OutcomeStatus, at: Date): void {
     if (outcome.kind === "score") {
@@ -76,8 +78,8 @@ export class FeedbackStore {
         .insert(outcomes)
         .values({ rankingId, target, score, status, createdAt: at, updatedAt: at })
         .onConflictDoUpdate({
-          target: [outcomes.rankingId, outcomes.target],
-          set: { score, status, updatedAt: at },
+          target: [outcomes.rankingId, outcomes.target, outcomes.status],
+          set: { score, updatedAt: at },
         })
         .run();
       return;
@@ -87,8 +89,8 @@ export class FeedbackStore {
       .insert(pairOutcomes)
       .values({ rankingId, targetA, targetB, aWins, status, createdAt: at, updatedAt: at })
       .onConflictDoUpdate({
-        target: [pairOutcomes.rankingId, pairOutcomes.targetA, pairOutcomes.targetB],
-        set: { aWins, status, updatedAt: at },
+        target: [pairOutcomes.rankingId, pairOutcomes.targetA, pairOutcomes.targetB, pairOutcomes.status],
+        set: { aWins, updatedAt: at },
       })
       .run();
   }
@@ -166,19 +168,36 @@ export class FeedbackStore {
     return out;
   }
 
-  /** Sets every pending outcome of `rankingId` to `decision`; returns how many changed. */
+  /**
+   * Sets every pending outcome of `rankingId` to `decision`, each replacing the outcome of that
+   * status it was reported over (accepted: the one it replaces; rejected: an earlier rejection);
+   * returns how many changed.
+   */
   review(rankingId: string, decision: "accepted" | "rejected", at: Date): number {
-    return this.db.transaction((tx) => {
+    const raw = this.db.$client;
+    return raw.transaction(() => {
+      raw
+        .prepare(
+          `delete from outcomes where ranking_id = ? and status = ? and target in
+           (select target from outcomes where ranking_id = ? and status = 'pending')`,
+        )
+        .run(rankingId, decision, rankingId);
+      raw
+        .prepare(
+          `delete from pair_outcomes where ranking_id = ? and status = ? and (target_a, target_b) in
+           (select target_a, target_b from pair_outcomes where ranking_id = ? and status = 'pending')`,
+        )
+        .run(rankingId, decision, rankingId);
       let changed = 0;
       for (const table of [outcomes, pairOutcomes]) {
-        changed += tx
+        changed += this.db
           .update(table)
           .set({ status: decision, updatedAt: at })
           .where(and(eq(table.rankingId, rankingId), eq(table.status, "pending")))
           .run().changes;
       }
       return changed;
-    });
+    })();
   }
 
   /**

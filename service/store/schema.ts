@@ -1,6 +1,9 @@
 import { sql } from "drizzle-orm";
 import { blob, check, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
+/** Who wrote an example: an operator (`label`) or the outcomes on a ranking (`outcome`). */
+export const EXAMPLE_ORIGINS = ["label", "outcome"] as const;
+
 /** Labelled example prompts. SQLite is the source of truth; vector indexes copy it. */
 export const examples = sqliteTable(
   "examples",
@@ -10,6 +13,12 @@ export const examples = sqliteTable(
     category: text("category"),
     /** 0 while the active vector index does not hold this row yet; a background job retries those. */
     indexed: integer("indexed", { mode: "boolean" }).notNull().default(false),
+    /**
+     * Who wrote it: `label` (an operator: the admin API, an import, the seed) or `outcome` (the
+     * outcomes reported on a ranking, `feedback-<ranking id>`). An outcome only ever writes an
+     * example outcomes made.
+     */
+    origin: text("origin", { enum: EXAMPLE_ORIGINS }).notNull().default("label"),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
   },
@@ -205,7 +214,11 @@ function outcomeStatus() {
   return text("status", { enum: OUTCOME_STATUSES }).notNull().default("accepted");
 }
 
-/** What happened to a ranking: one score per (ranking, target), a repeat replacing it. */
+/**
+ * What happened to a ranking: one score per (ranking, target) and status, a repeat replacing it. An
+ * accepted score and a pending replacement of it are kept side by side, so a rejected replacement
+ * leaves the accepted one as it was.
+ */
 export const outcomes = sqliteTable(
   "outcomes",
   {
@@ -218,14 +231,15 @@ export const outcomes = sqliteTable(
   },
   // By status and time: the review queue, the counts, and outcomes per hour without a scan.
   (t) => [
-    primaryKey({ columns: [t.rankingId, t.target] }),
+    primaryKey({ columns: [t.rankingId, t.target, t.status] }),
     index("outcomes_status_idx").on(t.status, t.updatedAt),
   ],
 );
 
 /**
  * A preference reported on a ranking: of two targets it offered, which did better (`aWins` 1, 0 or
- * 0.5 for a tie), the pair kept in name order so a repeat with the roles swapped replaces it.
+ * 0.5 for a tie), the pair kept in name order so a repeat with the roles swapped replaces it; as
+ * with scores, an accepted preference and a pending replacement are kept side by side.
  */
 export const pairOutcomes = sqliteTable(
   "pair_outcomes",
@@ -239,7 +253,7 @@ export const pairOutcomes = sqliteTable(
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
   },
   (t) => [
-    primaryKey({ columns: [t.rankingId, t.targetA, t.targetB] }),
+    primaryKey({ columns: [t.rankingId, t.targetA, t.targetB, t.status] }),
     index("pair_outcomes_status_idx").on(t.status, t.updatedAt),
   ],
 );

@@ -275,7 +275,7 @@ export class TemplateSwitch {
         if (drop && index.persistent) {
           this.logger.warn(
             "kept the replaced vector collection (a replica may still read it): delete it once none does",
-            { collection: (index as { collection?: string }).collection },
+            { collection: index.collection },
           );
         }
       } catch (err) {

@@ -52,6 +52,11 @@ export interface VectorIndex {
    * False for an in-process index, which is filled from SQLite at every start.
    */
   readonly persistent: boolean;
+  /**
+   * The name its points live under in a vector store shared between processes (Qdrant: the alias
+   * the service writes and replicas read); absent for an in-process index.
+   */
+  readonly collection?: string;
   /** Inserts or replaces vectors by id. */
   upsert(records: readonly VectorRecord[]): Promise<void>;
   /** Removes ids; ids that are not present are ignored. */

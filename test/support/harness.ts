@@ -202,6 +202,9 @@ export const TOPICS = {
 /** The feedback token of tests that turn feedback on. */
 export const FEEDBACK_TOKEN = "test-feedback-token-0123456789";
 
+/** The token replicas hand their rankings over with, in tests. */
+export const REPLICA_TOKEN = "test-replica-token-0123456789";
+
 /** Examples where `big` is better at code and `small` at poetry. */
 export const SPLIT_EXAMPLES = [
   ...TOPICS.code.map((text) => ({ text, scores: { big: 0.9, small: 0.3 } })),

@@ -155,7 +155,7 @@ export interface paths {
         put?: never;
         /**
          * Rankings a replica served, handed to the primary so outcomes on them can be taken
-         * @description Replicas (ROLE=replica) call it with FEEDBACK_TOKEN; the primary keeps the rankings as its own for FEEDBACK_WINDOW_S.
+         * @description Replicas (ROLE=replica) call it with REPLICA_TOKEN (or the admin token; never the feedback token). Each ranking is checked as strictly as one the primary made (the example rules for its id and query, targets that exist and are enabled, a time within FEEDBACK_WINDOW_S and at most 60 s ahead) and kept or refused on its own: the answer lists the refused ones with why, and the others are kept for FEEDBACK_WINDOW_S.
          */
         post: operations["handOverRankings"];
         delete?: never;
@@ -787,6 +787,11 @@ export interface components {
                 /** @description comparisons of the two on this prompt */
                 games: number;
             }[];
+            /**
+             * @description who wrote it: `label`, an operator (the admin API, an import, the seed); `outcome`, the outcomes reported on a ranking (`feedback-<ranking_id>`)
+             * @enum {string}
+             */
+            origin: "label" | "outcome";
             /** @description when it was first written (ISO 8601) */
             created_at: string;
             /** @description when it last changed (ISO 8601) */
@@ -879,15 +884,6 @@ export interface components {
             bytes: number;
             /** @description when it was written (ISO 8601) */
             created_at: string;
-        };
-        /**
-         * @example {
-         *       "name": "before-upgrade"
-         *     }
-         */
-        BackupRequest: {
-            /** @description the backup's name (default: router-<the time>) */
-            name?: string;
         };
         PendingOutcome: {
             /** @description the ranking the outcome is about */
@@ -1376,14 +1372,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description the rankings */
                     rankings: {
-                        /** @description the ranking_id the replica answered */
+                        /** @description the ranking_id the replica answered (a UUID) */
                         id: string;
-                        /**
-                         * Format: date-time
-                         * @description when it was ranked (ISO 8601)
-                         */
+                        /** Format: date-time */
                         created_at: string;
                         /** @description the prompt */
                         query: string;
@@ -1393,7 +1385,7 @@ export interface operations {
                         targets: string[];
                         /** @description the target recommended, or null */
                         recommended: string | null;
-                        /** @description the policy's probability of `recommended` */
+                        /** @description the policy's probability of `recommended`; null when nothing was recommended */
                         propensity: number | null;
                         /** @description whether `recommended` was an exploration */
                         explored: boolean;
@@ -1406,7 +1398,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Kept */
+            /** @description Each ranking kept or refused */
             200: {
                 headers: {
                     /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
@@ -1417,6 +1409,15 @@ export interface operations {
                     "application/json": {
                         /** @description rankings kept */
                         kept: number;
+                        /** @description the rankings not kept, with why; a replica drops them */
+                        refused: {
+                            /** @description the ranking's place in the batch */
+                            index: number;
+                            /** @description its id, when one could be read */
+                            id?: string;
+                            /** @description why it was refused */
+                            reason: string;
+                        }[];
                     };
                 };
             };
@@ -2774,7 +2775,15 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["BackupRequest"];
+                /**
+                 * @example {
+                 *       "name": "before-upgrade"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description the backup's name (default: router-<the time>) */
+                    name?: string;
+                };
             };
         };
         responses: {

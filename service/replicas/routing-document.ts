@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { z } from "zod";
 import type { EmbeddingFeatures } from "../embedding/features.ts";
 import type { TargetStats } from "../routing/aggregate.ts";
 import type { RoutingChoice } from "../routing/tuning.ts";
@@ -36,6 +37,59 @@ export interface RoutingDocument {
      */
     counts?: { overall: Record<string, number>; byCategory: Record<string, Record<string, number>> };
   };
+}
+
+const Means = z.record(z.string(), z.number());
+
+/**
+ * The document's shape, checked on every read: a replica ranks by it, so a document written by
+ * another version of the service (or by hand) is refused with the field that is wrong, never cast.
+ */
+const RoutingDocumentSchema = z.object({
+  version: z.number().int().nonnegative(),
+  publishedAt: z.string(),
+  embedder: z.object({
+    id: z.string().min(1),
+    features: z.object({
+      lengthWeight: z.number().min(0).max(1),
+      templates: z.object({ prefixes: z.array(z.string()), suffixes: z.array(z.string()) }),
+    }),
+  }),
+  collection: z.string().min(1),
+  choice: z.object({
+    k: z.number().int().positive(),
+    settings: z.object({
+      power: z.number().nonnegative(),
+      shrinkage: z.number().nonnegative(),
+      prior: z.enum(["category", "overall"]),
+      minSimilarity: z.number(),
+      minSupport: z.number().int().nonnegative(),
+    }),
+  }),
+  targets: z.array(
+    z.object({
+      name: z.string().min(1),
+      enabled: z.boolean(),
+      priorScore: z.number().nullable(),
+      inputPricePerMtok: z.number().nullable(),
+      outputPricePerMtok: z.number().nullable(),
+    }),
+  ),
+  stats: z.object({
+    overall: Means,
+    byCategory: z.record(z.string(), Means),
+    counts: z.object({ overall: Means, byCategory: z.record(z.string(), Means) }).optional(),
+  }),
+});
+
+/** A routing document as read from the store, checked; throws naming the first wrong field. */
+export function parseRoutingDocument(body: unknown): RoutingDocument {
+  const parsed = RoutingDocumentSchema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new Error(
+    `the routing document is not one this version reads: ${issue?.path.join(".") || "document"}: ${issue?.message}`,
+  );
 }
 
 /** A document's content: what a change is judged on (not its version or time). */

@@ -1,8 +1,8 @@
+import { Ranker, type RankRequest } from "../core/ranker.ts";
 import type { TruncateStrategy } from "../embedding/truncate.ts";
 import { AppError } from "../errors.ts";
 import { CollectionMissingError } from "../vectors/vector-index.ts";
-import type { DocumentFollower } from "./document-follower.ts";
-import { Ranker, type RankRequest } from "./ranker.ts";
+import type { DocumentFollower } from "./follower.ts";
 import { documentStats } from "./routing-document.ts";
 
 /**

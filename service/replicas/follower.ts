@@ -1,8 +1,8 @@
+import type { Embedding } from "../core/active-embedding.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
-import type { Embedding } from "./active-embedding.ts";
-import type { DocumentStore } from "./document-publisher.ts";
-import type { RoutingDocument } from "./routing-document.ts";
+import type { DocumentStore } from "./publisher.ts";
+import { parseRoutingDocument, type RoutingDocument } from "./routing-document.ts";
 
 /** What a replica serves with: a document, and the embedder and index it names, swapped together. */
 interface Followed {
@@ -94,7 +94,7 @@ export class DocumentFollower {
         if (this.followed) this.readAt = Date.now();
         return;
       }
-      const doc = read.body as unknown as RoutingDocument;
+      const doc = parseRoutingDocument(read.body);
       if (doc.version !== this.followed?.doc.version) {
         const embedding = await this.open(doc, this.followed?.embedding);
         const previous = this.followed;
