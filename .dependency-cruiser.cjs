@@ -10,6 +10,7 @@ const LAYERS = [
   { name: "replicas", parts: ["service/replicas/"] },
   { name: "tuning", parts: ["service/tuning/"] },
   { name: "templates", parts: ["service/templates/"] },
+  { name: "learning", parts: ["service/learning/"] },
   { name: "core", parts: ["service/core/"] },
   { name: "adapters", parts: ["service/store/", "service/embedding/"] },
   { name: "routing", parts: ["service/routing/"] },

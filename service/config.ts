@@ -111,6 +111,8 @@ export const EnvSchema = z.object({
   TUNE_TEMPLATES: bool.default(true),
   FALLBACK_TARGET: z.string().trim().min(1).optional(),
   EXPLORATION_SHARE: z.coerce.number().min(0).max(1).default(0),
+  TRIAL_SHARE: z.coerce.number().min(0).max(1).default(0.1),
+  TRIAL_OUTCOMES: int(1, 1_000_000).default(10),
   MAX_QUERY_CHARS: int(1, 10_000_000).default(100_000),
   RANK_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(1 << 20),
   ADMIN_BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 << 20),
@@ -254,6 +256,11 @@ export interface Config {
     evidenceFrom: "store" | "index";
     /** EXPLORATION_SHARE: most share of answers whose recommendation explores; 0 is off. */
     explorationShare: number;
+    /**
+     * A new target's trials (with feedback on): TRIAL_SHARE of the answers in a region recommend a
+     * target created with a prior until it has TRIAL_OUTCOMES scores there. Share 0 is off.
+     */
+    trials: { share: number; outcomes: number };
     maxQueryChars: number;
     bodyLimitBytes: number;
   };
@@ -398,6 +405,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       settingsPath: e.ROUTING_SETTINGS,
       fallbackTarget: e.FALLBACK_TARGET,
       explorationShare: e.EXPLORATION_SHARE,
+      trials: { share: e.TRIAL_SHARE, outcomes: e.TRIAL_OUTCOMES },
       maxQueryChars: e.MAX_QUERY_CHARS,
       bodyLimitBytes: e.RANK_BODY_LIMIT_BYTES,
     },

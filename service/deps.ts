@@ -11,7 +11,6 @@ import { ActiveEmbedding } from "./core/active-embedding.ts";
 import { Backups } from "./core/backups.ts";
 import { EvidenceIndex } from "./core/evidence-index.ts";
 import { ExampleService } from "./core/example-service.ts";
-import { FeedbackService } from "./core/feedback-service.ts";
 import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
@@ -24,6 +23,9 @@ import { type EmbeddingFeatures, NO_FEATURES } from "./embedding/features.ts";
 import type { Templates } from "./embedding/templates.ts";
 import { AppError, StartupError } from "./errors.ts";
 import type { AdminServices, Deps } from "./http/context.ts";
+import { LearningPolicy } from "./learning/exploration.ts";
+import { FeedbackService } from "./learning/feedback-service.ts";
+import { QuizService } from "./learning/quiz.ts";
 import { errorFields, type Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import { qdrantDocumentStore } from "./replicas/document-store.ts";
@@ -293,6 +295,7 @@ function wireSelfTuning(
   const settings = new SettingsModel(stores.settings, logger, {
     readOnly,
     countExamples: () => stores.examples.countExamples(),
+    countExamplesUpTo: (limit) => stores.examples.countExamplesUpTo(limit),
     followEveryMs: config.database.replicaPollMs,
     ...(plan.file && { file: { k: plan.file.k, settings: plan.file.settings } }),
     ...(config.rank.defaultK !== undefined && { defaultK: config.rank.defaultK }),
@@ -300,7 +303,12 @@ function wireSelfTuning(
   });
   const tuning = new Tuner(
     stores.settings,
-    { snapshots: stores.snapshots, examples: stores.examples, targets: stores.targets },
+    {
+      snapshots: stores.snapshots,
+      examples: stores.examples,
+      targets: stores.targets,
+      recent: () => stores.feedback.recentSimilarities(1000),
+    },
     settings,
     () => active.current(),
     logger,
@@ -329,6 +337,8 @@ export async function buildDeps(
     index?: VectorIndex;
     metrics?: Metrics;
     tuningRunner?: TuningRunner;
+    /** Uniform [0, 1) numbers for exploration and trials (a seeded one makes a replay repeatable). */
+    random?: () => number;
   } = {},
 ): Promise<Running> {
   const metrics = overrides.metrics ?? new Metrics();
@@ -372,6 +382,7 @@ export async function buildDeps(
     const publisher = documentPublisher(config, stores, active, plan.features, settings, logger);
     const examples = new ExampleService(stores.examples, stores.ledger, active, sync, lock, logger, () => {
       stats.invalidate();
+      settings.noteWrite();
       tuning.noteWrite();
       publisher?.kick();
     });
@@ -379,9 +390,16 @@ export async function buildDeps(
       choice: () => settings.choice(),
       fallbackTarget: config.rank.fallbackTarget,
       evidenceFrom: config.rank.evidenceFrom,
-      explorationShare: config.rank.explorationShare,
+      policy: new LearningPolicy({
+        explorationShare: config.rank.explorationShare,
+        ...(overrides.random && { random: overrides.random }),
+        // A new target's trials only where outcomes are taken: nothing would end them otherwise.
+        ...(config.feedback.token !== undefined &&
+          !config.database.readOnly && { trials: config.rank.trials }),
+      }),
     });
     const targets = new TargetService(stores.targets);
+    const quiz = new QuizService(stores.examples, stores.targets, active);
     const backups = new Backups(config.database.backupDir, (file) => backupDatabase(storage.sqlite, file));
     const feedback = new FeedbackService(
       stores.feedback,
@@ -433,10 +451,11 @@ export async function buildDeps(
       templates: switcher,
       lifecycle: { draining: false },
       backups,
+      quiz,
       feedback,
       // Without feedback nothing is kept: /rank gives an id and computes nothing for a keeper.
       ...(feedback.options.enabled && { keeper: feedback }),
-      admin: { examples, targets, settings, tuning, backups },
+      admin: { examples, targets, settings, tuning, backups, quiz },
       checks: {
         database: async () => storage.sqlite.prepare("select 1").get(),
         index: () => active.index.health(),

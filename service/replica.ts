@@ -10,6 +10,7 @@ import type { Embedder } from "./embedding/embedder.ts";
 import { createEmbedder, withFeatures } from "./embedding/factory.ts";
 import { AppError } from "./errors.ts";
 import type { Deps } from "./http/context.ts";
+import { LearningPolicy } from "./learning/exploration.ts";
 import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import { qdrantDocumentStore } from "./replicas/document-store.ts";
@@ -80,8 +81,15 @@ export async function buildReplica(
   });
   await follower.start();
   metrics.watchDocument(() => follower.state());
-  const ranker = new ReplicaRanker(follower, config.rank.fallbackTarget, config.rank.explorationShare);
   const keeper = rankingRelay(config, logger, metrics);
+  const ranker = new ReplicaRanker(
+    follower,
+    config.rank.fallbackTarget,
+    new LearningPolicy({
+      explorationShare: config.rank.explorationShare,
+      ...(keeper && { trials: config.rank.trials }),
+    }),
+  );
   return {
     config,
     logger,

@@ -1,11 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  dominantCategory,
-  PRIOR_OUTCOMES,
-  type RankedTarget,
-  type TargetStats,
-  withIntroduced,
-} from "../service/routing/aggregate.ts";
+import { dominantCategory, type RankedTarget } from "../service/routing/aggregate.ts";
 import { rng } from "../service/routing/crossval.ts";
 import { explore, inverseNormal, posteriorSd } from "../service/routing/explore.ts";
 import {
@@ -37,39 +31,12 @@ describe("exploration: Thompson sampling capped at a share, with the policy's pr
     expect(posteriorSd({ score: 0.5, support: 0, priorOutcomes: 24 })).toBeCloseTo(0.1, 10);
   });
 
-  it("smooths an introduced target's means toward its prior: early failures move it, not bury it", () => {
-    const stats: TargetStats = {
-      overall: { old: 0.7, newcomer: 0 },
-      byCategory: new Map<string, Record<string, number>>([
-        ["code", { old: 0.8, newcomer: 0 }],
-        ["poetry", { old: 0.6 }],
-      ]),
-      counts: {
-        overall: { old: 100, newcomer: 2 },
-        byCategory: new Map<string, Record<string, number>>([
-          ["code", { old: 50, newcomer: 2 }],
-          ["poetry", { old: 50 }],
-        ]),
-      },
-    };
-    const smoothed = withIntroduced(stats, [
-      { name: "old", enabled: true, priorScore: null },
-      { name: "newcomer", enabled: true, priorScore: 0.6 },
-    ]);
-    // Overall: (0·2 + 10·0.6) / 12 = 0.5; in code, two failures: (0·2 + 10·0.5) / 12; in poetry, none: 0.5.
-    expect(smoothed.overall.newcomer).toBeCloseTo(0.5, 12);
-    expect(smoothed.byCategory.get("code")?.newcomer).toBeCloseTo(5 / 12, 12);
-    expect(smoothed.byCategory.get("poetry")?.newcomer).toBeCloseTo(0.5, 12);
-    expect(smoothed.overall.old).toBe(0.7);
-    expect(smoothed.byCategory.get("code")?.old).toBe(0.8);
-    expect(PRIOR_OUTCOMES).toBe(10);
-  });
-
   it("is off at share 0: the greedy choice with propensity 1", () => {
     expect(explore(RANKED, "strong", top, { share: 0 })).toEqual({
       recommended: "strong",
       explored: false,
       propensity: 1,
+      trial: false,
     });
   });
 
@@ -112,6 +79,7 @@ describe("exploration: Thompson sampling capped at a share, with the policy's pr
       recommended: null,
       explored: false,
       propensity: 0,
+      trial: false,
     });
   });
 });

@@ -74,6 +74,9 @@ describe("FEEDBACK_REVIEW: outcomes wait for an operator", () => {
     const accepted = await admin(svc, "POST", `/admin/feedback/${first.ranking_id}/accept`);
     expect(accepted.status).toBe(200);
     expect(await accepted.json()).toMatchObject({ outcomes: 2, example_id: `feedback-${first.ranking_id}` });
+    // Read against what the router predicted there for the other target it knew.
+    const predicted = svc.deps.stores.feedback.ranking(first.ranking_id)?.predictions.small;
+    expect(predicted).toBeTypeOf("number");
     expect(
       svc.deps.stores.examples.evidence([`feedback-${first.ranking_id}`]).get(`feedback-${first.ranking_id}`),
     ).toEqual({
@@ -82,6 +85,7 @@ describe("FEEDBACK_REVIEW: outcomes wait for an operator", () => {
       // An outcome counts half a label (FEEDBACK_OUTCOME_WEIGHT's default).
       weights: { big: 0.5 },
       preferences: [["big", "small", 1, 1]],
+      baselines: { big: predicted },
     });
     const rejected = await admin(svc, "POST", `/admin/feedback/${second.ranking_id}/reject`);
     expect(rejected.status).toBe(200);

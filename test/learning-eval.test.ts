@@ -5,13 +5,14 @@ import { shuffled } from "../tools/eval/datasets.ts";
 import { battlesFromScores, evaluatePreferences, preferencesMarkdown } from "../tools/eval/preferences.ts";
 import {
   ceilingMarkdown,
+  type GroupQuality,
   gapInterval,
   gapRecovered,
   type ReplayResult,
   replay,
   replayCeiling,
   replayMarkdown,
-  type TaskQuality,
+  routerDcReplay,
 } from "../tools/eval/replay.ts";
 import { loadRouterDc, sample, TASKS } from "../tools/eval/routerdc.ts";
 import { tempDir } from "./support/harness.ts";
@@ -38,13 +39,14 @@ describe("battles generated from scores", () => {
 });
 
 describe("the replay's paired interval for the share of the gap recovered", () => {
-  const quality = (per: number[]): TaskQuality => {
-    const perPrompt = Object.fromEntries(TASKS.map((t) => [t, per])) as TaskQuality["perPrompt"];
+  const quality = (per: number[]): GroupQuality => {
+    const perPrompt = Object.fromEntries(TASKS.map((t) => [t, per]));
     const mean = (100 * per.reduce((a, b) => a + b, 0)) / per.length;
     return {
-      tasks: Object.fromEntries(TASKS.map((t) => [t, mean])) as TaskQuality["tasks"],
+      groups: Object.fromEntries(TASKS.map((t) => [t, mean])),
       average: mean,
       withheldTop: 0,
+      withheldTopByGroup: {},
       perPrompt,
     };
   };
@@ -75,23 +77,29 @@ describe.skipIf(!here)(
       const tmp = tempDir();
       try {
         const r = await replay({
-          train: small(20, "train"),
-          test: small(5, "test"),
+          data: routerDcReplay(small(20, "train"), small(5, "test")),
           withheld: "meta-llama/Meta-Llama-3-8B",
           seedShare: 0.2,
           share: 0.5,
           seed: 1,
           cacheDir: tmp.dir,
           embedder: new HashEmbedder(64),
+          quiz: [5],
+          checkpoints: [40],
         });
         expect([r.seedPrompts, r.streamPrompts, r.testPrompts]).toEqual([20, 80, 25]);
+        expect(r.exploring.stream.curve.map((c) => c.outcomes)).toEqual([40]);
+        expect(r.quizzed.map((q) => q.n)).toEqual([5]);
         // The seed-only router never knew the withheld model; the streams called it, the exploring one explored.
         expect(r.seedOnly.withheldTop).toBe(0);
         expect(r.exploring.stream.explored).toBeGreaterThan(0);
         expect(r.greedy.stream.explored).toBe(0);
         expect(r.exploring.stream.withheldCalled + r.greedy.stream.withheldCalled).toBeGreaterThan(0);
-        for (const q of [r.seedOnly, r.exploring, r.greedy, r.full, r.seedLabelled]) {
-          expect(q.average).toBeCloseTo(TASKS.reduce((s, t) => s + q.tasks[t], 0) / TASKS.length, 10);
+        for (const q of [r.seedOnly, r.exploring, r.greedy, r.full, r.seedLabelled, ...r.quizzed]) {
+          expect(q.average).toBeCloseTo(
+            TASKS.reduce((s, t) => s + (q.groups[t] as number), 0) / TASKS.length,
+            10,
+          );
         }
         const gap = r.full.average - r.seedOnly.average;
         if (gap !== 0) expect(gapRecovered(r, r.full)).toBeCloseTo(1, 10);
@@ -108,8 +116,7 @@ describe.skipIf(!here)(
         const train = small(20, "train");
         const withheld = "meta-llama/Meta-Llama-3-8B";
         const r = await replayCeiling({
-          train,
-          test: small(5, "test"),
+          data: routerDcReplay(train, small(5, "test")),
           withheld,
           seedShare: 0.2,
           seed: 1,
@@ -127,7 +134,7 @@ describe.skipIf(!here)(
           expect(hindsight?.served).toBeGreaterThanOrEqual(p?.served as number);
         // Exactly the mean of each streamed prompt's best score (the replay's split: seeded shuffle, 20% seed).
         const all = shuffled(
-          TASKS.flatMap((t) => train[t]),
+          TASKS.flatMap((t) => train[t].map((i) => ({ ...i, group: t }))),
           1,
         );
         const stream = all.slice(Math.round(all.length * 0.2));

@@ -76,6 +76,8 @@ describe.skipIf(!live)(
     });
 
     it("is ready with the primary's document version", async () => {
+      await primary.deps.publisher?.publishNow();
+      await replica.follower.pollNow();
       const res = await app.request("/readyz");
       expect(res.status).toBe(200);
       const body = (await res.json()) as { document: { version: number } };

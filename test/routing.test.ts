@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { truncateForModel, wordSpans } from "../service/embedding/truncate.ts";
 import {
   DEFAULT_MAX_OUTCOME_WEIGHT,
   DEFAULT_OUTCOME_WEIGHT,
   outcomeWeight,
-} from "../service/core/feedback-service.ts";
-import { truncateForModel, wordSpans } from "../service/embedding/truncate.ts";
+} from "../service/learning/weighting.ts";
 import {
   DEFAULT_SETTINGS,
   fallbackReason,

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { Residual } from "../service/routing/aggregate.ts";
 import { rng } from "../service/routing/crossval.ts";
 import { openDatabase } from "../service/store/database.ts";
 import { ExampleStore, type NewExample } from "../service/store/example-store.ts";
@@ -9,31 +10,86 @@ import { TargetStore } from "../service/store/target-store.ts";
 
 type Stats = ReturnType<TargetStore["targetStats"]>;
 
-/** The (weighted) means computed the slow way, from every stored score. */
+/**
+ * The statistics computed the slow way, from every stored score: the labels' (weighted) means and
+ * their weights, and every score's residual against its baseline, labels' and outcomes' alike.
+ */
 function recomputed(sqlite: ReturnType<typeof openDatabase>["sqlite"]): Stats {
   const rows = sqlite
     .prepare(
-      `SELECT e.category AS category, s.target AS target, sum(s.weight * s.score) AS sum, sum(s.weight) AS n
+      `SELECT e.category AS category, s.target AS target,
+         sum(CASE WHEN e.origin = 'label' THEN s.weight * s.score END) AS sum,
+         sum(CASE WHEN e.origin = 'label' THEN s.weight END) AS n,
+         sum(CASE WHEN s.baseline IS NOT NULL THEN s.weight * (s.score - s.baseline) END) AS rsum,
+         sum(CASE WHEN s.baseline IS NOT NULL THEN s.weight END) AS rweight,
+         sum(CASE WHEN s.baseline IS NOT NULL THEN 1 ELSE 0 END) AS rn,
+         sum(CASE WHEN s.baseline IS NOT NULL THEN s.weight * (s.score - s.baseline) * (s.score - s.baseline) END) AS rsq
        FROM scores s JOIN examples e ON e.id = s.example_id GROUP BY 1, 2`,
     )
-    .all() as Array<{ category: string | null; target: string; sum: number; n: number }>;
+    .all() as Array<{
+    category: string | null;
+    target: string;
+    sum: number | null;
+    n: number | null;
+    rsum: number | null;
+    rweight: number | null;
+    rn: number;
+    rsq: number | null;
+  }>;
   const total = new Map<string, [number, number]>();
   const byCategory = new Map<string, Record<string, number>>();
+  const counts = new Map<string, Record<string, number>>();
+  const residuals: Record<string, Residual> = {};
+  const residualsByCategory = new Map<string, Record<string, Residual>>();
   for (const r of rows) {
+    if (r.rn > 0) {
+      const o = residuals[r.target] ?? { sum: 0, weight: 0, n: 0, sq: 0 };
+      residuals[r.target] = {
+        sum: o.sum + (r.rsum ?? 0),
+        weight: o.weight + (r.rweight ?? 0),
+        n: o.n + r.rn,
+        sq: o.sq + (r.rsq ?? 0),
+      };
+      residualsByCategory.set(r.category ?? "", {
+        ...residualsByCategory.get(r.category ?? ""),
+        [r.target]: { sum: r.rsum ?? 0, weight: r.rweight ?? 0, n: r.rn, sq: r.rsq ?? 0 },
+      });
+    }
+    if (r.n === null || r.sum === null) continue;
     const t = total.get(r.target) ?? [0, 0];
     total.set(r.target, [t[0] + r.sum, t[1] + r.n]);
-    if (r.category !== null)
+    if (r.category !== null) {
       byCategory.set(r.category, { ...byCategory.get(r.category), [r.target]: r.sum / r.n });
+      counts.set(r.category, { ...counts.get(r.category), [r.target]: r.n });
+    }
   }
-  return { overall: Object.fromEntries([...total].map(([t, [s, n]]) => [t, s / n])), byCategory };
+  return {
+    overall: Object.fromEntries([...total].map(([t, [s, n]]) => [t, s / n])),
+    byCategory,
+    counts: { overall: Object.fromEntries([...total].map(([t, [, n]]) => [t, n])), byCategory: counts },
+    residuals: { overall: residuals, byCategory: residualsByCategory },
+  };
 }
 
 function expectSameStats(actual: Stats, expected: Stats): void {
   const round = (m: Record<string, number>) =>
     Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.toFixed(9)]));
+  const roundResiduals = (m: Record<string, Residual>) =>
+    Object.fromEntries(Object.entries(m).map(([k, r]) => [k, [r.sum.toFixed(9), r.weight.toFixed(9), r.n]]));
   expect(round(actual.overall)).toEqual(round(expected.overall));
   expect([...actual.byCategory.keys()].sort()).toEqual([...expected.byCategory.keys()].sort());
   for (const [c, m] of expected.byCategory) expect(round(actual.byCategory.get(c) ?? {})).toEqual(round(m));
+  expect(round(actual.counts?.overall ?? {})).toEqual(round(expected.counts?.overall ?? {}));
+  for (const [c, m] of expected.counts?.byCategory ?? [])
+    expect(round(actual.counts?.byCategory.get(c) ?? {})).toEqual(round(m));
+  expect(roundResiduals(actual.residuals?.overall ?? {})).toEqual(
+    roundResiduals(expected.residuals?.overall ?? {}),
+  );
+  expect([...(actual.residuals?.byCategory.keys() ?? [])].sort()).toEqual(
+    [...(expected.residuals?.byCategory.keys() ?? [])].sort(),
+  );
+  for (const [c, m] of expected.residuals?.byCategory ?? [])
+    expect(roundResiduals(actual.residuals?.byCategory.get(c) ?? {})).toEqual(roundResiduals(m));
 }
 
 /**
@@ -51,6 +107,12 @@ function churn(store: ExampleStore, steps: number, seed: number, weighted = true
       if (next() < 0.7) scores[t] = Math.round(next() * 100) / 100;
       if (weighted && scores[t] !== undefined && next() < 0.3) weights[t] = 1 + Math.round(next() * 90) / 10;
     }
+    // An outcome's example, now and then: out of the label means, its scores read against baselines.
+    const outcome = weighted && next() < 0.25;
+    const baselines: Record<string, number> = {};
+    for (const t of Object.keys(scores)) {
+      if (next() < 0.6) baselines[t] = Math.round(next() * 100) / 100;
+    }
     return {
       id,
       text: `text ${id}`,
@@ -59,6 +121,8 @@ function churn(store: ExampleStore, steps: number, seed: number, weighted = true
       ...(Object.keys(weights).length > 0 && { weights }),
       embedding: new Float32Array(4),
       embedderId: "test",
+      origin: outcome ? "outcome" : "label",
+      baselines,
     };
   };
   for (let i = 0; i < steps; i++) {
@@ -82,24 +146,21 @@ describe("score totals kept by SQLite", () => {
     const store = new ExampleStore(db);
     for (let round = 0; round < 4; round++) {
       churn(store, 150, round + 1);
-      const stats = new TargetStore(db).targetStats();
-      expectSameStats(stats, recomputed(sqlite));
-      // And the evidence the means rest on: the scores' total weight.
-      const counts = sqlite
-        .prepare("SELECT target, sum(weight) AS n FROM scores GROUP BY target")
-        .all() as Array<{
-        target: string;
-        n: number;
-      }>;
-      const fixed = (m: Record<string, number>) =>
-        Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.toFixed(9)]));
-      expect(fixed(stats.counts?.overall ?? {})).toEqual(
-        fixed(Object.fromEntries(counts.map((c) => [c.target, c.n]))),
-      );
+      expectSameStats(new TargetStore(db).targetStats(), recomputed(sqlite));
+      // Examples move between categories, and between labels and outcomes, with their scores.
+      const moved = store.list({ limit: 3 });
+      for (const [i, e] of moved.entries()) {
+        sqlite
+          .prepare("UPDATE examples SET category = ?, origin = ? WHERE id = ?")
+          .run(i === 0 ? "moved" : e.category, i === 1 ? "outcome" : "label", e.id);
+      }
+      expectSameStats(new TargetStore(db).targetStats(), recomputed(sqlite));
     }
     expect(new TargetStore(db).targetStats().byCategory.size).toBeGreaterThan(0);
     // No empty buckets are left behind: every total counts at least one score.
-    expect(sqlite.prepare("SELECT count(*) AS c FROM score_totals WHERE n <= 0").get()).toEqual({ c: 0 });
+    expect(sqlite.prepare("SELECT count(*) AS c FROM score_totals WHERE n <= 0 AND rn <= 0").get()).toEqual({
+      c: 0,
+    });
     // Emptying the store empties the totals.
     for (const { id } of sqlite.prepare("SELECT id FROM examples").all() as Array<{ id: string }>)
       store.delete(id);
@@ -108,6 +169,7 @@ describe("score totals kept by SQLite", () => {
       overall: {},
       byCategory: new Map(),
       counts: { overall: {}, byCategory: new Map() },
+      residuals: { overall: {}, byCategory: new Map() },
     });
     sqlite.close();
   });
@@ -141,6 +203,7 @@ describe("score totals kept by SQLite", () => {
       first.sqlite.exec(`DROP TABLE ${table}`);
     first.sqlite.exec("ALTER TABLE targets DROP COLUMN prior_score");
     first.sqlite.exec("DROP INDEX scores_example_cover_idx");
+    first.sqlite.exec("ALTER TABLE scores DROP COLUMN baseline");
     first.sqlite.exec("ALTER TABLE scores DROP COLUMN weight");
     first.sqlite.exec("CREATE INDEX scores_example_cover_idx ON scores (example_id, target, score)");
     first.sqlite.exec("DROP INDEX examples_evidence_idx");
@@ -155,7 +218,22 @@ describe("score totals kept by SQLite", () => {
 
     const again = openDatabase(path);
     const store = new ExampleStore(again.db);
-    expectSameStats(new TargetStore(again.db).targetStats(), before);
+    // The label means are as before; every label now has its baseline (the mean of its example's
+    // other scores), and its residual counts.
+    const migrated = new TargetStore(again.db).targetStats();
+    expectSameStats(migrated, {
+      ...recomputed(again.sqlite),
+      overall: before.overall,
+      byCategory: before.byCategory,
+    });
+    const baseline = again.sqlite
+      .prepare(
+        `SELECT s.baseline AS b, (SELECT avg(o.score) FROM scores o WHERE o.example_id = s.example_id AND o.target <> s.target) AS expected
+         FROM scores s`,
+      )
+      .all() as Array<{ b: number | null; expected: number | null }>;
+    expect(baseline.length).toBeGreaterThan(0);
+    for (const { b, expected } of baseline) expect(b).toBe(expected);
     churn(store, 100, 10);
     expectSameStats(new TargetStore(again.db).targetStats(), recomputed(again.sqlite));
     again.sqlite.close();

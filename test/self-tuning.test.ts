@@ -25,6 +25,7 @@ interface Status {
   evaluation: { metric: string; value: number; baselines: Record<string, number>; curves?: unknown } | null;
   tuning: string;
   last_run: { outcome: string | null; finished_at: string | null } | null;
+  warning: string | null;
 }
 
 const TOPICS = ["python code", "french poetry", "tax law", "baking bread", "chess openings", "jazz piano"];
@@ -64,11 +65,13 @@ describe("self-tuning in the service", () => {
     svc = undefined;
   });
 
-  it("starts on the safe defaults, tunes itself once examples arrive, and says so", async () => {
+  it("starts on the defaults for a few examples, tunes itself once examples arrive, and says so", async () => {
     svc = await startService(FAST, { selfTuning: true });
     const fresh = await status(svc);
     expect(fresh).toMatchObject({ source: "default", tuning: "idle", evaluation: null, last_run: null });
-    expect(fresh.settings).toMatchObject({ k: 20, shrinkage: 1000, prior: "overall" });
+    // Few examples: the neighbours decide (a small k, a shrinkage of one label's worth).
+    expect(fresh.settings).toMatchObject({ k: 5, shrinkage: 1, prior: "category" });
+    expect(fresh.warning).toMatch(/at least 10 labelled examples and there are 0: add examples/);
 
     expect((await svc.addExamples(labelled(90))).status).toBe(201);
     expect(["scheduled", "running"]).toContain((await status(svc)).tuning);
@@ -126,11 +129,15 @@ describe("self-tuning in the service", () => {
 
   it("POST /admin/settings/tune starts a run now; too few examples is a 409", async () => {
     svc = await startService({ TUNING: "off" }, { selfTuning: true });
-    await svc.addExamples(labelled(20));
+    await svc.addExamples(labelled(6));
     const few = await svc.request("POST", "/admin/settings/tune", undefined, { admin: true });
     expect(few.status).toBe(409);
-    expect(((await few.json()) as ErrorBody).error.message).toContain("at least 50 examples");
-    await svc.addExamples(labelled(40, 20));
+    const refused = (await few.json()) as ErrorBody;
+    expect(refused.error.message).toContain("at least 10 labelled examples and there are 6");
+    expect(refused.error.message).toContain("POST /admin/import");
+    expect(refused.error.details?.[0]?.path).toBe("examples");
+    await svc.addExamples(labelled(14, 6));
+    expect((await status(svc)).warning).toBeNull();
     // TUNING=off: nothing runs by itself.
     expect((await status(svc)).tuning).toBe("idle");
     const res = await svc.request("POST", "/admin/settings/tune", undefined, { admin: true });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { normalize } from "../service/embedding/embedder.ts";
 import { rng } from "../service/routing/crossval.ts";
+import { labelBaselines } from "../service/routing/priors.ts";
 import { crossValidate, SAFE_CHOICE, tune } from "../service/routing/tuning.ts";
 
 const DIM = 32;
@@ -85,7 +86,7 @@ describe("self-tuning's search over settings (cross-validated)", () => {
     const result = await tune({ ...data, prices: TARGETS, current: SAFE_CHOICE });
     expect(result.current).toBeDefined();
     expect(result.best.value).toBeGreaterThanOrEqual(result.current as number);
-    await expect(tune(items(20, 2, true, 8))).rejects.toThrow(/at least 50 examples/);
+    await expect(tune(items(8, 2, true, 8))).rejects.toThrow(/at least 10 examples/);
   });
 });
 
@@ -96,18 +97,27 @@ describe("the dense cross-validation predictor", () => {
     const next = rng(21);
     const data = items(240, 6, true, 9);
     // Sparse scores, categories (some missing), so every branch of the ranking code is taken.
-    // Some scores weigh other than 1 (outcomes' examples), as /rank weighs them.
+    // Some scores weigh other than 1 (outcomes' examples), as /rank weighs them. Some examples are
+    // outcomes' (read against their baselines; one target, "new", is known by outcomes alone), and
+    // labels carry their baselines as the store derives them.
     const labelled = data.items.map((item, i) => {
-      const scores = Object.fromEntries(Object.entries(item.scores).filter(() => next() < 0.7));
+      const outcome = next() < 0.25;
+      const kept = Object.entries(item.scores).filter(() => next() < (outcome ? 0.3 : 0.7));
+      const scores = Object.fromEntries(outcome && next() < 0.5 ? [...kept, ["new", next()]] : kept);
       const weights = Object.fromEntries(
         Object.keys(scores)
           .filter(() => next() < 0.2)
           .map((t) => [t, 0.25 + 3 * next()]),
       );
+      const baselines = outcome
+        ? Object.fromEntries(Object.keys(scores).flatMap((t) => (next() < 0.8 ? [[t, next()]] : [])))
+        : labelBaselines(scores);
       return {
         category: i % 7 === 0 ? null : `c${i % 4}`,
         scores,
         ...(Object.keys(weights).length > 0 && { weights }),
+        baselines,
+        outcome,
       };
     });
     const kept = labelled

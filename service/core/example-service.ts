@@ -1,6 +1,7 @@
 import { embedPrepared } from "../embedding/embedder.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
+import { labelBaselines } from "../routing/priors.ts";
 import {
   type ExampleRecord,
   type ExampleStore,
@@ -243,6 +244,7 @@ export class ExampleService {
   }
 
   private toRow(id: string, e: ExampleWrite, embedding: Float32Array, embedderId: string): NewExample {
+    const origin = e.origin ?? "label";
     return {
       id,
       text: e.text,
@@ -253,7 +255,9 @@ export class ExampleService {
       preferences: e.preferences ?? [],
       embedding,
       embedderId,
-      origin: e.origin ?? "label",
+      origin,
+      // A label is read against its example's other scores; an outcome against what it was given.
+      baselines: origin === "label" ? labelBaselines(e.scores) : { ...e.baselines },
     };
   }
 }

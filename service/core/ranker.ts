@@ -15,11 +15,11 @@ import {
   scoredNeighbour,
   type TargetInfo,
   type TargetStats,
-  withIntroduced,
   withUnsupported,
 } from "../routing/aggregate.ts";
-import { type Explored, explore } from "../routing/explore.ts";
+import type { Explored } from "../routing/explore.ts";
 import { choose, type Objective, type PricedTarget, type Prices } from "../routing/objective.ts";
+import { QueryPriors } from "../routing/priors.ts";
 import type { RoutingChoice } from "../routing/tuning.ts";
 import type { ExampleStore } from "../store/example-store.ts";
 import type { TargetStore } from "../store/target-store.ts";
@@ -58,6 +58,13 @@ export interface RankResult {
   exploration: Explored | undefined;
   /** The category an outcome on this ranking is filed under: the caller's, else the neighbours' dominant one. */
   filedUnder: string | undefined;
+  /**
+   * The router's label estimate of each target its labels supported here: what an outcome on this
+   * ranking is read against.
+   */
+  predictions: Record<string, number>;
+  /** The nearest neighbours' similarities (up to 5), nearest first. */
+  similarities: number[];
   k: number;
   /** True when the query was cut to the embedder's input limit before embedding. */
   truncated: boolean;
@@ -94,13 +101,42 @@ export interface RankerOptions {
    */
   evidenceFrom?: "store" | "index";
   /**
-   * Most share of answers whose recommendation may explore (EXPLORATION_SHARE); 0, the default, is
-   * off. When on, every answer recommends, and every enabled target is offered (at its prior with
-   * support 0 where no neighbour scored it).
+   * How answers recommend while the router learns (exploration, a new target's trials) and where a
+   * new target starts: the learning layer's. Absent: no exploration, no trials, no prior advantage.
    */
-  explorationShare?: number;
-  /** Uniform [0, 1) numbers for exploration; Math.random by default. */
-  random?: () => number;
+  policy?: RecommendationPolicy;
+}
+
+/** What a recommendation policy is told about one ranking. */
+export interface RecommendationInput {
+  /** The targets ranked, best first by score. */
+  ranked: readonly RankedTarget[];
+  /** What the ranking alone recommends: the top score, or the objective's choice. */
+  greedy: string | null;
+  /** The objective's choice from a ranking, when the request has one. */
+  pick: ((drawn: RankedTarget[]) => string | null) | undefined;
+  /** Every target with its switch and prior. */
+  targets: readonly TargetInfo[];
+  /** The statistics the ranking read. */
+  stats: TargetStats;
+  /** The region of the prompt space the query is in: the category an outcome on it is filed under. */
+  region: string | undefined;
+  /** Whether the request would take `target` at all (enabled, asked for, within its objective). */
+  accepts(target: string): boolean;
+}
+
+/**
+ * How answers recommend while the router learns, and where a new target starts (the learning
+ * layer's `LearningPolicy`): exploration and a new target's trials, with the exact probability of
+ * each recommendation.
+ */
+export interface RecommendationPolicy {
+  /** Every enabled target is offered, at its prior where no neighbour scored it (exploration is on). */
+  readonly offersAll: boolean;
+  /** Each target's prior advantage over the field: an operator's prior score for a new target. */
+  priorAdvantage(targets: readonly TargetInfo[], stats: TargetStats): (target: string) => number;
+  /** The recommendation and its propensity; undefined when the policy has nothing to add. */
+  recommend(input: RecommendationInput): Explored | undefined;
 }
 
 /** POST /rank: embed the query, find its neighbours, read their scores (SQLite, or the index's payloads), aggregate. */
@@ -137,19 +173,22 @@ export class Ranker {
     );
     const aggregating = performance.now();
 
-    const { fallbackTarget } = this.options;
+    const { fallbackTarget, policy } = this.options;
     const { category } = request;
     const why = fallbackReason(neighbours, settings, k);
-    const share = this.options.explorationShare ?? 0;
-    const introduced = targets.some((t) => t.priorScore !== null);
-    const stats =
-      settings.shrinkage > 0 || why !== undefined || category !== undefined || share > 0 || introduced
-        ? this.smoothedStats(targets)
-        : undefined;
-    const categoryKnown = category === undefined ? undefined : stats?.byCategory.has(category) === true;
+    const stats = this.stats.get();
+    const categoryKnown = category === undefined ? undefined : stats.byCategory.has(category);
+    const used = why === undefined ? neighbours : [];
+    const eligible = new Set(
+      targets
+        .filter((t) => t.enabled && (!request.targets || request.targets.includes(t.name)))
+        .map((t) => t.name),
+    );
+    const priorAdvantage = policy?.priorAdvantage(targets, stats);
+    const priors = new QueryPriors(used, stats, settings, eligible, category, priorAdvantage);
     let fallback: string | undefined;
     let scores: RankedTarget[];
-    if (why !== undefined && stats) {
+    if (why !== undefined) {
       scores = rankByPriors(targets, stats, { only: request.targets, category, preferred: fallbackTarget });
       const by = categoryKnown ? `mean score in category ${JSON.stringify(category)}` : "overall mean score";
       const first =
@@ -161,36 +200,47 @@ export class Ranker {
         settings,
         stats: settings.shrinkage > 0 ? stats : undefined,
         category,
+        priors,
       });
     }
-    if (stats) {
-      scores = withUnsupported(scores, why === undefined ? neighbours : [], targets, stats, {
-        only: request.targets,
-        settings,
-        category,
-        all: share > 0,
-      });
-    }
+    const filedUnder = category ?? dominantCategory(neighbours, settings);
+    scores = withUnsupported(scores, used, targets, stats, {
+      only: request.targets,
+      settings,
+      category,
+      all: policy?.offersAll ?? false,
+      priors,
+    });
     const prices = request.objective && this.prices();
     const decide = (ranked: RankedTarget[]) =>
       request.objective && prices
         ? choose(ranked, prices, request.objective)
         : { recommended: ranked[0]?.target ?? null, scores: ranked };
     const choice = decide(scores);
-    const exploration =
-      share > 0
-        ? explore(scores, choice.recommended, request.objective && ((drawn) => decide(drawn).recommended), {
-            share,
-            random: this.options.random,
-          })
-        : undefined;
+    const exploration = policy?.recommend({
+      ranked: scores,
+      greedy: choice.recommended,
+      pick: request.objective && ((drawn) => decide(drawn).recommended),
+      targets,
+      stats,
+      region: filedUnder,
+      // What the request would take: offered, and (under an objective) what it would recommend alone.
+      accepts: (t) => {
+        const row = choice.scores.find((r) => r.target === t);
+        return row !== undefined && (!request.objective || decide([row]).recommended === t);
+      },
+    });
     stages.aggregate = performance.now() - aggregating;
+    const predictions: Record<string, number> = {};
+    if (why === undefined) for (const [t, p] of priors.predictions) predictions[t] = p;
     return {
       hits: neighbours.map((n) => ({ id: n.id, category: n.category, similarity: n.similarity })),
       scores: choice.scores,
       recommended: exploration ? exploration.recommended : request.objective ? choice.recommended : undefined,
       exploration,
-      filedUnder: category ?? dominantCategory(neighbours, settings),
+      filedUnder,
+      predictions,
+      similarities: neighbours.slice(0, 5).map((n) => n.similarity),
       k,
       truncated,
       fallback,
@@ -263,25 +313,6 @@ export class Ranker {
     const stages = { embed: t1 - t0, search: t2 - t1, scores: performance.now() - t2, aggregate: 0 };
     return { neighbours, truncated, stages, embedder: embedder.id, unknownShare };
   }
-
-  /**
-   * The statistics with introduced targets' means smoothed (`withIntroduced`), computed again only
-   * when the statistics or the introduced targets' priors changed: it copies every category's means,
-   * which /rank need not do at every request.
-   */
-  private smoothedStats(targets: readonly TargetInfo[]): TargetStats {
-    const stats = this.stats.get();
-    const key = targets
-      .filter((t) => t.priorScore !== null)
-      .map((t) => `${t.name}=${t.priorScore}`)
-      .join("\n");
-    if (this.smoothed?.stats !== stats || this.smoothed.key !== key) {
-      this.smoothed = { stats, key, result: withIntroduced(stats, targets) };
-    }
-    return this.smoothed.result;
-  }
-
-  private smoothed: { stats: TargetStats; key: string; result: TargetStats } | undefined;
 
   private prices(): Map<string, Prices> {
     return new Map(this.targets.targetPrices().map((t) => [t.name, t]));

@@ -171,6 +171,11 @@ export type ExampleWrite = ExampleInput & {
   preferences?: readonly Pair[];
   /** Who writes it: `outcome` for a ranking's outcomes; an operator's write (`label`) when absent. */
   origin?: ExampleOrigin;
+  /**
+   * An outcome's: what each score is read against (the ranking's predictions for the other targets).
+   * A label's are derived when it is written (the mean of its example's other scores).
+   */
+  baselines?: Readonly<Record<string, number>>;
 };
 
 /** Most targets one ranking may offer. */
@@ -184,7 +189,9 @@ export const MAX_RANKING_TARGETS = 1000;
 export const HandedOverRanking = z
   .strictObject({
     id: RankingId.describe("the ranking_id the replica answered (a UUID)"),
-    created_at: z.iso.datetime({ offset: true, error: "created_at must be an ISO 8601 time" }),
+    created_at: z.iso
+      .datetime({ offset: true, error: "created_at must be an ISO 8601 time" })
+      .describe("when it was ranked (ISO 8601), within FEEDBACK_WINDOW_S and at most 60 s ahead"),
     query: ExampleText.describe("the prompt"),
     category: Category.optional().describe("the category an outcome's example is filed under, if any"),
     targets: z
@@ -203,10 +210,29 @@ export const HandedOverRanking = z
     explored: z.boolean().describe("whether `recommended` was an exploration"),
     uncertainty: z.number().min(0).max(1).describe("how unsure the ranking was"),
     reasons: z.array(z.string().max(1000)).max(10).describe("why it was unsure"),
+    predictions: z
+      .record(TargetName, z.number().min(0).max(1))
+      .optional()
+      .describe(
+        "the router's label estimate of each target its labels supported: what outcomes are read against",
+      ),
+    similarities: z
+      .array(z.number().min(-1).max(1))
+      .max(5)
+      .optional()
+      .describe("the nearest neighbours' similarities, nearest first"),
   })
   .superRefine((r, ctx) => {
     if (r.recommended !== null && !r.targets.includes(r.recommended)) {
       ctx.addIssue({ code: "custom", path: ["recommended"], message: "recommended must be one of targets" });
+    }
+    const unoffered = Object.keys(r.predictions ?? {}).filter((t) => !r.targets.includes(t));
+    if (unoffered.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["predictions"],
+        message: `predictions name targets the ranking did not offer: ${unoffered.slice(0, 3).join(", ")}`,
+      });
     }
     if ((r.recommended === null) !== (r.propensity === null)) {
       ctx.addIssue({

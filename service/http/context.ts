@@ -1,10 +1,11 @@
 import type { Config } from "../config.ts";
 import type { Backups } from "../core/backups.ts";
 import type { ExampleService } from "../core/example-service.ts";
-import type { FeedbackService, RankingKeeper } from "../core/feedback-service.ts";
 import type { Ranker } from "../core/ranker.ts";
 import type { TargetService } from "../core/target-service.ts";
 import type { Embedder } from "../embedding/embedder.ts";
+import type { FeedbackService, RankingKeeper } from "../learning/feedback-service.ts";
+import type { QuizService } from "../learning/quiz.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics.ts";
 import type { SettingsModel } from "../tuning/settings-model.ts";
@@ -48,6 +49,8 @@ export interface AdminServices {
   tuning: Tuner;
   /** Online copies of the database. */
   backups: Backups;
+  /** A new target's quiz: prompts that cover the example space, to score it on offline. */
+  quiz: QuizService;
 }
 
 /** The edge's dependencies on the primary, with the admin services beside them. */

@@ -1,14 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import * as zod from "zod";
+import { HandedOverRanking, parseOrThrow, TargetName } from "../core/schemas.ts";
+import { AppError } from "../errors.ts";
 import {
   type FeedbackService,
   feedbackDisabled,
   type Outcome,
   type PendingOutcome,
-} from "../core/feedback-service.ts";
-import { HandedOverRanking, parseOrThrow, TargetName } from "../core/schemas.ts";
-import { AppError } from "../errors.ts";
+} from "../learning/feedback-service.ts";
 import { bearerToken } from "./auth.ts";
 import { jsonOf } from "./body.ts";
 import type { AppEnv, Deps } from "./context.ts";
@@ -143,7 +143,13 @@ const handOver = createRoute({
             required: ["rankings"],
             additionalProperties: false,
             properties: {
-              rankings: { type: "array", minItems: 1, maxItems: 10_000, items: HANDED_OVER_ITEM },
+              rankings: {
+                type: "array",
+                minItems: 1,
+                maxItems: 10_000,
+                items: HANDED_OVER_ITEM,
+                description: "the rankings, each kept or refused on its own",
+              },
             },
           },
           example: {

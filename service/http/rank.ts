@@ -225,9 +225,16 @@ const RankResponse = z
           .describe(
             "the probability the policy had of recommending `recommended`: weigh its outcome by 1 / propensity in offline evaluation",
           ),
+        trial: z
+          .boolean()
+          .describe(
+            "true when a new target's trial recommended it (TRIAL_SHARE: a new target is tried where it has too few outcomes)",
+          ),
       })
       .optional()
-      .describe("only while exploration is on (EXPLORATION_SHARE > 0)"),
+      .describe(
+        "while exploration is on (EXPLORATION_SHARE > 0), or a new target is on trial here (feedback on, TRIAL_SHARE > 0)",
+      ),
     fallback: z
       .boolean()
       .describe(
@@ -309,6 +316,8 @@ export function rankRoutes(deps: Deps) {
           propensity: result.exploration?.propensity,
           explored: result.exploration?.explored ?? false,
           doubt: doubt(rows, result.fallback),
+          predictions: result.predictions,
+          similarities: result.similarities,
         })
       : randomUUID();
     serverTiming(c, result.stages);
@@ -339,6 +348,7 @@ export function rankRoutes(deps: Deps) {
           exploration: {
             explored: result.exploration.explored,
             propensity: round(result.exploration.propensity),
+            trial: result.exploration.trial,
           },
         }),
         fallback: result.fallback !== undefined,

@@ -80,6 +80,10 @@ const Status = z
       })
       .nullable()
       .describe("the latest tuning run, or null before the first"),
+    warning: z
+      .string()
+      .nullable()
+      .describe("why the service cannot tune itself now, and what the operator can do; null when it can"),
   })
   .openapi("SettingsStatus");
 
@@ -114,6 +118,7 @@ function statusJson(s: SettingsStatus): z.infer<typeof Status> {
           message: s.lastRun.message ?? null,
         }
       : null,
+    warning: s.warning ?? null,
   };
 }
 

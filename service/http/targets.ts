@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { TargetName, TargetPatch, toStorePatch } from "../core/schemas.ts";
 import type { TargetRecord } from "../core/target-service.ts";
+import { MAX_QUIZ } from "../learning/quiz.ts";
 import type { AdminDeps } from "./context.ts";
 import { ADMIN, errors, json, jsonBody, router } from "./openapi.ts";
 
@@ -67,9 +68,77 @@ const update = createRoute({
   },
 });
 
-/** /admin/targets: list targets, set their prices and switch them on or off. */
+const quiz = createRoute({
+  operationId: "targetQuiz",
+  method: "get",
+  path: "/{name}/quiz",
+  tags: ["targets"],
+  security: ADMIN,
+  summary: "Prompts to score a new target on offline: a quiz that covers the example space",
+  description:
+    "Operators' examples that do not score the target yet, chosen to cover the example space (one per region, each its region's most central example, the largest regions first), each with the scores it has. `format=jsonl` gives import lines whose score for the target is null: fill it in (or drop the line) and POST the file to /admin/import; each example is replaced with one more score.",
+  request: {
+    params: z.object({ name: TargetName }),
+    query: z.object({
+      n: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_QUIZ)
+        .default(30)
+        .describe(`how many prompts (default 30, at most ${MAX_QUIZ})`),
+      format: z.enum(["json", "jsonl"]).default("json").describe("json (default), or jsonl to score offline"),
+    }),
+  },
+  responses: {
+    200: {
+      description: "The quiz",
+      content: {
+        "application/json": {
+          schema: z.object({
+            target: z.string().describe("the quizzed target"),
+            quiz: z
+              .array(
+                z.object({
+                  id: z.string().describe("the example's id"),
+                  text: z.string().describe("the prompt"),
+                  category: z.string().nullable().describe("its category"),
+                  scores: z.record(z.string(), z.number()).describe("the scores it has"),
+                }),
+              )
+              .describe("the prompts, the largest regions first"),
+          }),
+        },
+        "application/x-ndjson": { schema: z.string().describe("one import line a prompt") },
+      },
+    },
+    ...errors(400, 401, 404, 503),
+  },
+});
+
+/** /admin/targets: list targets, set their prices and switch them on or off; a new target's quiz. */
 export function targetRoutes(deps: AdminDeps) {
   return router()
+    .openapi(quiz, (c) => {
+      const { name } = c.req.valid("param");
+      const { n, format } = c.req.valid("query");
+      const items = deps.quiz.quiz(name, n);
+      if (format === "jsonl") {
+        const lines = items.map((q) =>
+          JSON.stringify({
+            id: q.id,
+            text: q.text,
+            category: q.category,
+            scores: { ...q.scores, [name]: null },
+          }),
+        );
+        // The typed router knows JSON answers only; this one is the import format.
+        return c.body(lines.map((l) => `${l}\n`).join(""), 200, {
+          "content-type": "application/x-ndjson",
+        }) as never;
+      }
+      return c.json({ target: name, quiz: items }, 200);
+    })
     .openapi(list, (c) => c.json({ targets: deps.targets.list().map(targetJson) }, 200))
     .openapi(update, (c) => {
       const { name } = c.req.valid("param");

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import createClient, { type Client } from "openapi-fetch";
-import { keptRanking, type RankingKeeper, type RankingToKeep } from "../core/feedback-service.ts";
+import { keptRanking, type RankingKeeper, type RankingToKeep } from "../learning/keeper.ts";
 import { errorFields, type Logger } from "../logger.ts";
 import type { KeptRanking } from "../store/feedback-store.ts";
 import type { paths } from "./api-schema.ts";
@@ -135,6 +135,8 @@ export class RankingRelay implements RankingKeeper {
             explored: r.explored,
             uncertainty: r.uncertainty,
             reasons: r.reasons,
+            predictions: r.predictions,
+            similarities: r.similarities,
           })),
         },
         signal: AbortSignal.timeout(10_000),

@@ -1,4 +1,4 @@
-import { Ranker, type RankRequest } from "../core/ranker.ts";
+import { Ranker, type RankRequest, type RecommendationPolicy } from "../core/ranker.ts";
 import type { TruncateStrategy } from "../embedding/truncate.ts";
 import { AppError } from "../errors.ts";
 import { CollectionMissingError } from "../vectors/vector-index.ts";
@@ -16,7 +16,8 @@ export class ReplicaRanker extends Ranker {
   constructor(
     private readonly follower: DocumentFollower,
     fallbackTarget: string | undefined,
-    explorationShare = 0,
+    /** Exploration and new targets' trials (trials only where this replica's rankings reach the primary). */
+    policy?: RecommendationPolicy,
   ) {
     super(
       undefined,
@@ -29,7 +30,12 @@ export class ReplicaRanker extends Ranker {
       },
       { current: () => follower.current() },
       { get: () => documentStats(follower.document()) },
-      { choice: () => follower.document().choice, fallbackTarget, evidenceFrom: "index", explorationShare },
+      {
+        choice: () => follower.document().choice,
+        fallbackTarget,
+        evidenceFrom: "index",
+        ...(policy && { policy }),
+      },
     );
   }
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { EmbeddingFeatures } from "../embedding/features.ts";
-import type { TargetStats } from "../routing/aggregate.ts";
+import type { Residual, TargetStats } from "../routing/aggregate.ts";
 import type { RoutingChoice } from "../routing/tuning.ts";
 
 /** A target as `/rank` needs it: its name, whether it is offered, its prices (USD per 1M tokens). */
@@ -36,10 +36,16 @@ export interface RoutingDocument {
      * before it was kept).
      */
     counts?: { overall: Record<string, number>; byCategory: Record<string, Record<string, number>> };
+    /** Each target's residuals (scores read against a baseline), overall and per category ('' for none). */
+    residuals?: { overall: Record<string, Residual>; byCategory: Record<string, Record<string, Residual>> };
   };
 }
 
 const Means = z.record(z.string(), z.number());
+const Residuals = z.record(
+  z.string(),
+  z.object({ sum: z.number(), weight: z.number(), n: z.number(), sq: z.number() }),
+);
 
 /**
  * The document's shape, checked on every read: a replica ranks by it, so a document written by
@@ -79,6 +85,7 @@ const RoutingDocumentSchema = z.object({
     overall: Means,
     byCategory: z.record(z.string(), Means),
     counts: z.object({ overall: Means, byCategory: z.record(z.string(), Means) }).optional(),
+    residuals: z.object({ overall: Residuals, byCategory: z.record(z.string(), Residuals) }).optional(),
   }),
 });
 
@@ -117,13 +124,19 @@ export function documentContent(parts: {
           byCategory: sortedCategories(parts.stats.counts.byCategory),
         },
       }),
+      ...(parts.stats.residuals && {
+        residuals: {
+          overall: sortedRecord(parts.stats.residuals.overall),
+          byCategory: sortedCategories(parts.stats.residuals.byCategory),
+        },
+      }),
     },
   };
 }
 
-function sortedCategories(
-  m: ReadonlyMap<string, Readonly<Record<string, number>>>,
-): Record<string, Record<string, number>> {
+function sortedCategories<V>(
+  m: ReadonlyMap<string, Readonly<Record<string, V>>>,
+): Record<string, Record<string, V>> {
   return Object.fromEntries(
     [...m].sort(([a], [b]) => a.localeCompare(b)).map(([c, r]) => [c, sortedRecord(r)]),
   );
@@ -136,16 +149,19 @@ export function contentDigest(content: DocumentContent): string {
 
 /** The document's target statistics in the shape the ranking reads. */
 export function documentStats(doc: RoutingDocument): TargetStats {
-  const { counts } = doc.stats;
+  const { counts, residuals } = doc.stats;
   return {
     overall: doc.stats.overall,
     byCategory: new Map(Object.entries(doc.stats.byCategory)),
     ...(counts && {
       counts: { overall: counts.overall, byCategory: new Map(Object.entries(counts.byCategory)) },
     }),
+    ...(residuals && {
+      residuals: { overall: residuals.overall, byCategory: new Map(Object.entries(residuals.byCategory)) },
+    }),
   };
 }
 
-function sortedRecord(r: Readonly<Record<string, number>>): Record<string, number> {
+function sortedRecord<V>(r: Readonly<Record<string, V>>): Record<string, V> {
   return Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
 }

@@ -17,12 +17,17 @@ export interface ScoredNeighbour {
   weights?: Readonly<Record<string, number>>;
   /** Pairwise evidence (arena battles, preference outcomes); absent or empty for most examples. */
   preferences?: readonly Pair[];
+  /**
+   * An outcome's example: what each of its scores is read against (the router's predictions there
+   * for the other targets), so its prompt's difficulty cancels. Absent for operators' labels.
+   */
+  baselines?: Readonly<Record<string, number>>;
 }
 
 /** A hit with its evidence (a stored example's, or a labelled item's), as the ranking maths reads it. */
 export function scoredNeighbour(
   hit: { id: string; similarity: number },
-  e: Pick<ScoredNeighbour, "category" | "scores" | "weights" | "preferences">,
+  e: Pick<ScoredNeighbour, "category" | "scores" | "weights" | "preferences" | "baselines">,
 ): ScoredNeighbour {
   return {
     id: hit.id,
@@ -31,6 +36,7 @@ export function scoredNeighbour(
     scores: e.scores,
     ...(e.weights && { weights: e.weights }),
     ...(e.preferences && { preferences: e.preferences }),
+    ...(e.baselines && { baselines: e.baselines }),
   };
 }
 
@@ -52,62 +58,16 @@ export interface RankedTarget {
   /** Share of the score that comes from the neighbours rather than the prior, in [0, 1]. */
   confidence: number;
   /**
-   * For a target no neighbour scored, offered at its prior: how many outcomes that prior rests on
-   * (what exploration's posterior narrows by). Not part of the answer.
+   * For a target no neighbour scored, offered at its prior: the weight of evidence that prior rests
+   * on, labels and scores read against a baseline (what exploration's posterior narrows by; none for
+   * a new target). Not part of the answer.
    */
   priorOutcomes?: number;
 }
 
-/** Mean score of each target, overall and per category: the priors that thin evidence is shrunk toward. */
-export interface TargetStats {
-  overall: Readonly<Record<string, number>>;
-  byCategory: ReadonlyMap<string, Readonly<Record<string, number>>>;
-  /**
-   * How much evidence each mean rests on: its scores' total weight (the count while every score
-   * weighs 1; absent where not known).
-   */
-  counts?: {
-    overall: Readonly<Record<string, number>>;
-    byCategory: ReadonlyMap<string, Readonly<Record<string, number>>>;
-  };
-}
+import { QueryPriors, type TargetStats } from "./priors.ts";
 
-/** A target created with a prior counts it as this many outcomes: early outcomes move it, not overturn it. */
-export const PRIOR_OUTCOMES = 10;
-
-/**
- * The statistics with every introduced target's means (a target created with a prior, before any
- * example scored it) smoothed toward that prior: overall (sum + PRIOR_OUTCOMES · prior) /
- * (n + PRIOR_OUTCOMES), and in each category (sum + PRIOR_OUTCOMES · overall) / (n +
- * PRIOR_OUTCOMES), in every category, those where it has no outcome yet included. A few early
- * failures then do not bury a new target everywhere, and its means learn where it is good as
- * outcomes arrive. Other targets' means are as stored.
- */
-export function withIntroduced(stats: TargetStats, targets: readonly TargetInfo[]): TargetStats {
-  const introduced = targets.filter((t) => t.priorScore != null);
-  if (introduced.length === 0) return stats;
-  const counts = stats.counts;
-  const overall: Record<string, number> = { ...stats.overall };
-  const overallCounts: Record<string, number> = { ...counts?.overall };
-  const byCategory = new Map([...stats.byCategory].map(([c, m]) => [c, { ...m }]));
-  const byCategoryCounts = new Map([...(counts?.byCategory ?? [])].map(([c, m]) => [c, { ...m }]));
-  for (const t of introduced) {
-    const n = counts?.overall[t.name] ?? 0;
-    const mean = stats.overall[t.name] ?? 0;
-    const smoothed = (mean * n + PRIOR_OUTCOMES * (t.priorScore as number)) / (n + PRIOR_OUTCOMES);
-    overall[t.name] = smoothed;
-    overallCounts[t.name] = n;
-    for (const [category, means] of byCategory) {
-      const nc = counts?.byCategory.get(category)?.[t.name] ?? 0;
-      const mc = means[t.name] ?? 0;
-      means[t.name] = (mc * nc + PRIOR_OUTCOMES * smoothed) / (nc + PRIOR_OUTCOMES);
-      const cc = byCategoryCounts.get(category) ?? {};
-      cc[t.name] = nc;
-      byCategoryCounts.set(category, cc);
-    }
-  }
-  return { overall, byCategory, counts: { overall: overallCounts, byCategory: byCategoryCounts } };
-}
+export type { Residual, ResidualStats, TargetStats } from "./priors.ts";
 
 /** How neighbours' scores are combined; fitted on the operator's data by `npm run eval -- --tune`. */
 export interface RankingSettings {
@@ -146,6 +106,15 @@ export interface RankOptions {
    * means instead of a mix of the neighbours' categories.
    */
   category?: string;
+  /** The query's priors, when the caller built them already (they are the same for every step). */
+  priors?: QueryPriors;
+  /** A target's prior advantage over the others (an operator's prior score over the field's). */
+  priorAdvantage?: (target: string) => number;
+}
+
+/** Scores are in [0, 1]; a score read against a baseline (or a prior built on one) may leave it. */
+function clamp01(x: number): number {
+  return x < 0 ? 0 : x > 1 ? 1 : x;
 }
 
 /**
@@ -155,7 +124,11 @@ export interface RankOptions {
  *
  * ωᵢ what the score counts for (1 for a label; less for an outcome, which scores one target where
  * a label scores them all, and more where propensity weighting is on, see `outcomeWeight`),
- * over the neighbours that scored it, with λ = `shrinkage`. With λ = 0 this is the plain
+ * over the neighbours that scored it, with λ = `shrinkage`. An outcome's score sᵢ is read against
+ * its baseline bᵢ (what the router predicted there for the other targets): it counts as
+ * sᵢ − bᵢ + b(q), b(q) this query's baseline (`QueryPriors.baseline`), so how hard its prompt was
+ * cancels. The prior is `QueryPriors.prior`: the label mean, blended with b(q) plus the target's
+ * advantage over the others by the evidence behind each. With λ = 0 this is the plain
  * similarity-weighted mean; with λ > 0 thin evidence leans on the prior (the target's mean in
  * the caller's category when given and known, else over the neighbours' categories, or overall)
  * instead of one or two lucky neighbours. `support` counts
@@ -175,10 +148,10 @@ export function rankTargets(
   if (neighbours.some((n) => n.preferences?.some(([a, b]) => eligible.has(a) && eligible.has(b)))) {
     return rankByComparisons(neighbours, eligible, settings);
   }
-  const prior =
-    settings.shrinkage > 0 && options.stats
-      ? priors(neighbours, options.stats, settings, options.category)
-      : undefined;
+  const q =
+    options.priors ??
+    new QueryPriors(neighbours, options.stats, settings, eligible, options.category, options.priorAdvantage);
+  const shrink = settings.shrinkage > 0 && options.stats !== undefined;
   const acc = new Map<string, { weighted: number; weight: number; plain: number; support: number }>();
   for (const n of neighbours) {
     const similarity = Math.max(n.similarity, 0) ** settings.power;
@@ -189,21 +162,25 @@ export function rankTargets(
         a = { weighted: 0, weight: 0, plain: 0, support: 0 };
         acc.set(target, a);
       }
+      // An outcome is read against its baseline: its advantage there, added to this query's baseline.
+      const b = n.baselines?.[target];
+      const base = b === undefined ? undefined : q.baseline(target);
+      const value = base === undefined ? score : score - (b as number) + base;
       const w = similarity * (n.weights?.[target] ?? 1);
-      a.weighted += w * score;
+      a.weighted += w * value;
       a.weight += w;
-      a.plain += score;
+      a.plain += value;
       a.support += 1;
     }
   }
   const ranked: RankedTarget[] = [];
   for (const [target, a] of acc) {
-    const p = prior?.[target];
+    const p = shrink ? q.prior(target)?.mean : undefined;
     const lambda = p === undefined ? 0 : settings.shrinkage;
     const score =
       a.weight + lambda > 0 ? (a.weighted + lambda * (p ?? 0)) / (a.weight + lambda) : a.plain / a.support;
     const confidence = a.weight + lambda > 0 ? a.weight / (a.weight + lambda) : 0;
-    ranked.push({ target, score, support: a.support, confidence });
+    ranked.push({ target, score: clamp01(score), support: a.support, confidence });
   }
   return sortRanked(ranked);
 }
@@ -382,36 +359,6 @@ function categoryMeans(
 }
 
 /**
- * Each target's prior for this query: the caller's category's means when known; else its mean over
- * the neighbours' categories (weighted), or overall, as the settings say.
- */
-function priors(
-  neighbours: readonly ScoredNeighbour[],
-  stats: TargetStats,
-  settings: RankingSettings,
-  category: string | undefined,
-) {
-  const hinted = categoryMeans(stats, category);
-  if (hinted) return hinted;
-  if (settings.prior === "overall") return stats.overall;
-  const sum: Record<string, number> = {};
-  const weight: Record<string, number> = {};
-  for (const n of neighbours) {
-    const w = Math.max(n.similarity, 0) ** settings.power;
-    const means = (n.category !== null && stats.byCategory.get(n.category)) || stats.overall;
-    for (const [t, m] of Object.entries(means)) {
-      sum[t] = (sum[t] ?? 0) + w * m;
-      weight[t] = (weight[t] ?? 0) + w;
-    }
-  }
-  const out: Record<string, number> = {};
-  for (const t of Object.keys(stats.overall)) {
-    out[t] = (weight[t] ?? 0) > 0 ? (sum[t] as number) / (weight[t] as number) : (stats.overall[t] as number);
-  }
-  return out;
-}
-
-/**
  * The category with the most of the neighbours' weight (max(similarity, 0)^power), when the
  * neighbours with a category hold at least half of it; undefined otherwise, or on a tie. What an
  * outcome's example is filed under when the caller gave no category, so outcomes teach the
@@ -448,13 +395,18 @@ export interface UnsupportedOptions {
    * introduced targets, those created with a prior before any example scored them.
    */
   all: boolean;
+  /** The query's priors, when the caller built them already. */
+  priors?: QueryPriors;
+  /** A target's prior advantage over the others (an operator's prior score over the field's). */
+  priorAdvantage?: (target: string) => number;
 }
 
 /**
- * `ranked` with the eligible targets it lacks added at their prior with support 0, re-sorted. A
- * target's prior is its mean as the query's prior reads it (`rankTargets`' shrinkage prior: the
- * caller's or the neighbours' categories, or overall), else the prior it was created with, else the
- * mean of the other targets' overall means.
+ * `ranked` with the eligible targets it lacks added at their prior with support 0, re-sorted: the
+ * query's prior (`QueryPriors.prior`: the label mean, or the query's baseline plus the target's
+ * advantage over the others), else the prior it was created with, else the mean of the other
+ * targets' overall means. `priorOutcomes` is the weight of evidence behind it (none for a new target,
+ * whose posterior is then as wide as a score can be).
  */
 export function withUnsupported(
   ranked: readonly RankedTarget[],
@@ -472,18 +424,28 @@ export function withUnsupported(
   );
   if (missing.length === 0) return [...ranked];
   const settings = options.settings ?? DEFAULT_SETTINGS;
-  const means = priors(neighbours, stats, settings, options.category);
-  // The counts have the means' shape: mixed over the neighbours' categories as the means are.
-  const counts = stats.counts ? priors(neighbours, stats.counts, settings, options.category) : {};
+  const q =
+    options.priors ??
+    new QueryPriors(
+      neighbours,
+      stats,
+      settings,
+      eligibleTargets(targets, options.only),
+      options.category,
+      options.priorAdvantage,
+    );
   const overall = Object.values(stats.overall);
   const field = overall.length > 0 ? overall.reduce((a, b) => a + b, 0) / overall.length : 0.5;
-  const added = missing.map((t) => ({
-    target: t.name,
-    score: means[t.name] ?? t.priorScore ?? field,
-    support: 0,
-    confidence: 0,
-    priorOutcomes: (counts[t.name] ?? 0) + (t.priorScore != null ? PRIOR_OUTCOMES : 0),
-  }));
+  const added = missing.map((t) => {
+    const prior = q.prior(t.name);
+    return {
+      target: t.name,
+      score: clamp01(prior?.mean ?? t.priorScore ?? field),
+      support: 0,
+      confidence: 0,
+      priorOutcomes: prior?.weight ?? 0,
+    };
+  });
   return sortRanked([...ranked, ...added]);
 }
 

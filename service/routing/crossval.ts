@@ -3,12 +3,14 @@ import {
   DEFAULT_SETTINGS,
   fallbackReason,
   type RankingSettings,
+  type Residual,
   rankByPriors,
   rankTargets,
   type ScoredNeighbour,
   scoredNeighbour,
   type TargetStats,
 } from "./aggregate.ts";
+import { QueryPriors } from "./priors.ts";
 
 /** A labelled example as cross-validation sees it: its category, per-target scores and their weights. */
 export interface LabelledItem {
@@ -16,6 +18,20 @@ export interface LabelledItem {
   scores: Readonly<Record<string, number>>;
   /** What each score counts for where it is not 1 (an outcome's example), as /rank weighs it. */
   weights?: Readonly<Record<string, number>>;
+  /** What each score is read against, where it has a baseline (labels' and outcomes' alike). */
+  baselines?: Readonly<Record<string, number>>;
+  /** An outcome's example: out of the label means, its scores read against their baselines. */
+  outcome?: boolean;
+}
+
+/** An item as a neighbour: an outcome's carries its baselines, so it is read against them. */
+function asNeighbour(item: LabelledItem) {
+  return {
+    category: item.category,
+    scores: item.scores,
+    ...(item.weights && { weights: item.weights }),
+    ...(item.outcome && item.baselines && { baselines: item.baselines }),
+  };
 }
 
 /** Deterministic pseudo-random numbers (mulberry32), so every run splits the same way. */
@@ -44,17 +60,35 @@ export function assignFolds(n: number, k: number, seed: number): number[] {
   return fold;
 }
 
-/** Mean score per target, overall and per category, over `items`, each score counting its weight (as the store's totals do). */
+/**
+ * The statistics of `items` as the store keeps them: each target's mean over the labels (each score
+ * counting its weight), overall and per category, with the weight behind each; and every score's
+ * residual against its baseline, labels' and outcomes' alike ('' for items without a category).
+ */
 export function targetStats(items: readonly LabelledItem[]): TargetStats {
   const add = (acc: Map<string, [number, number]>, t: string, s: number, w: number) => {
     const a = acc.get(t) ?? [0, 0];
     acc.set(t, [a[0] + w * s, a[1] + w]);
   };
+  const addResidual = (acc: Record<string, Residual>, t: string, r: number, w: number) => {
+    const a = acc[t] ?? { sum: 0, weight: 0, n: 0, sq: 0 };
+    acc[t] = { sum: a.sum + w * r, weight: a.weight + w, n: a.n + 1, sq: a.sq + w * r * r };
+  };
   const overall = new Map<string, [number, number]>();
   const byCategory = new Map<string, Map<string, [number, number]>>();
+  const residuals: Record<string, Residual> = {};
+  const residualsByCategory = new Map<string, Record<string, Residual>>();
   for (const item of items) {
     for (const [t, s] of Object.entries(item.scores)) {
       const w = item.weights?.[t] ?? 1;
+      const b = item.baselines?.[t];
+      if (b !== undefined) {
+        addResidual(residuals, t, s - b, w);
+        const c = residualsByCategory.get(item.category ?? "") ?? {};
+        addResidual(c, t, s - b, w);
+        residualsByCategory.set(item.category ?? "", c);
+      }
+      if (item.outcome) continue;
       add(overall, t, s, w);
       if (item.category !== null) {
         const m = byCategory.get(item.category) ?? new Map();
@@ -65,7 +99,17 @@ export function targetStats(items: readonly LabelledItem[]): TargetStats {
   }
   const means = (m: Map<string, [number, number]>) =>
     Object.fromEntries([...m].map(([t, [s, n]]) => [t, s / n]));
-  return { overall: means(overall), byCategory: new Map([...byCategory].map(([c, m]) => [c, means(m)])) };
+  const weights = (m: Map<string, [number, number]>) =>
+    Object.fromEntries([...m].map(([t, [, n]]) => [t, n]));
+  return {
+    overall: means(overall),
+    byCategory: new Map([...byCategory].map(([c, m]) => [c, means(m)])),
+    counts: {
+      overall: weights(overall),
+      byCategory: new Map([...byCategory].map(([c, m]) => [c, weights(m)])),
+    },
+    residuals: { overall: residuals, byCategory: residualsByCategory },
+  };
 }
 
 /** The neighbours of every item among the other folds' items, found once and reused across settings. */
@@ -97,7 +141,7 @@ export async function foldNeighbours(
     for (let i = 0; i < items.length; i++) {
       if (fold[i] !== f) continue;
       const found = await index.search(vectors[i] as Float32Array, options.maxK);
-      neighbours[i] = found.map((n) => scoredNeighbour(n, items[Number(n.id)] as LabelledItem));
+      neighbours[i] = found.map((n) => scoredNeighbour(n, asNeighbour(items[Number(n.id)] as LabelledItem)));
       onProgress?.(++done, items.length);
     }
   }
@@ -105,9 +149,11 @@ export async function foldNeighbours(
 }
 
 /**
- * Predicted score of every target for every item, through the service's ranking code, using the
- * first `k` neighbours and `settings`. Targets the ranking leaves out get their prior. With
- * `categoryHint`, each query passes its own category as a caller would (POST /rank `category`).
+ * Predicted score of every target for every item, through the service's ranking code as /rank runs
+ * it, using the first `k` neighbours and `settings`: the fallback to the label means, or the
+ * neighbours (an outcome read against its baseline); a target no neighbour scored gets its label
+ * mean, or (known only by scores read against a baseline) the query's baseline plus its advantage.
+ * With `categoryHint`, each query passes its own category as a caller would (POST /rank `category`).
  */
 export function predict(
   items: readonly LabelledItem[],
@@ -119,12 +165,27 @@ export function predict(
   return items.map((item, i) => {
     const category = (categoryHint && item.category) || undefined;
     const stats = folded.stats[folded.fold[i] as number] as TargetStats;
-    const targets = Object.keys(stats.overall).map((name) => ({ name, enabled: true }));
+    const names = [
+      ...new Set([...Object.keys(stats.overall), ...Object.keys(stats.residuals?.overall ?? {})]),
+    ];
+    const targets = names.map((name) => ({ name, enabled: true }));
     const near = (folded.neighbours[i] as ScoredNeighbour[]).slice(0, k);
-    const ranked = fallbackReason(near, settings, k)
+    const fallback = fallbackReason(near, settings, k) !== undefined;
+    const priors = new QueryPriors(fallback ? [] : near, stats, settings, new Set(names), category);
+    const ranked = fallback
       ? rankByPriors(targets, stats, { category })
-      : rankTargets(near, targets, { settings, stats, category });
+      : rankTargets(near, targets, {
+          settings,
+          stats: settings.shrinkage > 0 ? stats : undefined,
+          category,
+          priors,
+        });
     const out: Record<string, number> = { ...stats.overall };
+    for (const t of names) {
+      if (out[t] !== undefined) continue;
+      const p = priors.prior(t);
+      if (p) out[t] = Math.min(Math.max(p.mean, 0), 1);
+    }
     for (const r of ranked) out[r.target] = r.score;
     return out;
   });

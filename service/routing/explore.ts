@@ -8,6 +8,17 @@ export interface Explored {
   explored: boolean;
   /** The probability the policy had of recommending `recommended`: for inverse-propensity weighting. */
   propensity: number;
+  /** True when it was a new target's trial (`ExplorationOptions.trial`) that recommended it. */
+  trial: boolean;
+}
+
+/**
+ * New targets on trial at this query: with probability `share` one of them, drawn uniformly, is
+ * recommended, whatever the ranking says; until each has enough outcomes here.
+ */
+export interface Trial {
+  share: number;
+  targets: readonly string[];
 }
 
 export interface ExplorationOptions {
@@ -17,6 +28,8 @@ export interface ExplorationOptions {
   draws?: number;
   /** Uniform [0, 1) numbers; Math.random by default (a seeded one makes tests repeatable). */
   random?: () => number;
+  /** New targets on trial here, and the share of answers that try one. */
+  trial?: Trial;
 }
 
 /** The spread of a score with no evidence: p(1 − p) at its widest, never below this. */
@@ -43,7 +56,9 @@ export function posteriorSd(t: Pick<RankedTarget, "score" | "support" | "priorOu
  *
  *   P(t) = (1 − share)·[t = greedy] + share·(draws won by t) / draws.
  *
- * At most `share` of answers explore, in expectation.
+ * At most `share` of answers explore, in expectation. With a trial (`options.trial`), a share of
+ * answers recommends one of the new targets on trial here instead, drawn uniformly, and the
+ * propensity stays exact: P(t) = a·[t on trial]/|trial| + (1 − a)·P_thompson(t).
  */
 export function explore(
   ranked: readonly RankedTarget[],
@@ -51,11 +66,43 @@ export function explore(
   pick: ((drawn: RankedTarget[]) => string | null) | undefined,
   options: ExplorationOptions,
 ): Explored {
+  const random = options.random ?? Math.random;
+  const trial = options.trial && options.trial.targets.length > 0 ? options.trial : undefined;
+  const a = trial ? Math.min(Math.max(trial.share, 0), 1) : 0;
+  const policy = thompson(ranked, greedy, pick, options, random);
+  const tried = (t: string | null) =>
+    trial && t !== null && trial.targets.includes(t) ? 1 / trial.targets.length : 0;
+  // The trial's draw comes first, so that its share is exact whatever the rest of the policy does.
+  const fromTrial = trial !== undefined && a > 0 && random() < a;
+  const recommended = fromTrial
+    ? (trial.targets[
+        Math.min(Math.floor(random() * trial.targets.length), trial.targets.length - 1)
+      ] as string)
+    : policy.choose();
+  if (recommended === null) return { recommended: null, explored: false, propensity: 0, trial: false };
+  return {
+    recommended,
+    explored: recommended !== greedy,
+    propensity: a * tried(recommended) + (1 - a) * policy.probability(recommended),
+    trial: fromTrial,
+  };
+}
+
+/**
+ * Thompson sampling capped at `options.share`: its choice, and the probability it had of choosing
+ * each target (P(t) = (1 − share)·[t = greedy] + share·(draws won by t) / draws).
+ */
+function thompson(
+  ranked: readonly RankedTarget[],
+  greedy: string | null,
+  pick: ((drawn: RankedTarget[]) => string | null) | undefined,
+  options: ExplorationOptions,
+  random: () => number,
+): { choose(): string | null; probability(t: string): number } {
   const share = Math.min(Math.max(options.share, 0), 1);
   if (greedy === null || share === 0 || ranked.length < 2) {
-    return { recommended: greedy, explored: false, propensity: greedy === null ? 0 : 1 };
+    return { choose: () => greedy, probability: (t) => (t === greedy ? 1 : 0) };
   }
-  const random = options.random ?? Math.random;
   const draws = options.draws ?? 128;
   const n = ranked.length;
   const mean = Float64Array.from(ranked, (t) => t.score);
@@ -89,15 +136,17 @@ export function explore(
     winners[d] = w;
     wins.set(w, (wins.get(w) ?? 0) + 1);
   }
-  const thompson = (t: string | null) => (wins.get(t) ?? 0) / draws;
-  const chosen =
-    random() < share ? (winners[Math.min(Math.floor(random() * draws), draws - 1)] ?? null) : greedy;
-  // A drawn ranking can leave nothing the objective accepts; then the greedy choice stands.
-  const recommended = chosen ?? greedy;
-  const propensity =
-    (1 - share) * (recommended === greedy ? 1 : 0) +
-    share * (thompson(recommended) + (recommended === greedy ? thompson(null) : 0));
-  return { recommended, explored: recommended !== greedy, propensity };
+  const won = (t: string | null) => (wins.get(t) ?? 0) / draws;
+  return {
+    choose: () => {
+      const chosen =
+        random() < share ? (winners[Math.min(Math.floor(random() * draws), draws - 1)] ?? null) : greedy;
+      // A drawn ranking can leave nothing the objective accepts; then the greedy choice stands.
+      return chosen ?? greedy;
+    },
+    probability: (t) =>
+      (1 - share) * (t === greedy ? 1 : 0) + share * (won(t) + (t === greedy ? won(null) : 0)),
+  };
 }
 
 /**

@@ -19,6 +19,33 @@ export const SAFE_CHOICE: RoutingChoice = {
   settings: { power: 1, shrinkage: 1000, prior: "overall", minSimilarity: 0, minSupport: 1 },
 };
 
+/** The settings of a few examples (under SMALL_DATA) before tuning: see `defaultChoice`. */
+export const SMALL_DATA_CHOICE: RoutingChoice = {
+  k: 5,
+  settings: { power: 1, shrinkage: 1, prior: "category", minSimilarity: 0, minSupport: 1 },
+};
+
+/** Below this many examples, the neighbours decide with small-data settings (and tuning leaves one out). */
+export const SMALL_DATA = 50;
+
+/**
+ * The settings for `n` examples before tuning has chosen any. Under SMALL_DATA the safe settings'
+ * shrinkage (1000 toward the overall means) would ignore every neighbour, and every prompt would
+ * rank alike: a few examples are all the evidence there is, so a small k and a shrinkage of one
+ * label's worth let a clear neighbour signal through. From SMALL_DATA on, SAFE_CHOICE until tuning
+ * has shown that neighbours help.
+ */
+export function defaultChoice(n: number): RoutingChoice {
+  if (n >= SMALL_DATA) return SAFE_CHOICE;
+  return SMALL_DATA_CHOICE;
+}
+
+/**
+ * A fallback floor that makes more than this share of the held-out examples, or of the recent
+ * queries, fall back is never chosen: settings must not bury the evidence they are given.
+ */
+export const MAX_FALLBACK_SHARE = 0.5;
+
 /** What tuning maximises: the AIQ of the cost-quality curve when every target has a price, else 1 − RMSE of the predicted scores. */
 export type TuningMetric = "aiq" | "score_fit";
 
@@ -38,6 +65,11 @@ export interface TuneInput {
   seed?: number;
   /** Told how many candidate settings were evaluated of how many. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Recent queries' nearest similarities (nearest first, a few each): a fallback floor under which
+   * most of them would fall back is not chosen.
+   */
+  recent?: ReadonlyArray<readonly number[]>;
 }
 
 export interface Evaluated extends RoutingChoice {
@@ -75,8 +107,11 @@ const GRID = {
   shrinkage: [0, 1, 2, 4, 8, 16, 32, 64],
 };
 
-/** Fewest examples worth cross-validating: below this, folds are too small to tell settings apart. */
-export const MIN_TUNING_EXAMPLES = 50;
+/**
+ * Fewest examples tuning runs on: leaving one out at a time, ten examples can tell a clear neighbour
+ * signal from none.
+ */
+export const MIN_TUNING_EXAMPLES = 10;
 
 /**
  * Chooses ranking settings by seeded k-fold cross-validation on the stored examples: every item is
@@ -89,9 +124,11 @@ export async function tune(input: TuneInput): Promise<TuneResult> {
   if (items.length < MIN_TUNING_EXAMPLES) {
     throw new Error(`tuning needs at least ${MIN_TUNING_EXAMPLES} examples; there are ${items.length}`);
   }
-  const folds = input.folds ?? 5;
+  // Under SMALL_DATA examples every one counts: leave one out (the folds are then the same whatever the seed).
+  const folds = input.folds ?? (items.length < SMALL_DATA ? items.length : 5);
   const seed = input.seed ?? 1;
   const trainSize = Math.floor((items.length * (folds - 1)) / folds);
+  const fallbackChoice = defaultChoice(items.length);
   const ks = [...new Set(GRID.k.map((k) => Math.min(k, trainSize)))];
   const maxK = Math.max(...ks, input.current?.k ?? 0, SAFE_CHOICE.k);
   const folded = await foldNeighbours(items, vectors, { folds, seed, maxK: Math.min(maxK, trainSize) });
@@ -99,7 +136,7 @@ export async function tune(input: TuneInput): Promise<TuneResult> {
 
   const hasCategories = items.some((i) => i.category !== null);
   const priors = hasCategories ? (["category", "overall"] as const) : (["overall"] as const);
-  const candidates: RoutingChoice[] = [SAFE_CHOICE];
+  const candidates: RoutingChoice[] = [fallbackChoice];
   for (const k of ks)
     for (const power of GRID.power)
       for (const shrinkage of GRID.shrinkage)
@@ -107,7 +144,11 @@ export async function tune(input: TuneInput): Promise<TuneResult> {
           if (shrinkage === 0 && prior === "overall") continue;
           candidates.push({ k, settings: { power, shrinkage, prior, minSimilarity: 0, minSupport: 1 } });
         }
-  const thresholds = fallbackThresholds(folded);
+  const thresholds = fallbackThresholds(folded).filter(
+    (t) =>
+      fallbackShare(folded.neighbours, t) <= MAX_FALLBACK_SHARE &&
+      fallbackShare(input.recent ?? [], t) <= MAX_FALLBACK_SHARE,
+  );
   const total = candidates.length + thresholds.length;
   let done = 0;
   let best: Evaluated | undefined;
@@ -119,7 +160,7 @@ export async function tune(input: TuneInput): Promise<TuneResult> {
   };
   for (const c of candidates) consider(c);
   const grid = best as Evaluated;
-  if (grid.settings !== SAFE_CHOICE.settings) {
+  if (grid.settings !== fallbackChoice.settings) {
     for (const t of thresholds) {
       consider({
         k: grid.k,
@@ -128,20 +169,20 @@ export async function tune(input: TuneInput): Promise<TuneResult> {
     }
   }
   let chosen = best as Evaluated;
-  if (chosen.settings !== SAFE_CHOICE.settings) {
+  if (chosen.settings !== fallbackChoice.settings) {
     // The best of hundreds of candidates on one split is flattered by the choice itself. Confirm it
-    // on a differently seeded split: it must beat the safe settings there, fold by fold, by more
-    // than twice the standard error of the difference; else the neighbours are not trusted.
-    const other = await foldNeighbours(items, vectors, {
-      folds,
-      seed: seed + 1,
-      maxK: Math.min(maxK, trainSize),
-    });
+    // on a differently seeded split (leaving one out, the same split item by item): it must beat
+    // the default settings there, fold by fold, by more than twice the standard error of the
+    // difference; else the default stands.
+    const other =
+      folds === items.length
+        ? folded
+        : await foldNeighbours(items, vectors, { folds, seed: seed + 1, maxK: Math.min(maxK, trainSize) });
     const again = scorer(input, other);
-    const d = again.byFold(chosen).map((v, f) => v - (again.byFold(SAFE_CHOICE)[f] as number));
+    const d = again.byFold(chosen).map((v, f) => v - (again.byFold(fallbackChoice)[f] as number));
     const mean = d.reduce((a, b) => a + b, 0) / d.length;
     const se = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (d.length - 1) / d.length);
-    if (!(mean > 0 && mean > 2 * se)) chosen = { ...SAFE_CHOICE, value: score(SAFE_CHOICE) };
+    if (!(mean > 0 && mean > 2 * se)) chosen = { ...fallbackChoice, value: score(fallbackChoice) };
   }
 
   const priorOnly: RoutingChoice = {
@@ -330,6 +371,27 @@ function sweep(
     }
     return { x: c / only.length, y: q / only.length };
   });
+}
+
+/**
+ * The share of `queries` (each its nearest similarities, nearest first) that would fall back under
+ * `floor`: fewer than `minSupport` neighbours at `minSimilarity` (as far as the similarities kept
+ * tell: a query with fewer kept than `minSupport` counts by those it has).
+ */
+export function fallbackShare(
+  queries: ReadonlyArray<ReadonlyArray<number | { similarity: number }>>,
+  floor: { minSimilarity: number; minSupport: number },
+): number {
+  let falls = 0;
+  let counted = 0;
+  for (const q of queries) {
+    if (q.length === 0) continue;
+    counted++;
+    let close = 0;
+    for (const s of q) if ((typeof s === "number" ? s : s.similarity) >= floor.minSimilarity) close++;
+    if (close < Math.min(floor.minSupport, q.length)) falls++;
+  }
+  return counted === 0 ? 0 : falls / counted;
 }
 
 /** Fallback floors to try: low quantiles of the held-out items' closest-neighbour similarity. */

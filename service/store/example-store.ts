@@ -40,6 +40,8 @@ export interface NewExample {
   embedderId: string;
   /** Who writes it; `label` when absent. */
   origin?: ExampleOrigin;
+  /** What each score is read against (see `scores.baseline`), where it has a baseline. */
+  baselines?: ScoreMap;
 }
 
 /** What a neighbour contributes to ranking: its category and scores. */
@@ -55,20 +57,34 @@ export interface Evidence {
   weights?: ScoreMap;
   /** Comparisons between targets on this prompt, when it has any. */
   preferences?: Pair[];
+  /**
+   * An outcome's example: what each score is read against (the router's predictions there), where
+   * it has a baseline. Absent for operators' labels, which are read as they are.
+   */
+  baselines?: ScoreMap;
 }
 
 /** The correlated subqueries that fold an example's scores, weights and comparisons into its evidence row. */
 const EVIDENCE_COLUMNS = `(select json_group_object(target, score) from scores where example_id = examples.id),
   (select json_group_array(json_array(target_a, target_b, a_wins, games)) from preferences where example_id = examples.id),
-  (select json_group_object(target, weight) from scores where example_id = examples.id and weight <> 1)`;
+  (select json_group_object(target, weight) from scores where example_id = examples.id and weight <> 1),
+  (case when examples.origin = 'outcome' then (select json_group_object(target, baseline) from scores
+    where example_id = examples.id and baseline is not null) else '{}' end)`;
 
-/** Evidence from its row's JSON columns: weights and comparisons only when there are some. */
-function evidenceOf(category: string | null, scores: string, pairs: string, weights: string): Evidence {
+/** Evidence from its row's JSON columns: weights, comparisons and baselines only when there are some. */
+function evidenceOf(
+  category: string | null,
+  scores: string,
+  pairs: string,
+  weights: string,
+  baselines: string,
+): Evidence {
   return {
     category,
     scores: JSON.parse(scores) as ScoreMap,
     ...(weights !== "{}" && { weights: JSON.parse(weights) as ScoreMap }),
     ...(pairs !== "[]" && { preferences: JSON.parse(pairs) as Pair[] }),
+    ...(baselines !== "{}" && { baselines: JSON.parse(baselines) as ScoreMap }),
   };
 }
 
@@ -133,7 +149,9 @@ export class ExampleStore {
          on conflict (example_id) do update set embedder_id = excluded.embedder_id, vector = excluded.vector`,
       ),
       clearScores: raw.prepare("delete from scores where example_id = ?"),
-      score: raw.prepare("insert into scores (example_id, target, score, weight) values (?, ?, ?, ?)"),
+      score: raw.prepare(
+        "insert into scores (example_id, target, score, weight, baseline) values (?, ?, ?, ?, ?)",
+      ),
       clearPreferences: raw.prepare("delete from preferences where example_id = ?"),
       preference: raw.prepare(
         "insert into preferences (example_id, target_a, target_b, a_wins, games) values (?, ?, ?, ?, ?)",
@@ -144,6 +162,14 @@ export class ExampleStore {
 
   countExamples(): number {
     return this.db.select({ n: count() }).from(examples).get()?.n ?? 0;
+  }
+
+  /** How many examples there are, counting `limit` at most: cheap however many there are. */
+  countExamplesUpTo(limit: number): number {
+    return this.db.$client
+      .prepare("select count(*) from (select 1 from examples limit ?)")
+      .pluck()
+      .get(limit) as number;
   }
 
   /**
@@ -165,11 +191,12 @@ export class ExampleStore {
       ]);
       for (const name of new Set(named)) w.target.run(name, at, at);
       for (const e of batch) {
+        // The old scores go first, counted out of the totals under the example's old category and origin.
+        w.clearScores.run(e.id);
         w.example.run(e.id, e.text, e.category, e.origin ?? "label", at, at);
         w.embedding.run(e.id, e.embedderId, toBlob(e.embedding));
-        w.clearScores.run(e.id);
         for (const [target, score] of Object.entries(e.scores)) {
-          w.score.run(e.id, target, score, e.weights?.[target] ?? 1);
+          w.score.run(e.id, target, score, e.weights?.[target] ?? 1, e.baselines?.[target] ?? null);
         }
         if (e.preferences) {
           w.clearPreferences.run(e.id);
@@ -266,10 +293,10 @@ export class ExampleStore {
   evidence(ids: readonly string[]): Map<string, Evidence> {
     const out = new Map<string, Evidence>();
     if (ids.length === 0) return out;
-    for (const [id, category, scores, pairs, weights] of this.evidenceQuery.all(JSON.stringify(ids)) as Array<
-      [string, string | null, string, string, string]
-    >) {
-      out.set(id, evidenceOf(category, scores, pairs, weights));
+    for (const [id, category, scores, pairs, weights, baselines] of this.evidenceQuery.all(
+      JSON.stringify(ids),
+    ) as Array<[string, string | null, string, string, string, string]>) {
+      out.set(id, evidenceOf(category, scores, pairs, weights, baselines));
     }
     return out;
   }
@@ -282,10 +309,10 @@ export class ExampleStore {
     const out = new Map<string, Evidence & { version: number }>();
     for (let i = 0; i < ids.length; i += 500) {
       const rows = this.versionedEvidenceQuery.all(JSON.stringify(ids.slice(i, i + 500))) as Array<
-        [string, string | null, number, string, string, string]
+        [string, string | null, number, string, string, string, string]
       >;
-      for (const [id, category, version, scores, pairs, weights] of rows) {
-        out.set(id, { ...evidenceOf(category, scores, pairs, weights), version });
+      for (const [id, category, version, scores, pairs, weights, baselines] of rows) {
+        out.set(id, { ...evidenceOf(category, scores, pairs, weights, baselines), version });
       }
     }
     return out;
@@ -304,6 +331,45 @@ export class ExampleStore {
       for (const r of rows) if (!out.has(r.text)) out.set(r.text, r.id);
     }
     return out;
+  }
+
+  /**
+   * Operators' examples that score some targets but not `target` (and carry no comparisons), with
+   * their vectors from `embedderId`: at most `limit`, spread evenly over the table (every so many
+   * rows), so that a sample of a large store still covers it.
+   */
+  quizCandidates(
+    embedderId: string,
+    target: string,
+    limit: number,
+  ): Array<{ id: string; text: string; category: string | null; scores: ScoreMap; vector: Float32Array }> {
+    const raw = this.db.$client;
+    const eligible = `e.origin = 'label' and trim(e.text) <> ''
+      and exists (select 1 from scores s where s.example_id = e.id)
+      and not exists (select 1 from scores s where s.example_id = e.id and s.target = ?)
+      and not exists (select 1 from preferences p where p.example_id = e.id)`;
+    const total = raw
+      .prepare(`select count(*) from examples e where ${eligible}`)
+      .pluck()
+      .get(target) as number;
+    const stride = Math.max(1, Math.ceil(total / limit));
+    const rows = raw
+      .prepare(
+        `select e.id, e.text, e.category,
+           (select json_group_object(target, score) from scores where example_id = e.id) as scores,
+           v.vector
+         from examples e join embeddings v on v.example_id = e.id
+         where v.embedder_id = ? and ${eligible} and (e.rowid % ?) = 0
+         order by e.id limit ?`,
+      )
+      .all(embedderId, target, stride, limit) as Array<{
+      id: string;
+      text: string;
+      category: string | null;
+      scores: string;
+      vector: Buffer;
+    }>;
+    return rows.map((r) => ({ ...r, scores: JSON.parse(r.scores) as ScoreMap, vector: fromBlob(r.vector) }));
   }
 
   /** Examples stored with an empty text (knn-router points imported as bare vectors). */

@@ -20,6 +20,10 @@ export interface KeptRanking {
   /** How unsure the router was, in [0, 1], and why. */
   uncertainty: number;
   reasons: string[];
+  /** The router's label estimate of each target its labels supported: what outcomes are read against. */
+  predictions: Record<string, number>;
+  /** The nearest neighbours' similarities, nearest first (up to 5). */
+  similarities: number[];
 }
 
 /** What an operator decides about an outcome held for review, and what it is before. */
@@ -48,7 +52,13 @@ export class FeedbackStore {
     this.db.transaction((tx) => {
       for (const r of batch) {
         tx.insert(rankings)
-          .values({ ...r, targets: JSON.stringify(r.targets), reasons: JSON.stringify(r.reasons) })
+          .values({
+            ...r,
+            targets: JSON.stringify(r.targets),
+            reasons: JSON.stringify(r.reasons),
+            predictions: JSON.stringify(r.predictions),
+            similarities: JSON.stringify(r.similarities),
+          })
           .onConflictDoNothing()
           .run();
       }
@@ -311,6 +321,18 @@ export class FeedbackStore {
     return gone;
   }
 
+  /** The nearest similarities of the latest `limit` rankings that kept them, newest first. */
+  recentSimilarities(limit: number): number[][] {
+    return (
+      this.db.$client
+        .prepare(
+          "select similarities from rankings where similarities <> '[]' order by created_at desc limit ?",
+        )
+        .pluck()
+        .all(limit) as string[]
+    ).map((s) => JSON.parse(s) as number[]);
+  }
+
   countRankings(): number {
     return this.db.select({ n: count() }).from(rankings).get()?.n ?? 0;
   }
@@ -322,6 +344,8 @@ function keptOf(row: typeof rankings.$inferSelect): KeptRanking {
     ...row,
     targets: JSON.parse(row.targets) as string[],
     reasons: JSON.parse(row.reasons) as string[],
+    predictions: JSON.parse(row.predictions) as Record<string, number>,
+    similarities: JSON.parse(row.similarities) as number[],
   };
 }
 

@@ -102,11 +102,18 @@ export const scores = sqliteTable(
      * 1 / the policy's probability of it where propensity weighting is on (`outcomeWeight`).
      */
     weight: real("weight").notNull().default(1),
+    /**
+     * What the score is read against, so that the prompt's difficulty cancels: for an operator's
+     * label, the mean of the example's other targets' scores (null when it scores no other); for an
+     * outcome, what the router predicted there for the targets it knew (the ranking's predictions,
+     * without the target itself). Null: read as it is.
+     */
+    baseline: real("baseline"),
   },
   (t) => [
     primaryKey({ columns: [t.exampleId, t.target] }),
     // Covers the /rank read (an example's scores) from the index alone, its rows side by side.
-    index("scores_example_cover_idx").on(t.exampleId, t.target, t.score, t.weight),
+    index("scores_example_cover_idx").on(t.exampleId, t.target, t.score, t.weight, t.baseline),
     index("scores_target_idx").on(t.target),
     check("scores_score_range", sql`${t.score} >= 0 AND ${t.score} <= 1`),
   ],
@@ -119,11 +126,13 @@ export const pendingDeletes = sqliteTable("pending_deletes", {
 });
 
 /**
- * Weighted sum, count and total weight of the scores per (category, target), kept by triggers
- * (migrations 0002 and 0009) in the same transaction as every change to `scores` or to an example's
- * category. The means that ranking shrinks toward (sum / weight) are then read from a few hundred
- * rows instead of a scan of every score. `category` is '' for examples without one (an example's
- * category is never empty).
+ * Per (category, target), kept by triggers (migrations 0002, 0009 and 0011) in the same transaction
+ * as every change to `scores` or to an example's category: the weighted sum, count and total weight
+ * of the operators' labels (the means that ranking shrinks toward, sum / weight), and of every score
+ * read against a baseline, labels and outcomes alike, the residuals' weighted sum, count and weight
+ * (a target's advantage over the others there, rsum / rweight). They are then read from a few
+ * hundred rows instead of a scan of every score. `category` is '' for examples without one (an
+ * example's category is never empty).
  */
 export const scoreTotals = sqliteTable(
   "score_totals",
@@ -135,6 +144,14 @@ export const scoreTotals = sqliteTable(
     n: integer("n").notNull(),
     /** Σ weight (n while every score weighs 1). */
     weight: real("weight").notNull().default(0),
+    /** Σ weight · (score − baseline) over the scores with a baseline, labels and outcomes. */
+    rsum: real("rsum").notNull().default(0),
+    /** How many scores with a baseline. */
+    rn: integer("rn").notNull().default(0),
+    /** Σ weight over the scores with a baseline. */
+    rweight: real("rweight").notNull().default(0),
+    /** Σ weight · (score − baseline)² over the scores with a baseline: how noisy the residuals are. */
+    rsq: real("rsq").notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.category, t.target] })],
 );
@@ -202,6 +219,13 @@ export const rankings = sqliteTable(
     uncertainty: real("uncertainty").notNull().default(0),
     /** JSON array of why it was unsure (thin support, a near tie, a fallback). */
     reasons: text("reasons").notNull().default("[]"),
+    /**
+     * JSON object: the router's prediction for each target its labels supported there, what an
+     * outcome on this ranking is read against (`scores.baseline`).
+     */
+    predictions: text("predictions").notNull().default("{}"),
+    /** JSON array: the similarities of the nearest neighbours (up to 5): how far from the examples it was. */
+    similarities: text("similarities").notNull().default("[]"),
   },
   (t) => [index("rankings_created_idx").on(t.createdAt), index("rankings_uncertainty_idx").on(t.uncertainty)],
 );

@@ -1,5 +1,5 @@
 import { asc, eq, sql } from "drizzle-orm";
-import type { TargetStats } from "../routing/aggregate.ts";
+import type { Residual, TargetStats } from "../routing/aggregate.ts";
 import type { Db } from "./database.ts";
 import { scores, scoreTotals, targets } from "./schema.ts";
 
@@ -69,16 +69,32 @@ export class TargetStore {
   }
 
   /**
-   * Mean score of each target, overall and per category: the priors ranking shrinks toward. Read
-   * from `score_totals`, which triggers keep in step with every write, so the cost grows with
-   * categories × targets, not with the number of scores.
+   * Mean score of each target over the operators' labels, overall and per category (the priors
+   * ranking shrinks toward), and every target's residuals (its scores read against their baselines,
+   * labels and outcomes; per category, '' for examples without one). Read from `score_totals`, which
+   * triggers keep in step with every write, so the cost grows with categories × targets, not with
+   * the number of scores.
    */
   targetStats(): TargetStats {
     const total = new Map<string, [number, number]>();
     const byCategory = new Map<string, Record<string, number>>();
     const countsByCategory = new Map<string, Record<string, number>>();
+    const residualsOverall: Record<string, Residual> = {};
+    const residualsByCategory = new Map<string, Record<string, Residual>>();
     for (const r of this.db.select().from(scoreTotals).all()) {
-      // Weighted means: an outcome on an explored recommendation counts as the prompts it stands for.
+      if (r.rn > 0) {
+        const o = residualsOverall[r.target] ?? { sum: 0, weight: 0, n: 0, sq: 0 };
+        residualsOverall[r.target] = {
+          sum: o.sum + r.rsum,
+          weight: o.weight + r.rweight,
+          n: o.n + r.rn,
+          sq: o.sq + r.rsq,
+        };
+        const c = residualsByCategory.get(r.category) ?? {};
+        c[r.target] = { sum: r.rsum, weight: r.rweight, n: r.rn, sq: r.rsq };
+        residualsByCategory.set(r.category, c);
+      }
+      // Weighted means: a label PATCHed from an outcome keeps counting what it was given.
       if (!(r.weight > 0)) continue;
       const t = total.get(r.target) ?? [0, 0];
       total.set(r.target, [t[0] + r.sum, t[1] + r.weight]);
@@ -98,6 +114,7 @@ export class TargetStore {
         overall: Object.fromEntries([...total].map(([t, [, n]]) => [t, n])),
         byCategory: countsByCategory,
       },
+      residuals: { overall: residualsOverall, byCategory: residualsByCategory },
     };
   }
 

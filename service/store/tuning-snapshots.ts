@@ -24,6 +24,10 @@ export class TuningSnapshots {
     scores: ScoreMap;
     /** Weights of the scores not counting 1 (an outcome's example), when any. */
     weights?: ScoreMap;
+    /** What each score is read against, where it has a baseline. */
+    baselines?: ScoreMap;
+    /** An outcome's example (its scores are read against their baselines, not as labels). */
+    outcome: boolean;
     vector: Float32Array;
   }> {
     // Staged vectors (a candidate embedder's) count only while made from the example as it is now.
@@ -36,6 +40,8 @@ export class TuningSnapshots {
         category: examples.category,
         scores: sql<string>`(select json_group_object(${scores.target}, ${scores.score}) from ${scores} where ${scores.exampleId} = ${examples.id})`,
         weights: sql<string>`(select json_group_object(${scores.target}, ${scores.weight}) from ${scores} where ${scores.exampleId} = ${examples.id} and ${scores.weight} <> 1)`,
+        baselines: sql<string>`(select json_group_object(${scores.target}, ${scores.baseline}) from ${scores} where ${scores.exampleId} = ${examples.id} and ${scores.baseline} is not null)`,
+        origin: examples.origin,
         vector: vectors.vector,
       })
       .from(examples)
@@ -50,10 +56,12 @@ export class TuningSnapshots {
       .orderBy(asc(examples.id))
       .limit(limit)
       .all()
-      .map(({ weights, ...r }) => ({
+      .map(({ weights, baselines, origin, ...r }) => ({
         ...r,
         scores: JSON.parse(r.scores) as ScoreMap,
         ...(weights !== "{}" && { weights: JSON.parse(weights) as ScoreMap }),
+        ...(baselines !== "{}" && { baselines: JSON.parse(baselines) as ScoreMap }),
+        outcome: origin === "outcome",
         vector: fromBlob(r.vector),
       }));
   }

@@ -1,6 +1,6 @@
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
-import { type RoutingChoice, SAFE_CHOICE } from "../routing/tuning.ts";
+import { defaultChoice, type RoutingChoice, SMALL_DATA } from "../routing/tuning.ts";
 import type { SettingsStore, StoredSettings } from "../store/settings-store.ts";
 
 /** Where the settings in force come from. */
@@ -15,6 +15,8 @@ export interface SettingsModelOptions {
   defaultK?: number;
   /** How many examples there are now (recorded with pinned settings). */
   countExamples: () => number;
+  /** How many examples there are, counted up to `limit` at most (cheap at any size). */
+  countExamplesUpTo?: (limit: number) => number;
   /**
    * A replica re-reads the primary's settings this often, in ms, and calls `follow` after each
    * read (the primary's learned templates). Default 2000.
@@ -35,6 +37,8 @@ export class SettingsModel {
   private readonly listeners: Array<(source: SettingsSource) => void> = [];
   private timer: NodeJS.Timeout | undefined;
   private following: Promise<void> | undefined;
+  /** The examples counted up to SMALL_DATA (what the defaults depend on); undefined: count again. */
+  private counted: number | undefined;
 
   constructor(
     private readonly settings: SettingsStore,
@@ -44,11 +48,25 @@ export class SettingsModel {
     this.refresh();
   }
 
-  /** The settings /rank uses now: memory only. */
+  /** The settings /rank uses now: memory only, but for a bounded count after an example write. */
   choice(): RoutingChoice {
     const base =
-      this.options.file ?? (this.stored ? { k: this.stored.k, settings: this.stored.settings } : SAFE_CHOICE);
+      this.options.file ??
+      (this.stored ? { k: this.stored.k, settings: this.stored.settings } : defaultChoice(this.examples()));
     return this.options.defaultK === undefined ? base : { ...base, k: this.options.defaultK };
+  }
+
+  /** After an example write or delete: the defaults may change with the number of examples. */
+  noteWrite(): void {
+    this.counted = undefined;
+  }
+
+  /** How many examples there are, up to SMALL_DATA. */
+  private examples(): number {
+    this.counted ??= this.options.countExamplesUpTo
+      ? this.options.countExamplesUpTo(SMALL_DATA)
+      : Math.min(this.options.countExamples(), SMALL_DATA);
+    return this.counted;
   }
 
   source(): SettingsSource {
@@ -88,13 +106,13 @@ export class SettingsModel {
     this.changed();
   }
 
-  /** Unpins: the safe defaults are in force again until tuned. */
+  /** Unpins: the defaults are in force again until tuned. */
   unpin(): void {
     this.assertWritable();
     if (this.stored?.source === "pinned") {
       this.settings.clear();
       this.refresh();
-      this.logger.info("ranking settings unpinned; back to the safe defaults until tuned");
+      this.logger.info("ranking settings unpinned; back to the defaults until tuned");
     }
     this.changed();
   }
@@ -112,9 +130,10 @@ export class SettingsModel {
     }
   }
 
-  /** Re-reads the stored settings. */
+  /** Re-reads the stored settings (and, a replica's copy changing under it, the examples' count). */
   refresh(): void {
     this.stored = this.settings.read();
+    this.counted = undefined;
   }
 
   /** A replica: re-reads the primary's settings (and follows its templates) every `followEveryMs`. */

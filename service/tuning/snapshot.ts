@@ -41,7 +41,13 @@ export async function readSnapshot(
     // Tuning fits scores: an example with comparisons only (arena battles) has none to fit.
     if (Object.keys(r.scores).length === 0) continue;
     ids.push(r.id);
-    items.push({ category: r.category, scores: r.scores, ...(r.weights && { weights: r.weights }) });
+    items.push({
+      category: r.category,
+      scores: r.scores,
+      ...(r.weights && { weights: r.weights }),
+      ...(r.baselines && { baselines: r.baselines }),
+      ...(r.outcome && { outcome: true }),
+    });
     // About four characters a token: the cost of an example under a target is priced by it.
     tokens.push(Math.max(1, Math.ceil(r.chars / 4)));
     vectors.push(r.vector);

@@ -17,7 +17,7 @@ if (existsSync(fileURLToPath(compiled))) {
 }
 const { tune } = tuning;
 
-const { items, flat, dim, prices, tokens, current, folds, seed } = workerData;
+const { items, flat, dim, prices, tokens, current, folds, seed, recent } = workerData;
 const vectors = [];
 for (let i = 0; i < items.length; i++) vectors.push(flat.subarray(i * dim, (i + 1) * dim));
 try {
@@ -29,6 +29,7 @@ try {
     current,
     folds,
     seed,
+    recent,
     onProgress: (done, total) => parentPort.postMessage({ type: "progress", done, total }),
   });
   parentPort.postMessage({ type: "done", result });

@@ -36,6 +36,8 @@ export interface SettingsStatus {
   lastRun: LastRun | undefined;
   /** The learned boilerplate stripped from prompts before they are embedded. */
   templates: Templates;
+  /** Why the service cannot tune itself now, and what to do about it; undefined when it can. */
+  warning?: string;
 }
 
 export interface TunerOptions {
@@ -61,14 +63,18 @@ export class Tuner {
   private calledAt = 0;
   private lastWriteAt = 0;
   private closed = false;
+  /** The last "cannot tune" warning logged (it is logged again only when it changes). */
+  private warned: string | undefined;
 
   constructor(
     private readonly settings: SettingsStore,
     /** What a run reads: the labelled examples with their vectors, their count, the targets' prices. */
     private readonly data: {
       snapshots: TuningSnapshots;
-      examples: Pick<ExampleStore, "countExamples">;
+      examples: Pick<ExampleStore, "countExamples" | "countExamplesUpTo">;
       targets: Pick<TargetStore, "targetPrices">;
+      /** Recent queries' nearest similarities: a fallback floor that would bury them is not chosen. */
+      recent?: () => number[][];
     },
     private readonly model: SettingsModel,
     /** The embedder in force (a run reads the vectors it made) and the templates it strips. */
@@ -85,6 +91,7 @@ export class Tuner {
   }
 
   status(): SettingsStatus {
+    const warning = this.tooFew();
     return {
       choice: this.model.choice(),
       source: this.model.source(),
@@ -93,7 +100,24 @@ export class Tuner {
       tuning: this.state,
       lastRun: this.lastRun,
       templates: this.inForce().templates,
+      ...(warning && { warning }),
     };
+  }
+
+  /**
+   * Why tuning cannot run on the examples there are, saying what to do, or undefined when it can.
+   * Counted up to MIN_TUNING_EXAMPLES: cheap at any size.
+   */
+  private tooFew(): string | undefined {
+    const n = this.data.examples.countExamplesUpTo(MIN_TUNING_EXAMPLES);
+    if (n >= MIN_TUNING_EXAMPLES) return undefined;
+    const { k, settings } = this.model.choice();
+    return (
+      `tuning needs at least ${MIN_TUNING_EXAMPLES} labelled examples and there ${n === 1 ? "is" : "are"} ${n}: ` +
+      "add examples (POST /admin/examples or POST /admin/import) and the service tunes itself; until then " +
+      `the defaults for ${n} example${n === 1 ? "" : "s"} rank (k ${k}, shrinkage ${settings.shrinkage}), ` +
+      "or pin settings with PUT /admin/settings"
+    );
   }
 
   /** At start: tunes when the examples changed enough while the service was down (or never tuned). */
@@ -118,9 +142,9 @@ export class Tuner {
       );
     }
     if (this.running) return this.running;
-    const n = this.data.examples.countExamples();
-    if (n < MIN_TUNING_EXAMPLES) {
-      throw new AppError("CONFLICT", `tuning needs at least ${MIN_TUNING_EXAMPLES} examples; there are ${n}`);
+    const tooFew = this.tooFew();
+    if (tooFew) {
+      throw new AppError("CONFLICT", tooFew, { details: [{ path: "examples", message: tooFew }] });
     }
     this.cancelSchedule();
     return this.run();
@@ -151,7 +175,12 @@ export class Tuner {
   private maybeSchedule(): void {
     if (!this.policy.auto || this.closed || !this.model.tunable || this.state !== "idle") return;
     const data = { ...this.changes(), examples: this.data.examples.countExamples() };
-    if (!callsForRun(this.policy, data, MIN_TUNING_EXAMPLES)) return;
+    if (!callsForRun(this.policy, data, MIN_TUNING_EXAMPLES)) {
+      const tooFew = data.changed > 0 ? this.tooFew() : undefined;
+      if (tooFew && tooFew !== this.warned) this.logger.warn("not tuning", { reason: tooFew });
+      this.warned = tooFew;
+      return;
+    }
     this.state = "scheduled";
     this.calledAt = Date.now();
     this.arm();
@@ -278,7 +307,8 @@ export class Tuner {
   /** Runs one cross-validation of `snapshot` (its vectors' buffer moves to the worker). */
   private tune(snapshot: Snapshot, current: RoutingChoice): Promise<TuneResult> {
     const { ids: _, ...input } = snapshot;
-    return this.runner()({ ...input, current });
+    const recent = this.data.recent?.();
+    return this.runner()({ ...input, current, ...(recent && recent.length > 0 && { recent }) });
   }
 
   /** Pinned, pinned by file, or stopping: a finished run writes nothing. */

@@ -10,6 +10,8 @@ export interface TuningInput {
   prices: Record<string, number>;
   tokens: number[];
   current: RoutingChoice;
+  /** Recent queries' nearest similarities (a floor that would bury them is not chosen). */
+  recent?: number[][];
 }
 
 /** Runs one tuning computation (in a worker thread by default). */

@@ -56,6 +56,8 @@ const VERSION_KEY = "version";
 const PREFERENCES_KEY = "preferences";
 /** Weights of scores not weighing 1, on points whose example has any. */
 const WEIGHTS_KEY = "weights";
+/** What an outcome's scores are read against, on points whose example is an outcome's. */
+const BASELINES_KEY = "baselines";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -213,6 +215,7 @@ export class QdrantIndex implements VectorIndex {
             [SCORES_KEY]: r.evidence.scores,
             [VERSION_KEY]: r.evidence.version,
             ...(r.evidence.weights && { [WEIGHTS_KEY]: r.evidence.weights }),
+            ...(r.evidence.baselines && { [BASELINES_KEY]: r.evidence.baselines }),
             ...(r.evidence.preferences?.length && {
               [PREFERENCES_KEY]: r.evidence.preferences.map((p) => [...p]),
             }),
@@ -252,6 +255,7 @@ export class QdrantIndex implements VectorIndex {
       VERSION_KEY,
       PREFERENCES_KEY,
       WEIGHTS_KEY,
+      BASELINES_KEY,
     ]);
     return points.map((p) => {
       const evidence = evidenceOf(p.payload);
@@ -321,11 +325,14 @@ function evidenceOf(payload: Schemas["Payload"] | null | undefined): PointEviden
   const category = payload?.[CATEGORY_KEY];
   const preferences = payload?.[PREFERENCES_KEY];
   const weights = payload?.[WEIGHTS_KEY];
+  const baselines = payload?.[BASELINES_KEY];
   if (typeof scores !== "object" || scores === null || typeof version !== "number") return undefined;
   return {
     category: typeof category === "string" ? category : null,
     scores: scores as Record<string, number>,
     ...(typeof weights === "object" && weights !== null && { weights: weights as Record<string, number> }),
+    ...(typeof baselines === "object" &&
+      baselines !== null && { baselines: baselines as Record<string, number> }),
     ...(Array.isArray(preferences) && {
       preferences: preferences as Array<[string, string, number, number]>,
     }),

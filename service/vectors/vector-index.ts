@@ -26,6 +26,8 @@ export interface PointEvidence {
   weights?: Record<string, number>;
   /** Comparisons [a, b, aWins, games] between targets on the prompt, when it has any. */
   preferences?: ReadonlyArray<readonly [string, string, number, number]>;
+  /** An outcome's example: what each score is read against, where it has a baseline. */
+  baselines?: Record<string, number>;
   version: number;
 }
 

@@ -38,10 +38,14 @@ import {
   ceilingMarkdown,
   REPLAY_SETTINGS,
   REPLAY_WITHHELD,
+  type ReplayData,
   type ReplayResult,
   replay,
   replayCeiling,
   replayMarkdown,
+  routeLlmReplay,
+  routerDcReplay,
+  syntheticReplay,
 } from "./replay.ts";
 import { markdown, spreadMarkdown, svg } from "./report.ts";
 import { evaluateRouterDc, loadRouterDc, routerDcMarkdown, sample, TASKS } from "./routerdc.ts";
@@ -97,7 +101,7 @@ async function main(): Promise<void> {
       data: { type: "string", default: "../shared/data/routellm" },
       targets: { type: "string" },
       folds: { type: "string", default: "5" },
-      seed: { type: "string", default: "1" },
+      seed: { type: "string", multiple: true },
       k: { type: "string", default: "20" },
       out: { type: "string", default: "eval-report" },
       tune: { type: "boolean", default: false },
@@ -109,6 +113,10 @@ async function main(): Promise<void> {
       "out-of-the-box": { type: "boolean", default: false },
       "test-share": { type: "string", default: "0.2" },
       withhold: { type: "string", multiple: true },
+      set: { type: "string" },
+      "max-stream": { type: "string" },
+      quiz: { type: "string", multiple: true },
+      checkpoints: { type: "string" },
       policy: { type: "string", multiple: true },
       share: { type: "string", default: "0.1" },
       "seed-share": { type: "string", default: "0.2" },
@@ -120,12 +128,14 @@ async function main(): Promise<void> {
   if (!arg)
     throw new Error("give a dataset: mmlu, gsm8k, mt-bench, routerdc, synthetic, a .jsonl or a .csv file");
   if (arg === "routerdc") return routerDc(values);
-  if (arg === "replay") return replayRouterDc(values);
-  if (arg === "preferences") return preferencesRouterDc(values);
-  if (values["out-of-the-box"]) return outOfTheBox(arg, values);
+  if (arg === "replay") return replaySets(values);
+  // Every command but the replay takes one seed (the replay runs once per --seed given).
+  const one = { ...values, seed: values.seed?.[0] ?? "1" };
+  if (arg === "preferences") return preferencesRouterDc(one);
+  if (values["out-of-the-box"]) return outOfTheBox(arg, one);
   const config = loadConfig();
   const folds = Number(values.folds);
-  const seed = Number(values.seed);
+  const seed = Number(one.seed);
   const k = Number(values.k);
   const seeds = Number(values.seeds);
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error("--seeds must be a whole number of at least 1");
@@ -422,38 +432,66 @@ async function routerDc(values: {
   process.stderr.write(`evaluation of the tuned settings: ${JSON.stringify(result.evaluation)}\n`);
 }
 
-/** `npm run eval -- replay`: a new model learned from outcomes alone, on RouterDC's files. */
-async function replayRouterDc(values: {
+/** The data a replay runs on: `--set routerdc` (default), `mmlu`, `gsm8k` (RouteLLM's) or `synthetic`. */
+function replayData(values: { set?: string; data?: string; sample?: string }, seed: number): ReplayData {
+  const set = values.set ?? "routerdc";
+  if (set === "routerdc") {
+    const { train, test } = routerDcFiles(values);
+    return routerDcReplay(train, test);
+  }
+  if (set === "mmlu" || set === "gsm8k") {
+    const root =
+      values.data && values.data !== "../shared/data/routerdc" ? values.data : "../shared/data/routellm";
+    return routeLlmReplay(loadDataset(set, root), seed);
+  }
+  if (set === "synthetic") return syntheticReplay(seed);
+  throw new Error(`--set takes routerdc, mmlu, gsm8k or synthetic, not ${set}`);
+}
+
+/**
+ * `npm run eval -- replay`: a new model learned from outcomes alone (or from a quiz), on RouterDC's
+ * files, RouteLLM's MMLU or GSM8K, or the known-truth synthetic set; one replay per withheld target
+ * and seed (`--seed` again for more).
+ */
+async function replaySets(values: {
+  set?: string;
   data?: string;
   out?: string;
   cache?: string;
   sample?: string;
-  seed?: string;
+  seed?: string[];
   withhold?: string[];
   share?: string;
   "seed-share"?: string;
+  "max-stream"?: string;
+  quiz?: string[];
+  checkpoints?: string;
   settings?: string;
   ceiling?: boolean;
   policy?: string[];
 }): Promise<void> {
-  const { train, test } = routerDcFiles(values);
   const share = Number(values.share ?? 0.1);
   const seedShare = Number(values["seed-share"] ?? 0.2);
-  const seed = Number(values.seed ?? 1);
+  const seeds = (values.seed ?? ["1"]).map(Number);
+  const maxStream = values["max-stream"] === undefined ? undefined : Number(values["max-stream"]);
   if (!(share > 0 && share <= 1)) throw new Error("--share must be in (0, 1]");
   if (!(seedShare > 0 && seedShare < 1)) throw new Error("--seed-share must be between 0 and 1");
+  if (seeds.some((s) => !Number.isInteger(s))) throw new Error("--seed takes whole numbers");
   for (const p of values.policy ?? []) {
     if (!(p in CEILING_POLICIES))
       throw new Error(`--policy takes ${Object.keys(CEILING_POLICIES).join(", ")}`);
   }
+  const quiz = (values.quiz ?? []).map(Number);
+  const checkpoints = values.checkpoints?.split(",").map(Number);
   const command = `npm run eval -- ${process.argv.slice(2).join(" ")}`;
-  const withheld = values.withhold ?? REPLAY_WITHHELD;
-  const common = (w: string) => ({
-    train,
-    test,
+  const set = values.set ?? "routerdc";
+  const withheld = values.withhold ?? [...(REPLAY_WITHHELD[set] ?? [])];
+  const common = (w: string, seed: number) => ({
+    data: replayData(values, seed),
     withheld: w,
     seedShare,
     seed,
+    ...(maxStream !== undefined && { maxStream }),
     ...(values.settings && { settings: JSON.parse(values.settings) as Record<string, unknown> }),
     cacheDir: values.cache ?? ".cache/embeddings",
     onProgress: phaseBars(),
@@ -461,22 +499,28 @@ async function replayRouterDc(values: {
   if (values.ceiling) {
     const results: CeilingResult[] = [];
     for (const w of withheld) {
-      const policies = values.policy as CeilingPolicy[] | undefined;
-      results.push(await replayCeiling({ ...common(w), ...(policies && { policies }) }));
+      for (const seed of seeds) {
+        const policies = values.policy as CeilingPolicy[] | undefined;
+        results.push(await replayCeiling({ ...common(w, seed), ...(policies && { policies }) }));
+      }
     }
     const title = "# Replay ceiling: streams revealing one score a prompt, chosen with hindsight";
     return writeReplayReport(
       values.out,
-      "replay-ceiling.md",
+      `replay-ceiling-${set}.md`,
       title,
       ceilingMarkdown(results, command),
       results,
     );
   }
   const results: ReplayResult[] = [];
-  for (const w of withheld) results.push(await replay({ ...common(w), share }));
-  const title = "# Replay: a withheld model learned from outcomes";
-  writeReplayReport(values.out, "replay.md", title, replayMarkdown(results, command, share), results);
+  for (const w of withheld) {
+    for (const seed of seeds) {
+      results.push(await replay({ ...common(w, seed), share, quiz, ...(checkpoints && { checkpoints }) }));
+    }
+  }
+  const title = `# Replay (${set}): a withheld model learned from outcomes`;
+  writeReplayReport(values.out, `replay-${set}.md`, title, replayMarkdown(results, command, share), results);
 }
 
 /** Writes a replay's report (its table and pinned settings) to `out`, prints it, and its results as JSON to stderr. */

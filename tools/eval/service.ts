@@ -4,6 +4,7 @@ import { buildDeps } from "../../service/deps.ts";
 import { type Embedder, type EmbedPriority, WrappedEmbedder } from "../../service/embedding/embedder.ts";
 import { createEmbedder } from "../../service/embedding/factory.ts";
 import { createLogger } from "../../service/logger.ts";
+import { rng } from "../../service/routing/crossval.ts";
 import { DiskEmbeddingCache } from "./embedding-cache.ts";
 
 /** The configured embedder with its vectors kept on disk, so a second run embeds nothing. */
@@ -21,6 +22,7 @@ class DiskCachedEmbedder extends WrappedEmbedder {
 
 /** A labelled example as `/admin/import` takes it (JSONL). */
 export interface ImportLine {
+  id?: string;
   text: string;
   category?: string | null;
   scores: Record<string, number>;
@@ -36,7 +38,7 @@ export interface RankedTarget {
 export interface RankAnswer {
   scores: Array<RankedTarget & { support: number }>;
   recommended?: string | null;
-  exploration?: { explored: boolean; propensity: number };
+  exploration?: { explored: boolean; propensity: number; trial?: boolean };
   ranking_id: string;
 }
 
@@ -60,6 +62,8 @@ export class EvalService {
     embedder?: Embedder;
     /** More configuration (EXPLORATION_SHARE, FEEDBACK_TOKEN...). */
     env?: Record<string, string>;
+    /** Seeds exploration and trials, so that a replay is repeatable. */
+    seed?: number;
   }): Promise<EvalService> {
     const config = loadConfig({
       ...process.env,
@@ -73,7 +77,10 @@ export class EvalService {
     });
     const base = options.embedder ?? (await createEmbedder(config.embedder));
     const embedder = new DiskCachedEmbedder(base, new DiskEmbeddingCache(options.cacheDir, base));
-    const deps = await buildDeps(config, createLogger("warn"), { embedder });
+    const deps = await buildDeps(config, createLogger("warn"), {
+      embedder,
+      ...(options.seed !== undefined && { random: rng(options.seed) }),
+    });
     return new EvalService(createApp(deps), deps, embedder);
   }
 
@@ -86,6 +93,11 @@ export class EvalService {
   /** POST /admin/import of every line (embedded first, so the import reads the disk cache). */
   async import(lines: readonly ImportLine[]): Promise<void> {
     await this.embedder.embed(lines.map((l) => l.text));
+    await this.importLines(lines);
+  }
+
+  /** POST /admin/import of `lines` as they are. */
+  async importLines(lines: readonly ImportLine[]): Promise<void> {
     const res = await this.call(
       "POST",
       "/admin/import",
@@ -93,6 +105,22 @@ export class EvalService {
       "application/x-ndjson",
     );
     if (res.status !== 201) throw new Error(`import failed: ${res.status} ${await res.text()}`);
+  }
+
+  /**
+   * GET /admin/targets/{name}/quiz?format=jsonl: import lines of the quiz's prompts, the target's
+   * score null (to be filled in).
+   */
+  async quiz(target: string, n: number): Promise<Array<ImportLine & { id: string }>> {
+    const res = await this.call(
+      "GET",
+      `/admin/targets/${encodeURIComponent(target)}/quiz?n=${n}&format=jsonl`,
+    );
+    if (res.status !== 200) throw new Error(`quiz failed: ${res.status} ${await res.text()}`);
+    return (await res.text())
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as ImportLine & { id: string });
   }
 
   /** PUT /admin/targets/{name}: one price for input and output tokens, USD per million. */

@@ -99,3 +99,53 @@ export function syntheticNModel(count = 1200, seed = 7): Dataset {
   }
   return { name: "synthetic-4-models", items, costUnit: "USD per call" };
 }
+
+/** The topics of the new-model set: one vocabulary each (a subset of TOPICS). */
+const NEW_MODEL_TOPICS = ["code", "maths", "legal", "translate"] as const;
+
+/**
+ * Eight incumbents' mean quality per topic: a specialist leads each topic, a generalist is good
+ * everywhere, the rest trail. The newcomer is 0.1 better than the best incumbent on maths and 0.15
+ * worse than the best on every other topic: it should win maths and nothing else.
+ */
+export const NEW_MODEL_TRUTH: Record<string, Record<(typeof NEW_MODEL_TOPICS)[number], number>> = {
+  generalist: { code: 0.7, maths: 0.7, legal: 0.7, translate: 0.7 },
+  "code-pro": { code: 0.8, maths: 0.5, legal: 0.5, translate: 0.5 },
+  "maths-pro": { code: 0.5, maths: 0.78, legal: 0.5, translate: 0.5 },
+  "legal-pro": { code: 0.5, maths: 0.5, legal: 0.8, translate: 0.5 },
+  "lingua-pro": { code: 0.5, maths: 0.5, legal: 0.5, translate: 0.8 },
+  steady: { code: 0.65, maths: 0.65, legal: 0.65, translate: 0.65 },
+  "code-maths": { code: 0.72, maths: 0.7, legal: 0.55, translate: 0.6 },
+  budget: { code: 0.55, maths: 0.55, legal: 0.55, translate: 0.55 },
+  newcomer: { code: 0.65, maths: 0.88, legal: 0.65, translate: 0.65 },
+};
+
+/** The newcomer of the new-model set, and the topic it leads. */
+export const NEWCOMER = "newcomer";
+export const NEWCOMER_TOPIC = "maths";
+
+/**
+ * A known-truth set for a new model: `perTopic` prompts on each of four topics, every model's
+ * score graded, clip(quality + difficulty + noise, 0, 1), with the prompt's difficulty (sd 0.12)
+ * shared by every model on it and each model's own noise (sd 0.06). Read against the others' scores
+ * on the same prompt, a score's difficulty cancels; read as it is, it does not.
+ */
+export function syntheticNewModel(perTopic = 400, seed = 7): EvalItem[] {
+  const next = rng(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
+  const clip = (x: number) => Math.min(1, Math.max(0, x));
+  const items: EvalItem[] = [];
+  for (let i = 0; i < perTopic * NEW_MODEL_TOPICS.length; i++) {
+    const topic = NEW_MODEL_TOPICS[i % NEW_MODEL_TOPICS.length] as (typeof NEW_MODEL_TOPICS)[number];
+    const vocab = TOPICS[topic] as string[];
+    const words = Array.from({ length: 8 }, () => vocab[Math.floor(next() * vocab.length)] as string);
+    const noise = Array.from({ length: 3 }, () => `w${Math.floor(next() * 500)}`);
+    const difficulty = 0.12 * normal();
+    const scores: Record<string, number> = {};
+    for (const [m, quality] of Object.entries(NEW_MODEL_TRUTH)) {
+      scores[m] = Math.round(clip(quality[topic] + difficulty + 0.06 * normal()) * 1000) / 1000;
+    }
+    items.push({ text: [...words, ...noise].join(" "), category: topic, scores });
+  }
+  return items;
+}

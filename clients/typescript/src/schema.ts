@@ -202,6 +202,26 @@ export interface paths {
         patch: operations["patchExample"];
         trace?: never;
     };
+    "/admin/targets/{name}/quiz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prompts to score a new target on offline: a quiz that covers the example space
+         * @description Operators' examples that do not score the target yet, chosen to cover the example space (one per region, each its region's most central example, the largest regions first), each with the scores it has. `format=jsonl` gives import lines whose score for the target is null: fill it in (or drop the line) and POST the file to /admin/import; each example is replaced with one more score.
+         */
+        get: operations["targetQuiz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/targets": {
         parameters: {
             query?: never;
@@ -580,12 +600,14 @@ export interface components {
             }[];
             /** @description with an objective or exploration on (EXPLORATION_SHARE): the target to call; null when the objective lets none qualify */
             recommended?: string | null;
-            /** @description only while exploration is on (EXPLORATION_SHARE > 0) */
+            /** @description while exploration is on (EXPLORATION_SHARE > 0), or a new target is on trial here (feedback on, TRIAL_SHARE > 0) */
             exploration?: {
                 /** @description true when `recommended` is not the best choice on the scores: the router is trying it */
                 explored: boolean;
                 /** @description the probability the policy had of recommending `recommended`: weigh its outcome by 1 / propensity in offline evaluation */
                 propensity: number;
+                /** @description true when a new target's trial recommended it (TRIAL_SHARE: a new target is tried where it has too few outcomes) */
+                trial: boolean;
             };
             /** @description true when fewer than minSupport neighbours are at least minSimilarity similar: targets are then ranked by their mean scores */
             fallback: boolean;
@@ -856,6 +878,8 @@ export interface components {
                 /** @description what the run found, or why it failed */
                 message: string | null;
             } | null;
+            /** @description why the service cannot tune itself now, and what the operator can do; null when it can */
+            warning: string | null;
         };
         /** @description the ranking settings in force */
         RankingSettings: {
@@ -1372,10 +1396,14 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
+                    /** @description the rankings, each kept or refused on its own */
                     rankings: {
                         /** @description the ranking_id the replica answered (a UUID) */
                         id: string;
-                        /** Format: date-time */
+                        /**
+                         * Format: date-time
+                         * @description when it was ranked (ISO 8601), within FEEDBACK_WINDOW_S and at most 60 s ahead
+                         */
                         created_at: string;
                         /** @description the prompt */
                         query: string;
@@ -1393,6 +1421,12 @@ export interface operations {
                         uncertainty: number;
                         /** @description why it was unsure */
                         reasons: string[];
+                        /** @description the router's label estimate of each target its labels supported: what outcomes are read against */
+                        predictions?: {
+                            [key: string]: number;
+                        };
+                        /** @description the nearest neighbours' similarities, nearest first */
+                        similarities?: number[];
                     }[];
                 };
             };
@@ -2041,6 +2075,111 @@ export interface operations {
             };
             /** @description Body over the size limit */
             413: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    targetQuiz: {
+        parameters: {
+            query?: {
+                /** @description how many prompts (default 30, at most 500) */
+                n?: number;
+                /** @description json (default), or jsonl to score offline */
+                format?: "json" | "jsonl";
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The quiz */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the quizzed target */
+                        target: string;
+                        /** @description the prompts, the largest regions first */
+                        quiz: {
+                            /** @description the example's id */
+                            id: string;
+                            /** @description the prompt */
+                            text: string;
+                            /** @description its category */
+                            category: string | null;
+                            /** @description the scores it has */
+                            scores: {
+                                [key: string]: number;
+                            };
+                        }[];
+                    };
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource */
+            404: {
                 headers: {
                     /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
                     "X-Request-Id"?: string;

@@ -1,12 +1,15 @@
 import { randomUUID } from "node:crypto";
+import type { ExampleService } from "../core/example-service.ts";
+import { HandedOverRanking, issuesOf } from "../core/schemas.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
-import type { Doubt } from "../routing/uncertainty.ts";
+import { outcomeBaseline } from "../routing/priors.ts";
 import type { FeedbackStore, KeptRanking, Outcome, PendingOutcome } from "../store/feedback-store.ts";
-import type { ExampleService } from "./example-service.ts";
-import { HandedOverRanking, issuesOf } from "./schemas.ts";
+import { keptRanking, type RankingKeeper, type RankingToKeep } from "./keeper.ts";
+import { outcomeWeight } from "./weighting.ts";
 
 export type { KeptRanking, Outcome, PendingOutcome } from "../store/feedback-store.ts";
+export type { RankingKeeper, RankingToKeep } from "./keeper.ts";
 
 export interface FeedbackOptions {
   /** Whether rankings are kept at all (FEEDBACK_TOKEN is set). */
@@ -25,40 +28,6 @@ export interface FeedbackOptions {
   outcomeWeight?: number;
 }
 
-/** The default cap on 1 / propensity: 1, outcomes are not weighted by their propensity. */
-export const DEFAULT_MAX_OUTCOME_WEIGHT = 1;
-
-/**
- * What one outcome counts for against a label (FEEDBACK_OUTCOME_WEIGHT's default). A label scores
- * every target on its prompt, so comparing two targets on it cancels the prompt's difficulty; an
- * outcome scores one, and that difficulty stays in. Two targets' scores on the same prompt correlate
- * by ρ ≈ 0.54 in RouterDC's training files (0.44 to 0.63 by task), so a comparison between targets
- * built from single scores is about 1 / (1 − ρ) ≈ 2 times as noisy as one from full rows: an
- * outcome counts half a label.
- */
-export const DEFAULT_OUTCOME_WEIGHT = 0.5;
-
-/**
- * How many labels the outcome of `target` on a ranking counts for: `base` (what one outcome counts
- * for against a label), times, when `target` was the recommendation, 1 / the policy's probability of
- * recommending it (inverse propensity weighting) capped at `maxWeight`. A target the caller chose
- * itself counts `base` (its probability is not known). With exploration, the recommended target is
- * called mostly where it looked best, and its outcomes there are better than its outcomes elsewhere
- * would be; weighted by 1 / propensity, each target's outcomes count as the prompts they were drawn
- * from. That removes the bias in expectation but adds variance: on RouterDC's replay (binary
- * scores, small categories) a cap of 10 did worse than none, hence the default cap of 1 (off).
- */
-export function outcomeWeight(
-  ranking: Pick<KeptRanking, "recommended" | "propensity">,
-  target: string,
-  maxWeight = DEFAULT_MAX_OUTCOME_WEIGHT,
-  base = DEFAULT_OUTCOME_WEIGHT,
-): number {
-  const p = ranking.propensity;
-  if (target !== ranking.recommended || p === null || !(p > 0)) return base;
-  return base * Math.min(1 / p, maxWeight);
-}
-
 /** What became of an outcome. */
 export interface Recorded {
   /** accepted: it is evidence now; pending: it waits for review (FEEDBACK_REVIEW). */
@@ -75,42 +44,6 @@ export function feedbackDisabled(): AppError {
     "FEEDBACK_DISABLED",
     "feedback is off: set FEEDBACK_TOKEN to keep rankings and take outcomes",
   );
-}
-
-/** A ranking as /rank hands it over to be kept for outcomes. */
-export interface RankingToKeep {
-  query: string;
-  /** The category its outcomes' example is filed under, if any. */
-  category?: string;
-  targets: string[];
-  recommended: string | null | undefined;
-  /** The policy's probability of `recommended` (exploration on); 1 when it was the only choice. */
-  propensity?: number;
-  explored?: boolean;
-  /** How unsure the ranking was, and why (the label queue). */
-  doubt?: Doubt;
-}
-
-/** A ranking as it is kept, under `id`, now. */
-export function keptRanking(id: string, ranking: RankingToKeep): KeptRanking {
-  return {
-    id,
-    createdAt: new Date(),
-    query: ranking.query,
-    category: ranking.category ?? null,
-    targets: ranking.targets,
-    recommended: ranking.recommended ?? null,
-    propensity: ranking.recommended == null ? null : (ranking.propensity ?? 1),
-    explored: ranking.explored ?? false,
-    uncertainty: ranking.doubt?.uncertainty ?? 0,
-    reasons: ranking.doubt?.reasons ?? [],
-  };
-}
-
-/** Where /rank hands its rankings: kept here (the primary) or sent to the primary (a replica). */
-export interface RankingKeeper {
-  /** An id for the ranking; it is kept (soon, in a batch) when feedback is enabled. */
-  keep(ranking: RankingToKeep): string;
 }
 
 /** The id an outcome's example is stored under: one example per ranking. */
@@ -223,6 +156,8 @@ export class FeedbackService implements RankingKeeper {
         explored: r.explored,
         uncertainty: r.uncertainty,
         reasons: r.reasons,
+        predictions: r.predictions ?? {},
+        similarities: r.similarities ?? [],
       });
     });
     this.store.keep(kept);
@@ -368,6 +303,12 @@ export class FeedbackService implements RankingKeeper {
         )
         .filter(([, w]) => w !== 1),
     );
+    // Each outcome is read against what the router predicted there for the other targets.
+    const baselines: Record<string, number> = {};
+    for (const t of Object.keys(scores)) {
+      const b = outcomeBaseline(ranking.predictions, t);
+      if (b !== undefined) baselines[t] = b;
+    }
     return this.examples.put(feedbackExampleId(ranking.id), {
       text: ranking.query,
       category: ranking.category,
@@ -375,6 +316,7 @@ export class FeedbackService implements RankingKeeper {
       ...(Object.keys(weights).length > 0 && { weights }),
       preferences,
       origin: "outcome",
+      baselines,
     });
   }
 
