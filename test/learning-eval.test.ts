@@ -104,7 +104,7 @@ describe.skipIf(!here)(
         const gap = r.full.average - r.seedOnly.average;
         if (gap !== 0) expect(gapRecovered(r, r.full)).toBeCloseTo(1, 10);
         const md = replayMarkdown([r], "npm run eval -- replay", 0.5);
-        expect(md).toContain("| meta-llama/Meta-Llama-3-8B | streamed, exploring (share 0.5) |");
+        expect(md).toContain("| meta-llama/Meta-Llama-3-8B | 1 | streamed, exploring (share 0.5) |");
       } finally {
         tmp.remove();
       }
