@@ -295,7 +295,7 @@ function wireSelfTuning(
   const settings = new SettingsModel(stores.settings, logger, {
     readOnly,
     countExamples: () => stores.examples.countExamples(),
-    countExamplesUpTo: (limit) => stores.examples.countExamplesUpTo(limit),
+    countLabelsUpTo: (limit) => stores.examples.countExamplesUpTo(limit, true),
     followEveryMs: config.database.replicaPollMs,
     ...(plan.file && { file: { k: plan.file.k, settings: plan.file.settings } }),
     ...(config.rank.defaultK !== undefined && { defaultK: config.rank.defaultK }),

@@ -2,7 +2,6 @@ import { copyFileSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import {
   type ErrorBody,
   type RankBody,
@@ -12,6 +11,7 @@ import {
   TOPICS,
   tempDir,
 } from "./support/harness.ts";
+import { TestQdrant } from "./support/qdrant.ts";
 
 interface Backup {
   name: string;
@@ -23,7 +23,7 @@ interface Backup {
 const QUERIES = [
   { query: "python function to sort numbers", k: 4 },
   { query: "a poem about the sea", k: 3 },
-  { query: "something else entirely", k: 6, category: "poetry" },
+  { query: "a verse about waves", k: 6, category: "poetry" },
 ];
 
 const examples = (tag: string, n: number) =>
@@ -42,7 +42,7 @@ async function answers(svc: TestService): Promise<RankBody[]> {
 
 describe("backups (POST /admin/backup, GET /admin/backup) and restore", () => {
   let tmp: ReturnType<typeof tempDir>;
-  let qdrant: QdrantStandIn;
+  let qdrant: TestQdrant;
   const open: TestService[] = [];
   const start = async (env: Record<string, string>) => {
     const svc = await startService(env);
@@ -50,7 +50,7 @@ describe("backups (POST /admin/backup, GET /admin/backup) and restore", () => {
     return svc;
   };
   beforeAll(async () => {
-    qdrant = await new QdrantStandIn().start();
+    qdrant = await TestQdrant.start();
   });
   afterAll(async () => {
     await qdrant.stop();
@@ -233,7 +233,7 @@ describe("backups (POST /admin/backup, GET /admin/backup) and restore", () => {
       BACKUP_DIR: join(tmp.dir, "backups"),
       VECTOR_STORE: "qdrant",
       QDRANT_URL: qdrant.url,
-      QDRANT_COLLECTION: "before_restore",
+      QDRANT_COLLECTION: qdrant.name("before_restore"),
     };
     const svc = await start(env);
     expect((await svc.addExamples(examples("q", 40))).status).toBe(201);
@@ -245,11 +245,12 @@ describe("backups (POST /admin/backup, GET /admin/backup) and restore", () => {
     open.splice(0);
 
     // The vector store is lost; the restored primary starts on an empty collection and fills it.
-    qdrant.collections.clear();
+    await qdrant.lose(env.QDRANT_COLLECTION);
     const restored = join(tmp.dir, "restored.db");
     copyFileSync(backup.file, restored);
-    const back = await start({ ...env, DATABASE_PATH: restored, QDRANT_COLLECTION: "after_restore" });
-    expect(qdrant.collection("after_restore")?.points.size).toBe(40);
+    const after = qdrant.name("after_restore");
+    const back = await start({ ...env, DATABASE_PATH: restored, QDRANT_COLLECTION: after });
+    expect(await qdrant.count(after)).toBe(40);
     expect(await answers(back)).toEqual(before);
   });
 });

@@ -1,8 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../service/config.ts";
-import { pointId } from "../service/vectors/qdrant.ts";
-import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { type RankBody, ranked, startService, type TestService, TOPICS, tempDir } from "./support/harness.ts";
+import { TestQdrant } from "./support/qdrant.ts";
 
 interface Stored {
   id: string;
@@ -16,12 +15,12 @@ interface Stored {
  * written with its vector in one upsert; ranking from those payloads answers as ranking from SQLite.
  */
 describe("evidence in the vector store's payloads", () => {
-  let qdrant: QdrantStandIn;
+  let qdrant: TestQdrant;
   let tmp: ReturnType<typeof tempDir>;
   let svc: TestService | undefined;
   let n = 0;
   beforeAll(async () => {
-    qdrant = await new QdrantStandIn().start();
+    qdrant = await TestQdrant.start();
   });
   afterAll(async () => {
     await qdrant.stop();
@@ -38,11 +37,10 @@ describe("evidence in the vector store's payloads", () => {
       DATABASE_PATH: `${tmp.dir}/router.db`,
       VECTOR_STORE: "qdrant",
       QDRANT_URL: qdrant.url,
-      QDRANT_COLLECTION: `evidence_${++n}`,
+      QDRANT_COLLECTION: qdrant.name(`evidence_${++n}`),
     };
   };
-  const payloadOf = (collection: string, id: string) =>
-    qdrant.collection(collection)?.payloads.get(pointId(id));
+  const payloadOf = async (collection: string, id: string) => (await qdrant.point(collection, id))?.payload;
   const stored = async (s: TestService, id: string) =>
     (await (await s.request("GET", `/admin/examples/${id}`, undefined, { admin: true })).json()) as Stored;
 
@@ -70,18 +68,18 @@ describe("evidence in the vector store's payloads", () => {
     expect(added.status).toBe(201);
     for (const id of added.body.ids) {
       const e = await stored(svc, id);
-      expect(payloadOf(env.QDRANT_COLLECTION, id)).toEqual({
+      expect(await payloadOf(env.QDRANT_COLLECTION, id)).toEqual({
         example_id: id,
         category: e.category,
         scores: e.scores,
         version: Date.parse(e.updated_at),
       });
     }
-    expect(payloadOf(env.QDRANT_COLLECTION, "poem-0")?.scores).toEqual({ small: 0.8 });
+    expect((await payloadOf(env.QDRANT_COLLECTION, "poem-0"))?.scores).toEqual({ small: 0.8 });
 
-    // A change of scores alone rewrites the point: same vector, new scores, one upsert.
-    const vector = qdrant.collection(env.QDRANT_COLLECTION)?.points.get(pointId("code-0"));
-    qdrant.requests.length = 0;
+    // A change of scores alone rewrites the point: same vector, new scores (one upsert, on the stand-in's wire).
+    const vector = (await qdrant.point(env.QDRANT_COLLECTION, "code-0"))?.vector;
+    qdrant.requests.splice(0);
     const patched = await svc.request(
       "PATCH",
       "/admin/examples/code-0",
@@ -89,17 +87,20 @@ describe("evidence in the vector store's payloads", () => {
       { admin: true },
     );
     expect(patched.status).toBe(200);
-    const upserts = qdrant.requests.filter((r) => r.method === "PUT" && r.path.endsWith("/points"));
-    expect(upserts).toHaveLength(1);
-    const upsert = upserts[0]?.body as { points: Array<{ vector: number[]; payload: { scores: object } }> };
-    const [point] = upsert.points;
-    expect(point?.vector).toEqual(vector);
-    expect(point?.payload.scores).toEqual({ big: 0.9, small: 0.95 });
+    // (The routing document's own collection is written now and then too: only the examples' count here.)
+    const upsertsOf = () =>
+      qdrant.requests.filter(
+        (r) => r.method === "PUT" && r.path === `/collections/${env.QDRANT_COLLECTION}/points`,
+      );
+    expect(upsertsOf()).toHaveLength(1);
+    const rewrittenScores = await qdrant.point(env.QDRANT_COLLECTION, "code-0");
+    expect(rewrittenScores?.vector).toEqual(vector);
+    expect(rewrittenScores?.payload.scores).toEqual({ big: 0.9, small: 0.95 });
     const after = await stored(svc, "code-0");
-    expect(payloadOf(env.QDRANT_COLLECTION, "code-0")?.version).toBe(Date.parse(after.updated_at));
+    expect((await payloadOf(env.QDRANT_COLLECTION, "code-0"))?.version).toBe(Date.parse(after.updated_at));
 
     // New text and scores: the new vector and the new scores travel together.
-    qdrant.requests.length = 0;
+    qdrant.requests.splice(0);
     const put = await svc.request(
       "PUT",
       "/admin/examples/code-1",
@@ -107,16 +108,17 @@ describe("evidence in the vector store's payloads", () => {
       { admin: true },
     );
     expect(put.status).toBe(200);
-    const [rewritten] = qdrant.requests.filter((r) => r.method === "PUT" && r.path.endsWith("/points"));
-    const body = rewritten?.body as { points: Array<{ vector: number[]; payload: Record<string, unknown> }> };
-    expect(body.points).toHaveLength(1);
-    expect(body.points[0]?.vector).not.toEqual(vector);
-    expect(body.points[0]?.payload).toMatchObject({ category: "poetry", scores: { big: 0.1, small: 0.99 } });
+    const upserts = upsertsOf();
+    expect(upserts).toHaveLength(1);
+    expect((upserts[0]?.body as { points: unknown[] }).points).toHaveLength(1);
+    const rewritten = await qdrant.point(env.QDRANT_COLLECTION, "code-1");
+    expect(rewritten?.vector).not.toEqual(vector);
+    expect(rewritten?.payload).toMatchObject({ category: "poetry", scores: { big: 0.1, small: 0.99 } });
 
     expect((await svc.request("DELETE", "/admin/examples/poem-1", undefined, { admin: true })).status).toBe(
       204,
     );
-    expect(qdrant.collection(env.QDRANT_COLLECTION)?.points.has(pointId("poem-1"))).toBe(false);
+    expect(await qdrant.point(env.QDRANT_COLLECTION, "poem-1")).toBeUndefined();
   });
 
   it("copies the evidence with a write the vector store missed, once it answers again", async () => {
@@ -127,7 +129,7 @@ describe("evidence in the vector store's payloads", () => {
     expect(added.body.indexed).toBe(false);
     await svc.deps.sync.drain();
     for (const id of added.body.ids) {
-      expect(payloadOf(env.QDRANT_COLLECTION, id)?.scores).toEqual((await stored(svc, id)).scores);
+      expect((await payloadOf(env.QDRANT_COLLECTION, id))?.scores).toEqual((await stored(svc, id)).scores);
     }
   });
 
@@ -166,7 +168,7 @@ describe("evidence in the vector store's payloads", () => {
     const [battleId] = [
       ...svc.deps.stores.examples.idsByText(["which python sorting function is fastest"]).values(),
     ];
-    expect(payloadOf(env.QDRANT_COLLECTION, battleId as string)).toMatchObject({
+    expect(await payloadOf(env.QDRANT_COLLECTION, battleId as string)).toMatchObject({
       scores: {},
       preferences: [["big", "small", 0.5, 2]],
     });
@@ -179,7 +181,7 @@ describe("evidence in the vector store's payloads", () => {
       scores: { big: 0, small: 1 },
       weights: { big: 4 },
     });
-    expect(payloadOf(env.QDRANT_COLLECTION, "outcome-0")).toMatchObject({
+    expect(await payloadOf(env.QDRANT_COLLECTION, "outcome-0")).toMatchObject({
       scores: { big: 0, small: 1 },
       weights: { big: 4 },
     });

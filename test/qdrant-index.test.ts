@@ -1,14 +1,22 @@
 import { createServer } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AppError, StartupError } from "../service/errors.ts";
-import { pointId, QdrantIndex, type QdrantIndexOptions } from "../service/vectors/qdrant.ts";
+import {
+  embedderDigest,
+  pointId,
+  QdrantIndex,
+  type QdrantIndexOptions,
+  tieMargin,
+} from "../service/vectors/qdrant.ts";
 import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
+import { TestQdrant } from "./support/qdrant.ts";
 import { randomVector, rng, vectorIndexContract } from "./support/vector-index-contract.ts";
 
-let fake: QdrantStandIn;
+/** The stand-in, or with QDRANT_URL a real server, behind the recording proxy. */
+let fake: TestQdrant;
 let n = 0;
 beforeAll(async () => {
-  fake = await new QdrantStandIn().start();
+  fake = await TestQdrant.start();
 });
 afterAll(async () => {
   await fake.stop();
@@ -16,14 +24,16 @@ afterAll(async () => {
 
 const options = (over: Partial<QdrantIndexOptions> = {}): QdrantIndexOptions => ({
   url: fake.url,
-  collection: `test_${++n}`,
+  collection: fake.name(`test_${++n}`),
   timeoutMs: 1000,
   batchSize: 64,
   embedderId: "hash:v1:32",
   ...over,
 });
 
-vectorIndexContract("qdrant, against the in-process REST double", (dim) => QdrantIndex.open(options(), dim));
+vectorIndexContract("qdrant, against the in-process REST double (or QDRANT_URL)", (dim) =>
+  QdrantIndex.open(options(), dim),
+);
 
 describe("qdrant collection settings", () => {
   it("creates the collection with the configured shards, replication, on-disk storage and payload indexes", async () => {
@@ -39,15 +49,15 @@ describe("qdrant collection settings", () => {
       writeOrdering: "strong",
     });
     const index = await QdrantIndex.open(o, 4);
-    const info = fake.collection(o.collection)?.info();
-    expect(info?.config.params).toEqual({
+    const info = await fake.info((await fake.resolve(o.collection)) as string);
+    expect(info.config.params).toMatchObject({
       vectors: { size: 4, distance: "Cosine", on_disk: true },
       shard_number: 4,
       replication_factor: 2,
       write_consistency_factor: 2,
       on_disk_payload: false,
     });
-    expect(Object.keys(info?.payload_schema ?? {})).toEqual(["category"]);
+    expect(Object.keys(info.payload_schema ?? {})).toEqual(["category"]);
     fake.requests.length = 0;
     await index.upsert([{ id: "a", vector: new Float32Array([1, 0, 0, 0]) }]);
     await index.delete(["a"]);
@@ -61,9 +71,8 @@ describe("qdrant collection settings", () => {
   it("leaves Qdrant's defaults when nothing is configured", async () => {
     const o = options();
     await QdrantIndex.open(o, 4);
-    const create = fake.requests.find(
-      (r) => r.method === "PUT" && r.path === `/collections/${fake.resolve(o.collection)}`,
-    );
+    const concrete = await fake.resolve(o.collection);
+    const create = fake.requests.find((r) => r.method === "PUT" && r.path === `/collections/${concrete}`);
     expect(create?.body).toEqual({
       vectors: { size: 4, distance: "Cosine" },
       metadata: { embedder_id: "hash:v1:32" },
@@ -99,27 +108,27 @@ describe("QdrantIndex requests", () => {
     const o = options();
     const index = await QdrantIndex.open(o, 32);
     await index.upsert([{ id: "00000000-0000-4000-8000-000000000001", vector: randomVector(32, rng(1)) }]);
-    const concrete = fake.resolve(o.collection);
-    expect(fake.collections.has(concrete)).toBe(true);
+    const concrete = (await fake.resolve(o.collection)) as string;
+    expect(await fake.collections()).toContain(concrete);
     await index.drop();
     // The collection behind the alias goes, and the alias with it.
-    expect(fake.collections.has(concrete)).toBe(false);
-    expect(fake.aliases.has(o.collection)).toBe(false);
+    expect(await fake.collections()).not.toContain(concrete);
+    expect((await fake.aliases()).has(o.collection)).toBe(false);
     expect(fake.requests.at(-1)).toMatchObject({ method: "DELETE", path: `/collections/${concrete}` });
   });
 
   it("serves the name as an alias of a collection of its own, and a rebuild moves it in one request", async () => {
     const o = options();
     const first = await QdrantIndex.open(o, 16);
-    const before = fake.resolve(o.collection);
-    expect(before).toMatch(new RegExp(`^${o.collection}-[0-9a-z]+$`));
-    expect(fake.aliases.get(o.collection)).toBe(before);
+    const before = await fake.resolve(o.collection);
+    expect(before).toMatch(new RegExp(`^${o.collection}-[0-9a-z]+-e${embedderDigest("hash:v1:32")}$`));
+    expect((await fake.aliases()).get(o.collection)).toBe(before);
     await first.upsert([
       { id: "00000000-0000-4000-8000-000000000001", vector: new Float32Array(16).fill(1) },
     ]);
     fake.requests.length = 0;
     const rebuilt = await QdrantIndex.open({ ...o, onMismatch: "recreate" }, 32);
-    const after = fake.resolve(o.collection);
+    const after = await fake.resolve(o.collection);
     expect(after).not.toBe(before);
     const moves = fake.requests.filter((r) => r.path === "/collections/aliases");
     expect(moves.map((r) => r.body)).toEqual([
@@ -130,17 +139,14 @@ describe("QdrantIndex requests", () => {
         ],
       },
     ]);
-    expect(fake.collections.has(before)).toBe(false);
+    expect(await fake.collections()).not.toContain(before);
     expect(await rebuilt.count()).toBe(0);
   });
 
   it("uses a collection created before aliases as it is, and moves it under an alias on a rebuild", async () => {
     const o = options();
-    await fake.collection("x")?.points.size; // (no such collection: a no-op)
     // As an older version created it: a concrete collection under the name itself.
-    const { QdrantClient } = await import("@qdrant/js-client-rest");
-    const client = new QdrantClient({ url: fake.url, checkCompatibility: false });
-    await client.api().createCollection({
+    await fake.client.api().createCollection({
       collection_name: o.collection,
       vectors: { size: 8, distance: "Cosine" },
       metadata: { embedder_id: "hash:v1:32" },
@@ -149,10 +155,10 @@ describe("QdrantIndex requests", () => {
     await legacy.upsert([
       { id: "00000000-0000-4000-8000-000000000002", vector: new Float32Array(8).fill(1) },
     ]);
-    expect(fake.aliases.has(o.collection)).toBe(false);
-    expect(fake.collections.get(o.collection)?.points.size).toBe(1);
+    expect((await fake.aliases()).has(o.collection)).toBe(false);
+    expect(await fake.count(o.collection)).toBe(1);
     await QdrantIndex.open({ ...o, onMismatch: "recreate" }, 16);
-    expect(fake.aliases.get(o.collection)).toMatch(new RegExp(`^${o.collection}-`));
+    expect((await fake.aliases()).get(o.collection)).toMatch(new RegExp(`^${o.collection}-`));
   });
 
   it("opens only what exists when it may not create (a replica), and never writes a collection or alias", async () => {
@@ -162,7 +168,7 @@ describe("QdrantIndex requests", () => {
       (e: unknown) => e,
     );
     expect((missing as AppError).code).toBe("VECTOR_STORE_UNAVAILABLE");
-    expect(fake.collection(o.collection)).toBeUndefined();
+    expect(await fake.resolve(o.collection)).toBeUndefined();
     await QdrantIndex.open({ ...o, create: true }, 8);
     fake.requests.length = 0;
     await QdrantIndex.open(o, 8);
@@ -172,9 +178,8 @@ describe("QdrantIndex requests", () => {
   it("creates a missing collection with the embedder's dimension, cosine distance and identity", async () => {
     const o = options({ apiKey: "secret-key" });
     await QdrantIndex.open(o, 32);
-    const create = fake.requests.find(
-      (r) => r.method === "PUT" && r.path === `/collections/${fake.resolve(o.collection)}`,
-    );
+    const concrete = await fake.resolve(o.collection);
+    const create = fake.requests.find((r) => r.method === "PUT" && r.path === `/collections/${concrete}`);
     expect(create?.body).toEqual({
       vectors: { size: 32, distance: "Cosine" },
       metadata: { embedder_id: "hash:v1:32" },
@@ -204,7 +209,8 @@ describe("QdrantIndex requests", () => {
     // UUID ids are their own point ids (no payload); only a readable id's is asked for.
     expect(query?.body).toEqual({
       query: [2, 1, 0, 0],
-      limit: 2,
+      // A few more than k: ties at the k-th place are settled by id, not by Qdrant's storage order.
+      limit: 2 + tieMargin(2),
       with_payload: ["example_id"],
       with_vector: false,
     });
@@ -214,6 +220,16 @@ describe("QdrantIndex requests", () => {
     expect(del?.body).toEqual({ points: [ids[0]] });
     expect(del?.query.get("wait")).toBe("true");
     expect(await index.count()).toBe(2);
+  });
+
+  it("settles ties by id, whatever order the points were written in", async () => {
+    const o = options();
+    const index = await QdrantIndex.open(o, 4);
+    const same = new Float32Array([0, 0, 1, 0]);
+    // Written in reverse: Qdrant would give them back in its own storage order.
+    for (const id of ["tie-e", "tie-d", "tie-c", "tie-b", "tie-a"])
+      await index.upsert([{ id, vector: same }]);
+    expect((await index.search(same, 3)).map((h) => h.id)).toEqual(["tie-a", "tie-b", "tie-c"]);
   });
 
   it("stores a readable id under a point id derived from it, and answers with the readable id", async () => {
@@ -281,8 +297,25 @@ describe("QdrantIndex requests", () => {
       const o = options();
       await QdrantIndex.open(o, 32);
       await expect(QdrantIndex.open({ ...o, embedderId: "local:other:32" }, 32)).rejects.toThrow(
-        /holds vectors from hash:v1:32 but the configured embedder is local:other:32/,
+        fake.live
+          ? /embedder is local:other:32|another embedder than the configured local:other:32/
+          : /holds vectors from hash:v1:32 but the configured embedder is local:other:32/,
       );
+    });
+
+    it("another embedder, on a server that keeps no collection metadata (Qdrant 1.14)", async () => {
+      const old = await new QdrantStandIn({ metadata: false }).start();
+      try {
+        const o = { ...options(), url: old.url };
+        await QdrantIndex.open(o, 32);
+        await expect(QdrantIndex.open({ ...o, embedderId: "local:other:32" }, 32)).rejects.toThrow(
+          /holds vectors from another embedder than the configured local:other:32/,
+        );
+        // The same embedder opens it.
+        await QdrantIndex.open(o, 32);
+      } finally {
+        await old.stop();
+      }
     });
 
     it("and recreates it when asked (reindex)", async () => {
@@ -293,7 +326,8 @@ describe("QdrantIndex requests", () => {
       ]);
       const second = await QdrantIndex.open({ ...o, onMismatch: "recreate" }, 32);
       expect(await second.count()).toBe(0);
-      expect(fake.collection(o.collection)?.size).toBe(32);
+      const info = await fake.info((await fake.resolve(o.collection)) as string);
+      expect(info.config.params.vectors).toMatchObject({ size: 32 });
     });
   });
 

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { pointId } from "../service/vectors/qdrant.ts";
-import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import {
   type ErrorBody,
   example,
@@ -9,6 +8,7 @@ import {
   type TestService,
   tempDir,
 } from "./support/harness.ts";
+import { TestQdrant } from "./support/qdrant.ts";
 
 interface Example {
   id: string;
@@ -49,13 +49,13 @@ describe("readable example ids", () => {
   });
 
   it("with Qdrant, stores them under derived point ids and reconciles them as the ids they are", async () => {
-    const qdrant = await new QdrantStandIn().start();
+    const qdrant = await TestQdrant.start();
     const tmp = tempDir();
     const env = {
       DATABASE_PATH: `${tmp.dir}/router.db`,
       VECTOR_STORE: "qdrant",
       QDRANT_URL: qdrant.url,
-      QDRANT_COLLECTION: "readable",
+      QDRANT_COLLECTION: qdrant.name("readable"),
     };
     try {
       svc = await startService(env);
@@ -63,8 +63,14 @@ describe("readable example ids", () => {
         example("select the rows of a table in sql", { big: 0.9 }, undefined, "sql-1"),
         example("restart a pod in kubernetes", { big: 0.7 }, undefined, "k8s:pod~a.b_c"),
       ]);
-      const points = qdrant.collection("readable")?.points;
-      expect([...(points?.keys() ?? [])].sort()).toEqual([pointId("sql-1"), pointId("k8s:pod~a.b_c")].sort());
+      const has = async (id: string) => (await qdrant.point(env.QDRANT_COLLECTION, id)) !== undefined;
+      expect(await qdrant.count(env.QDRANT_COLLECTION)).toBe(2);
+      expect([await has("sql-1"), await has("k8s:pod~a.b_c")]).toEqual([true, true]);
+      // Each under the point id derived from it (Qdrant takes UUIDs and integers only).
+      const [stored] = await qdrant.client.retrieve((await qdrant.resolve(env.QDRANT_COLLECTION)) as string, {
+        ids: [pointId("sql-1")],
+      });
+      expect(stored?.id).toBe(pointId("sql-1"));
       const ranked = await svc.rank({ query: "select the rows of a table in sql", k: 2 });
       expect(ranked.body.hits.map((h) => h.id)).toEqual(["sql-1", "k8s:pod~a.b_c"]);
       await svc.close();
@@ -74,9 +80,8 @@ describe("readable example ids", () => {
       expect(logger.find("vector index reconciled with SQLite")).toMatchObject({ stray: 0, missing: 0 });
       const gone = await svc.request("DELETE", "/admin/examples/sql-1", undefined, { admin: true });
       expect(gone.status).toBe(204);
-      for (let i = 0; i < 50 && points?.has(pointId("sql-1")); i++)
-        await new Promise((r) => setTimeout(r, 20));
-      expect(points?.has(pointId("sql-1"))).toBe(false);
+      for (let i = 0; i < 50 && (await has("sql-1")); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await has("sql-1")).toBe(false);
     } finally {
       await qdrant.stop();
       tmp.remove();

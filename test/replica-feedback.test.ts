@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { ChildServer } from "./support/child-server.ts";
 import { ADMIN_TOKEN, FEEDBACK_TOKEN, type RankBody, REPLICA_TOKEN, TOPICS } from "./support/harness.ts";
 import { call, until } from "./support/http.ts";
+import { TestQdrant } from "./support/qdrant.ts";
 
 const COMMON = {
   EMBEDDER: "hash",
@@ -42,18 +42,19 @@ interface Ranked extends RankBody {
  * primary, which then takes outcomes on it as on its own. Primary and replica are separate processes.
  */
 describe("outcomes on a replica's rankings, across processes", () => {
-  let qdrant: QdrantStandIn;
+  let qdrant: TestQdrant;
   let primary: ChildServer;
   let replica: ChildServer;
   const dirs: string[] = [];
 
   beforeAll(async () => {
-    qdrant = await new QdrantStandIn().start();
+    qdrant = await TestQdrant.start();
     const dir = mkdtempSync(join(tmpdir(), "relay-primary-"));
     dirs.push(dir);
     primary = await ChildServer.start({
       ...COMMON,
       QDRANT_URL: qdrant.url,
+      QDRANT_COLLECTION: qdrant.name("relay"),
       DATABASE_PATH: join(dir, "router.db"),
       ADMIN_TOKEN,
       SEED_ON_EMPTY: "false",
@@ -75,6 +76,7 @@ describe("outcomes on a replica's rankings, across processes", () => {
     replica = await ChildServer.start({
       ...COMMON,
       QDRANT_URL: qdrant.url,
+      QDRANT_COLLECTION: qdrant.name("relay"),
       ROLE: "replica",
       PRIMARY_URL: primary.url,
     });

@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import { ChildServer } from "./support/child-server.ts";
 import { ADMIN_TOKEN, type RankBody, TOPICS } from "./support/harness.ts";
 import { call, until } from "./support/http.ts";
+import { TestQdrant } from "./support/qdrant.ts";
 
 const COMMON = {
   EMBEDDER: "hash",
@@ -21,18 +21,19 @@ const COMMON = {
  * from Qdrant.
  */
 describe("a primary and two replicas as separate processes", () => {
-  let qdrant: QdrantStandIn;
+  let qdrant: TestQdrant;
   let primary: ChildServer | undefined;
   const replicas: ChildServer[] = [];
   const dirs = { primary: "", replicas: [] as string[] };
   let primaryEnv: Record<string, string>;
 
   beforeAll(async () => {
-    qdrant = await new QdrantStandIn().start();
+    qdrant = await TestQdrant.start();
     dirs.primary = mkdtempSync(join(tmpdir(), "primary-"));
     primaryEnv = {
       ...COMMON,
       QDRANT_URL: qdrant.url,
+      QDRANT_COLLECTION: qdrant.name("multi"),
       DATABASE_PATH: join(dirs.primary, "router.db"),
       ADMIN_TOKEN,
       SEED_ON_EMPTY: "false",
@@ -50,7 +51,13 @@ describe("a primary and two replicas as separate processes", () => {
             pathToFileURL(join(process.cwd(), "node_modules/tsx/dist/loader.mjs")).href,
             join(process.cwd(), "service/main.ts"),
           ],
-          { ...COMMON, QDRANT_URL: qdrant.url, ROLE: "replica", PRIMARY_URL: "http://primary.internal:8888" },
+          {
+            ...COMMON,
+            QDRANT_URL: qdrant.url,
+            QDRANT_COLLECTION: qdrant.name("multi"),
+            ROLE: "replica",
+            PRIMARY_URL: "http://primary.internal:8888",
+          },
           dir,
         ),
       );

@@ -4,7 +4,6 @@ import { loadConfig } from "../service/config.ts";
 import { AppError } from "../service/errors.ts";
 import { createLogger } from "../service/logger.ts";
 import { buildReplica, type ReplicaRunning } from "../service/replica.ts";
-import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import {
   type ErrorBody,
   type RankBody,
@@ -15,6 +14,7 @@ import {
   TOPICS,
   tempDir,
 } from "./support/harness.ts";
+import { TestQdrant } from "./support/qdrant.ts";
 
 const QUERIES = [
   { query: "python function to sort numbers", k: 4 },
@@ -76,13 +76,13 @@ async function answers(rank: (q: unknown) => Promise<{ status: number; body: Ran
 }
 
 describe("ROLE=replica: stateless /rank from the primary's routing document and Qdrant", () => {
-  let qdrant: QdrantStandIn;
+  let qdrant: TestQdrant;
   let tmp: ReturnType<typeof tempDir>;
   let primary: TestService | undefined;
   let replica: Replica | undefined;
   let n = 0;
   beforeAll(async () => {
-    qdrant = await new QdrantStandIn().start();
+    qdrant = await TestQdrant.start();
   });
   afterAll(async () => {
     await qdrant.stop();
@@ -100,7 +100,7 @@ describe("ROLE=replica: stateless /rank from the primary's routing document and 
     tmp = tempDir();
     const shared = {
       QDRANT_URL: qdrant.url,
-      QDRANT_COLLECTION: `replicated_${++n}`,
+      QDRANT_COLLECTION: qdrant.name(`replicated_${++n}`),
       REPLICA_POLL_MS: "60000",
     };
     return {
@@ -247,8 +247,7 @@ describe("ROLE=replica: stateless /rank from the primary's routing document and 
     replica = await Replica.start(env.replica);
     expect((await replica.rank({ query: "a poem about the sea" })).status).toBe(200);
     const before = qdrant.requests.length;
-    qdrant.collections.delete(qdrant.resolve(env.replica.QDRANT_COLLECTION));
-    qdrant.aliases.delete(env.replica.QDRANT_COLLECTION);
+    await qdrant.lose(env.replica.QDRANT_COLLECTION);
     const res = await replica.request("POST", "/rank", { query: "a poem about the sea" });
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("2");

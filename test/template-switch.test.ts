@@ -14,7 +14,6 @@ import { IndexLedger } from "../service/store/index-ledger.ts";
 import { StagingStore } from "../service/store/staging-store.ts";
 import { StateStore } from "../service/store/state-store.ts";
 import { TEMPLATES_KEY } from "../service/templates/state.ts";
-import { QdrantStandIn } from "../tools/qdrant-stand-in/server.ts";
 import {
   RecordingLogger,
   ranked,
@@ -23,6 +22,7 @@ import {
   type TestService,
   tempDir,
 } from "./support/harness.ts";
+import { TestQdrant } from "./support/qdrant.ts";
 
 /** A few-shot block and an instruction every prompt carries: longer together than the input limit. */
 const PREFIX =
@@ -314,12 +314,12 @@ describe("learned templates in self-tuning", () => {
   });
 
   it("with Qdrant, switches while two replicas serve continuous /rank: no non-2xx, and they follow", async () => {
-    const qdrant = await new QdrantStandIn().start();
+    const qdrant = await TestQdrant.start();
     const db = join(dirs.make(), "router.db");
     const shared = {
       QDRANT_URL: qdrant.url,
       VECTOR_STORE: "qdrant",
-      QDRANT_COLLECTION: "switching",
+      QDRANT_COLLECTION: qdrant.name("switching"),
       ...LIMIT,
     };
     const replicas: ReplicaRunning[] = [];
@@ -378,7 +378,7 @@ describe("learned templates in self-tuning", () => {
       for (const r of replicas) {
         const doc = r.follower.document();
         expect(doc.embedder.id).toBe(svc.deps.embedder.id);
-        expect(doc.collection).toMatch(/^switching-templates-[0-9a-f]{12}$/);
+        expect(doc.collection).toMatch(new RegExp(`^${shared.QDRANT_COLLECTION}-templates-[0-9a-f]{12}$`));
       }
       // The replicas answer as the primary on the new vectors.
       const query = { query: `${PREFIX}a question about chess openings${SUFFIX}`, k: 5 };
@@ -398,13 +398,15 @@ describe("learned templates in self-tuning", () => {
   });
 
   it("with Qdrant, fills a collection of its own for the new vectors, and the next start opens it", async () => {
-    const qdrant = await new QdrantStandIn().start();
+    const qdrant = await TestQdrant.start();
     const db = join(dirs.make(), "router.db");
+    const examples = qdrant.name("examples");
     const env = {
       ...FAST,
       DATABASE_PATH: db,
       VECTOR_STORE: "qdrant",
       QDRANT_URL: qdrant.url,
+      QDRANT_COLLECTION: examples,
       TUNING: "off",
       // Applied to every collection the service creates, the switch's too.
       QDRANT_SHARDS: "3",
@@ -417,27 +419,27 @@ describe("learned templates in self-tuning", () => {
       svc = await startService(env, { selfTuning: true, logger });
       await svc.addExamples(templated(90));
       // Each name the service uses is an alias of a collection of its own.
-      expect([...qdrant.aliases.keys()]).toEqual(["examples"]);
-      const vectors = () => [...qdrant.collections.keys()].filter((n) => n !== "examples-routing");
-      expect(vectors()).toEqual([qdrant.resolve("examples")]);
+      expect([...(await qdrant.aliases()).keys()]).toEqual([examples]);
+      const vectors = async () => (await qdrant.collections()).filter((n) => n !== `${examples}-routing`);
+      expect(await vectors()).toEqual([await qdrant.resolve(examples)]);
       const tune = await svc.request("POST", "/admin/settings/tune", undefined, { admin: true });
       expect(tune.status).toBe(202);
       await settled(svc);
-      const names = [...qdrant.aliases.keys()];
-      const own = names.find((n) => /^examples-templates-[0-9a-f]{12}$/.test(n)) as string;
+      const names = [...(await qdrant.aliases()).keys()];
+      const own = names.find((n) => new RegExp(`^${examples}-templates-[0-9a-f]{12}$`).test(n)) as string;
       expect(own).toBeDefined();
-      expect(qdrant.collection(own)?.points.size).toBe(90);
-      for (const name of ["examples", own]) {
-        const info = qdrant.collection(name)?.info();
-        expect(info?.config.params).toMatchObject({
+      expect(await qdrant.count(own)).toBe(90);
+      for (const name of [examples, own]) {
+        const info = await qdrant.info((await qdrant.resolve(name)) as string);
+        expect(info.config.params).toMatchObject({
           shard_number: 3,
           replication_factor: 2,
           on_disk_payload: true,
         });
-        expect(Object.keys(info?.payload_schema ?? {})).toEqual(["category"]);
+        expect(Object.keys(info.payload_schema ?? {})).toEqual(["category"]);
       }
       // The switch's copy carries each example's evidence too, as every write does.
-      const payloads = [...(qdrant.collection(own)?.payloads.values() ?? [])];
+      const payloads = await qdrant.payloads(own);
       expect(payloads).toHaveLength(90);
       for (const p of payloads) expect(Object.keys(p.scores as object).length).toBeGreaterThan(0);
       const ranked = await svc.rank({ query: `${PREFIX}a question about python code${SUFFIX}` });
@@ -445,14 +447,14 @@ describe("learned templates in self-tuning", () => {
       // The replaced collection is deleted 120 s after the switch (replicas move within 30 s); a
       // shutdown before then keeps it and says so.
       await svc.close();
-      expect([...qdrant.aliases.keys()].sort()).toEqual(["examples", own].sort());
-      expect(vectors()).toHaveLength(2);
+      expect([...(await qdrant.aliases()).keys()].sort()).toEqual([examples, own].sort());
+      expect(await vectors()).toHaveLength(2);
       expect(
         logger.find(
           "kept the replaced vector collection (a replica may still read it): delete it once none does",
         ),
       ).toEqual({
-        collection: "examples",
+        collection: examples,
       });
 
       svc = await startService(env, { selfTuning: true });

@@ -1,5 +1,3 @@
-import { rng } from "./crossval.ts";
-
 /**
  * `m` of `vectors` chosen to cover the space they fill: diverse (one per region) and representative
  * (each the member nearest its region's centre, regions taken largest first). The regions are a
@@ -10,39 +8,43 @@ import { rng } from "./crossval.ts";
 export function coveringSample(
   vectors: readonly Float32Array[],
   m: number,
-  options: { seed?: number; iterations?: number } = {},
+  options: { iterations?: number } = {},
 ): number[] {
   const n = vectors.length;
   if (n === 0 || m <= 0) return [];
   if (m >= n) return Array.from({ length: n }, (_, i) => i);
   const dim = (vectors[0] as Float32Array).length;
-  const next = rng(options.seed ?? 1);
   const dot = (a: Float32Array, b: Float32Array) => {
     let s = 0;
     for (let d = 0; d < dim; d++) s += (a[d] as number) * (b[d] as number);
     return s;
   };
-  // k-means++ seeding.
-  const centres: Float32Array[] = [Float32Array.from(vectors[Math.floor(next() * n)] as Float32Array)];
+  // Seeds by farthest-first traversal from the most central vector: every well-separated region gets
+  // a seed, whatever the draw (k-means++'s random seeding can put two in one region and none in another).
+  const mean = new Float64Array(dim);
+  for (const v of vectors) for (let d = 0; d < dim; d++) mean[d] = (mean[d] as number) + (v[d] as number);
+  let first = 0;
+  let firstSim = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const v = vectors[i] as Float32Array;
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += (v[d] as number) * (mean[d] as number);
+    if (s > firstSim) {
+      firstSim = s;
+      first = i;
+    }
+  }
+  const centres: Float32Array[] = [Float32Array.from(vectors[first] as Float32Array)];
   const nearest = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
   while (centres.length < m) {
     const c = centres[centres.length - 1] as Float32Array;
-    let total = 0;
+    let pick = -1;
     for (let i = 0; i < n; i++) {
       const d = Math.max(0, 1 - dot(vectors[i] as Float32Array, c));
       if (d < (nearest[i] as number)) nearest[i] = d;
-      total += (nearest[i] as number) ** 2;
+      if (pick < 0 || (nearest[i] as number) > (nearest[pick] as number)) pick = i;
     }
-    if (total === 0) break; // every vector is a centre already
-    let r = next() * total;
-    let pick = n - 1;
-    for (let i = 0; i < n; i++) {
-      r -= (nearest[i] as number) ** 2;
-      if (r <= 0) {
-        pick = i;
-        break;
-      }
-    }
+    if (pick < 0 || (nearest[pick] as number) === 0) break; // every vector is a centre already
     centres.push(Float32Array.from(vectors[pick] as Float32Array));
   }
   // Lloyd's updates.

@@ -243,38 +243,30 @@ export class DenseFolds {
           SA[t] = (SA[t] as number) + 1;
         }
       }
-      let sumA = 0;
-      let nA = 0;
+      // Each target's prediction: its label estimate, else its label mean; its baseline, the mean of
+      // the other targets' predictions.
+      let sumP = 0;
+      let nP = 0;
       for (let t = 0; t < T; t++) {
-        if (SA[t] === 0) continue;
-        const m = prior[t] as number;
-        const lambda = shrink && !Number.isNaN(m) ? s.shrinkage : 0;
-        const weight = (WA[t] as number) + lambda;
-        estimate[t] =
-          weight > 0
-            ? ((WSA[t] as number) + (lambda > 0 ? lambda * m : 0)) / weight
-            : (PA[t] as number) / (SA[t] as number);
-        sumA += estimate[t] as number;
-        nA++;
-      }
-      let sumM = 0;
-      let nM = 0;
-      for (let t = 0; t < T; t++) {
-        if (!Number.isNaN(prior[t] as number)) {
-          sumM += prior[t] as number;
-          nM++;
-        }
-      }
-      for (let t = 0; t < T; t++) {
-        const own = SA[t] !== 0;
-        const others = nA - (own ? 1 : 0);
-        if (others > 0) {
-          base[t] = (sumA - (own ? (estimate[t] as number) : 0)) / others;
+        if (SA[t] !== 0) {
+          const m = prior[t] as number;
+          const lambda = shrink && !Number.isNaN(m) ? s.shrinkage : 0;
+          const weight = (WA[t] as number) + lambda;
+          estimate[t] =
+            weight > 0
+              ? ((WSA[t] as number) + (lambda > 0 ? lambda * m : 0)) / weight
+              : (PA[t] as number) / (SA[t] as number);
         } else {
-          const mine = !Number.isNaN(prior[t] as number);
-          const m = nM - (mine ? 1 : 0);
-          base[t] = m > 0 ? (sumM - (mine ? (prior[t] as number) : 0)) / m : Number.NaN;
+          estimate[t] = prior[t] as number;
         }
+        if (Number.isNaN(estimate[t] as number)) continue;
+        sumP += estimate[t] as number;
+        nP++;
+      }
+      for (let t = 0; t < T; t++) {
+        const own = !Number.isNaN(estimate[t] as number);
+        const others = nP - (own ? 1 : 0);
+        base[t] = others > 0 ? (sumP - (own ? (estimate[t] as number) : 0)) / others : Number.NaN;
       }
       if (fallback) {
         for (let t = 0; t < T; t++) {

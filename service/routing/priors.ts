@@ -165,16 +165,17 @@ export function categoryAdvantage(
 type Mix = Array<{ category: string | null; weight: number }>;
 
 /**
- * The priors of one query. `labelEstimate(t)` is the kNN estimate of t from the neighbours' labels
- * alone, shrunk toward its label mean: what outcomes are read against (`baseline`), and what a
- * ranking keeps as its predictions. `prior(t)` is the prior of t at this query with the weight of
- * evidence behind it.
+ * The priors of one query. Its `predictions` are the router's label-based prediction of each
+ * eligible target: the kNN estimate from the neighbours' labels alone (shrunk toward the label
+ * mean), or the label mean where no neighbour's label scores it. They are what outcomes are read
+ * against (`baseline`) and what a ranking keeps. `prior(t)` is the prior of t at this query with
+ * the weight of evidence behind it.
  */
 export class QueryPriors {
   private readonly mix: Mix;
   private readonly hinted: boolean;
-  private readonly label = new Map<string, number>();
-  private labelTotal = 0;
+  private readonly predicted = new Map<string, number>();
+  private predictedTotal = 0;
   private readonly absolute = new Map<string, { mean: number; weight: number } | undefined>();
 
   constructor(
@@ -215,19 +216,27 @@ export class QueryPriors {
         a.support += 1;
       }
     }
-    for (const [t, a] of acc) {
-      const m = settings.shrinkage > 0 ? this.labelMean(t)?.mean : undefined;
-      const lambda = m === undefined ? 0 : settings.shrinkage;
-      const estimate =
-        a.weight + lambda > 0 ? (a.weighted + lambda * (m ?? 0)) / (a.weight + lambda) : a.plain / a.support;
-      this.label.set(t, estimate);
-      this.labelTotal += estimate;
+    for (const t of eligible) {
+      const a = acc.get(t);
+      let prediction: number | undefined;
+      if (a) {
+        const m = settings.shrinkage > 0 ? this.labelMean(t)?.mean : undefined;
+        const lambda = m === undefined ? 0 : settings.shrinkage;
+        prediction =
+          a.weight + lambda > 0 ? (a.weighted + lambda * (m ?? 0)) / (a.weight + lambda) : a.plain / a.support;
+      } else {
+        // No neighbour's label scores it: its label mean (none for a target without labels).
+        prediction = this.labelMean(t)?.mean;
+      }
+      if (prediction === undefined) continue;
+      this.predicted.set(t, prediction);
+      this.predictedTotal += prediction;
     }
   }
 
-  /** The label estimate of each target the neighbours' labels support. */
+  /** The router's label-based prediction of each eligible target that has labels. */
   get predictions(): ReadonlyMap<string, number> {
-    return this.label;
+    return this.predicted;
   }
 
   /**
@@ -265,24 +274,13 @@ export class QueryPriors {
   }
 
   /**
-   * What `target` is compared against at this query: the mean of the other targets' label estimates,
-   * else of their label means; undefined when no other target is known here.
+   * What `target` is compared against at this query: the mean of the other targets' predictions;
+   * undefined when no other target with labels is eligible here.
    */
   baseline(target: string): number | undefined {
-    const own = this.label.get(target);
-    const n = this.label.size - (own === undefined ? 0 : 1);
-    if (n > 0) return (this.labelTotal - (own ?? 0)) / n;
-    if (!this.stats) return undefined;
-    let sum = 0;
-    let count = 0;
-    for (const t of Object.keys(this.stats.overall)) {
-      if (t === target) continue;
-      const m = this.labelMean(t);
-      if (m === undefined) continue;
-      sum += m.mean;
-      count++;
-    }
-    return count === 0 ? undefined : sum / count;
+    const own = this.predicted.get(target);
+    const n = this.predicted.size - (own === undefined ? 0 : 1);
+    return n > 0 ? (this.predictedTotal - (own ?? 0)) / n : undefined;
   }
 
   /** `target`'s advantage over the others at this query, mixed over its categories as its mean is. */

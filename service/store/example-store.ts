@@ -164,10 +164,15 @@ export class ExampleStore {
     return this.db.select({ n: count() }).from(examples).get()?.n ?? 0;
   }
 
-  /** How many examples there are, counting `limit` at most: cheap however many there are. */
-  countExamplesUpTo(limit: number): number {
+  /**
+   * How many examples there are (only operators' labels, with `labelsOnly`), counting `limit` at
+   * most: cheap however many there are.
+   */
+  countExamplesUpTo(limit: number, labelsOnly = false): number {
     return this.db.$client
-      .prepare("select count(*) from (select 1 from examples limit ?)")
+      .prepare(
+        `select count(*) from (select 1 from examples ${labelsOnly ? "where origin = 'label'" : ""} limit ?)`,
+      )
       .pluck()
       .get(limit) as number;
   }

@@ -15,8 +15,11 @@ export interface SettingsModelOptions {
   defaultK?: number;
   /** How many examples there are now (recorded with pinned settings). */
   countExamples: () => number;
-  /** How many examples there are, counted up to `limit` at most (cheap at any size). */
-  countExamplesUpTo?: (limit: number) => number;
+  /**
+   * How many of the examples are operators' labels, counted up to `limit` at most (cheap at any
+   * size): what the defaults suit (outcomes' examples each score one target).
+   */
+  countLabelsUpTo?: (limit: number) => number;
   /**
    * A replica re-reads the primary's settings this often, in ms, and calls `follow` after each
    * read (the primary's learned templates). Default 2000.
@@ -37,7 +40,7 @@ export class SettingsModel {
   private readonly listeners: Array<(source: SettingsSource) => void> = [];
   private timer: NodeJS.Timeout | undefined;
   private following: Promise<void> | undefined;
-  /** The examples counted up to SMALL_DATA (what the defaults depend on); undefined: count again. */
+  /** The labels counted up to SMALL_DATA (what the defaults depend on); undefined: count again. */
   private counted: number | undefined;
 
   constructor(
@@ -61,10 +64,10 @@ export class SettingsModel {
     this.counted = undefined;
   }
 
-  /** How many examples there are, up to SMALL_DATA. */
+  /** How many labelled examples there are, up to SMALL_DATA. */
   private examples(): number {
-    this.counted ??= this.options.countExamplesUpTo
-      ? this.options.countExamplesUpTo(SMALL_DATA)
+    this.counted ??= this.options.countLabelsUpTo
+      ? this.options.countLabelsUpTo(SMALL_DATA)
       : Math.min(this.options.countExamples(), SMALL_DATA);
     return this.counted;
   }

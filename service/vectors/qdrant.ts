@@ -137,7 +137,7 @@ export class QdrantIndex implements VectorIndex {
     const current = target ?? (legacy ? name : undefined);
     if (current !== undefined) {
       const info = await guard("read the collection", () => this.client.getCollection(current));
-      const problem = mismatch(info, this.dimension, this.options.embedderId);
+      const problem = mismatch(info, current, this.dimension, this.options.embedderId);
       if (!problem) return;
       if (!create || this.options.onMismatch !== "recreate") {
         throw new StartupError(
@@ -152,7 +152,8 @@ export class QdrantIndex implements VectorIndex {
     }
     // A collection created before aliases holds the name itself: it goes before the alias can.
     if (legacy) await guard("delete the collection", () => this.client.deleteCollection(name));
-    const concrete = `${name}-${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+    const stamp = `${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+    const concrete = `${name}-${stamp}-e${embedderDigest(this.options.embedderId)}`;
     await this.createConcrete(concrete);
     await guard("point the alias", () =>
       this.client.updateCollectionAliases({
@@ -240,7 +241,10 @@ export class QdrantIndex implements VectorIndex {
 
   async search(vector: Float32Array, k: number): Promise<Neighbour[]> {
     const points = await this.query(vector, k, [EXAMPLE_ID_KEY]);
-    return points.map((p) => ({ id: exampleIdOf(p), similarity: p.score }));
+    return nearest(
+      points.map((p) => ({ id: exampleIdOf(p), similarity: p.score })),
+      k,
+    );
   }
 
   /** The nearest points with their payloads: one query, everything `/rank` reads of a hit. */
@@ -257,10 +261,13 @@ export class QdrantIndex implements VectorIndex {
       WEIGHTS_KEY,
       BASELINES_KEY,
     ]);
-    return points.map((p) => {
-      const evidence = evidenceOf(p.payload);
-      return { id: exampleIdOf(p), similarity: p.score, ...(evidence && { evidence }) };
-    });
+    return nearest(
+      points.map((p) => {
+        const evidence = evidenceOf(p.payload);
+        return { id: exampleIdOf(p), similarity: p.score, ...(evidence && { evidence }) };
+      }),
+      k,
+    );
   }
 
   /** The `k` nearest points with the payload keys `keys`. */
@@ -271,7 +278,7 @@ export class QdrantIndex implements VectorIndex {
     const result = await guard("search", () =>
       this.client.query(this.collection, {
         query: Array.from(vector),
-        limit: k,
+        limit: k + tieMargin(k),
         with_payload: keys,
         with_vector: false,
       }),
@@ -318,6 +325,23 @@ export class QdrantIndex implements VectorIndex {
   }
 }
 
+/** How many more points than k a search asks for, so that ties at the k-th place are settled here. */
+export function tieMargin(k: number): number {
+  return Math.max(8, Math.ceil(k / 4));
+}
+
+/**
+ * The `k` nearest of `hits`, closest first, equal similarities by id. Qdrant returns tied points in
+ * the order of its own storage, which a rebuild changes (found against Qdrant 1.14.1: the same data
+ * answered with other neighbours after a restore), so a search asks for `tieMargin(k)` more and the
+ * ties are settled by id: the answer does not depend on how the collection was filled.
+ */
+function nearest<T extends Neighbour>(hits: T[], k: number): T[] {
+  return hits
+    .sort((a, b) => b.similarity - a.similarity || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .slice(0, k);
+}
+
 /** A point's evidence from its payload, when it was written with it. */
 function evidenceOf(payload: Schemas["Payload"] | null | undefined): PointEvidence | undefined {
   const scores = payload?.[SCORES_KEY];
@@ -343,6 +367,7 @@ function evidenceOf(payload: Schemas["Payload"] | null | undefined): PointEviden
 /** What is wrong with an existing collection for this embedder, or undefined when it fits. */
 function mismatch(
   info: Schemas["CollectionInfo"],
+  name: string,
   dimension: number,
   embedderId: string,
 ): string | undefined {
@@ -356,7 +381,21 @@ function mismatch(
   if (stored !== undefined && stored !== embedderId) {
     return `holds vectors from ${String(stored)} but the configured embedder is ${embedderId}`;
   }
+  // Servers before collection metadata (Qdrant 1.14 keeps none) have the embedder in the name.
+  const named = /-e([0-9a-f]{10})$/.exec(name)?.[1];
+  if (stored === undefined && named !== undefined && named !== embedderDigest(embedderId)) {
+    return `holds vectors from another embedder than the configured ${embedderId} (its name records embedder ${named})`;
+  }
   return undefined;
+}
+
+/**
+ * A short digest of an embedder's identity, in the name of every collection the service creates:
+ * Qdrant before collection metadata (1.14 accepts `metadata` and keeps none, found against 1.14.1)
+ * would otherwise let vectors of another embedder be searched with this one's queries.
+ */
+export function embedderDigest(embedderId: string): string {
+  return createHash("sha256").update(embedderId).digest("hex").slice(0, 10);
 }
 
 /**

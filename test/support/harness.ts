@@ -43,6 +43,8 @@ export async function startService(
     logger?: Logger;
     /** Replaces the tuning worker (a test that watches or paces the runs). */
     tuningRunner?: TuningRunner;
+    /** Seeded uniform numbers for exploration and trials. */
+    random?: () => number;
   } = {},
 ): Promise<TestService> {
   const pinPlain = !options.selfTuning && env.ROUTING_SETTINGS === undefined;
@@ -63,6 +65,7 @@ export async function startService(
         : undefined),
     index: options.index,
     ...(options.tuningRunner && { tuningRunner: options.tuningRunner }),
+    ...(options.random && { random: options.random }),
   });
   return new TestService(config, deps);
 }

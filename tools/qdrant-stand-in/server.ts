@@ -9,6 +9,11 @@ export interface QdrantStandInOptions {
    * default) loads it when the file is there; `false` checks nothing.
    */
   contract?: QdrantContract | "auto" | false;
+  /**
+   * Keep collections' `metadata` (Qdrant 1.16 and later), or accept it and keep none, as Qdrant 1.14
+   * does (found against 1.14.1). Default true.
+   */
+  metadata?: boolean;
 }
 
 /**
@@ -38,9 +43,12 @@ export class QdrantStandIn {
   private server: Server | undefined;
   url = "";
 
+  private readonly keepsMetadata: boolean;
+
   constructor(options: QdrantStandInOptions = {}) {
     const contract = options.contract ?? "auto";
     this.contract = contract === "auto" ? QdrantContract.load() : contract || undefined;
+    this.keepsMetadata = options.metadata ?? true;
   }
 
   /** Listens on `port` (a free one by default) on `host` (loopback by default). */
@@ -107,6 +115,11 @@ export class QdrantStandIn {
     const fail = (status: number, error: string) =>
       this.send(req, res, status, { status: { error }, time: 0 });
 
+    if (method === "GET" && url.pathname === "/collections") {
+      return ok<Schemas["CollectionsResponse"]>({
+        collections: [...this.collections.keys()].sort().map((name) => ({ name })),
+      });
+    }
     if (method === "GET" && url.pathname === "/aliases") {
       return ok<Schemas["CollectionsAliasesResponse"]>({ aliases: this.aliasList() });
     }
@@ -127,7 +140,11 @@ export class QdrantStandIn {
     if (key === "PUT ") {
       if (coll || this.aliases.has(given))
         return fail(409, `Wrong input: Collection \`${given}\` already exists!`);
-      this.collections.set(given, new Collection(body as Schemas["CreateCollection"]));
+      const created = body as Schemas["CreateCollection"];
+      this.collections.set(
+        given,
+        new Collection(this.keepsMetadata ? created : { ...created, metadata: undefined }),
+      );
       return ok(true);
     }
     if (!coll) return fail(404, `Not found: Collection \`${given}\` doesn't exist!`);
