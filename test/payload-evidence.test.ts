@@ -110,7 +110,7 @@ describe("evidence in the vector store's payloads", () => {
     expect(put.status).toBe(200);
     const upserts = upsertsOf();
     expect(upserts).toHaveLength(1);
-    expect((upserts[0]?.body as { points: unknown[] }).points).toHaveLength(1);
+    expect((upserts[0]?.body as { points: unknown[] } | undefined)?.points).toHaveLength(1);
     const rewritten = await qdrant.point(env.QDRANT_COLLECTION, "code-1");
     expect(rewritten?.vector).not.toEqual(vector);
     expect(rewritten?.payload).toMatchObject({ category: "poetry", scores: { big: 0.1, small: 0.99 } });

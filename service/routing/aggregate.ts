@@ -113,8 +113,8 @@ export interface RankOptions {
 }
 
 /** Scores are in [0, 1]; a score read against a baseline (or a prior built on one) may leave it. */
-function clamp01(x: number): number {
-  return x < 0 ? 0 : x > 1 ? 1 : x;
+export function clamp01(x: number): number {
+  return Math.min(Math.max(x, 0), 1);
 }
 
 /**

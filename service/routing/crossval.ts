@@ -1,5 +1,6 @@
 import { QuantizedScanIndex } from "../vectors/embedded.ts";
 import {
+  clamp01,
   DEFAULT_SETTINGS,
   fallbackReason,
   type RankingSettings,
@@ -184,7 +185,7 @@ export function predict(
     for (const t of names) {
       if (out[t] !== undefined) continue;
       const p = priors.prior(t);
-      if (p) out[t] = Math.min(Math.max(p.mean, 0), 1);
+      if (p) out[t] = clamp01(p.mean);
     }
     for (const r of ranked) out[r.target] = r.score;
     return out;

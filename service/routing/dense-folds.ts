@@ -1,4 +1,4 @@
-import type { RankingSettings } from "./aggregate.ts";
+import { clamp01, type RankingSettings } from "./aggregate.ts";
 import type { FoldedNeighbours, LabelledItem } from "./crossval.ts";
 import { advantageWeights } from "./priors.ts";
 
@@ -318,7 +318,7 @@ export class DenseFolds {
           weight > 0
             ? ((WS[t] as number) + (lambda > 0 ? lambda * p : 0)) / weight
             : (P[t] as number) / (support[t] as number);
-        out[base0 + t] = score < 0 ? 0 : score > 1 ? 1 : score;
+        out[base0 + t] = clamp01(score);
       }
     }
     return out;
@@ -329,5 +329,5 @@ export class DenseFolds {
 function relativePrior(base: number, advantage: number, clamp = true): number {
   if (Number.isNaN(base)) return Number.NaN;
   const p = base + advantage;
-  return clamp ? (p < 0 ? 0 : p > 1 ? 1 : p) : p;
+  return clamp ? clamp01(p) : p;
 }

@@ -223,7 +223,9 @@ export class QueryPriors {
         const m = settings.shrinkage > 0 ? this.labelMean(t)?.mean : undefined;
         const lambda = m === undefined ? 0 : settings.shrinkage;
         prediction =
-          a.weight + lambda > 0 ? (a.weighted + lambda * (m ?? 0)) / (a.weight + lambda) : a.plain / a.support;
+          a.weight + lambda > 0
+            ? (a.weighted + lambda * (m ?? 0)) / (a.weight + lambda)
+            : a.plain / a.support;
       } else {
         // No neighbour's label scores it: its label mean (none for a target without labels).
         prediction = this.labelMean(t)?.mean;
