@@ -99,7 +99,7 @@ export function createApp(deps: Deps) {
   // The edge's dependencies with the admin services beside them (getters kept: the embedder in force).
   const admin = Object.assign(Object.create(deps) as Deps, deps.admin) as AdminDeps;
   app
-    .use("/admin/*", adminAuth(deps.config.admin.token, deps.config.database.readOnly), adminLimit)
+    .use("/admin/*", adminAuth(deps.config.admin.token), adminLimit)
     .use("/admin/examples/*", anyTypeJson)
     .use("/admin/targets/*", anyTypeJson)
     .use("/admin/settings", anyTypeJson)

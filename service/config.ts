@@ -19,7 +19,6 @@ export const EnvSchema = z.object({
   DATABASE_PATH: z.string().min(1).default("./data/router.db"),
   BACKUP_DIR: z.string().min(1).optional(),
   SEED_ON_EMPTY: bool.default(true),
-  READ_ONLY: bool.default(false),
   ROLE: z.enum(["primary", "replica"]).default("primary"),
   PRIMARY_URL: z.url().optional(),
   REPLICA_MAX_STALENESS_S: int(1, 86_400).default(30),
@@ -171,8 +170,7 @@ export interface Config {
     backupDir: string;
     seedOnEmpty: boolean;
     seedDir: string;
-    readOnly: boolean;
-    /** A read-only replica re-reads the primary's settings and templates this often, in ms. */
+    /** A replica reads the routing document this often, in ms. */
     replicaPollMs: number;
   };
   admin: { token: string | undefined };
@@ -315,6 +313,11 @@ export function withDotEnv(env: NodeJS.ProcessEnv = process.env, path = ".env"):
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty value (`HF_TOKEN=` in an env file) means unset, so the default applies.
   const given = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  if (given.READ_ONLY !== undefined && !["false", "0", "no"].includes(given.READ_ONLY)) {
+    throw new ConfigError(
+      "invalid configuration:\n  READ_ONLY: replicas on a copy of the database file are gone; a replica follows the primary through Qdrant (ROLE=replica, VECTOR_STORE=qdrant, see docs/deployment.md)",
+    );
+  }
   const parsed = RequiredByBackend.safeParse(given);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
@@ -330,7 +333,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         join(dirname(e.DATABASE_PATH === ":memory:" ? "./data/router.db" : e.DATABASE_PATH), "backups"),
       seedOnEmpty: e.SEED_ON_EMPTY,
       seedDir: e.SEED_DIR,
-      readOnly: e.READ_ONLY,
       replicaPollMs: e.REPLICA_POLL_MS,
     },
     admin: { token: e.ADMIN_TOKEN },

@@ -4,7 +4,6 @@
  * lock the same way, strip the same learned templates and name the same vector collections.
  * Start-up procedures are named steps of their own (`startup.ts`).
  */
-import { existsSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { Config } from "./config.ts";
 import { ActiveEmbedding } from "./core/active-embedding.ts";
@@ -79,20 +78,14 @@ export interface Storage {
 }
 
 /**
- * Opens and migrates SQLite and, unless the database is read-only or in memory, takes the writer
- * lock: one process writes a database file at a time, whether the service or a command.
+ * Opens and migrates SQLite and, unless the database is in memory, takes the writer lock: one
+ * process writes a database file at a time, whether the service or a command.
  */
 export function openStorage(config: Config): Storage {
-  const { path, readOnly } = config.database;
-  if (readOnly && !existsSync(path)) {
-    throw new StartupError(
-      `READ_ONLY=true opens an existing database, and there is none at DATABASE_PATH=${path}: ` +
-        "copy the primary's file there first",
-    );
-  }
-  const { db, sqlite } = openDatabase(path, { readOnly });
+  const { path } = config.database;
+  const { db, sqlite } = openDatabase(path);
   const stores = openStores(db);
-  const writer = readOnly || path === ":memory:" ? undefined : new WriterLock(stores.state, path);
+  const writer = path === ":memory:" ? undefined : new WriterLock(stores.state, path);
   try {
     writer?.acquire();
   } catch (err) {
@@ -212,7 +205,7 @@ async function openVectorIndex(
 /**
  * With Qdrant, the primary publishes the routing document (`<QDRANT_COLLECTION>-routing`) that
  * stateless replicas rank by: the settings, embedder and collection in force, the targets and their
- * means. A read-only copy publishes nothing.
+ * means.
  */
 function documentPublisher(
   config: Config,
@@ -222,7 +215,7 @@ function documentPublisher(
   settings: SettingsModel,
   logger: Logger,
 ): DocumentPublisher | undefined {
-  if (config.vectors.kind !== "qdrant" || config.database.readOnly) return undefined;
+  if (config.vectors.kind !== "qdrant") return undefined;
   const store = qdrantDocumentStore(config);
   return new DocumentPublisher(
     store,
@@ -268,7 +261,6 @@ function wireSelfTuning(
   options: { logger: Logger; metrics: Metrics; plan: EmbeddingPlan; runner?: TuningRunner },
 ): { switcher: TemplateSwitch; settings: SettingsModel; tuning: Tuner } {
   const { logger, metrics, plan } = options;
-  const readOnly = config.database.readOnly;
   const switcher = new TemplateSwitch(
     stores.examples,
     stores.ledger,
@@ -287,19 +279,15 @@ function wireSelfTuning(
     () => stores.settings.dataVersion(),
     logger,
   );
-  // A replica follows the primary's templates whatever TUNE_TEMPLATES says: its vectors are made with them.
   const trials =
-    !plan.file && (config.tuning.templates || readOnly)
+    !plan.file && config.tuning.templates
       ? new TemplateTrials(switcher, stores.state, active, stores.examples, logger)
       : undefined;
   const settings = new SettingsModel(stores.settings, logger, {
-    readOnly,
     countExamples: () => stores.examples.countExamples(),
     countLabelsUpTo: (limit) => stores.examples.countExamplesUpTo(limit, true),
-    followEveryMs: config.database.replicaPollMs,
     ...(plan.file && { file: { k: plan.file.k, settings: plan.file.settings } }),
     ...(config.rank.defaultK !== undefined && { defaultK: config.rank.defaultK }),
-    ...(trials && { follow: () => trials.follow() }),
   });
   const tuning = new Tuner(
     stores.settings,
@@ -316,7 +304,7 @@ function wireSelfTuning(
     config.tuning,
     {
       ...(options.runner && { runner: options.runner }),
-      ...(trials && !readOnly && { templates: trials }),
+      ...(trials && { templates: trials }),
     },
   );
   return { switcher, settings, tuning };
@@ -356,14 +344,12 @@ export async function buildDeps(
       if (misses > 0) metrics.embedCache.inc({ result: "miss" }, misses);
     });
     embedder = built.embedder;
-    if (!config.database.readOnly) await finishTemplateSwitch(stores, embedder.id, logger);
+    await finishTemplateSwitch(stores, embedder.id, logger);
     assertOneEmbedder(stores, embedder.id);
 
     const lock = new Mutex();
     let sync: IndexSync | undefined;
-    // A replica leaves the shared vector store's upkeep to the primary.
-    const reconcile = () =>
-      sync && !config.database.readOnly ? reconcileIndex(sync, logger) : Promise.resolve();
+    const reconcile = () => (sync ? reconcileIndex(sync, logger) : Promise.resolve());
     index =
       overrides.index ?? (await openVectorIndex(config, stores, templates, embedder, logger, reconcile));
     const active = new ActiveEmbedding(embedder, index, templates);
@@ -394,8 +380,7 @@ export async function buildDeps(
         explorationShare: config.rank.explorationShare,
         ...(overrides.random && { random: overrides.random }),
         // A new target's trials only where outcomes are taken: nothing would end them otherwise.
-        ...(config.feedback.token !== undefined &&
-          !config.database.readOnly && { trials: config.rank.trials }),
+        ...(config.feedback.token !== undefined && { trials: config.rank.trials }),
       }),
     });
     const targets = new TargetService(stores.targets);
@@ -407,7 +392,7 @@ export async function buildDeps(
       () => stores.targets.targetFlags(),
       logger,
       {
-        enabled: config.feedback.token !== undefined && !config.database.readOnly,
+        enabled: config.feedback.token !== undefined,
         windowSeconds: config.feedback.windowSeconds,
         maxRankings: config.feedback.maxRankings,
         maxBytes: config.feedback.maxBytes,
@@ -421,8 +406,7 @@ export async function buildDeps(
       },
     );
     await seedIfEmpty(config, stores, examples, targets, logger);
-    if (!config.database.readOnly) sync.start();
-    settings.start();
+    sync.start();
     tuning.start();
     // Not awaited: a vector store that does not answer yet must not hold the start; it retries.
     void publisher?.start();
@@ -465,7 +449,6 @@ export async function buildDeps(
       close: async () => {
         feedback.close();
         await publisher?.stop();
-        await settings.stop();
         await tuning.stop();
         await sync.stop();
         await switcher.close();

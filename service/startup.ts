@@ -53,8 +53,7 @@ export async function reconcileIndex(sync: IndexSync, logger: Logger): Promise<v
 
 /**
  * Brings the vector index in line with SQLite: an in-process one is loaded, a persistent one
- * reconciled (on a primary; a replica leaves the shared store's upkeep to the primary), one that
- * has not opened yet is reconciled when it opens.
+ * reconciled, one that has not opened yet is reconciled when it opens.
  */
 export async function bringIndexInLine(
   config: Config,
@@ -64,9 +63,7 @@ export async function bringIndexInLine(
   reconcile: () => Promise<void>,
   logger: Logger,
 ): Promise<void> {
-  if (config.database.readOnly && index.persistent) {
-    logger.info("read-only replica: serving /rank from the shared vector store");
-  } else if (index instanceof DeferredIndex) {
+  if (index instanceof DeferredIndex) {
     // Reconciled when it opens.
   } else if (index.persistent) {
     await reconcile();
@@ -90,7 +87,7 @@ async function loadIndex(
   const image = imageOf(config, index);
   const fromImage =
     image !== undefined && (await restoreImage(image.path, image.index, stores, embedderId, logger));
-  if (!fromImage) await fillFromStore(stores.ledger, index, embedderId, config.database.readOnly);
+  if (!fromImage) await fillFromStore(stores.ledger, index, embedderId);
   logger.info("vector index loaded", {
     vectors: await index.count(),
     from: fromImage ? "image" : "database",
@@ -112,7 +109,7 @@ export async function seedIfEmpty(
 ): Promise<void> {
   const seed = stores.state.get("seed");
   const seedNow = seed === "started" || (seed === undefined && stores.examples.countExamples() === 0);
-  if (config.database.readOnly || !config.database.seedOnEmpty || !seedNow) return;
+  if (!config.database.seedOnEmpty || !seedNow) return;
   stores.state.set("seed", "started");
   const seeded = await seedFromDirectory(config.database.seedDir, examples, targets);
   stores.state.set("seed", "done");
@@ -168,14 +165,14 @@ export function withStoredDimension(config: Config["embedder"], stores: Stores):
 
 /**
  * The embedded index and where it keeps its image (`DATABASE_PATH.vectors`), or undefined when it keeps
- * none: another index, an in-memory or read-only database, or INDEX_IMAGE=false.
+ * none: another index, an in-memory database, or INDEX_IMAGE=false.
  */
 function imageOf(
   config: Config,
   index: VectorIndex,
 ): { path: string; index: QuantizedScanIndex } | undefined {
-  const { path, readOnly } = config.database;
-  if (!config.vectors.image || readOnly || path === ":memory:" || !(index instanceof QuantizedScanIndex))
+  const { path } = config.database;
+  if (!config.vectors.image || path === ":memory:" || !(index instanceof QuantizedScanIndex))
     return undefined;
   return { path: `${path}.vectors`, index };
 }

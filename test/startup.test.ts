@@ -130,54 +130,11 @@ describe("start-up and persistence", () => {
   });
 });
 
-describe("read-only replica (READ_ONLY=true)", () => {
-  it("serves /rank from a copy of the primary's database, writes nothing, and refuses admin calls", async () => {
-    const tmp = tempDir();
-    const env = { DATABASE_PATH: join(tmp.dir, "primary.db") };
-    const primary = await startService(env);
-    await primary.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.9 })));
-
-    const replica = await startService({ ...env, READ_ONLY: "true", SEED_ON_EMPTY: "true" });
-    expect(replica.deps.stores.examples.countExamples()).toBe(3);
-    const ranked = await replica.rank({ query: "a poem about the sea" });
-    expect(ranked.body.scores[0]).toMatchObject({ target: "poet", support: 3 });
-    const admin = await replica.request("GET", "/admin/examples", undefined, { admin: true });
-    expect(admin.status).toBe(503);
-    expect(((await admin.json()) as { error: { message: string } }).error.message).toContain(
-      "read-only replica",
-    );
-    expect(() => replica.deps.stores.examples.delete("00000000-0000-4000-8000-000000000001")).toThrow(
-      /readonly/,
-    );
-    await replica.close();
-    await primary.close();
-    tmp.remove();
-  });
-
-  it("starts on a copy from before learned templates (no staging table) and ranks", async () => {
-    const tmp = tempDir();
-    const env = { DATABASE_PATH: join(tmp.dir, "primary.db") };
-    const primary = await startService(env);
-    await primary.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.9 })));
-    await primary.close();
-    const old = openDatabase(env.DATABASE_PATH);
-    old.sqlite.exec("DROP TABLE staged_embeddings; DROP INDEX examples_version_idx;");
-    old.sqlite.close();
-
-    const replica = await startService({ ...env, READ_ONLY: "true" }, { selfTuning: true });
-    const ranked = await replica.rank({ query: "a poem about the sea" });
-    expect(ranked.status).toBe(200);
-    expect(ranked.body.hits).toHaveLength(3);
-    await replica.close();
-    tmp.remove();
-  });
-
-  it("refuses to start without the primary's database file", async () => {
-    const tmp = tempDir();
-    await expect(
-      startService({ DATABASE_PATH: join(tmp.dir, "missing.db"), READ_ONLY: "true" }),
-    ).rejects.toThrow();
-    tmp.remove();
+describe("READ_ONLY, gone", () => {
+  it("refuses to start, saying that a replica follows the primary through Qdrant", () => {
+    expect(() => loadConfig({ READ_ONLY: "true" })).toThrow(/READ_ONLY: .*ROLE=replica/);
+    // Set to false, it is no reason to refuse.
+    expect(loadConfig({ READ_ONLY: "false" }).database.path).toBe("./data/router.db");
   });
 });
 

@@ -285,34 +285,6 @@ describe("learned templates in self-tuning", () => {
     reader.sqlite.close();
   });
 
-  it("a read-only replica follows the primary's switch at its next poll", async () => {
-    const db = join(dirs.make(), "router.db");
-    svc = await startService({ ...FAST, DATABASE_PATH: db, TUNING: "off" }, { selfTuning: true });
-    await svc.addExamples(templated(90));
-    const replica = await startService(
-      // Polled by hand below (the timer itself: test/tuning-schedule.test.ts).
-      { ...LIMIT, DATABASE_PATH: db, READ_ONLY: "true", REPLICA_POLL_MS: "3600000" },
-      { selfTuning: true },
-    );
-    try {
-      const tune = await svc.request("POST", "/admin/settings/tune", undefined, { admin: true });
-      expect(tune.status).toBe(202);
-      await settled(svc);
-      expect(svc.deps.embedder.id).toMatch(/\+templates:/);
-      expect(replica.deps.embedder.id).not.toMatch(/\+templates:/);
-
-      await replica.deps.settings.followNow();
-      for (let i = 0; i < 100 && replica.deps.embedder.id !== svc.deps.embedder.id; i++)
-        await new Promise((r) => setTimeout(r, 20));
-      expect(replica.deps.embedder.id).toBe(svc.deps.embedder.id);
-      expect(await replica.deps.index.count()).toBe(90);
-      const ranked = await replica.rank({ query: `${PREFIX}a question about chess openings${SUFFIX}` });
-      expect(ranked.body.scores[0]?.target).toBe("mid");
-    } finally {
-      await replica.close();
-    }
-  });
-
   it("with Qdrant, switches while two replicas serve continuous /rank: no non-2xx, and they follow", async () => {
     const qdrant = await TestQdrant.start();
     const db = join(dirs.make(), "router.db");

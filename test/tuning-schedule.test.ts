@@ -1,11 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { TuningPolicy } from "../service/config.ts";
-import { createLogger } from "../service/logger.ts";
 import type { TuneResult } from "../service/routing/tuning.ts";
-import { openDatabase } from "../service/store/database.ts";
-import { SettingsStore } from "../service/store/settings-store.ts";
 import { callsForRun, outgrown, runAt } from "../service/tuning/schedule.ts";
-import { SettingsModel } from "../service/tuning/settings-model.ts";
 import { runInWorker, type TuningInput, type TuningRunner } from "../service/tuning/worker.ts";
 import { startService, type TestService } from "./support/harness.ts";
 
@@ -50,41 +46,6 @@ describe("the tuning schedule (pure)", () => {
     expect(outgrown({ changed: 819, tunedOn: 200 })).toBe(true);
     expect(outgrown({ changed: 100, tunedOn: 1000 })).toBe(false);
     expect(outgrown({ changed: 100, tunedOn: undefined })).toBe(true);
-  });
-});
-
-describe("the settings read model on a replica", () => {
-  it("re-reads the primary's settings and follows its templates on a timer of its own, never inside choice()", async () => {
-    const { db, sqlite } = openDatabase(":memory:");
-    const primary = new SettingsStore(db);
-    let follows = 0;
-    const replica = new SettingsModel(new SettingsStore(db), createLogger("silent"), {
-      readOnly: true,
-      countExamples: () => 0,
-      followEveryMs: 50,
-      follow: async () => {
-        follows++;
-      },
-    });
-    const before = replica.choice();
-    const pinned = { ...before.settings, power: 3 };
-    primary.write({
-      k: 7,
-      settings: pinned,
-      source: "pinned",
-      examples: 0,
-      dataVersion: 0,
-      evaluation: null,
-      tunedAt: null,
-    });
-    // Nothing read yet: the choice is what was in memory.
-    expect(replica.choice()).toEqual(before);
-    replica.start();
-    for (let i = 0; i < 100 && replica.choice().k !== 7; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(replica.choice()).toEqual({ k: 7, settings: pinned });
-    expect(follows).toBeGreaterThan(0);
-    await replica.stop();
-    sqlite.close();
   });
 });
 

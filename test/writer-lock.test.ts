@@ -40,11 +40,8 @@ describe("one read-write instance per SQLite file", () => {
     const second = startService(env);
     await expect(second).rejects.toThrow(StartupError);
     await expect(second).rejects.toThrow(`DATABASE_PATH=${env.DATABASE_PATH}`);
-    // The refused start left the claim alone; a read-only replica is no writer.
+    // The refused start left the claim alone.
     expect(holder(env.DATABASE_PATH)?.owner).toBe(held?.owner);
-    const replica = await startService({ ...env, READ_ONLY: "true" });
-    expect(holder(env.DATABASE_PATH)?.owner).toBe(held?.owner);
-    await replica.close();
     await first.close();
     expect(holder(env.DATABASE_PATH)).toBeUndefined();
     const third = await startService(env);
@@ -90,15 +87,6 @@ describe("one read-write instance per SQLite file", () => {
     });
     expect(result.reembedded).toBe(0);
     expect(holder(path)).toBeUndefined();
-  });
-});
-
-describe("a read-only replica without its file", () => {
-  it("stops with a message naming DATABASE_PATH, not a raw SQLite error", async () => {
-    const path = join(tempDir().dir, "missing.db");
-    await expect(startService({ DATABASE_PATH: path, READ_ONLY: "true" })).rejects.toThrow(
-      `there is none at DATABASE_PATH=${path}`,
-    );
   });
 });
 

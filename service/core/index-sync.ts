@@ -136,13 +136,12 @@ export class IndexSync {
 
 /**
  * Copies every stored vector of `embedderId` into a fresh in-process index; deletions pending for
- * it are moot. A read-only replica leaves SQLite's bookkeeping alone.
+ * it are moot.
  */
 export async function fillFromStore(
   store: IndexLedger,
   index: VectorIndex,
   embedderId: string,
-  readOnly: boolean,
 ): Promise<void> {
   let batch: Array<{ id: string; vector: Float32Array }> = [];
   for (const row of store.storedVectors(embedderId)) {
@@ -153,7 +152,6 @@ export async function fillFromStore(
     }
   }
   await index.upsert(batch);
-  if (readOnly) return;
   store.markAllIndexed();
   store.clearPendingDeletes(store.pendingDeleteIds(Number.MAX_SAFE_INTEGER));
 }

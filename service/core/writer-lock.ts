@@ -43,7 +43,7 @@ export class WriterLock {
       if (this.alive(other)) {
         throw new StartupError(
           `another read-write instance (pid ${other.pid} on ${other.host}) uses DATABASE_PATH=${this.databasePath}: ` +
-            "one instance writes a database; stop it first, or start this one with READ_ONLY=true on a copy",
+            "one instance writes a database: stop it first (replicas follow it through Qdrant, ROLE=replica)",
         );
       }
     }

@@ -33,18 +33,12 @@ export function bearerToken(
 }
 
 /**
- * Admin guard: the bearer token ADMIN_TOKEN. Without a configured token the admin API is off, and
- * a read-only replica has none: 503 ADMIN_DISABLED.
+ * Admin guard: the bearer token ADMIN_TOKEN. Without a configured token the admin API is off: 503
+ * ADMIN_DISABLED.
  */
-export function adminAuth(token: string | undefined, readOnly = false): MiddlewareHandler<AppEnv> {
+export function adminAuth(token: string | undefined): MiddlewareHandler<AppEnv> {
   const check = token === undefined ? undefined : bearerToken(token, "admin token", "ADMIN_TOKEN");
   return async (c, next) => {
-    if (readOnly) {
-      throw new AppError(
-        "ADMIN_DISABLED",
-        "this is a read-only replica (READ_ONLY=true): send admin calls to the primary",
-      );
-    }
     if (!check) {
       throw new AppError("ADMIN_DISABLED", "the admin API is disabled: set ADMIN_TOKEN to enable it");
     }

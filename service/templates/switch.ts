@@ -1,6 +1,5 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { ActiveEmbedding, Embedding } from "../core/active-embedding.ts";
-import { fillFromStore } from "../core/index-sync.ts";
 import type { Mutex } from "../core/mutex.ts";
 import { type Embedder, embedPrepared } from "../embedding/embedder.ts";
 import { hasTemplates, TemplateStrippingEmbedder, type Templates } from "../embedding/templates.ts";
@@ -176,27 +175,6 @@ export class TemplateSwitch {
       caughtUp,
     });
     return timing;
-  }
-
-  /**
-   * A read-only replica follows the primary's switch: it opens the index of the vectors made with
-   * `templates` (the primary's collection, complete from the commit on) and swaps to it. An
-   * in-process index is filled from the database once the primary has stored every new vector;
-   * until then it returns false and changes nothing.
-   */
-  async adopt(templates: Templates): Promise<boolean> {
-    const embedder = this.embedderFor(templates);
-    const index = await this.openIndex(templates, embedder, false);
-    if (!index.persistent) {
-      if (this.ledger.otherEmbedders(embedder.id).length > 0) {
-        await index.close();
-        return false;
-      }
-      await fillFromStore(this.ledger, index, embedder.id, true);
-    }
-    this.retire(this.active.swap({ embedder, index, templates }), false);
-    this.logger.info("following the primary's learned templates", { embedder: embedder.id });
-    return true;
   }
 
   /** Drops staged vectors (a candidate that lost), a page at a time. */

@@ -3,7 +3,7 @@ import { sameTemplates, type Templates, templatesDigest } from "../embedding/tem
 import { errorFields, type Logger } from "../logger.ts";
 import type { TuneResult } from "../routing/tuning.ts";
 import type { StateStore } from "../store/state-store.ts";
-import { readRejected, readTemplates, writeRejected, writeTemplates } from "./state.ts";
+import { readRejected, writeRejected, writeTemplates } from "./state.ts";
 import type { TemplateSwitch } from "./switch.ts";
 
 /** What a run reports about learned templates (in the stored evaluation). */
@@ -132,14 +132,6 @@ export class TemplateTrials {
       });
     };
     return { report: tried, result, commit };
-  }
-
-  /** A replica: when the primary has switched templates, switches to its vectors. */
-  async follow(): Promise<void> {
-    const stored = readTemplates(this.state);
-    if (sameTemplates(stored, this.active.templates)) return;
-    // Not adopted while the primary is still storing the new vectors: the next refresh tries again.
-    await this.switcher.adopt(stored);
   }
 
   /** At shutdown: releases replaced indexes. */

@@ -1,5 +1,5 @@
 import { AppError } from "../errors.ts";
-import { errorFields, type Logger } from "../logger.ts";
+import type { Logger } from "../logger.ts";
 import { defaultChoice, type RoutingChoice, SMALL_DATA } from "../routing/tuning.ts";
 import type { SettingsStore, StoredSettings } from "../store/settings-store.ts";
 
@@ -7,8 +7,6 @@ import type { SettingsStore, StoredSettings } from "../store/settings-store.ts";
 export type SettingsSource = "default" | "tuned" | "pinned" | "file";
 
 export interface SettingsModelOptions {
-  /** A read-only replica: it follows the primary's settings and never writes them. */
-  readOnly: boolean;
   /** Settings pinned by a ROUTING_SETTINGS file: in force while the file is configured. */
   file?: RoutingChoice;
   /** DEFAULT_K: overrides the k of whatever settings are in force. */
@@ -20,12 +18,6 @@ export interface SettingsModelOptions {
    * size): what the defaults suit (outcomes' examples each score one target).
    */
   countLabelsUpTo?: (limit: number) => number;
-  /**
-   * A replica re-reads the primary's settings this often, in ms, and calls `follow` after each
-   * read (the primary's learned templates). Default 2000.
-   */
-  followEveryMs?: number;
-  follow?: () => Promise<void>;
 }
 
 /**
@@ -38,8 +30,6 @@ export interface SettingsModelOptions {
 export class SettingsModel {
   private stored: StoredSettings | undefined;
   private readonly listeners: Array<(source: SettingsSource) => void> = [];
-  private timer: NodeJS.Timeout | undefined;
-  private following: Promise<void> | undefined;
   /** The labels counted up to SMALL_DATA (what the defaults depend on); undefined: count again. */
   private counted: number | undefined;
 
@@ -82,9 +72,9 @@ export class SettingsModel {
     return this.stored;
   }
 
-  /** Tuning leaves pinned settings, and those of a file, alone; a replica never tunes. */
+  /** Tuning leaves pinned settings, and those of a file, alone. */
   get tunable(): boolean {
-    return !this.options.readOnly && this.source() !== "pinned" && this.source() !== "file";
+    return this.source() !== "pinned" && this.source() !== "file";
   }
 
   /** Called after a pin or an unpin, with the source in force then. */
@@ -122,9 +112,6 @@ export class SettingsModel {
 
   /** Throws unless settings may be changed through the API here. */
   assertWritable(): void {
-    if (this.options.readOnly) {
-      throw new AppError("ADMIN_DISABLED", "a read-only replica uses the primary's settings");
-    }
     if (this.options.file) {
       throw new AppError(
         "CONFLICT",
@@ -133,41 +120,10 @@ export class SettingsModel {
     }
   }
 
-  /** Re-reads the stored settings (and, a replica's copy changing under it, the examples' count). */
+  /** Re-reads the stored settings. */
   refresh(): void {
     this.stored = this.settings.read();
     this.counted = undefined;
-  }
-
-  /** A replica: re-reads the primary's settings (and follows its templates) every `followEveryMs`. */
-  start(): void {
-    if (!this.options.readOnly || this.timer) return;
-    this.timer = setInterval(() => {
-      this.followNow().catch(() => undefined);
-    }, this.options.followEveryMs ?? 2000);
-    this.timer.unref();
-  }
-
-  /** One step of following the primary: its settings now, then its templates (never two at once). */
-  followNow(): Promise<void> {
-    if (this.following) return this.following;
-    this.following = (async () => {
-      try {
-        this.refresh();
-        await this.options.follow?.();
-      } catch (err) {
-        this.logger.error("could not follow the primary's settings", errorFields(err));
-      } finally {
-        this.following = undefined;
-      }
-    })();
-    return this.following;
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.following;
   }
 
   private changed(): void {
