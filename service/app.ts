@@ -55,7 +55,17 @@ export function createApp(deps: Deps) {
     : undefined;
 
   const app = router();
+  const { traffic } = deps;
   app
+    .use(async (_c, next) => {
+      // Counted for the bulk work that lets requests go first (see Traffic).
+      const leave = traffic?.enter();
+      try {
+        await next();
+      } finally {
+        leave?.();
+      }
+    })
     .use(requestId())
     .use(requestLog(deps))
     .use(methodNotAllowed({ app, onMethodNotAllowed: notAllowed }))

@@ -10,11 +10,13 @@ import { ActiveEmbedding } from "./core/active-embedding.ts";
 import { Backups } from "./core/backups.ts";
 import { EvidenceIndex } from "./core/evidence-index.ts";
 import { ExampleService } from "./core/example-service.ts";
+import { ExampleWriter, recoverImports } from "./core/example-writer.ts";
 import { IndexSync } from "./core/index-sync.ts";
 import { Mutex } from "./core/mutex.ts";
 import { Ranker } from "./core/ranker.ts";
 import { TargetService } from "./core/target-service.ts";
 import { TargetStatsCache } from "./core/target-stats.ts";
+import { Traffic } from "./core/traffic.ts";
 import { WriterLock } from "./core/writer-lock.ts";
 import type { Embedder } from "./embedding/embedder.ts";
 import { createEmbedder, withFeatures } from "./embedding/factory.ts";
@@ -40,6 +42,7 @@ import {
   seedIfEmpty,
   withStoredDimension,
 } from "./startup.ts";
+import { Checkpointer } from "./store/checkpointer.ts";
 import { type Db, type OpenDatabase, openDatabase } from "./store/database.ts";
 import { StateStore } from "./store/state-store.ts";
 import { openStores, type Stores } from "./store/stores.ts";
@@ -74,14 +77,15 @@ export interface Storage {
   sqlite: Database.Database;
   stores: Stores;
   /** Releases the writer lock and closes the database. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
- * Opens and migrates SQLite and, unless the database is in memory, takes the writer lock: one
- * process writes a database file at a time, whether the service or a command.
+ * Opens and migrates SQLite and, unless the database is in memory, takes the writer lock (one
+ * process writes a database file at a time, whether the service or a command) and starts the
+ * checkpoint thread (`Checkpointer`).
  */
-export function openStorage(config: Config): Storage {
+export function openStorage(config: Config, logger: Logger): Storage {
   const { path } = config.database;
   const { db, sqlite } = openDatabase(path);
   const stores = openStores(db);
@@ -92,11 +96,13 @@ export function openStorage(config: Config): Storage {
     sqlite.close();
     throw err;
   }
+  const checkpointer = Checkpointer.start(path, sqlite, logger);
   return {
     db,
     sqlite,
     stores,
-    close: () => {
+    close: async () => {
+      await checkpointer?.stop();
       writer?.release();
       sqlite.close();
     },
@@ -330,11 +336,13 @@ export async function buildDeps(
   } = {},
 ): Promise<Running> {
   const metrics = overrides.metrics ?? new Metrics();
-  const storage = openStorage(config);
+  const storage = openStorage(config, logger);
   const { stores } = storage;
   let embedder: Embedder | undefined;
   let index: VectorIndex | undefined;
   try {
+    // An import a stop cut short is taken back before anything reads the examples.
+    await recoverImports(stores.examples, stores.journal, logger);
     const plan = embeddingPlan(config, stores);
     if (plan.file)
       logger.info("ranking settings pinned by ROUTING_SETTINGS", { ...plan.file, ...plan.features });
@@ -366,12 +374,25 @@ export async function buildDeps(
     });
     const stats = new TargetStatsCache(stores.targets);
     const publisher = documentPublisher(config, stores, active, plan.features, settings, logger);
-    const examples = new ExampleService(stores.examples, stores.ledger, active, sync, lock, logger, () => {
-      stats.invalidate();
-      settings.noteWrite();
-      tuning.noteWrite();
-      publisher?.kick();
-    });
+    // Requests in flight, which the chunks of an import let through first.
+    const traffic = new Traffic();
+    const writer = new ExampleWriter(
+      stores.examples,
+      stores.journal,
+      stores.ledger,
+      active,
+      sync,
+      lock,
+      logger,
+      () => {
+        stats.invalidate();
+        settings.noteWrite();
+        tuning.noteWrite();
+        publisher?.kick();
+      },
+      traffic,
+    );
+    const examples = new ExampleService(stores.examples, writer, active);
     const ranker = new Ranker(stores.examples, stores.targets, active, stats, {
       choice: () => settings.choice(),
       fallbackTarget: config.rank.fallbackTarget,
@@ -434,6 +455,7 @@ export async function buildDeps(
       sync,
       templates: switcher,
       lifecycle: { draining: false },
+      traffic,
       backups,
       quiz,
       feedback,
@@ -457,13 +479,13 @@ export async function buildDeps(
         // Under the write lock: no write can change the index while it is being saved.
         await lock.run(() => saveIndexImage(config, stores, i, e.id, logger));
         await i.close();
-        storage.close();
+        await storage.close();
       },
     };
   } catch (err) {
     await embedder?.close();
     await index?.close();
-    storage.close();
+    await storage.close();
     throw err;
   }
 }

@@ -145,7 +145,7 @@ describe("admin API: import", () => {
     ].join("\n");
     const res = await post(lines, { "content-type": "application/x-ndjson" });
     expect(res.status).toBe(201);
-    expect(await res.json()).toEqual({ imported: 2, skipped: 0, indexed: true });
+    expect(await res.json()).toEqual({ imported: 2, skipped: 0, deleted: 0, indexed: true });
     const again = await post(
       JSON.stringify({ id, text: "write a poem about the sea", scores: { poet: 0.1 } }),
       {
@@ -180,7 +180,7 @@ describe("admin API: import", () => {
       for (let again = 0; again < 2; again++) {
         const res = await run();
         expect(res.status).toBe(201);
-        expect(await res.json()).toEqual({ imported: 120, skipped: 0, indexed: true });
+        expect(await res.json()).toEqual({ imported: 120, skipped: 0, deleted: 0, indexed: true });
       }
       expect(cached.deps.stores.examples.countExamples()).toBe(120);
       expect(vectors()).toEqual(before);
@@ -195,7 +195,7 @@ describe("admin API: import", () => {
     form.append("targets", new Blob([fixture("pulze-targets.jsonl")]), "targets.jsonl");
     const res = await post(form);
     expect(res.status).toBe(201);
-    expect(await res.json()).toEqual({ imported: 3, skipped: 0, indexed: true });
+    expect(await res.json()).toEqual({ imported: 3, skipped: 0, deleted: 0, indexed: true });
     expect(svc.deps.stores.examples.get("0b6c2f9e-6a43-4d0c-9c1e-1f2a3b4c5d02")).toMatchObject({
       text: "is it going to rain tomorrow morning",
       category: "weather",

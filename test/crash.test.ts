@@ -199,6 +199,59 @@ describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () =>
     }
   }, 180_000);
 
+  it("during imports too large for one transaction (written a chunk at a time): each is all or nothing", async () => {
+    for (let round = 0; round < 4; round++) {
+      const env = base(tmp.dir, `large-import-${round}`);
+      const before = await preload(env, 400, "before");
+      // Every round replaces the 400 examples and adds 2,600; the odd rounds with mode=replace,
+      // which also deletes 100 examples the import does not name.
+      const extra = round % 2 === 1 ? await preload(env, 100, "extra") : [];
+      const replacing = before.map((e) => ({ ...e, scores: { big: 0.01, small: 0.99 } }));
+      const batch = [...replacing, ...Array.from({ length: 2600 }, () => example("large"))];
+      const server = await ChildServer.start(env);
+      const query = round % 2 === 1 ? "?mode=replace" : "";
+      const answered = fetch(`${server.url}/admin/import${query}`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/x-ndjson" },
+        body: batch.map((e) => JSON.stringify(e)).join("\n"),
+      }).then(
+        (res) => res.status,
+        () => 0,
+      );
+      // Killed once its chunks have begun to land (the count of examples moves), a little later.
+      const stored = async () => {
+        const metrics = await (await fetch(`${server.url}/metrics`)).text();
+        return Number(/^router_examples_stored (\S+)$/m.exec(metrics)?.[1]);
+      };
+      const start = await stored();
+      const writing = Date.now();
+      while ((await stored()) === start && Date.now() - writing < 10_000)
+        await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, between(0, 400)));
+      server.kill("SIGKILL");
+      kills++;
+      await server.exit();
+      const status = await answered;
+      // What a restarted service finds: the import whole, or nothing of it.
+      const restarted = await ChildServer.start(env);
+      restarted.kill("SIGTERM");
+      await restarted.exit();
+      const recovered = restarted.lines.some((l) => l.includes("a write a stop interrupted was taken back"));
+      const { db, sqlite } = openDatabase(env.DATABASE_PATH);
+      const store = new ExampleStore(db);
+      const landed = store.get(batch.at(-1)?.id as string) !== undefined;
+      if (status === 201) expect(landed).toBe(true);
+      // Nothing of it: because the start took back the chunks that had landed.
+      if (!landed) expect(recovered).toBe(true);
+      const expected = landed ? batch : [...before, ...extra];
+      expect(store.countExamples()).toBe(expected.length);
+      for (const e of expected) expect(store.get(e.id)?.scores).toEqual(e.scores);
+      expect(sqlite.prepare("SELECT count(*) FROM imports").pluck().get()).toBe(0);
+      sqlite.close();
+      await expectIndexAgrees(env, expected.length, expected.at(-1));
+    }
+  }, 240_000);
+
   it("during a reindex to another embedder: running it again finishes, and the service starts on it", async () => {
     const env = base(tmp.dir, "reindex");
     const batch = await preload(env, 1500, "reindexed");

@@ -59,9 +59,10 @@ describe("outcomes on the router's own rankings (POST /feedback)", () => {
     expect(first.status).toBe(200);
     const recorded = (await first.json()) as Recorded;
     expect(recorded).toMatchObject({ ranking_id: ranked.ranking_id, target: "small", score: 0.2 });
+    const service = svc;
     const example = async () =>
       (await (
-        await svc!.request("GET", `/admin/examples/${recorded.example_id}`, undefined, { admin: true })
+        await service.request("GET", `/admin/examples/${recorded.example_id}`, undefined, { admin: true })
       ).json()) as {
         text: string;
         scores: Record<string, number>;

@@ -169,10 +169,11 @@ describe("POST /admin/import?existing_text=", () => {
 
   it("adds lines without ids again by default, skips or replaces the examples whose text is stored when asked", async () => {
     svc = await startService();
-    expect(await importLines(lines(0.5))).toEqual({ imported: 3, skipped: 0, indexed: true });
+    expect(await importLines(lines(0.5))).toEqual({ imported: 3, skipped: 0, deleted: 0, indexed: true });
     expect(await importLines(lines(0.5), "?existing_text=skip")).toEqual({
       imported: 0,
       skipped: 3,
+      deleted: 0,
       indexed: true,
     });
     expect(count()).toBe(3);

@@ -127,15 +127,27 @@ function churn(store: ExampleStore, steps: number, seed: number, weighted = true
   };
   for (let i = 0; i < steps; i++) {
     const r = next();
-    if (r < 0.5 || live.length === 0) {
+    if (r < 0.4 || live.length === 0) {
       const id = `e${seed}-${i}`;
       store.write([example(id)], "insert");
       live.push(id);
+    } else if (r < 0.55) {
+      // A batch: new examples beside replacements, some moving category or origin.
+      const ids = new Set([`e${seed}-${i}-a`, `e${seed}-${i}-b`, pick(live), pick(live)]);
+      store.write(
+        [...ids].map((id) => example(id)),
+        "upsert",
+      );
+      for (const id of ids) if (!live.includes(id)) live.push(id);
     } else if (r < 0.8) {
       store.write([example(pick(live))], "upsert");
-    } else {
+    } else if (r < 0.9) {
       const id = live.splice(Math.floor(next() * live.length), 1)[0] as string;
       expect(store.delete(id)).toBe(true);
+    } else {
+      const gone = [...new Set([pick(live), pick(live), "never-stored"])];
+      expect(store.deleteMany(gone).sort()).toEqual(gone.filter((id) => id !== "never-stored").sort());
+      for (const id of gone) if (live.includes(id)) live.splice(live.indexOf(id), 1);
     }
   }
 }
@@ -199,8 +211,26 @@ describe("score totals kept by SQLite", () => {
       "outcomes",
       "pair_outcomes",
       "preferences",
+      "batch_writes",
+      "import_journal",
+      "imports",
     ])
       first.sqlite.exec(`DROP TABLE ${table}`);
+    // `scores` as 0000 made it: a rowid table (0012 made it WITHOUT ROWID).
+    first.sqlite.exec(`CREATE TABLE scores_0000 (
+      example_id text NOT NULL REFERENCES examples(id) ON DELETE cascade,
+      target text NOT NULL REFERENCES targets(name),
+      score real NOT NULL, weight real DEFAULT 1 NOT NULL, baseline real,
+      PRIMARY KEY (example_id, target))`);
+    first.sqlite.exec(
+      "INSERT INTO scores_0000 SELECT example_id, target, score, weight, baseline FROM scores",
+    );
+    first.sqlite.exec("DROP TABLE scores");
+    first.sqlite.exec("ALTER TABLE scores_0000 RENAME TO scores");
+    first.sqlite.exec("CREATE INDEX scores_target_idx ON scores (target)");
+    first.sqlite.exec(
+      "CREATE INDEX scores_example_cover_idx ON scores (example_id, target, score, weight, baseline)",
+    );
     first.sqlite.exec("ALTER TABLE targets DROP COLUMN prior_score");
     first.sqlite.exec("DROP INDEX scores_example_cover_idx");
     first.sqlite.exec("ALTER TABLE scores DROP COLUMN baseline");

@@ -17,7 +17,7 @@ execFileSync(
     stdio: "inherit",
   },
 );
-for (const dir of ["embedding", "tuning"]) {
+for (const dir of ["embedding", "tuning", "store"]) {
   for (const file of readdirSync(join("service", dir)).filter((f) => f.endsWith(".mjs"))) {
     cpSync(join("service", dir, file), join(out, dir, file));
   }

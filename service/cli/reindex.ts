@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { type Config, loadConfig, withDotEnv } from "../config.ts";
+import { recoverImports } from "../core/example-writer.ts";
 import { IndexSync } from "../core/index-sync.ts";
 import { Mutex } from "../core/mutex.ts";
 import { embeddingPlan, indexConfig, openIndex, openStorage, serviceEmbedder } from "../deps.ts";
@@ -45,11 +46,11 @@ export async function reindex(
 ): Promise<{ reembedded: number; indexed: number }> {
   // The service's own wiring: the writer lock (no service writes this database meanwhile), its
   // embedder with the learned templates in force, and their vector collection.
-  const storage = openStorage(config);
+  const storage = openStorage(config, logger);
   try {
     return await run(config, logger, options, storage.stores);
   } finally {
-    storage.close();
+    await storage.close();
   }
 }
 
@@ -61,6 +62,8 @@ async function run(
   options: ReindexOptions,
   stores: Stores,
 ): Promise<{ reembedded: number; indexed: number }> {
+  // An import a stop cut short is taken back first, as the service does at its start.
+  await recoverImports(stores.examples, stores.journal, logger);
   if (options.learnTemplates) learnIntoSettingsFile(config, stores, logger);
   // The templates in force: the file's, or those self-tuning learned (recorded in the database).
   const { features } = embeddingPlan(config, stores);

@@ -1,6 +1,5 @@
-import { embedPrepared } from "../embedding/embedder.ts";
+import { type Embedder, embedPrepared } from "../embedding/embedder.ts";
 import { AppError } from "../errors.ts";
-import { errorFields, type Logger } from "../logger.ts";
 import { labelBaselines } from "../routing/priors.ts";
 import {
   type ExampleRecord,
@@ -8,51 +7,51 @@ import {
   IdsTakenError,
   type NewExample,
 } from "../store/example-store.ts";
-import type { IndexLedger } from "../store/index-ledger.ts";
 import type { ActiveEmbedding } from "./active-embedding.ts";
+import { type ExampleWriter, type RowSource, rowsOf } from "./example-writer.ts";
 import { newExampleId } from "./ids.ts";
 import { type ImportSource, parseImport, repeatedIds, type UnlistedPolicy } from "./import-formats.ts";
-import type { IndexSync } from "./index-sync.ts";
-import type { Mutex } from "./mutex.ts";
 import { type ExamplePatch, type ExampleWrite, validationError } from "./schemas.ts";
 
 export type { ExampleRecord } from "../store/example-store.ts";
 
 /**
- * The one write path for labelled examples (admin API, import, start-up seeding): embed in batches,
- * write SQLite in one transaction, then copy to the vector index. SQLite is written first, so a
- * neighbour the index returns always has its scores stored. When the index is unreachable the rows
- * stay stored, marked unindexed, and `IndexSync` copies them later: `indexed: false` tells the caller.
- * Writes run one at a time (embedding runs outside the lock), so SQLite and the index see the same order.
+ * The one write path for labelled examples (admin API, import, start-up seeding): validated,
+ * embedded a chunk at a time (yielding between chunks, so a large import does not hold the event
+ * loop), then written by `ExampleWriter` (SQLite, then the vector index; all or nothing). When the
+ * index is unreachable the rows stay stored, marked unindexed, and `IndexSync` copies them later:
+ * `indexed: false` tells the caller.
  */
 export class ExampleService {
   constructor(
     private readonly store: ExampleStore,
-    private readonly ledger: IndexLedger,
+    private readonly writer: ExampleWriter,
     private readonly embedding: ActiveEmbedding,
-    private readonly sync: IndexSync,
-    private readonly lock: Mutex,
-    private readonly logger: Logger,
-    /** Called after every committed write (cached per-target statistics go stale). */
-    private readonly onWrite: () => void = () => undefined,
   ) {}
 
   /**
    * An import, all or nothing, replacing examples whose ids exist: parsed with its format's
-   * defaults (see `parseImport`), then written as one batch.
+   * defaults (see `parseImport`), then written as one batch. With `mode: "replace"` the import
+   * becomes all the examples: every example stored before it and not in it is deleted.
    */
   async import(
     source: ImportSource,
-    options: { unlisted?: UnlistedPolicy; existingText?: "add" | "skip" | "replace" } = {},
-  ): Promise<{ imported: number; skipped: number; indexed: boolean }> {
+    options: {
+      unlisted?: UnlistedPolicy;
+      existingText?: "add" | "skip" | "replace";
+      mode?: "add" | "replace";
+    } = {},
+  ): Promise<{ imported: number; skipped: number; deleted: number; indexed: boolean }> {
     const { embedder } = this.embedding;
-    const parsed = parseImport(source, {
+    const parsed = await parseImport(source, {
       ...(options.unlisted && { unlisted: options.unlisted }),
       embedder: { id: embedder.id, dimension: embedder.dimension },
     });
-    const inputs = this.matchStoredTexts(parsed, options.existingText ?? "add");
-    const { indexed } = inputs.length > 0 ? await this.add(inputs, "upsert") : { indexed: true };
-    return { imported: inputs.length, skipped: parsed.length - inputs.length, indexed };
+    const replace = options.mode === "replace";
+    // Replacing everything, a line's text is matched against examples that are about to go: no use.
+    const inputs = replace ? parsed : this.matchStoredTexts(parsed, options.existingText ?? "add");
+    const { indexed, deleted } = await this.add(inputs, "upsert", { replace });
+    return { imported: inputs.length, skipped: parsed.length - inputs.length, deleted, indexed };
   }
 
   /**
@@ -71,30 +70,59 @@ export class ExampleService {
 
   /**
    * Adds a batch, all or nothing; each id appears once in it (VALIDATION_FAILED). `insert` refuses
-   * ids that exist (CONFLICT); `upsert` replaces them. Returns the ids in input order.
+   * ids that exist (CONFLICT); `upsert` replaces them; `replace` (with upsert) deletes every other
+   * example stored before it. Returns the ids in input order.
    */
   async add(
     inputs: readonly ExampleWrite[],
     mode: "insert" | "upsert",
-  ): Promise<{ ids: string[]; indexed: boolean }> {
-    if (inputs.length === 0) return { ids: [], indexed: true };
-    const repeated = repeatedIds(
-      inputs.map((e, i) => ({ id: e.id, path: `examples.${i}.id`, at: `examples.${i}` })),
-    );
+    options: { replace?: boolean } = {},
+  ): Promise<{ ids: string[]; indexed: boolean; deleted: number }> {
+    if (inputs.length === 0 && !options.replace) return { ids: [], indexed: true, deleted: 0 };
+    // New ids are made a chunk at a time too, as the rows are.
+    const ids = inputs.map((e) => e.id);
+    const repeated = repeatedIds(ids, (i) => ({ path: `examples.${i}.id`, at: `examples.${i}` }));
     if (repeated.length > 0) throw validationError(repeated);
-    const { embedder } = this.embedding;
-    const toEmbed = inputs.filter((e) => e.vector === undefined);
-    const embedded = await embedPrepared(
-      embedder,
-      toEmbed.map((e) => e.text),
-    );
-    const vectors = new Map(toEmbed.map((e, i) => [e, embedded[i] as Float32Array]));
-    const batch = inputs.map(
-      (e): NewExample =>
-        this.toRow(e.id ?? newExampleId(), e, e.vector ?? (vectors.get(e) as Float32Array), embedder.id),
-    );
-    const indexed = await this.persist(batch, mode);
-    return { ids: batch.map((e) => e.id), indexed };
+    // Embedded a chunk at a time as the writer asks, with the embedder in force then.
+    const source: RowSource = {
+      size: inputs.length,
+      rows: async (from, count) => {
+        const { embedder } = this.embedding;
+        const slice = inputs.slice(from, from + count);
+        const toEmbed = slice.filter((e) => e.vector === undefined);
+        const embedded =
+          toEmbed.length > 0
+            ? await embedPrepared(
+                embedder,
+                toEmbed.map((e) => e.text),
+              )
+            : [];
+        let next = 0;
+        return slice.map((e, i) => {
+          ids[from + i] ??= newExampleId();
+          return this.toRow(
+            ids[from + i] as string,
+            e,
+            e.vector ?? (embedded[next++] as Float32Array),
+            embedder,
+          );
+        });
+      },
+    };
+    try {
+      const { indexed, deleted } = await this.writer.write(source, mode, options);
+      return { ids: ids as string[], indexed, deleted };
+    } catch (err) {
+      if (!(err instanceof IdsTakenError)) throw err;
+      const at = new Map(ids.map((id, i) => [id, i]));
+      throw new AppError("CONFLICT", err.message, {
+        cause: err,
+        details: err.ids.map((id) => ({
+          path: `examples.${at.get(id)}.id`,
+          message: `${id} already exists`,
+        })),
+      });
+    }
   }
 
   /** One example with its scores, or undefined. */
@@ -156,94 +184,16 @@ export class ExampleService {
     const vector = reuse
       ? previous.embedding
       : ((await embedPrepared(embedder, [input.text]))[0] as Float32Array);
-    const indexed = await this.persist([this.toRow(id, input, vector, embedder.id)], "upsert");
+    const { indexed } = await this.writer.write(rowsOf([this.toRow(id, input, vector, embedder)]), "upsert");
     return { created: previous === undefined, indexed };
   }
 
   /** Deletes one example from SQLite, then from the index; false when it did not exist. */
   delete(id: string): Promise<boolean> {
-    return this.lock.run(async () => {
-      if (!this.store.delete(id)) return false;
-      this.onWrite();
-      await this.toIndex(
-        () => this.embedding.index.delete([id]),
-        () => this.ledger.clearPendingDeletes([id]),
-      );
-      return true;
-    });
+    return this.writer.delete(id);
   }
 
-  private persist(batch: NewExample[], mode: "insert" | "upsert"): Promise<boolean> {
-    return this.lock.run(async () => {
-      await this.reembedIfSwitched(batch);
-      let version: Date;
-      try {
-        version = this.store.write(batch, mode);
-      } catch (err) {
-        if (!(err instanceof IdsTakenError)) throw err;
-        const at = new Map(batch.map((e, i) => [e.id, i]));
-        throw new AppError("CONFLICT", err.message, {
-          cause: err,
-          details: err.ids.map((id) => ({
-            path: `examples.${at.get(id)}.id`,
-            message: `${id} already exists`,
-          })),
-        });
-      }
-      this.onWrite();
-      const ids = batch.map((e) => e.id);
-      return this.toIndex(
-        () => this.embedding.index.upsert(batch.map((e) => ({ id: e.id, vector: e.embedding }))),
-        () => this.ledger.markIndexed(ids, version),
-      );
-    });
-  }
-
-  /** Runs an index write; if the index is unavailable, leaves the work to the background sync. */
-  private async toIndex(write: () => Promise<void>, confirm: () => void): Promise<boolean> {
-    try {
-      await write();
-    } catch (err) {
-      if (!(err instanceof AppError && err.code === "VECTOR_STORE_UNAVAILABLE")) throw err;
-      this.logger.warn(
-        "vector index unavailable; the write is stored and will be copied later",
-        errorFields(err),
-      );
-      this.sync.kick();
-      return false;
-    }
-    confirm();
-    return true;
-  }
-
-  /**
-   * Rows embedded before self-tuning switched embedders (it did so while they were being embedded,
-   * outside the lock) are embedded again with the one in force; held under the write lock, which
-   * the switch also takes, so no row with a vector from the old embedder lands.
-   */
-  private async reembedIfSwitched(batch: NewExample[]): Promise<void> {
-    const { embedder } = this.embedding;
-    const stale = batch.filter((r) => r.embedderId !== embedder.id);
-    if (stale.length === 0) return;
-    const textless = stale.find((r) => r.text.trim() === "");
-    if (textless) {
-      throw new AppError(
-        "CONFLICT",
-        `the embedder changed to ${embedder.id} while this write was prepared, and example ${textless.id} ` +
-          "came as a vector without text: send it again with vectors from the embedder in force",
-      );
-    }
-    const vectors = await embedPrepared(
-      embedder,
-      stale.map((r) => r.text),
-    );
-    stale.forEach((r, i) => {
-      r.embedding = vectors[i] as Float32Array;
-      r.embedderId = embedder.id;
-    });
-  }
-
-  private toRow(id: string, e: ExampleWrite, embedding: Float32Array, embedderId: string): NewExample {
+  private toRow(id: string, e: ExampleWrite, embedding: Float32Array, embedder: Embedder): NewExample {
     const origin = e.origin ?? "label";
     return {
       id,
@@ -254,7 +204,7 @@ export class ExampleService {
       // A write replaces the example whole: without comparisons given, it has none.
       preferences: e.preferences ?? [],
       embedding,
-      embedderId,
+      embedderId: embedder.id,
       origin,
       // A label is read against its example's other scores; an outcome against what it was given.
       baselines: origin === "label" ? labelBaselines(e.scores) : { ...e.baselines },

@@ -1,4 +1,11 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
+
+/**
+ * Random bytes drawn 4 KiB at a time: one draw per id made 100,000 ids take half a second, all of it
+ * holding the event loop.
+ */
+const pool = Buffer.alloc(4096);
+let pooled = pool.length;
 
 /**
  * A new example id: a UUID version 7 (RFC 9562), its first 48 bits the time in milliseconds, the
@@ -7,7 +14,12 @@ import { randomBytes } from "node:crypto";
  * and listing in id order is listing in creation order.
  */
 export function newExampleId(now = Date.now()): string {
-  const b = randomBytes(16);
+  if (pooled + 16 > pool.length) {
+    randomFillSync(pool);
+    pooled = 0;
+  }
+  const b = Buffer.from(pool.subarray(pooled, pooled + 16));
+  pooled += 16;
   b.writeUIntBE(now, 0, 6);
   b[6] = ((b[6] as number) & 0x0f) | 0x70;
   b[8] = ((b[8] as number) & 0x3f) | 0x80;

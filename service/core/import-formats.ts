@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { normalize } from "../embedding/embedder.ts";
 import type { FieldIssue } from "../errors.ts";
+import { yieldToLoop } from "./example-writer.ts";
 import {
   Category,
   ExampleId,
@@ -30,16 +31,16 @@ export type ImportSource =
  * not score (`absent` for our JSONL, `zero` for knn-router's), at least one example and at most
  * MAX_IMPORT. Throws VALIDATION_FAILED naming file and line of each problem.
  */
-export function parseImport(
+export async function parseImport(
   source: ImportSource,
   options: { unlisted?: UnlistedPolicy; embedder: { id: string; dimension: number } },
-): ExampleWrite[] {
+): Promise<ExampleWrite[]> {
   const inputs =
     source.format === "examples"
-      ? fillUnlisted(parseExamplesJsonl(source.text), options.unlisted ?? "absent")
+      ? fillUnlisted(await parseExamplesJsonl(source.text), options.unlisted ?? "absent")
       : source.format === "arena"
-        ? parseArena(source.text)
-        : parsePulze(source.points, source.targets, {
+        ? await parseArena(source.text)
+        : await parsePulze(source.points, source.targets, {
             unlisted: options.unlisted,
             vectorsFrom: source.vectorsFrom,
             embedder: options.embedder,
@@ -52,20 +53,22 @@ export function parseImport(
 }
 
 /**
- * The one rule for ids within a batch: each appears once. An issue for every repeat, at `path`,
- * naming where the id first appeared.
+ * The one rule for ids within a batch: each appears once. An issue for every repeat of `ids[i]`,
+ * at `where(i).path`, naming where the id first appeared (`where(first).at`); `where` is asked only
+ * for repeats, so a 100,000-line import's check builds no strings.
  */
 export function repeatedIds(
-  entries: Iterable<{ id: string | undefined; path: string; at: string }>,
+  ids: ReadonlyArray<string | undefined>,
+  where: (i: number) => { path: string; at: string },
 ): FieldIssue[] {
-  const first = new Map<string, string>();
+  const first = new Map<string, number>();
   const issues: FieldIssue[] = [];
-  for (const { id, path, at } of entries) {
-    if (id === undefined) continue;
+  ids.forEach((id, i) => {
+    if (id === undefined) return;
     const seen = first.get(id);
-    if (seen === undefined) first.set(id, at);
-    else issues.push({ path, message: `id ${id} appears twice (first at ${seen})` });
-  }
+    if (seen === undefined) first.set(id, i);
+    else issues.push({ path: where(i).path, message: `id ${id} appears twice (first at ${where(seen).at})` });
+  });
   return issues;
 }
 
@@ -129,14 +132,26 @@ class IssueList {
   }
 }
 
-/** Non-blank lines of a JSONL text, parsed, with their 1-based line numbers. */
-function* jsonLines(
+/** How long parsing holds the event loop before it lets other work run. */
+const PARSE_SLICE_MS = 5;
+
+/**
+ * Non-blank lines of a JSONL text, parsed, with their 1-based line numbers. Every PARSE_SLICE_MS
+ * it lets the event loop run, so that a 100,000-line import does not hold other requests.
+ */
+async function* jsonLines(
   text: string,
   file: string,
   issues: IssueList,
-): Generator<{ line: number; value: unknown }> {
+): AsyncGenerator<{ line: number; value: unknown }> {
   const lines = text.split(/\r?\n/);
+  let slice = performance.now();
   for (let i = 0; i < lines.length; i++) {
+    // The clock read every 64 lines (each line's own work includes its caller's validation).
+    if (i % 64 === 63 && performance.now() - slice > PARSE_SLICE_MS) {
+      await yieldToLoop();
+      slice = performance.now();
+    }
     const raw = (lines[i] as string).trim();
     if (raw === "") continue;
     try {
@@ -148,10 +163,10 @@ function* jsonLines(
 }
 
 /** Our own format: one ExampleInput a line. Throws VALIDATION_FAILED naming file and line of each problem. */
-export function parseExamplesJsonl(text: string, file = "examples"): ExampleInput[] {
+export async function parseExamplesJsonl(text: string, file = "examples"): Promise<ExampleInput[]> {
   const issues = new IssueList();
   const out: Array<{ input: ExampleInput; line: number }> = [];
-  for (const { line, value } of jsonLines(text, file, issues)) {
+  for await (const { line, value } of jsonLines(text, file, issues)) {
     const r = ExampleInput.safeParse(value);
     if (!r.success) {
       issues.add(...issuesOf(r.error, [`${file}:${line}`]));
@@ -161,7 +176,11 @@ export function parseExamplesJsonl(text: string, file = "examples"): ExampleInpu
   }
   issues.add(
     ...repeatedIds(
-      out.map(({ input, line }) => ({ id: input.id, path: `${file}:${line}.id`, at: `${file}:${line}` })),
+      out.map((o) => o.input.id),
+      (i) => {
+        const { line } = out[i] as { line: number };
+        return { path: `${file}:${line}.id`, at: `${file}:${line}` };
+      },
     ),
   );
   issues.throwIfAny();
@@ -183,10 +202,10 @@ const Battle = z.strictObject({
  * text become one example whose comparisons they are: each pair's wins and games summed, a tie half a
  * win each; the example has no scores. Throws VALIDATION_FAILED naming the line of each problem.
  */
-export function parseArena(text: string, file = "battles"): ExampleWrite[] {
+export async function parseArena(text: string, file = "battles"): Promise<ExampleWrite[]> {
   const issues = new IssueList();
   const byText = new Map<string, { category: string | null; pairs: Map<string, [number, number]> }>();
-  for (const { line, value } of jsonLines(text, file, issues)) {
+  for await (const { line, value } of jsonLines(text, file, issues)) {
     const r = Battle.safeParse(value);
     if (!r.success) {
       issues.add(...issuesOf(r.error, [`${file}:${line}`]));
@@ -223,7 +242,11 @@ export function parseArena(text: string, file = "battles"): ExampleWrite[] {
  * `targets.jsonl` (`point_uid`, `target`, `score`), joined on `point_uid`. Every score must name a
  * known point, every point needs at least one score, and a (point, target) pair may appear once.
  */
-export function parsePulze(pointsText: string, targetsText: string, options: PulzeOptions): ExampleWrite[] {
+export async function parsePulze(
+  pointsText: string,
+  targetsText: string,
+  options: PulzeOptions,
+): Promise<ExampleWrite[]> {
   const issues = new IssueList();
   const { embedder, vectorsFrom } = options;
   const useVectors = vectorsFrom !== undefined && vectorsFrom === embedder?.id;
@@ -238,15 +261,15 @@ export function parsePulze(pointsText: string, targetsText: string, options: Pul
     string,
     { line: number; id: string; text: string; category: string | null; vector?: Float32Array }
   >();
-  const uids: Array<{ id: string; path: string; at: string }> = [];
-  for (const { line, value } of jsonLines(pointsText, "points", issues)) {
+  const uids: Array<{ id: string; line: number }> = [];
+  for await (const { line, value } of jsonLines(pointsText, "points", issues)) {
     const r = PulzePoint.safeParse(value);
     if (!r.success) {
       issues.add(...issuesOf(r.error, [`points:${line}`]));
       continue;
     }
     const id = r.data.point_uid;
-    uids.push({ id, path: `points:${line}`, at: `points:${line}` });
+    uids.push({ id, line });
     const text = r.data.utterance ?? "";
     const { embedding } = r.data;
     let vector: Float32Array | undefined;
@@ -271,10 +294,15 @@ export function parsePulze(pointsText: string, targetsText: string, options: Pul
     const { category } = r.data;
     points.set(id, { line, id, text, category, ...(vector && { vector }) });
   }
-  issues.add(...repeatedIds(uids));
+  issues.add(
+    ...repeatedIds(
+      uids.map((u) => u.id),
+      (i) => ({ path: `points:${uids[i]?.line}`, at: `points:${uids[i]?.line}` }),
+    ),
+  );
   const scores = new Map<string, Record<string, number>>();
   const firstLine = new Map<string, number>();
-  for (const { line, value } of jsonLines(targetsText, "targets", issues)) {
+  for await (const { line, value } of jsonLines(targetsText, "targets", issues)) {
     const r = PulzeScore.safeParse(value);
     if (!r.success) {
       issues.add(...issuesOf(r.error, [`targets:${line}`]));

@@ -31,7 +31,10 @@ export async function seedFromDirectory(
   examples: ExampleService,
   targets: TargetService,
 ): Promise<{ examples: number; targets: number }> {
-  const inputs = parseExamplesJsonl(readFileSync(join(dir, "examples.jsonl"), "utf8"), "examples.jsonl");
+  const inputs = await parseExamplesJsonl(
+    readFileSync(join(dir, "examples.jsonl"), "utf8"),
+    "examples.jsonl",
+  );
   await examples.add(inputs, "upsert");
   const targetsFile = join(dir, "targets.jsonl");
   let updated = 0;

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Embedder } from "./embedder.ts";
 import { normalize } from "./embedder.ts";
 import { type Span, wordSpans } from "./truncate.ts";
@@ -28,7 +28,9 @@ export class HashEmbedder implements Embedder {
     const v = new Float32Array(this.dimension);
     const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
     const add = (feature: string, weight: number) => {
-      const h = createHash("sha1").update(feature).digest();
+      // One-shot hashing: a Hash object per feature made a 100,000-line import's garbage collection
+      // pause the event loop for 15-30 ms, 25 times.
+      const h = hash("sha1", feature, "buffer");
       const slot = h.readUInt32LE(0) % this.dimension;
       v[slot] = (v[slot] as number) + ((h[4] as number) & 1 ? weight : -weight);
     };

@@ -3,6 +3,7 @@ import type { Backups } from "../core/backups.ts";
 import type { ExampleService } from "../core/example-service.ts";
 import type { Ranker } from "../core/ranker.ts";
 import type { TargetService } from "../core/target-service.ts";
+import type { Traffic } from "../core/traffic.ts";
 import type { Embedder } from "../embedding/embedder.ts";
 import type { FeedbackService, RankingKeeper } from "../learning/feedback-service.ts";
 import type { QuizService } from "../learning/quiz.ts";
@@ -37,6 +38,8 @@ export interface Deps {
   admin?: AdminServices;
   /** Set once the process is shutting down: new requests are refused and connections close. */
   lifecycle: { draining: boolean };
+  /** Requests in flight, counted for the bulk work (imports) that lets them go first. */
+  traffic?: Traffic;
 }
 
 /** What the admin API works on. */

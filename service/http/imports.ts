@@ -14,6 +14,11 @@ const ImportQuery = z.strictObject({
   unlisted: z.enum(["absent", "zero"]).optional(),
   /** A line without an id whose text is stored already: added again (default), skipped, or replacing the stored example. */
   existing_text: z.enum(["add", "skip", "replace"]).optional(),
+  /**
+   * add (the default): the examples join those stored, replacing those with their ids. replace:
+   * they become all the examples; every example stored before the import and not in it is deleted.
+   */
+  mode: z.enum(["add", "replace"]).optional(),
 });
 
 const JSONL_TYPES = ["application/x-ndjson", "application/jsonl", "application/json", "text/plain"];
@@ -50,7 +55,7 @@ const route = createRoute({
   path: "/",
   tags: ["examples"],
   security: ADMIN,
-  summary: "Import many examples, all or nothing, replacing those whose ids exist",
+  summary: "Import many examples, all or nothing: added to those stored, or replacing them all",
   request: {
     query: ImportQuery,
     // Read by the handler (one line at a time, errors naming file and line), so declared, not validated here.
@@ -92,6 +97,10 @@ const route = createRoute({
           .number()
           .int()
           .describe("lines left out: their text is stored already (existing_text=skip)"),
+        deleted: z
+          .number()
+          .int()
+          .describe("examples deleted because the import replaced them all (mode=replace); 0 otherwise"),
         indexed: z.boolean().describe("false when the vector store could not take them yet"),
       }),
       "Imported",
@@ -101,7 +110,8 @@ const route = createRoute({
 });
 
 /**
- * POST /admin/import: many examples at once, all or nothing, replacing examples whose ids exist.
+ * POST /admin/import: many examples at once, all or nothing, replacing examples whose ids exist;
+ * with `mode=replace`, replacing every stored example (the way to start over with one's own data).
  * Our JSONL format as the raw body (`application/x-ndjson`) or as multipart part `examples`;
  * the knn-router format as multipart parts `points` and `targets` (and `embedder`, naming the
  * embedder its embeddings came from, to store them as the vectors).
@@ -123,8 +133,8 @@ export function importRoutes(deps: AdminDeps) {
 async function importBody(
   c: Context<AppEnv>,
   deps: AdminDeps,
-  { format, unlisted, existing_text }: z.infer<typeof ImportQuery>,
-): Promise<{ imported: number; skipped: number; indexed: boolean }> {
+  { format, unlisted, existing_text, mode }: z.infer<typeof ImportQuery>,
+): Promise<{ imported: number; skipped: number; deleted: number; indexed: boolean }> {
   const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   let source: ImportSource;
   if (type === "multipart/form-data") {
@@ -164,5 +174,13 @@ async function importBody(
       `content type ${type || "(none)"} is not accepted: use application/x-ndjson or multipart/form-data`,
     );
   }
-  return deps.examples.import(source, { unlisted, existingText: existing_text });
+  if (mode === "replace" && existing_text !== undefined) {
+    throw validationError([
+      {
+        path: "existing_text",
+        message: "mode=replace deletes every stored example: there is no stored text to match",
+      },
+    ]);
+  }
+  return deps.examples.import(source, { unlisted, existingText: existing_text, mode });
 }

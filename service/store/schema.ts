@@ -110,10 +110,11 @@ export const scores = sqliteTable(
      */
     baseline: real("baseline"),
   },
+  // A WITHOUT ROWID table (migration 0012): the rows are stored in primary-key order, so an
+  // example's scores sit side by side for the /rank read, and a write is one B-tree insert instead of
+  // a row, its key and a covering index.
   (t) => [
     primaryKey({ columns: [t.exampleId, t.target] }),
-    // Covers the /rank read (an example's scores) from the index alone, its rows side by side.
-    index("scores_example_cover_idx").on(t.exampleId, t.target, t.score, t.weight, t.baseline),
     index("scores_target_idx").on(t.target),
     check("scores_score_range", sql`${t.score} >= 0 AND ${t.score} <= 1`),
   ],
@@ -126,8 +127,10 @@ export const pendingDeletes = sqliteTable("pending_deletes", {
 });
 
 /**
- * Per (category, target), kept by triggers (migrations 0002, 0009 and 0011) in the same transaction
- * as every change to `scores` or to an example's category: the weighted sum, count and total weight
+ * Per (category, target), kept in the same transaction as every change to `scores` or to an
+ * example's category: by triggers (migrations 0002, 0009, 0011, 0012) on a single write, and by one
+ * grouped statement per batch on a batch write (`ExampleStore.write`), which turns the triggers off
+ * for its transaction through `batch_writes`: the weighted sum, count and total weight
  * of the operators' labels (the means that ranking shrinks toward, sum / weight), and of every score
  * read against a baseline, labels and outcomes alike, the residuals' weighted sum, count and weight
  * (a target's advantage over the others there, rsum / rweight). They are then read from a few
@@ -305,4 +308,53 @@ export const preferences = sqliteTable(
     primaryKey({ columns: [t.exampleId, t.targetA, t.targetB] }),
     check("preferences_wins_range", sql`${t.aWins} >= 0 AND ${t.aWins} <= ${t.games}`),
   ],
+);
+
+/**
+ * Holds a row only inside the transaction of a batch write, which keeps `score_totals` itself with
+ * one grouped statement: the totals' triggers do nothing while it does. Never committed non-empty.
+ */
+export const batchWrites = sqliteTable("batch_writes", {
+  id: integer("id").primaryKey(),
+});
+
+/**
+ * A write too large for one transaction (an import, a bulk delete) while it is written a chunk at a
+ * time (`writing`); if it fails, while it is taken back (`undoing`); once it is whole, while its
+ * journal is forgotten (`done`). A `writing` or `undoing` row a crash left behind is taken back at
+ * the next start, so such a write is all or nothing across a kill too.
+ */
+export const imports = sqliteTable("imports", {
+  id: text("id").primaryKey(),
+  state: text("state", { enum: ["writing", "undoing", "done"] }).notNull(),
+  /**
+   * `add` (examples added or replacing those with their ids), `replace` (they become all the
+   * examples) or `delete` (a bulk delete).
+   */
+  mode: text("mode", { enum: ["add", "replace", "delete"] }).notNull(),
+  startedAt: integer("started_at", { mode: "timestamp_ms" }).notNull(),
+});
+
+/**
+ * What an unfinished import changed, one row per example, written in the transaction of the chunk
+ * that changed it: the example as it was before (null: it did not exist), and the time the import
+ * wrote it. Undoing restores the example only if nothing has written it since.
+ */
+export const importJournal = sqliteTable(
+  "import_journal",
+  {
+    importId: text("import_id")
+      .notNull()
+      .references(() => imports.id, { onDelete: "cascade" }),
+    exampleId: text("example_id").notNull(),
+    /** `write` (the import wrote the example) or `delete` (a replacing import deleted it). */
+    action: text("action", { enum: ["write", "delete"] }).notNull(),
+    /** The example's `updated_at` after the import wrote it (a `write`). */
+    writtenAt: integer("written_at", { mode: "timestamp_ms" }),
+    /** JSON: the example before (text, category, origin, created_at, scores, preferences, embedder_id); null when new. */
+    prior: text("prior"),
+    /** Its vector before. */
+    priorVector: blob("prior_vector", { mode: "buffer" }),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.exampleId] })],
 );

@@ -1,6 +1,7 @@
 import type { Db } from "./database.ts";
 import { ExampleStore } from "./example-store.ts";
 import { FeedbackStore } from "./feedback-store.ts";
+import { ImportJournal } from "./import-journal.ts";
 import { IndexLedger } from "./index-ledger.ts";
 import { SettingsStore } from "./settings-store.ts";
 import { StagingStore } from "./staging-store.ts";
@@ -14,6 +15,8 @@ export interface Stores {
   targets: TargetStore;
   /** What the vector index holds, as SQLite records it. */
   ledger: IndexLedger;
+  /** The undo journal of writes too large for one transaction. */
+  journal: ImportJournal;
   snapshots: TuningSnapshots;
   settings: SettingsStore;
   staging: StagingStore;
@@ -27,6 +30,7 @@ export function openStores(db: Db): Stores {
     examples: new ExampleStore(db),
     targets: new TargetStore(db),
     ledger: new IndexLedger(db),
+    journal: new ImportJournal(db),
     snapshots: new TuningSnapshots(db),
     settings: new SettingsStore(db),
     staging: new StagingStore(db),

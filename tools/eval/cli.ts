@@ -26,7 +26,7 @@ import { DEFAULT_SETTINGS, type RankingSettings } from "../../service/routing/ag
 import { type FoldedNeighbours, foldNeighbours } from "../../service/routing/crossval.ts";
 import { learnTemplates } from "../../service/templates/learner.ts";
 import { readSettingsFile, writeSettingsFile } from "../../service/tuning/settings-file.ts";
-import { loadDataset } from "./datasets.ts";
+import { loadDataset, loadGsm8k, loadMmlu } from "./datasets.ts";
 import { DiskEmbeddingCache } from "./embedding-cache.ts";
 import { evaluate, type Row } from "./evaluate.ts";
 import { evaluateOutOfTheBox } from "./out-of-the-box.ts";
@@ -139,7 +139,8 @@ async function main(): Promise<void> {
   const k = Number(values.k);
   const seeds = Number(values.seeds);
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error("--seeds must be a whole number of at least 1");
-  const dataset = arg === "synthetic" ? syntheticNModel() : loadDataset(arg, values.data, values.targets);
+  const dataset =
+    arg === "synthetic" ? syntheticNModel() : await loadDataset(arg, values.data, values.targets);
   process.stderr.write(`${dataset.name}: ${dataset.items.length} prompts\n`);
 
   const embedder = await createEmbedder(config.embedder);
@@ -356,7 +357,7 @@ async function outOfTheBox(
   if (!Number.isInteger(seed)) throw new Error("--seed must be a whole number");
   if (!(testShare > 0 && testShare < 1)) throw new Error("--test-share must be between 0 and 1");
   const dataset =
-    arg === "synthetic" ? syntheticNModel() : loadDataset(arg, values.data ?? "", values.targets);
+    arg === "synthetic" ? syntheticNModel() : await loadDataset(arg, values.data ?? "", values.targets);
   const result = await evaluateOutOfTheBox(dataset, {
     seed,
     testShare,
@@ -442,7 +443,7 @@ function replayData(values: { set?: string; data?: string; sample?: string }, se
   if (set === "mmlu" || set === "gsm8k") {
     const root =
       values.data && values.data !== "../shared/data/routerdc" ? values.data : "../shared/data/routellm";
-    return routeLlmReplay(loadDataset(set, root), seed);
+    return routeLlmReplay(set === "mmlu" ? loadMmlu(root) : loadGsm8k(root), seed);
   }
   if (set === "synthetic") return syntheticReplay(seed);
   throw new Error(`--set takes routerdc, mmlu, gsm8k or synthetic, not ${set}`);

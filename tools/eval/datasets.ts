@@ -274,10 +274,10 @@ export function loadWideCsv(path: string): Dataset {
 }
 
 /** Our example JSONL (`text`, `category`, `scores`), or the knn-router pair when `targets` is given. */
-export function loadJsonl(path: string, targets?: string): Dataset {
+export async function loadJsonl(path: string, targets?: string): Promise<Dataset> {
   const inputs = targets
-    ? parsePulze(readFileSync(path, "utf8"), readFileSync(targets, "utf8"), {})
-    : parseExamplesJsonl(readFileSync(path, "utf8"), basename(path));
+    ? await parsePulze(readFileSync(path, "utf8"), readFileSync(targets, "utf8"), {})
+    : await parseExamplesJsonl(readFileSync(path, "utf8"), basename(path));
   return {
     name: basename(path, ".jsonl"),
     items: inputs.map((e) => ({ text: e.text, category: e.category ?? null, scores: e.scores })),
@@ -285,14 +285,14 @@ export function loadJsonl(path: string, targets?: string): Dataset {
 }
 
 /** Resolves a dataset argument: `mmlu`, `gsm8k`, `mt-bench` (RouteLLM, under `root`), or a file. */
-export function loadDataset(arg: string, root: string, targets?: string): Dataset {
+export async function loadDataset(arg: string, root: string, targets?: string): Promise<Dataset> {
   if (arg === "mmlu") return loadMmlu(root);
   if (arg === "gsm8k") return loadGsm8k(root);
   if (arg === "gsm8k-templated") return loadGsm8kTemplated(root);
   if (arg === "gsm8k-fewshot") return loadGsm8kFewShot(root);
   if (arg === "mt-bench") return loadMtBench(root);
   if (arg.endsWith(".csv")) return loadWideCsv(arg);
-  if (arg.endsWith(".jsonl")) return loadJsonl(arg, targets);
+  if (arg.endsWith(".jsonl")) return await loadJsonl(arg, targets);
   throw new Error(
     `unknown dataset ${arg}: give mmlu, gsm8k, gsm8k-templated, gsm8k-fewshot, mt-bench, a .csv or a .jsonl file`,
   );
