@@ -392,7 +392,7 @@ export async function buildDeps(
       },
       traffic,
     );
-    const examples = new ExampleService(stores.examples, writer, active);
+    const examples = new ExampleService(stores.examples, writer, active, () => settings.forgetTuned());
     const ranker = new Ranker(stores.examples, stores.targets, active, stats, {
       choice: () => settings.choice(),
       fallbackTarget: config.rank.fallbackTarget,
@@ -404,7 +404,10 @@ export async function buildDeps(
         ...(config.feedback.token !== undefined && { trials: config.rank.trials }),
       }),
     });
-    const targets = new TargetService(stores.targets);
+    const targets = new TargetService(stores.targets, {
+      examples: (name, finish) => examples.dropTarget(name, finish),
+      outcomes: (name) => stores.feedback.forgetTarget(name),
+    });
     const quiz = new QuizService(stores.examples, stores.targets, active);
     const backups = new Backups(config.database.backupDir, (file) => backupDatabase(storage.sqlite, file));
     const feedback = new FeedbackService(

@@ -321,6 +321,85 @@ targets.push(
   },
 );
 
+/** The start-over routes: bulk deletes and target deletes, refused before anything goes. */
+const startOver: Case[] = [
+  ...[
+    ["no condition", ""],
+    ["all=false", "?all=false"],
+    ["all=1", "?all=1"],
+    ["unknown condition", "?categry=coding"],
+    ["origin unknown", "?origin=robot"],
+    ["empty id prefix", "?id_prefix="],
+    ["empty category", "?category="],
+    ["id prefix too long", `?id_prefix=${long(201)}`],
+  ].map(([name, query]) => ({
+    name: `DELETE /admin/examples: ${name}`,
+    method: "DELETE",
+    path: `/admin/examples${query}`,
+    status: 400,
+    code: "VALIDATION_FAILED",
+  })),
+  {
+    name: "DELETE /admin/examples?all=true with the feedback token",
+    method: "DELETE",
+    path: "/admin/examples?all=true",
+    headers: { authorization: `Bearer ${FEEDBACK_TOKEN}` },
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+  {
+    name: "DELETE target: unknown",
+    method: "DELETE",
+    path: "/admin/targets/never-was",
+    status: 404,
+    code: "NOT_FOUND",
+  },
+  {
+    name: "DELETE target: bad name",
+    method: "DELETE",
+    path: `/admin/targets/${encodeURIComponent("bad name")}`,
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "DELETE target with the replica token",
+    method: "DELETE",
+    path: "/admin/targets/coder",
+    headers: { authorization: `Bearer ${REPLICA_TOKEN}` },
+    admin: false,
+    status: 401,
+    code: "UNAUTHORIZED",
+  },
+  {
+    name: "import: mode unknown",
+    method: "POST",
+    path: "/admin/import?mode=wipe",
+    body: '{"text":"a","scores":{"coder":1}}',
+    headers: { "content-type": "application/x-ndjson" },
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "import: mode=replace with existing_text",
+    method: "POST",
+    path: "/admin/import?mode=replace&existing_text=skip",
+    body: '{"text":"a","scores":{"coder":1}}',
+    headers: { "content-type": "application/x-ndjson" },
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+  {
+    name: "import: mode=replace with a bad line (nothing deleted)",
+    method: "POST",
+    path: "/admin/import?mode=replace",
+    body: '{"text":"a","scores":{"coder":1}}\n{"text":"","scores":{"coder":1}}',
+    headers: { "content-type": "application/x-ndjson" },
+    status: 400,
+    code: "VALIDATION_FAILED",
+  },
+];
+
 const ndjson = { "content-type": "application/x-ndjson" };
 const imports: Case[] = [
   {
@@ -863,6 +942,7 @@ const CASES: Case[] = [
   ...exampleById,
   ...listExamples,
   ...targets,
+  ...startOver,
   ...imports,
   ...settings,
   ...backup,

@@ -2,6 +2,7 @@ import { type Embedder, embedPrepared } from "../embedding/embedder.ts";
 import { AppError } from "../errors.ts";
 import { labelBaselines } from "../routing/priors.ts";
 import {
+  type ExampleFilter,
   type ExampleRecord,
   type ExampleStore,
   IdsTakenError,
@@ -27,6 +28,8 @@ export class ExampleService {
     private readonly store: ExampleStore,
     private readonly writer: ExampleWriter,
     private readonly embedding: ActiveEmbedding,
+    /** Called once an import has replaced every example (settings tuned on the old ones go). */
+    private readonly onReplaced: () => void = () => undefined,
   ) {}
 
   /**
@@ -51,6 +54,7 @@ export class ExampleService {
     // Replacing everything, a line's text is matched against examples that are about to go: no use.
     const inputs = replace ? parsed : this.matchStoredTexts(parsed, options.existingText ?? "add");
     const { indexed, deleted } = await this.add(inputs, "upsert", { replace });
+    if (replace) this.onReplaced();
     return { imported: inputs.length, skipped: parsed.length - inputs.length, deleted, indexed };
   }
 
@@ -123,6 +127,28 @@ export class ExampleService {
         })),
       });
     }
+  }
+
+  /**
+   * Deletes every example `filter` names (all its conditions at once), all or nothing, a chunk at a
+   * time. Returns how many went.
+   */
+  deleteWhere(filter: ExampleFilter): Promise<number> {
+    return this.writer.deleteAll((after, limit) => this.store.idsMatching(filter, after, limit));
+  }
+
+  /**
+   * Takes target `name` out of every example: its scores and the comparisons naming it go, each
+   * operator's label is read against the mean of the scores left (its baseline), and an example
+   * left scoring nothing is deleted. `finish` runs last, under the write lock, all or nothing with
+   * the rest (the target itself goes there).
+   */
+  dropTarget(name: string, finish: () => void): Promise<{ rewritten: number; deleted: number }> {
+    return this.writer.rewrite(
+      (after, limit) =>
+        this.store.writable(this.store.idsNaming(name, after, limit)).map((e) => without(e, name)),
+      finish,
+    );
   }
 
   /** One example with its scores, or undefined. */
@@ -210,4 +236,19 @@ export class ExampleService {
       baselines: origin === "label" ? labelBaselines(e.scores) : { ...e.baselines },
     };
   }
+}
+
+/** `e` without target `name`: its score, weight, baseline and comparisons; labels' baselines recomputed. */
+function without(e: NewExample, name: string): NewExample {
+  const drop = (m: Record<string, number> | undefined) =>
+    m && Object.fromEntries(Object.entries(m).filter(([t]) => t !== name));
+  const scores = drop(e.scores) ?? {};
+  const weights = drop(e.weights);
+  return {
+    ...e,
+    scores,
+    ...(weights && { weights }),
+    baselines: e.origin === "outcome" ? drop(e.baselines) : labelBaselines(scores),
+    preferences: (e.preferences ?? []).filter(([a, b]) => a !== name && b !== name),
+  };
 }

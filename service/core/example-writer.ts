@@ -152,6 +152,43 @@ export class ExampleWriter {
   }
 
   /**
+   * Rewrites examples, all or nothing: `next(after, limit)` gives up to `limit` examples after id
+   * `after` as they are to become (asked again after each chunk, until it gives none); one left
+   * with no score and no comparison is deleted. `finish` runs last, under the write lock, in the
+   * same all or nothing (if it throws, the examples are taken back). Returns how many examples
+   * were rewritten and how many deleted.
+   */
+  async rewrite(
+    next: (after: string, limit: number) => NewExample[],
+    finish: () => void,
+  ): Promise<{ rewritten: number; deleted: number }> {
+    return this.journaled("rewrite", async (job) => {
+      const written = this.journal.recorder(job.id, "write");
+      const removed = this.journal.recorder(job.id, "delete");
+      let rewritten = 0;
+      let deleted = 0;
+      let after = "";
+      await chunkLoop(this.traffic, (size) =>
+        this.lock.run(async () => {
+          const rows = next(after, size);
+          if (rows.length === 0) return 0;
+          after = (rows.at(-1) as NewExample).id;
+          const empty = (e: NewExample) => Object.keys(e.scores).length === 0 && !e.preferences?.length;
+          const keep = rows.filter((e) => !empty(e));
+          const gone = rows.filter(empty).map((e) => e.id);
+          if (keep.length > 0) await this.writeChunk(keep, "upsert", written);
+          if (gone.length > 0) await this.deleteChunk(gone, removed);
+          rewritten += keep.length;
+          deleted += gone.length;
+          return rows.length;
+        }),
+      );
+      await this.lock.run(async () => finish());
+      return { rewritten, deleted };
+    });
+  }
+
+  /**
    * Runs `steps` as one journaled write: on success its journal is forgotten; on failure what it
    * wrote is taken back before the error goes on. If taking back fails too, the journal stays and
    * the next start finishes it.

@@ -3,9 +3,20 @@ import type { TargetPatch, TargetRecord, TargetStore } from "../store/target-sto
 
 export type { TargetRecord } from "../store/target-store.ts";
 
-/** Routing targets: listed with their prices and example counts, priced and switched on or off. */
+/** What deleting a target takes with it, beyond its own row (see `TargetService.delete`). */
+export interface TargetRemoval {
+  /** Takes the target out of every example naming it, then runs `finish` under the write lock, all or nothing. */
+  examples(name: string, finish: () => void): Promise<{ rewritten: number; deleted: number }>;
+  /** Forgets the outcomes reported for it (so a pending one cannot bring it back). */
+  outcomes(name: string): void;
+}
+
+/** Routing targets: listed with their prices and example counts, priced, switched on or off, deleted. */
 export class TargetService {
-  constructor(private readonly store: TargetStore) {}
+  constructor(
+    private readonly store: TargetStore,
+    private readonly removal?: TargetRemoval,
+  ) {}
 
   list(): TargetRecord[] {
     return this.store.listTargets();
@@ -32,6 +43,28 @@ export class TargetService {
       // Created meanwhile by an example's write: update it on the next turn.
       if (attempt > 0) throw new AppError("CONFLICT", `target ${name} changed while it was being created`);
     }
+  }
+
+  /**
+   * Deletes target `name` and everything that names it, all or nothing: its score in every example
+   * (each operator's label then read against the mean of the scores left), the comparisons naming
+   * it, examples left scoring nothing, and the outcomes reported for it. /rank no longer offers it;
+   * an outcome naming it on an older ranking is refused; a later write that scores it creates it
+   * anew. NOT_FOUND when there is none; CONFLICT when a write named it again meanwhile.
+   */
+  async delete(name: string): Promise<{ rewritten: number; deleted: number }> {
+    if (!this.store.getTarget(name)) throw new AppError("NOT_FOUND", `no target ${name}`);
+    const removal = this.removal;
+    if (!removal) throw new AppError("NOT_READY", "targets cannot be deleted here");
+    return removal.examples(name, () => {
+      if (!this.store.deleteTarget(name)) {
+        throw new AppError(
+          "CONFLICT",
+          `target ${name} was scored again while it was being deleted: try again`,
+        );
+      }
+      removal.outcomes(name);
+    });
   }
 
   /** The mean of the targets' overall mean scores: a new target's prior when none is given. */

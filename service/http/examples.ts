@@ -246,7 +246,36 @@ export function categoryRoutes(deps: AdminDeps) {
   return router().openapi(categories, (c) => c.json({ categories: deps.examples.categories() }, 200));
 }
 
-/** /admin/examples: add in batches, list, read, replace, delete. */
+const BulkDeleteQuery = z.strictObject({
+  category: z.string().min(1).optional().describe("only examples of this category"),
+  id_prefix: z.string().min(1).max(200).optional().describe("only examples whose id starts with this"),
+  origin: z
+    .enum(["label", "outcome"])
+    .optional()
+    .describe("only operators' examples (label) or those outcomes made (outcome)"),
+  all: z
+    .enum(["true"])
+    .optional()
+    .describe("true: every example (required when no other condition is given)"),
+});
+
+const removeMany = createRoute({
+  operationId: "deleteExamples",
+  method: "delete",
+  path: "/",
+  tags: ["examples"],
+  security: ADMIN,
+  summary: "Delete every example matching a filter, all or nothing",
+  description:
+    "The conditions given all hold: category, id_prefix, origin. Without any, all=true is required (every example). Written a chunk at a time, each chunk its own transaction: /rank may see some of them gone before the answer; if it fails, those come back. Targets stay (DELETE /admin/targets/{name} removes one).",
+  request: { query: BulkDeleteQuery },
+  responses: {
+    200: json(z.object({ deleted: z.number().int().describe("examples deleted") }), "Deleted"),
+    ...errors(400, 401, 503),
+  },
+});
+
+/** /admin/examples: add in batches, list, read, replace, delete one or many. */
 export function exampleRoutes(deps: AdminDeps) {
   return router()
     .openapi(add, async (c) => {
@@ -301,5 +330,22 @@ export function exampleRoutes(deps: AdminDeps) {
       const { id } = c.req.valid("param");
       if (!(await deps.examples.delete(id))) throw new AppError("NOT_FOUND", `no example ${id}`);
       return c.body(null, 204);
+    })
+    .openapi(removeMany, async (c) => {
+      const { category, id_prefix: idPrefix, origin, all } = c.req.valid("query");
+      if (category === undefined && idPrefix === undefined && origin === undefined && all === undefined) {
+        throw validationError([
+          {
+            path: "all",
+            message: "give category, id_prefix or origin, or all=true to delete every example",
+          },
+        ]);
+      }
+      const deleted = await deps.examples.deleteWhere({
+        ...(category !== undefined && { category }),
+        ...(idPrefix !== undefined && { idPrefix }),
+        ...(origin !== undefined && { origin }),
+      });
+      return c.json({ deleted }, 200);
     });
 }

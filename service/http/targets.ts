@@ -116,7 +116,30 @@ const quiz = createRoute({
   },
 });
 
-/** /admin/targets: list targets, set their prices and switch them on or off; a new target's quiz. */
+const remove = createRoute({
+  operationId: "deleteTarget",
+  method: "delete",
+  path: "/{name}",
+  tags: ["targets"],
+  security: ADMIN,
+  summary: "Delete a target and every score and comparison naming it",
+  description:
+    "All or nothing: the target's score goes from every example (an operator's example is then read against the mean of the scores it has left), comparisons naming it go, examples left scoring nothing are deleted, and the outcomes reported for it are forgotten. /rank no longer offers it, an outcome naming it on an older ranking is refused, and a later write that scores it creates it anew. To stop offering a target and keep its evidence, switch it off instead (PUT with enabled: false).",
+  request: { params: z.object({ name: TargetName }) },
+  responses: {
+    200: json(
+      z.object({
+        deleted: z.string().describe("the target deleted"),
+        examples_rewritten: z.number().int().describe("examples that scored it and keep other scores"),
+        examples_deleted: z.number().int().describe("examples that scored only it, deleted"),
+      }),
+      "Deleted",
+    ),
+    ...errors(400, 401, 404, 409, 503),
+  },
+});
+
+/** /admin/targets: list targets, set their prices, switch them on or off, delete them; a new target's quiz. */
 export function targetRoutes(deps: AdminDeps) {
   return router()
     .openapi(quiz, (c) => {
@@ -145,5 +168,10 @@ export function targetRoutes(deps: AdminDeps) {
       const patch = c.req.valid("json");
       const { target, created } = deps.targets.put(name, toStorePatch(patch));
       return created ? c.json(targetJson(target), 201) : c.json(targetJson(target), 200);
+    })
+    .openapi(remove, async (c) => {
+      const { name } = c.req.valid("param");
+      const { rewritten, deleted } = await deps.targets.delete(name);
+      return c.json({ deleted: name, examples_rewritten: rewritten, examples_deleted: deleted }, 200);
     });
 }

@@ -218,10 +218,17 @@ export class FeedbackService implements RankingKeeper {
             ["preferred", outcome.preferred],
             ["over", outcome.over],
           ] as const);
+    const exist = new Set(this.targets().map((t) => t.name));
     for (const [path, target] of named) {
       if (!ranking.targets.includes(target)) {
         throw new AppError("VALIDATION_FAILED", `${path}: ranking ${rankingId} did not offer ${target}`, {
           details: [{ path, message: `the ranking offered ${ranking.targets.join(", ")}` }],
+        });
+      }
+      // Deleted since the ranking offered it: its evidence is gone, and an outcome would bring it back.
+      if (!exist.has(target)) {
+        throw new AppError("VALIDATION_FAILED", `${path}: target ${target} has been deleted`, {
+          details: [{ path, message: `target ${target} was deleted after this ranking offered it` }],
         });
       }
     }

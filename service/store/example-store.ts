@@ -10,6 +10,13 @@ export type ExampleOrigin = (typeof EXAMPLE_ORIGINS)[number];
 /** Per-target scores of one example, each in [0, 1]. */
 export type ScoreMap = Record<string, number>;
 
+/** Which examples a bulk delete takes: every condition given holds. */
+export interface ExampleFilter {
+  category?: string;
+  idPrefix?: string;
+  origin?: ExampleOrigin;
+}
+
 /** A labelled example as the API shows it. */
 export interface ExampleRecord {
   id: string;
@@ -208,6 +215,22 @@ export class ExampleStore {
       versions: raw
         .prepare("select id, updated_at from examples where id in (select value from json_each(?))")
         .raw(),
+      naming: raw
+        .prepare(
+          `select example_id from (
+             select example_id from scores where target = ? and example_id > ?
+             union
+             select example_id from preferences where (target_a = ? or target_b = ?) and example_id > ?
+           ) order by example_id limit ?`,
+        )
+        .pluck(),
+      writable: raw.prepare(
+        `select e.id, e.text, e.category, e.origin, e.created_at as createdAt, v.embedder_id as embedderId, v.vector,
+           (select json_group_array(json_array(target, score, weight, baseline)) from scores where example_id = e.id) as scores,
+           (select json_group_array(json_array(target_a, target_b, a_wins, games)) from preferences where example_id = e.id) as preferences
+         from examples e join embeddings v on v.example_id = e.id
+         where e.id in (select value from json_each(?)) order by e.id`,
+      ),
     };
   }
 
@@ -294,6 +317,77 @@ export class ExampleStore {
       w.batchOff.run();
       return JSON.parse(found) as string[];
     })();
+  }
+
+  /**
+   * Up to `limit` ids after `after` (in id order) of the examples `filter` names: all of its
+   * conditions at once (a category, an id prefix, an origin).
+   */
+  idsMatching(filter: ExampleFilter, after: string, limit: number): string[] {
+    const where = ["id > ?"];
+    const params: unknown[] = [after];
+    if (filter.category !== undefined) {
+      where.push("category = ?");
+      params.push(filter.category);
+    }
+    if (filter.idPrefix !== undefined) {
+      // A range on the primary key: ids are ASCII (the id rule), all below U+007F.
+      where.push("id >= ? and id < ?");
+      params.push(filter.idPrefix, `${filter.idPrefix}\u007f`);
+    }
+    if (filter.origin !== undefined) {
+      where.push("origin = ?");
+      params.push(filter.origin);
+    }
+    return this.db.$client
+      .prepare(`select id from examples where ${where.join(" and ")} order by id limit ?`)
+      .pluck()
+      .all(...params, limit) as string[];
+  }
+
+  /** Up to `limit` ids after `after` of the examples that score `target` or compare it. */
+  idsNaming(target: string, after: string, limit: number): string[] {
+    return this.writes.naming.all(target, after, target, target, after, limit) as string[];
+  }
+
+  /** The listed examples that exist, whole and ready to write back (their vectors too), in id order. */
+  writable(ids: readonly string[]): NewExample[] {
+    const rows = this.writes.writable.all(JSON.stringify(ids)) as Array<{
+      id: string;
+      text: string;
+      category: string | null;
+      origin: ExampleOrigin;
+      createdAt: number;
+      embedderId: string;
+      vector: Buffer;
+      scores: string;
+      preferences: string;
+    }>;
+    return rows.map((r) => {
+      const scores: ScoreMap = {};
+      const weights: ScoreMap = {};
+      const baselines: ScoreMap = {};
+      for (const [target, score, weight, baseline] of JSON.parse(r.scores) as Array<
+        [string, number, number, number | null]
+      >) {
+        scores[target] = score;
+        if (weight !== 1) weights[target] = weight;
+        if (baseline !== null) baselines[target] = baseline;
+      }
+      return {
+        id: r.id,
+        text: r.text,
+        category: r.category,
+        origin: r.origin,
+        scores,
+        ...(Object.keys(weights).length > 0 && { weights }),
+        baselines,
+        preferences: JSON.parse(r.preferences) as Pair[],
+        embedding: fromBlob(r.vector),
+        embedderId: r.embedderId,
+        createdAt: new Date(r.createdAt),
+      };
+    });
   }
 
   /** The version (`updated_at`, ms) of each of `ids` that exists. */

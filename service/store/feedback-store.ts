@@ -46,6 +46,17 @@ export interface PendingOutcome {
 export class FeedbackStore {
   constructor(private readonly db: Db) {}
 
+  /** Forgets every outcome (scores and comparisons, whatever their status) naming `target`; returns how many. */
+  forgetTarget(target: string): number {
+    const raw = this.db.$client;
+    return raw.transaction(
+      () =>
+        raw.prepare("delete from outcomes where target = ?").run(target).changes +
+        raw.prepare("delete from pair_outcomes where target_a = ? or target_b = ?").run(target, target)
+          .changes,
+    )();
+  }
+
   /** Keeps `batch` in one transaction. */
   keep(batch: readonly KeptRanking[]): void {
     if (batch.length === 0) return;

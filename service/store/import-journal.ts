@@ -3,8 +3,8 @@ import type { Db } from "./database.ts";
 import type { BeforeBatch, ExampleOrigin, NewExample, ScoreMap } from "./example-store.ts";
 import { fromBlob } from "./rows.ts";
 
-/** What a journaled write does: add examples, replace them all, or delete some. */
-export type ImportMode = "add" | "replace" | "delete";
+/** What a journaled write does: add examples, replace them all, delete some, or rewrite some. */
+export type ImportMode = "add" | "replace" | "delete" | "rewrite";
 
 /** An unfinished import as the journal has it. */
 export interface ImportRecord {

@@ -329,9 +329,9 @@ export const imports = sqliteTable("imports", {
   state: text("state", { enum: ["writing", "undoing", "done"] }).notNull(),
   /**
    * `add` (examples added or replacing those with their ids), `replace` (they become all the
-   * examples) or `delete` (a bulk delete).
+   * examples), `delete` (a bulk delete) or `rewrite` (a target deleted from the examples naming it).
    */
-  mode: text("mode", { enum: ["add", "replace", "delete"] }).notNull(),
+  mode: text("mode", { enum: ["add", "replace", "delete", "rewrite"] }).notNull(),
   startedAt: integer("started_at", { mode: "timestamp_ms" }).notNull(),
 });
 

@@ -137,6 +137,26 @@ export class TargetStore {
   }
 
   /**
+   * Deletes target `name`: false (and nothing deleted) while a score or comparison names it or it
+   * does not exist. Its totals (zero by then) go with it.
+   */
+  deleteTarget(name: string): boolean {
+    const raw = this.db.$client;
+    return raw.transaction(() => {
+      const named = raw
+        .prepare(
+          `select exists(select 1 from scores where target = ?)
+             or exists(select 1 from preferences where target_a = ? or target_b = ?)`,
+        )
+        .pluck()
+        .get(name, name, name);
+      if (named) return false;
+      raw.prepare("delete from score_totals where target = ?").run(name);
+      return raw.prepare("delete from targets where name = ?").run(name).changes > 0;
+    })();
+  }
+
+  /**
    * Creates a target no example scores yet, with `patch` applied and a prior (the patch's, else
    * `defaultPrior`); undefined when it exists already.
    */

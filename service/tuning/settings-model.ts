@@ -110,6 +110,21 @@ export class SettingsModel {
     this.changed();
   }
 
+  /**
+   * The examples they were tuned on are gone (an import replaced them all): tuned settings go, and
+   * the defaults for the examples there are now rank until tuning runs on them. Pinned settings
+   * stay: an operator chose them.
+   */
+  forgetTuned(): void {
+    if (this.options.file || this.stored?.source !== "tuned") return;
+    this.settings.clear();
+    this.refresh();
+    this.logger.info(
+      "tuned settings dropped: the examples they were tuned on were replaced; the defaults rank until tuned again",
+    );
+    this.changed();
+  }
+
   /** Throws unless settings may be changed through the API here. */
   assertWritable(): void {
     if (this.options.file) {
