@@ -481,6 +481,7 @@ function ExampleList() {
       <a class="button" href="#/examples/new">New example</a>
       <a class="button" href="#/examples/import">Bulk import</a>
     </div>
+    <${BulkDelete} category=${category} onDeleted=${() => setCursors([null])} />
     <form class="row" onSubmit=${nearest}>
       <input name="search" class="wide" placeholder="Nearest examples to a text" value=${search} onInput=${(e) => setSearch(e.currentTarget.value)} required />
       <button type="submit">Search</button>
@@ -501,6 +502,46 @@ function ExampleList() {
   </div>`;
 }
 
+/** Deletes the examples matching a filter (DELETE /admin/examples), after asking. */
+function BulkDelete({ category, onDeleted }) {
+  const [prefix, setPrefix] = useState("");
+  const [origin, setOrigin] = useState("");
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const q = new URLSearchParams();
+  if (category) q.set("category", category);
+  if (prefix.trim()) q.set("id_prefix", prefix.trim());
+  if (origin) q.set("origin", origin);
+  const what = [
+    category && `of category ${category}`,
+    prefix.trim() && `whose id starts with ${prefix.trim()}`,
+    origin && (origin === "outcome" ? "made by outcomes" : "written by operators"),
+  ].filter(Boolean);
+  const remove = async () => {
+    if (what.length === 0) q.set("all", "true");
+    if (!confirm(`Delete every example${what.length ? ` ${what.join(", ")}` : ""}?`)) return;
+    setError(null);
+    setResult(null);
+    try {
+      setResult(await api("DELETE", `/admin/examples?${q}`));
+      onDeleted();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return html`<div class="row bulk-delete">
+    <input name="id_prefix" placeholder="id prefix (optional)" value=${prefix} onInput=${(e) => setPrefix(e.currentTarget.value)} />
+    <select name="origin" value=${origin} onChange=${(e) => setOrigin(e.currentTarget.value)}>
+      <option value="">labels and outcomes</option>
+      <option value="label">operators' labels</option>
+      <option value="outcome">from outcomes</option>
+    </select>
+    <button type="button" class="danger" onClick=${remove}>Delete ${what.length ? "matching" : "all"} examples</button>
+    ${result && html`<span class="ok">deleted ${result.deleted}</span>`}
+    <${ErrorBox} error=${error} />
+  </div>`;
+}
+
 function BulkImport() {
   const token = useToken();
   const [format, setFormat] = useState("examples");
@@ -517,8 +558,16 @@ function BulkImport() {
     }
     const unlisted = form.get("unlisted");
     form.delete("unlisted");
+    const replace = form.get("replace") === "on";
+    form.delete("replace");
+    if (
+      replace &&
+      !confirm("Replace every stored example with this file? The examples not in it are deleted.")
+    )
+      return;
     const q = new URLSearchParams({ format });
     if (unlisted) q.set("unlisted", unlisted);
+    if (replace) q.set("mode", "replace");
     setError(null);
     setResult(null);
     setProgress(0);
@@ -552,6 +601,7 @@ function BulkImport() {
         <option value="zero">score 0</option>
       </select>
     </label>
+    <label><input type="checkbox" name="replace" /> start over: these become all the examples (the others are deleted)</label>
     <div class="row">
       <button type="submit" disabled=${progress !== null}>Import</button>
       ${
@@ -560,7 +610,7 @@ function BulkImport() {
         <span>${progress < 1 ? `uploading ${Math.round(progress * 100)}%` : "embedding and writing…"}</span>`
       }
     </div>
-    ${result && html`<p class="ok">imported ${result.imported} examples${result.indexed ? "" : " (the index catches up in the background)"}</p>`}
+    ${result && html`<p class="ok">imported ${result.imported} examples${result.deleted ? `, deleted ${result.deleted}` : ""}${result.indexed ? "" : " (the index catches up in the background)"}</p>`}
     <${ErrorBox} error=${error} />
   </form>`;
 }
@@ -575,7 +625,7 @@ function Examples({ sub }) {
 // ---------------------------------------------------------------------------------------------
 // Targets
 
-function TargetRow({ target, onSaved }) {
+function TargetRow({ target, onSaved, onDeleted }) {
   const [draft, setDraft] = useState(target);
   const [error, setError] = useState(null);
   useEffect(() => setDraft(target), [target]);
@@ -601,7 +651,21 @@ function TargetRow({ target, onSaved }) {
       save({
         input_price_per_mtok: draft.input_price_per_mtok,
         output_price_per_mtok: draft.output_price_per_mtok,
-      })}>Save prices</button> <${ErrorBox} error=${error} /></td>
+      })}>Save prices</button>
+      <button type="button" class="danger" onClick=${async () => {
+        if (
+          !confirm(
+            `Delete ${target.name}, and its score in every example? Examples it alone scored are deleted.`,
+          )
+        )
+          return;
+        setError(null);
+        try {
+          onDeleted(await api("DELETE", `/admin/targets/${encodeURIComponent(target.name)}`));
+        } catch (err) {
+          setError(err);
+        }
+      }}>Delete</button> <${ErrorBox} error=${error} /></td>
   </tr>`;
 }
 
@@ -610,6 +674,11 @@ function Targets() {
   const [error, setError] = useState(null);
   const [targets, setTargets] = useAdminRead("/admin/targets", "targets", setError);
   const saved = (t) => setTargets(targets.map((x) => (x.name === t.name ? t : x)));
+  const [removed, setRemoved] = useState(null);
+  const deleted = (r) => {
+    setRemoved(r);
+    setTargets(targets.filter((x) => x.name !== r.deleted));
+  };
   return html`<section>
     <h2>Targets</h2>
     ${!token && html`<${NeedsToken} />`}
@@ -618,9 +687,10 @@ function Targets() {
       targets &&
       html`<table class="targets">
       <thead><tr><th>target</th><th>examples</th><th>input $/1M tokens</th><th>output $/1M tokens</th><th>in rankings</th><th></th></tr></thead>
-      <tbody>${targets.map((t) => html`<${TargetRow} key=${t.name} target=${t} onSaved=${saved} />`)}</tbody>
+      <tbody>${targets.map((t) => html`<${TargetRow} key=${t.name} target=${t} onSaved=${saved} onDeleted=${deleted} />`)}</tbody>
     </table>`
     }
+    ${removed && html`<p class="ok">deleted ${removed.deleted}: ${removed.examples_rewritten} examples keep their other scores, ${removed.examples_deleted} that scored only it were deleted</p>`}
   </section>`;
 }
 

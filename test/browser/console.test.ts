@@ -448,6 +448,54 @@ describe.skipIf(!executable)(`the console in headless Chromium${note}`, () => {
     await shot("traffic");
   }, 40_000);
 
+  it("starts over: deletes a category's examples, deletes a target, and replaces every example with a file", async () => {
+    const examples = async (query = "") =>
+      (
+        (await (
+          await svc.request("GET", `/admin/examples?limit=1000${query}`, undefined, { admin: true })
+        ).json()) as {
+          examples: Array<{ id: string; scores: Record<string, number> }>;
+        }
+      ).examples;
+    await go("#/examples");
+    await page.selectOption("select[name=category]", "math");
+    const maths = (await examples("&category=math")).length;
+    expect(maths).toBeGreaterThan(0);
+    page.once("dialog", (d) => {
+      expect(d.message()).toBe("Delete every example of category math?");
+      void d.accept();
+    });
+    await page.click(".bulk-delete button.danger");
+    await page.waitForSelector(`.bulk-delete >> text=deleted ${maths}`);
+    expect(await examples("&category=math")).toEqual([]);
+
+    await go("#/targets");
+    const row = page.locator("table.targets tr[data-target='gpt-4o-mini']");
+    await row.waitFor();
+    page.once("dialog", (d) => void d.accept());
+    await row.locator("button.danger").click();
+    await page.waitForSelector("text=deleted gpt-4o-mini:");
+    expect(await page.locator("table.targets tr[data-target='gpt-4o-mini']").count()).toBe(0);
+    expect((await examples()).some((e) => "gpt-4o-mini" in e.scores)).toBe(false);
+
+    await go("#/examples/import");
+    const mine = Array.from({ length: 12 }, (_, i) =>
+      JSON.stringify({ id: `mine-${i}`, text: `my own prompt number ${i}`, scores: { "gpt-4o": 0.5 } }),
+    ).join("\n");
+    await page.setInputFiles("input[name=examples]", {
+      name: "mine.jsonl",
+      mimeType: "application/x-ndjson",
+      buffer: Buffer.from(mine),
+    });
+    await page.check(".import input[name=replace]");
+    page.once("dialog", (d) => void d.accept());
+    await page.click(".import button[type=submit]");
+    await page.waitForSelector("text=imported 12 examples, deleted");
+    expect((await examples()).map((e) => e.id).sort()).toEqual(
+      Array.from({ length: 12 }, (_, i) => `mine-${i}`).sort(),
+    );
+  }, 60_000);
+
   it("made no request to another host, raised no page error, and failed only where the tests meant it to", () => {
     expect(foreign).toEqual([]);
     expect(pageErrors).toEqual([]);
