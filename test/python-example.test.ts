@@ -36,15 +36,16 @@ describe.skipIf(!interpreter && !process.env.REQUIRE_PYTHON)(
       await svc?.close();
     });
 
-    const run = (env: Record<string, string>, prompt: string) =>
-      promisify(execFile)(interpreter ?? "python3", [SCRIPT, prompt], {
+    const run = (env: Record<string, string>, prompt: string, flags: string[] = []) =>
+      promisify(execFile)(interpreter ?? "python3", [SCRIPT, ...flags, prompt], {
         env: { PATH: process.env.PATH ?? "", ROUTER_URL: served.url, ...env },
         timeout: 20_000,
       });
 
-    it("ranks a prompt and shows a refusal with its code, field and request id", async () => {
-      const { stdout } = await run({}, "python function to sort a list");
+    it("ranks a prompt and shows a refusal with its code, field and request id, writing nothing even with the admin token", async () => {
+      const { stdout } = await run({ ADMIN_TOKEN }, "python function to sort a list");
       const lines = stdout.trim().split("\n");
+      expect(lines.shift()).toBe("read-only: nothing is written (--write stores an example)");
       expect(lines[0]).toBe("'python function to sort a list': 3 neighbours, fallback=False");
       expect(lines[1]).toMatch(/^ {2}coder +score 0\.9500 {2}support 3$/);
       expect(lines[2]).toMatch(/^ {2}writer +score 0\.4000 {2}support 3$/);
@@ -52,12 +53,23 @@ describe.skipIf(!interpreter && !process.env.REQUIRE_PYTHON)(
         /^refused: 400 VALIDATION_FAILED: query: query must not be empty \(request \S+\)$/,
       );
       expect(lines[4]).toBe("  query: query must not be empty");
+      expect(svc.deps.stores.examples.countExamples()).toBe(TOPICS.code.length);
+      expect(svc.deps.stores.targets.listTargets().map((t) => t.name)).toEqual(["coder", "writer"]);
     });
 
-    it("stores an example with the admin token, idempotently", async () => {
+    it("refuses --write without the admin token", async () => {
+      const failed = await run({}, "python function to sort a list", ["--write"]).catch(
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(failed).toMatchObject({ code: 2 });
+      expect((failed as { stderr: string }).stderr).toContain("--write needs ADMIN_TOKEN");
+      expect(svc.deps.stores.examples.countExamples()).toBe(TOPICS.code.length);
+    });
+
+    it("stores an example with --write and the admin token, idempotently", async () => {
       for (let i = 0; i < 2; i++) {
-        const { stdout } = await run({ ADMIN_TOKEN }, "python function to sort a list");
-        expect(stdout.split("\n")[0]).toBe("stored example python-example-1");
+        const { stdout } = await run({ ADMIN_TOKEN }, "python function to sort a list", ["--write"]);
+        expect(stdout.split("\n")[0]).toBe("stored example python-example-1 (scores gpt-4o, gpt-4o-mini)");
       }
       const stored = await svc.request("GET", "/admin/examples/python-example-1", undefined, { admin: true });
       expect(((await stored.json()) as { scores: Record<string, number> }).scores).toEqual({

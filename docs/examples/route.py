@@ -3,13 +3,15 @@
 
     ROUTER_URL=http://localhost:8888 python3 docs/examples/route.py "write a haiku about rain"
 
-Prints the targets ranked for the prompt, then what a refusal looks like. With ADMIN_TOKEN set,
-first stores one labelled example (PUT /admin/examples/{id}: create or replace, so re-running it
-changes nothing).
+Prints the targets ranked for the prompt, then what a refusal looks like. It only reads: it changes
+nothing on the router, whatever token the environment holds. With --write (and ADMIN_TOKEN set) it
+first stores one labelled example, python-example-1, scoring gpt-4o and gpt-4o-mini (PUT
+/admin/examples/{id}: create or replace, so re-running it changes nothing; targets the router does
+not have yet are created).
 """
+import argparse
 import json
 import os
-import sys
 import urllib.error
 import urllib.request
 
@@ -47,18 +49,30 @@ def rank(base, query, **options):
 
 
 def main():
+    parser = argparse.ArgumentParser(description="Rank a prompt on knn-llm-router (read-only unless --write).")
+    parser.add_argument("prompt", nargs="?", default="write a haiku about rain")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="first store the example python-example-1 (needs ADMIN_TOKEN; creates gpt-4o and gpt-4o-mini if absent)",
+    )
+    args = parser.parse_args()
     base = os.environ.get("ROUTER_URL", "http://localhost:8888").rstrip("/")
     token = os.environ.get("ADMIN_TOKEN")
-    prompt = sys.argv[1] if len(sys.argv) > 1 else "write a haiku about rain"
+    prompt = args.prompt
 
-    if token:
+    if args.write:
+        if not token:
+            parser.error("--write needs ADMIN_TOKEN in the environment")
         example = {
             "text": "Write a SQL query that lists the ten customers who spent the most last month",
             "category": "coding",
             "scores": {"gpt-4o": 0.92, "gpt-4o-mini": 0.81},
         }
         stored = call(base, "PUT", "/admin/examples/python-example-1", example, token=token)
-        print(f"stored example {stored['id']}")
+        print(f"stored example {stored['id']} (scores {', '.join(sorted(stored['scores']))})")
+    else:
+        print("read-only: nothing is written (--write stores an example)")
 
     answer = rank(base, prompt, k=3)
     print(f"{prompt!r}: {len(answer['hits'])} neighbours, fallback={answer['fallback']}")
