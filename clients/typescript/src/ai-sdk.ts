@@ -189,6 +189,28 @@ function refused(err: RouterError, targets: string[]): string[] {
   });
 }
 
+/** What `providerMetadata.router` holds: the route, as JSON. */
+export interface RouteMetadata {
+  target: string;
+  reason: Route["reason"];
+  requestId?: string;
+  /** The ranking's id: what an outcome names (`feedback(client, { ranking_id, ... })`). */
+  rankingId?: string;
+  scores?: Array<{ target: string; score: number; support: number }>;
+  fallback?: boolean;
+  error?: string;
+}
+
+/**
+ * The route a routed call took, read from its result's `providerMetadata` (`generateText`'s,
+ * `streamText`'s): undefined when there is none (the call did not go through `routedModel`).
+ */
+export function routeOf(metadata: SharedV4ProviderMetadata | undefined): RouteMetadata | undefined {
+  const router = metadata?.router;
+  if (!router || typeof router.target !== "string" || typeof router.reason !== "string") return undefined;
+  return router as unknown as RouteMetadata;
+}
+
 /** The route as provider metadata (JSON only): `providerMetadata.router`. */
 function withRoute(metadata: SharedV4ProviderMetadata | undefined, route: Route): SharedV4ProviderMetadata {
   const router: JSONObject = {
