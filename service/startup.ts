@@ -37,7 +37,8 @@ export function assertOneEmbedder(stores: Stores, embedderId: string): void {
   const found = foreign.map((f) => `${f.rows} rows by ${f.embedderId}`).join(", ");
   throw new StartupError(
     `the database holds embeddings from another embedder (${found}); the configured embedder is ` +
-      `${embedderId}. Start with the embedder that made them, or re-embed them with \`npm run reindex\`.`,
+      `${embedderId}. Start with the embedder that made them, or re-embed them with \`npm run reindex\` ` +
+      "(in the image: `node dist/cli/reindex.js`; docs/deployment.md has the compose steps).",
   );
 }
 

@@ -97,4 +97,46 @@ describe("the build (npm run build)", () => {
       tmp.remove();
     }
   }, 90_000);
+
+  it("re-embeds a database with the compiled dist/cli/reindex.js, as the image runs it", async () => {
+    const tmp = tempDir();
+    try {
+      const env = {
+        DATABASE_PATH: join(tmp.dir, "router.db"),
+        SEED_ON_EMPTY: "false",
+        EMBEDDER: "hash",
+        HASH_EMBEDDER_DIMENSION: "64",
+        TUNING: "off",
+        ADMIN_TOKEN,
+      };
+      const server = ChildServer.command(process.execPath, [join(out, "main.js")], env);
+      try {
+        await server.listening(60_000);
+        const added = await fetch(`${server.url}/admin/examples`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+          body: JSON.stringify({
+            examples: [
+              { text: "a prompt", scores: { big: 0.5 } },
+              { text: "another", scores: { big: 0.7 } },
+            ],
+          }),
+        });
+        expect(added.status).toBe(201);
+        server.kill("SIGTERM");
+        expect(await server.exit()).toBe(0);
+      } finally {
+        server.kill("SIGKILL");
+      }
+      // Another embedder now: the compiled command re-embeds both examples, on plain node.
+      const reindex = ChildServer.command(process.execPath, [join(out, "cli", "reindex.js")], {
+        ...env,
+        HASH_EMBEDDER_DIMENSION: "32",
+      });
+      expect(await reindex.exit()).toBe(0);
+      expect(reindex.lines.join("\n")).toContain(`"reembedded":2`);
+    } finally {
+      tmp.remove();
+    }
+  }, 90_000);
 });
