@@ -19,6 +19,40 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
+/**
+ * When each code is answered: docs/api.md's error table is generated from this and ERROR_STATUS
+ * (`npm run docs:errors`), and a test fails when the two differ.
+ */
+export const ERROR_MEANING: Record<ErrorCode, string> = {
+  INVALID_JSON: "the body is empty, not JSON, or not UTF-8",
+  VALIDATION_FAILED: "a field is missing, of the wrong type, out of range, or unknown; `details` names each",
+  UNKNOWN_TARGET: "`targets` names a target no example scores",
+  UNAUTHORIZED:
+    "a call without the token its route needs (`Authorization: Bearer <ADMIN_TOKEN>`, or the feedback or replica token where those are taken)",
+  NOT_FOUND: "no such route, example, target or ranking",
+  METHOD_NOT_ALLOWED: "the route exists, not with this method; `Allow` lists those it takes",
+  CONFLICT:
+    "the write clashes with what is stored: an id that exists (`POST /admin/examples`: use `PUT`), a backup name taken, settings pinned, a target scored again while being deleted",
+  PAYLOAD_TOO_LARGE: "body over `RANK_BODY_LIMIT_BYTES` / `ADMIN_BODY_LIMIT_BYTES`",
+  UNSUPPORTED_MEDIA_TYPE:
+    "a body of a content type the route does not read (`/admin/import`, `POST /admin/backup`)",
+  ADMIN_DISABLED: "admin call while `ADMIN_TOKEN` is unset, or on a replica",
+  FEEDBACK_DISABLED: "an outcome or a hand-off while `FEEDBACK_TOKEN` is unset",
+  NOT_READY:
+    "the service is starting (a first start waiting for its embedder) or shutting down; `Retry-After` is set",
+  EMBEDDER_UNAVAILABLE: "the embedding backend failed; `Retry-After` is set when a retry can help",
+  VECTOR_STORE_UNAVAILABLE: "the vector store timed out, rate-limited or failed; `Retry-After` is set",
+  INTERNAL: "anything else; logged with its stack, never echoed",
+};
+
+/** The error table of docs/api.md, from ERROR_STATUS and ERROR_MEANING. */
+export function errorTable(): string {
+  const rows = (Object.keys(ERROR_STATUS) as ErrorCode[]).map(
+    (code) => `| \`${code}\` | ${ERROR_STATUS[code]} | ${ERROR_MEANING[code]} |`,
+  );
+  return ["| code | status | when |", "|---|---|---|", ...rows].join("\n");
+}
+
 /** One problem with one field of a request, as `path` (dotted) and what is wrong with it. */
 export interface FieldIssue {
   path: string;

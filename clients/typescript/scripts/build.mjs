@@ -13,13 +13,15 @@ const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
 if (!existsSync(tsc) || !existsSync(join(root, "node_modules", "openapi-fetch"))) {
   const npm = process.env.npm_execpath;
   const [command, args] = npm ? [process.execPath, [npm]] : ["npm", []];
+  // The npm that runs this passes its own settings down (npm pack --dry-run's dry_run, an install's
+  // omit=dev, --global...): none of them may reach this install; the registry and cache settings do.
+  const inherited =
+    /^npm_config_(dry_run|omit|include|production|only|global|prefix|location|save.*|package_lock.*|workspaces?|ignore_scripts|install_links)$/i;
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !inherited.test(k)));
   execFileSync(
     command,
     [...args, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--no-package-lock"],
-    {
-      cwd: root,
-      stdio: "inherit",
-    },
+    { cwd: root, env, stdio: "inherit" },
   );
 }
 execFileSync(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: root, stdio: "inherit" });

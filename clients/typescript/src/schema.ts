@@ -176,7 +176,11 @@ export interface paths {
         put?: never;
         /** Add 1..1000 examples, all or nothing */
         post: operations["addExamples"];
-        delete?: never;
+        /**
+         * Delete every example matching a filter, all or nothing
+         * @description The conditions given all hold: category, id_prefix, origin. Without any, all=true is required (every example). Written a chunk at a time, each chunk its own transaction: /rank may see some of them gone before the answer; if it fails, those come back. Targets stay (DELETE /admin/targets/{name} removes one).
+         */
+        delete: operations["deleteExamples"];
         options?: never;
         head?: never;
         patch?: never;
@@ -253,7 +257,11 @@ export interface paths {
          */
         put: operations["updateTarget"];
         post?: never;
-        delete?: never;
+        /**
+         * Delete a target and every score and comparison naming it
+         * @description All or nothing: the target's score goes from every example (an operator's example is then read against the mean of the scores it has left), comparisons naming it go, examples left scoring nothing are deleted, and the outcomes reported for it are forgotten. /rank no longer offers it, an outcome naming it on an older ranking is refused, and a later write that scores it creates it anew. To stop offering a target and keep its evidence, switch it off instead (PUT with enabled: false).
+         */
+        delete: operations["deleteTarget"];
         options?: never;
         head?: never;
         patch?: never;
@@ -285,7 +293,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Import many examples, all or nothing, replacing those whose ids exist */
+        /** Import many examples, all or nothing: added to those stored, or replacing them all */
         post: operations["importExamples"];
         delete?: never;
         options?: never;
@@ -1699,6 +1707,88 @@ export interface operations {
             };
         };
     };
+    deleteExamples: {
+        parameters: {
+            query?: {
+                /** @description only examples of this category */
+                category?: string;
+                /** @description only examples whose id starts with this */
+                id_prefix?: string;
+                /** @description only operators' examples (label) or those outcomes made (outcome) */
+                origin?: "label" | "outcome";
+                /** @description true: every example (required when no other condition is given) */
+                all?: "true";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description examples deleted */
+                        deleted: number;
+                    };
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getExample: {
         parameters: {
             query?: never;
@@ -2402,6 +2492,107 @@ export interface operations {
             };
         };
     };
+    deleteTarget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            200: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the target deleted */
+                        deleted: string;
+                        /** @description examples that scored it and keep other scores */
+                        examples_rewritten: number;
+                        /** @description examples that scored only it, deleted */
+                        examples_deleted: number;
+                    };
+                };
+            };
+            /** @description Bad input (INVALID_JSON, VALIDATION_FAILED or UNKNOWN_TARGET); nothing was changed */
+            400: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description `Bearer realm="admin"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict with what is stored */
+            409: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (logged, never echoed) */
+            500: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backend is unavailable, or the admin API is off; Retry-After when a retry can help */
+            503: {
+                headers: {
+                    /** @description This request's id: the one the client sent, or a new one; in every log line and error body */
+                    "X-Request-Id"?: string;
+                    /** @description Seconds after which a retry can help */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listCategories: {
         parameters: {
             query?: never;
@@ -2475,6 +2666,7 @@ export interface operations {
                 format?: "examples" | "pulze" | "arena";
                 unlisted?: "absent" | "zero";
                 existing_text?: "add" | "skip" | "replace";
+                mode?: "add" | "replace";
             };
             header?: never;
             path?: never;
@@ -2527,6 +2719,8 @@ export interface operations {
                         imported: number;
                         /** @description lines left out: their text is stored already (existing_text=skip) */
                         skipped: number;
+                        /** @description examples deleted because the import replaced them all (mode=replace); 0 otherwise */
+                        deleted: number;
                         /** @description false when the vector store could not take them yet */
                         indexed: boolean;
                     };
