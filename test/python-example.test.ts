@@ -21,7 +21,7 @@ if (!interpreter && !process.env.REQUIRE_PYTHON) {
 }
 
 describe.skipIf(!interpreter && !process.env.REQUIRE_PYTHON)(
-  "the standard-library Python example (docs/examples/route.py)",
+  `the standard-library Python example (docs/examples/route.py)${interpreter || process.env.REQUIRE_PYTHON ? "" : " (skipped: no python3 on PATH)"}`,
   () => {
     let svc: TestService;
     let served: { url: string; close: () => Promise<void> };

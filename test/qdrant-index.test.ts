@@ -81,7 +81,7 @@ describe("qdrant collection settings", () => {
 });
 
 const live = process.env.QDRANT_URL;
-describe.skipIf(!live)("qdrant live at QDRANT_URL (skipped: QDRANT_URL is not set)", () => {
+describe.skipIf(!live)(`qdrant live at QDRANT_URL${live ? "" : " (skipped: QDRANT_URL is not set)"}`, () => {
   vectorIndexContract("qdrant live", (dim) =>
     QdrantIndex.open(
       {

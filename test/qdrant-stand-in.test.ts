@@ -123,17 +123,20 @@ describe("the Qdrant stand-in", () => {
     await expect(from()).rejects.toThrow();
   });
 
-  it.skipIf(!contract)("fails its stop, listing them, when a request did not fit the contract", async () => {
-    const strict = await new QdrantStandIn().start();
-    await fetch(`${strict.url}/collections/x/points/query`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query: [1, 0], limit: 0 }),
-    });
-    await expect(strict.stop()).rejects.toThrow(
-      "requests or answers that do not fit Qdrant's contract:\nPOST /collections/{collection_name}/points/query request: /limit must be >= 1",
-    );
-  });
+  it.skipIf(!contract)(
+    `fails its stop, listing them, when a request did not fit the contract${note}`,
+    async () => {
+      const strict = await new QdrantStandIn().start();
+      await fetch(`${strict.url}/collections/x/points/query`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: [1, 0], limit: 0 }),
+      });
+      await expect(strict.stop()).rejects.toThrow(
+        "requests or answers that do not fit Qdrant's contract:\nPOST /collections/{collection_name}/points/query request: /limit must be >= 1",
+      );
+    },
+  );
 
   it("runs as a standalone server that prints its port and stops on SIGTERM", async () => {
     const child = spawn(

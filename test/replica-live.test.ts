@@ -18,7 +18,7 @@ const live = process.env.QDRANT_URL;
  * payloads, the routing document, aliases and a replica's answers, through the public API only.
  */
 describe.skipIf(!live)(
-  "a primary and a replica on a live Qdrant at QDRANT_URL (skipped: QDRANT_URL is not set)",
+  `a primary and a replica on a live Qdrant at QDRANT_URL${live ? "" : " (skipped: QDRANT_URL is not set)"}`,
   () => {
     let primary: TestService;
     let replica: ReplicaRunning;
