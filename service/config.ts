@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
@@ -57,7 +58,7 @@ export const EnvSchema = z.object({
     .min(16, "must be at least 16 characters")
     .optional()
     .or(z.literal("").transform(() => undefined)),
-  EMBEDDER: z.enum(["local", "huggingface", "hash"]).default("local"),
+  EMBEDDER: z.enum(["local", "huggingface", "openai", "hash"]).default("local"),
   EMBED_BATCH_SIZE: int(1, 1024).default(32),
   EMBED_WORKERS: int(1, 64).default(2),
   EMBED_LONG_WORKER: bool.default(true),
@@ -70,8 +71,15 @@ export const EnvSchema = z.object({
   HF_MODEL: z.string().min(1).optional(),
   HF_ENDPOINT_URL: z.url().optional(),
   HF_PROVIDER: z.string().min(1).default("hf-inference"),
+  OPENAI_BASE_URL: z.url().optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_EMBEDDING_MODEL: z.string().min(1).optional(),
+  OPENAI_EMBEDDING_DIMENSIONS: int(1, 65_536).optional(),
   VECTOR_STORE: z.enum(["embedded", "hnsw", "qdrant"]).default("embedded"),
   INDEX_IMAGE: bool.default(true),
+  INDEX_THREADS: int(1, 64).default(Math.min(2, availableParallelism())),
+  INDEX_COMPACT_FROM: int(0, 1_000_000_000).default(250_000),
+  INDEX_COMPACT_CANDIDATES: int(64, 1_000_000).default(8192),
   HNSW_CONNECTIVITY: int(2, 256).default(16),
   HNSW_EXPANSION_ADD: int(1, 4096).default(128),
   HNSW_EXPANSION_SEARCH: int(1, 4096).default(128),
@@ -137,6 +145,20 @@ const RequiredByBackend = EnvSchema.superRefine((e, ctx) => {
       path: ["HF_MODEL"],
       message:
         "EMBEDDER=huggingface needs HF_MODEL (Inference Providers) or HF_ENDPOINT_URL (a Text Embeddings Inference server)",
+    });
+  }
+  if (e.EMBEDDER === "openai" && !e.OPENAI_BASE_URL) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["OPENAI_BASE_URL"],
+      message: "EMBEDDER=openai needs the server's /v1 base, e.g. http://ollama:11434/v1",
+    });
+  }
+  if (e.EMBEDDER === "openai" && !e.OPENAI_EMBEDDING_MODEL) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["OPENAI_EMBEDDING_MODEL"],
+      message: "EMBEDDER=openai needs the model the server embeds with, e.g. nomic-embed-text",
     });
   }
   if (e.EMBEDDER === "huggingface" && !e.HF_ENDPOINT_URL && !e.HF_TOKEN) {
@@ -224,11 +246,23 @@ export interface Config {
       /** Known from the stored vectors (set at start, not from the environment). */
       dimension?: number;
     };
+    /** EMBEDDER=openai: a server speaking OpenAI's /v1/embeddings. */
+    openai: {
+      baseUrl?: string;
+      apiKey?: string;
+      model?: string;
+      /** Asked of the server (`dimensions`); unset, the model's own. */
+      dimensions?: number;
+      /** Known from the stored vectors (set at start, not from the environment). */
+      dimension?: number;
+    };
   };
   vectors: {
     kind: Env["VECTOR_STORE"];
     /** INDEX_IMAGE: the embedded index saves itself beside the database at shutdown and starts from that. Default true. */
     image: boolean;
+    /** The embedded exact scan: INDEX_THREADS, INDEX_COMPACT_FROM (0: never), INDEX_COMPACT_CANDIDATES. */
+    scan: { threads: number; compactFrom: number; compactCandidates: number };
     qdrant: {
       url?: string;
       apiKey?: string;
@@ -370,10 +404,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         endpointUrl: e.HF_ENDPOINT_URL,
         provider: e.HF_PROVIDER,
       },
+      openai: {
+        baseUrl: e.OPENAI_BASE_URL,
+        apiKey: e.OPENAI_API_KEY,
+        model: e.OPENAI_EMBEDDING_MODEL,
+        dimensions: e.OPENAI_EMBEDDING_DIMENSIONS,
+      },
     },
     vectors: {
       kind: e.VECTOR_STORE,
       image: e.INDEX_IMAGE,
+      scan: {
+        threads: e.INDEX_THREADS,
+        compactFrom: e.INDEX_COMPACT_FROM,
+        compactCandidates: e.INDEX_COMPACT_CANDIDATES,
+      },
       qdrant: {
         url: e.QDRANT_URL,
         apiKey: e.QDRANT_API_KEY,

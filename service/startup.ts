@@ -152,14 +152,22 @@ export async function saveIndexImage(
  * so that a start while the embedding server is down need not wait for its probe.
  */
 export function withStoredDimension(config: Config["embedder"], stores: Stores): Config["embedder"] {
-  if (config.kind !== "huggingface") return config;
-  const name = config.huggingface.model ?? config.huggingface.endpointUrl;
-  const prefix = `huggingface:${name}:`;
+  const prefix =
+    config.kind === "huggingface"
+      ? `huggingface:${config.huggingface.model ?? config.huggingface.endpointUrl}:`
+      : config.kind === "openai"
+        ? `openai:${config.openai.model}:`
+        : undefined;
+  if (prefix === undefined) return config;
   for (const { embedderId } of stores.ledger.otherEmbedders("")) {
-    const dimension = embedderId.startsWith(prefix)
+    const stored = embedderId.startsWith(prefix)
       ? /^(\d+)(\+|$)/.exec(embedderId.slice(prefix.length))?.[1]
       : undefined;
-    if (dimension) return { ...config, huggingface: { ...config.huggingface, dimension: Number(dimension) } };
+    if (!stored) continue;
+    const dimension = Number(stored);
+    return config.kind === "huggingface"
+      ? { ...config, huggingface: { ...config.huggingface, dimension } }
+      : { ...config, openai: { ...config.openai, dimension } };
   }
   return config;
 }

@@ -14,7 +14,7 @@ export function withErrorTable(doc: string, table: string): string {
   const start = START.exec(doc);
   const end = doc.indexOf(END);
   if (!start || end < 0) throw new Error(`${API_DOC} lost its error table's markers`);
-  return doc.slice(0, start.index + start[0].length) + table + "\n" + doc.slice(end);
+  return `${doc.slice(0, start.index + start[0].length)}${table}\n${doc.slice(end)}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -58,6 +58,22 @@ async function createBackend(config: Config["embedder"]): Promise<Embedder> {
         maxInputTokens: config.maxInputTokens,
       });
     }
+    case "openai": {
+      const { OpenAIEmbedder } = await import("./openai.ts");
+      const { baseUrl, model, apiKey, dimensions, dimension } = config.openai;
+      return OpenAIEmbedder.create({
+        // Checked by the configuration: both are set with EMBEDDER=openai.
+        baseUrl: baseUrl as string,
+        model: model as string,
+        ...(apiKey && { apiKey }),
+        ...(dimensions !== undefined && { dimensions }),
+        ...(dimension !== undefined && { dimension }),
+        timeoutMs: config.timeoutMs,
+        retries: config.retries,
+        batchSize: config.batchSize,
+        maxInputTokens: config.maxInputTokens,
+      });
+    }
     case "hash": {
       const { HashEmbedder } = await import("./hash.ts");
       return new HashEmbedder(config.hashDimension, config.maxInputTokens);

@@ -7,6 +7,7 @@ import {
 import { AppError } from "../errors.ts";
 import type { Embedder } from "./embedder.ts";
 import { normalize } from "./embedder.ts";
+import { embedInBatches, probeDimension } from "./remote.ts";
 import { type Span, wordSpans } from "./truncate.ts";
 
 export interface HuggingFaceEmbedderOptions {
@@ -70,35 +71,14 @@ export class HuggingFaceEmbedder implements Embedder {
   static async create(options: HuggingFaceEmbedderOptions): Promise<HuggingFaceEmbedder> {
     const client = new InferenceClient(options.token);
     const probe = new HuggingFaceEmbedder(client, options, 0);
-    let vector: Float32Array | undefined;
-    try {
-      [vector] = await probe.request(["dimension probe"]);
-    } catch (err) {
-      const down = err instanceof AppError && err.retryAfterSeconds !== undefined;
-      if (down && options.dimension !== undefined)
-        return new HuggingFaceEmbedder(client, options, options.dimension);
-      throw err;
-    }
-    const embedder = new HuggingFaceEmbedder(client, options, (vector as Float32Array).length);
+    const dimension = await probeDimension((texts) => probe.request(texts), options.dimension);
+    const embedder = new HuggingFaceEmbedder(client, options, dimension);
     embedder.lastSuccess = probe.lastSuccess;
     return embedder;
   }
 
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
-    const out: Float32Array[] = [];
-    for (let i = 0; i < texts.length; i += this.options.batchSize) {
-      const vectors = await this.request(texts.slice(i, i + this.options.batchSize));
-      for (const v of vectors) {
-        if (this.dimension > 0 && v.length !== this.dimension) {
-          throw new AppError(
-            "EMBEDDER_UNAVAILABLE",
-            `embedding server answered ${v.length} dimensions, expected ${this.dimension}`,
-          );
-        }
-      }
-      out.push(...vectors);
-    }
-    return out;
+    return embedInBatches(texts, this.options.batchSize, this.dimension, (batch) => this.request(batch));
   }
 
   /**

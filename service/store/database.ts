@@ -33,6 +33,8 @@ export function openDatabase(path: string, options: { readOnly?: boolean } = {})
   const sqlite = new Database(path);
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
+  // When the WAL starts over from its beginning, a file grown past 256 MiB is cut back to that.
+  sqlite.pragma("journal_size_limit = 268435456");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
   // 64 MiB of page cache (the default is 2 MiB) keeps the rows /rank reads in memory.

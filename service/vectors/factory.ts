@@ -34,5 +34,5 @@ export async function createVectorIndex(
     const { HnswIndex } = await import("./hnsw.ts");
     return new HnswIndex(dimension, config.hnsw);
   }
-  return new QuantizedScanIndex(dimension);
+  return new QuantizedScanIndex(dimension, config.scan);
 }
