@@ -48,6 +48,9 @@ export class Checkpointer {
   stop(): Promise<void> {
     if (this.stopped) return this.exited;
     this.stopped = true;
+    // Referenced again while it stops: a caller awaiting its exit with nothing else pending (a
+    // failed start cleaning up) must not see the process end under it, silently, with exit code 0.
+    this.worker.ref();
     this.worker.postMessage("stop");
     return this.exited;
   }
