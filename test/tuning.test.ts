@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { normalize } from "../service/embedding/embedder.ts";
 import { rng } from "../service/routing/crossval.ts";
 import { labelBaselines } from "../service/routing/priors.ts";
-import { crossValidate, SAFE_CHOICE, tune } from "../service/routing/tuning.ts";
+import {
+  crossValidate,
+  fallbackShare,
+  MAX_FALLBACK_SHARE,
+  SAFE_CHOICE,
+  tune,
+} from "../service/routing/tuning.ts";
 
 const DIM = 32;
 const TARGETS = { large: 10, medium: 3, small: 0.5, tiny: 0.1 };
@@ -87,6 +93,34 @@ describe("self-tuning's search over settings (cross-validated)", () => {
     expect(result.current).toBeDefined();
     expect(result.best.value).toBeGreaterThanOrEqual(result.current as number);
     await expect(tune(items(8, 2, true, 8))).rejects.toThrow(/at least 10 examples/);
+  });
+});
+
+describe("settings never bury evidence", () => {
+  it("counts the queries that would fall back under a floor", () => {
+    const floor = { minSimilarity: 0.5, minSupport: 2 };
+    expect(fallbackShare([[0.9, 0.8], [0.9, 0.4], [0.3], []], floor)).toBeCloseTo(2 / 3);
+    expect(fallbackShare([], floor)).toBe(0);
+  });
+
+  it("never chooses a similarity floor under which most recent queries would fall back", async () => {
+    // Six topics with a favoured target each, and as many examples again far from every topic with
+    // scores that follow no neighbour: for those the overall means beat any neighbour, so a floor pays.
+    const topical = items(300, 6, true, 12);
+    const scattered = items(300, 300, false, 13);
+    const data = {
+      items: [...topical.items, ...scattered.items],
+      vectors: [...topical.vectors, ...scattered.vectors],
+      tokens: [...topical.tokens, ...scattered.tokens],
+    };
+    const free = await tune({ ...data, prices: TARGETS });
+    // Recent traffic whose neighbours sit just below the floor chosen without it.
+    const floor = free.best.settings.minSimilarity;
+    expect(floor, "the data must make a floor worth choosing, or this test shows nothing").toBeGreaterThan(0);
+    const recent = Array.from({ length: 50 }, () => [floor - 0.01, floor - 0.02, floor - 0.03]);
+    expect(fallbackShare(recent, free.best.settings)).toBe(1);
+    const guarded = await tune({ ...data, prices: TARGETS, recent });
+    expect(fallbackShare(recent, guarded.best.settings)).toBeLessThanOrEqual(MAX_FALLBACK_SHARE);
   });
 });
 
