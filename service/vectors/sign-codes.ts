@@ -165,16 +165,13 @@ export class SignCodes {
       Atomics.store(c, 0, helper.job);
       Atomics.notify(c, 0);
       this.kernel.hamming(0, half, queryAt, distancesAt, histogramAt);
-      if (!this.awaitHelper(helper)) {
-        this.kernel.hamming(
-          half * this.bytes,
-          size - half,
-          queryAt,
-          distancesAt + half * 2,
-          helperHistogramAt,
-        );
+      if (this.awaitHelper(helper)) {
+        for (let d = 0; d <= bits; d++) histogram[d] = (histogram[d] as number) + (theirs[d] as number);
+      } else {
+        // Its half scanned here, into our own histogram: should the helper still finish late, it
+        // writes the same distances and a histogram no longer read.
+        this.kernel.hamming(half * this.bytes, size - half, queryAt, distancesAt + half * 2, histogramAt);
       }
-      for (let d = 0; d <= bits; d++) histogram[d] = (histogram[d] as number) + (theirs[d] as number);
     }
     let cut = 0;
     for (let seen = 0; cut <= bits; cut++) {
