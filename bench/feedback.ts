@@ -1,8 +1,9 @@
 /**
  * What keeping rankings for feedback, and exploring, cost /rank: three servers on the same data (the
  * seed examples, the hash embedder, so the service's own work is what is timed): neither, with
- * FEEDBACK_TOKEN, and with FEEDBACK_TOKEN and EXPLORATION_SHARE=0.1, over real HTTP on the loopback,
- * in alternating rounds.
+ * FEEDBACK_TOKEN, and with FEEDBACK_TOKEN and EXPLORATION_SHARE=0.1 and a new target on trial (created
+ * with no examples, so every /rank also runs the trial budget), over real HTTP on the loopback, in
+ * alternating rounds.
  *
  *   npx tsx bench/feedback.ts [--requests 2000] [--rounds 3]
  *
@@ -27,6 +28,14 @@ const exploring = await startService({
   FEEDBACK_TOKEN: "bench-feedback-token-0123456789",
   EXPLORATION_SHARE: "0.1",
 });
+// A new model: offered at its prior and tried on its guaranteed share until it has outcomes.
+const created = await exploring.request(
+  "PUT",
+  "/admin/targets/new-model",
+  { enabled: true },
+  { admin: true },
+);
+if (created.status !== 201) throw new Error(`creating the new target: ${created.status}`);
 const servers = {
   off: await serveLocal(off.app.fetch),
   on: await serveLocal(on.app.fetch),
