@@ -2,8 +2,8 @@
  * What keeping rankings for feedback, and exploring, cost /rank: three servers on the same data (the
  * seed examples, the hash embedder, so the service's own work is what is timed): neither, with
  * FEEDBACK_TOKEN, and with FEEDBACK_TOKEN and EXPLORATION_SHARE=0.1 and a new target on trial (created
- * with no examples, so every /rank also runs the trial budget), over real HTTP on the loopback, in
- * alternating rounds.
+ * with no examples, so every /rank also runs the trial budget), over real HTTP on the loopback, their
+ * requests interleaved.
  *
  *   npx tsx bench/feedback.ts [--requests 2000] [--rounds 3]
  *
@@ -42,30 +42,39 @@ const servers = {
   exploring: await serveLocal(exploring.app.fetch),
 };
 
-async function round(url: string): Promise<number[]> {
-  const ms: number[] = [];
+async function rank(url: string, i: number): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/rank`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: `which model should answer question number ${i}` }),
+  });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`rank: ${res.status}`);
+  return performance.now() - t0;
+}
+
+/**
+ * One round: the three servers' requests interleaved, their order rotating from one request to
+ * the next, so that a slower second on these machines falls on all three alike.
+ */
+async function round(): Promise<{ off: number[]; on: number[]; exploring: number[] }> {
+  const urls = [servers.off.url, servers.on.url, servers.exploring.url];
+  const ms: number[][] = [[], [], []];
   for (let i = 0; i < REQUESTS; i++) {
-    const t0 = performance.now();
-    const res = await fetch(`${url}/rank`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query: `which model should answer question number ${i}` }),
-    });
-    await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`rank: ${res.status}`);
-    ms.push(performance.now() - t0);
+    for (let j = 0; j < 3; j++) {
+      const s = (i + j) % 3;
+      (ms[s] as number[]).push(await rank(urls[s] as string, i));
+    }
   }
-  return ms;
+  const [off, on, exploring] = ms as [number[], number[], number[]];
+  return { off, on, exploring };
 }
 
 try {
-  await round(servers.off.url);
-  await round(servers.on.url);
-  await round(servers.exploring.url);
+  await round();
   for (let r = 1; r <= Number(values.rounds); r++) {
-    const a = await round(servers.off.url);
-    const b = await round(servers.on.url);
-    const c = await round(servers.exploring.url);
+    const { off: a, on: b, exploring: c } = await round();
     const ratio = (x: number[]) => (percentile(x, 50) / percentile(a, 50)).toFixed(3);
     console.log(`round ${r}: feedback off              ${latencySummary(a)}`);
     console.log(`round ${r}: feedback on               ${latencySummary(b)}  p50 ratio ${ratio(b)}`);

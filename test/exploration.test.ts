@@ -68,6 +68,27 @@ describe("exploration: Thompson sampling capped at a share, with the policy's pr
     }
   });
 
+  it("draws posteriors as normals: a runner-up wins as often as the normal distribution says", () => {
+    // Two targets; the runner-up's chance of drawing above the leader is Φ(−Δ / √(σa² + σb²)).
+    const pair: RankedTarget[] = [
+      { target: "a", score: 0.6, support: 3, confidence: 1 },
+      { target: "b", score: 0.5, support: 3, confidence: 1 },
+    ];
+    const z =
+      -(0.6 - 0.5) / Math.hypot(posteriorSd(pair[0] as RankedTarget), posteriorSd(pair[1] as RankedTarget));
+    const expected = normalCdf(z);
+    for (const random of [rng(11), Math.random]) {
+      let sum = 0;
+      const calls = 3000;
+      for (let i = 0; i < calls; i++) {
+        const e = explore(pair, "a", undefined, { share: 1, random });
+        sum += e.recommended === "b" ? e.propensity : 1 - e.propensity;
+      }
+      // 384,000 draws in all: the standard error of the mean is below 0.001.
+      expect(Math.abs(sum / calls - expected)).toBeLessThan(0.005);
+    }
+  });
+
   it("never recommends a target the objective excludes, even when exploring", () => {
     const random = rng(3);
     const cheapOnly = (drawn: RankedTarget[]) => drawn.find((t) => t.target !== "new")?.target ?? null;
@@ -318,3 +339,12 @@ describe("the normal quantiles exploration draws from", () => {
     expect(inverseNormal(0.001)).toBeCloseTo(-3.090232, 6);
   });
 });
+
+/** The standard normal's distribution function (Abramowitz and Stegun 7.1.26, error below 1.5e-7). */
+function normalCdf(z: number): number {
+  const t = 1 / (1 + (0.3275911 * Math.abs(z)) / Math.SQRT2);
+  const poly =
+    t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  const erf = 1 - poly * Math.exp(-(z * z) / 2);
+  return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+}

@@ -105,42 +105,68 @@ function thompson(
   }
   const draws = options.draws ?? 128;
   const n = ranked.length;
-  const mean = Float64Array.from(ranked, (t) => t.score);
-  const sd = Float64Array.from(ranked, posteriorSd);
-  const noise = normals(draws * n, random);
-  const wins = new Map<string | null, number>();
-  const winners: Array<string | null> = new Array(draws);
-  for (let d = 0; d < draws; d++) {
-    let w: string | null;
-    if (pick) {
+  const mean = new Float64Array(n);
+  const sd = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = ranked[i] as RankedTarget;
+    mean[i] = t.score;
+    sd[i] = posteriorSd(t);
+  }
+  // Each draw's winner, by its index in `ranked` (-1: `pick` chose nothing); counted after.
+  const winners = new Int32Array(draws);
+  if (pick) {
+    const noise = normals(draws * n, random);
+    const index = new Map(ranked.map((t, i) => [t.target, i]));
+    for (let d = 0; d < draws; d++) {
       const drawn = ranked
         .map((t, i) => ({
           ...t,
           score: (mean[i] as number) + (sd[i] as number) * (noise[d * n + i] as number),
         }))
         .sort((a, b) => b.score - a.score);
-      w = pick(drawn);
-    } else {
-      // The top drawn score, without building a ranking: this runs on every /rank while exploring.
+      const w = pick(drawn);
+      winners[d] = w === null ? -1 : (index.get(w) ?? -1);
+    }
+  } else {
+    // The top drawn score, without building a ranking or an array of draws: this runs on every
+    // /rank while exploring.
+    let x = seed(random);
+    for (let d = 0; d < draws; d++) {
       let best = 0;
       let top = Number.NEGATIVE_INFINITY;
       for (let i = 0; i < n; i++) {
-        const v = (mean[i] as number) + (sd[i] as number) * (noise[d * n + i] as number);
+        // `quantiles`' generator, inlined: this loop is the whole cost of exploring.
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        const v =
+          (mean[i] as number) + (sd[i] as number) * (QUANTILES[Math.imul(x, 0x2545f491) >>> 20] as number);
         if (v > top) {
           top = v;
           best = i;
         }
       }
-      w = (ranked[best] as RankedTarget).target;
+      winners[d] = best;
     }
-    winners[d] = w;
-    wins.set(w, (wins.get(w) ?? 0) + 1);
   }
+  const counts = new Int32Array(n + 1);
+  for (let d = 0; d < draws; d++) {
+    const j = (winners[d] as number) + 1;
+    counts[j] = (counts[j] as number) + 1;
+  }
+  const wins = new Map<string | null, number>([[null, counts[0] as number]]);
+  for (let i = 0; i < n; i++) {
+    const t = (ranked[i] as RankedTarget).target;
+    wins.set(t, (wins.get(t) ?? 0) + (counts[i + 1] as number));
+  }
+  const winner = (d: number): string | null => {
+    const i = winners[d] as number;
+    return i < 0 ? null : (ranked[i] as RankedTarget).target;
+  };
   const won = (t: string | null) => (wins.get(t) ?? 0) / draws;
   return {
     choose: () => {
-      const chosen =
-        random() < share ? (winners[Math.min(Math.floor(random() * draws), draws - 1)] ?? null) : greedy;
+      const chosen = random() < share ? winner(Math.min(Math.floor(random() * draws), draws - 1)) : greedy;
       // A drawn ranking can leave nothing the objective accepts; then the greedy choice stands.
       return chosen ?? greedy;
     },
@@ -156,10 +182,33 @@ function thompson(
  */
 const QUANTILES = Float64Array.from({ length: 4096 }, (_, i) => inverseNormal((i + 0.5) / 4096));
 
+/**
+ * Standard normal draws, each a lookup in `QUANTILES` at an index from a xorshift generator seeded
+ * by one of `random`'s numbers: a few nanoseconds a draw where a call to Math.random takes ten,
+ * and a seeded `random` still makes the draws repeatable. The generator's state is multiplied by
+ * an odd constant before its top 12 bits are read (xorshift*), whose high bits pass the usual
+ * statistical tests; a posterior draw needs no more.
+ */
+function quantiles(random: () => number): () => number {
+  let x = seed(random);
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return QUANTILES[Math.imul(x, 0x2545f491) >>> 20] as number;
+  };
+}
+
+/** A xorshift generator's non-zero 32-bit seed, from one of `random`'s numbers. */
+function seed(random: () => number): number {
+  return Math.floor(random() * 0x100000000) | 0 || 0x2545f491;
+}
+
 /** `count` standard normal draws. */
 function normals(count: number, random: () => number): Float64Array {
   const out = new Float64Array(count);
-  for (let i = 0; i < count; i++) out[i] = QUANTILES[Math.floor(random() * 4096)] as number;
+  const quantile = quantiles(random);
+  for (let i = 0; i < count; i++) out[i] = quantile();
   return out;
 }
 
