@@ -5,10 +5,12 @@
  *   npx tsx bench/scale.ts --n 1000000        # about 10 minutes at a million
  *   npx tsx bench/scale.ts --n 200000 --index hnsw
  *   INDEX_COMPACT_FROM=0 npx tsx bench/scale.ts --n 1000000   # INDEX_* settings reach the server
+ *   INDEX_IMAGE=false npx tsx bench/scale.ts --db DB          # a kept database (--keep), no image
  *
  * Prints: the import rate through POST /admin/import (100,000 examples a call, JSONL), the
  * server's memory and the database's size per example, POST /rank latency beside GET /healthz on
- * the same keep-alive connection, and the time a restart takes to be ready.
+ * the same keep-alive connection, and the time a restart takes to be ready: after kill -9 at the end
+ * of the import, after a clean stop, and after kill -9 following 5% more examples.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -25,6 +27,8 @@ const { values } = parseArgs({
     index: { type: "string", default: "embedded" },
     /** An existing database to start from (the import is skipped and the file kept). */
     db: { type: "string" },
+    /** Keep the database and its index files at the end (their path is printed). */
+    keep: { type: "boolean", default: false },
     /** Run the first server under --cpu-prof and print where its time went (import and queries). */
     profile: { type: "boolean", default: false },
   },
@@ -196,8 +200,14 @@ const measure = async (label: string) => {
   console.log(`${label}: POST /rank ${fmt(rank)};  GET /healthz ${fmt(health)};  difference ${fmt(diff)}`);
 };
 await measure("latency");
+const compactions = said(server, "index image saved; its journal starts again");
+console.log(
+  `images saved while importing (each under the write lock): ${compactions.length}; ` +
+    `the longest ${Math.max(0, ...compactions.map((c) => (JSON.parse(c) as { ms: number }).ms))} ms`,
+);
 
-server.kill("SIGTERM");
+// Killed where the import left it: the index image the last compaction saved, and the journal since.
+server.kill("SIGKILL");
 await server.exit();
 if (values.profile) {
   const [latest] = readdirSync(PROFILES)
@@ -216,9 +226,13 @@ function said(s: ChildServer, message: string): string[] {
     });
 }
 
-// The first stop above saved the index image (INDEX_IMAGE): the first restart reads it back. A
-// second restart after a crash (kill -9, no image) fills the index from SQLite.
-for (const which of ["after a clean stop", "after kill -9"]) {
+// Three restarts: after the kill above (image and journal), after a clean stop (the image alone),
+// and after a kill that follows 5% more examples written (the image and those writes' journal).
+for (const which of [
+  "after kill -9 at the end of the import",
+  "after a clean stop",
+  "after kill -9 following 5% more",
+]) {
   const restartAt = performance.now();
   const before = server;
   server = await ChildServer.start(env, 1_800_000);
@@ -227,8 +241,24 @@ for (const which of ["after a clean stop", "after kill -9"]) {
     `restart ${which}: ready ${((performance.now() - restartAt) / 1000).toFixed(1)} s after the process started; ` +
       `${said(server, "vector index loaded").join(" ")} (the stop before: image saved ${said(before, "index image saved").join(" ") || "no"})`,
   );
-  if (which === "after a clean stop") {
+  if (which === "after kill -9 at the end of the import") {
+    server.kill("SIGTERM");
+    await server.exit();
+  } else if (which === "after a clean stop") {
     await measure("latency after the restart");
+    const more = Math.ceil(N / 20);
+    for (let from = N; from < N + more; from += CHUNK) {
+      const res = await call(
+        `${server.url}/admin/import`,
+        "POST",
+        chunk(from, Math.min(N + more, from + CHUNK)),
+        {
+          authorization: `Bearer ${TOKEN}`,
+          "content-type": "application/x-ndjson",
+        },
+      );
+      if (res.status !== 201) throw new Error(`import failed: ${res.status} ${res.body.slice(0, 300)}`);
+    }
     server.kill("SIGKILL");
     await server.exit();
   }
@@ -236,4 +266,5 @@ for (const which of ["after a clean stop", "after kill -9"]) {
 
 server.kill("SIGTERM");
 await server.exit();
-if (!values.db) tmp.remove();
+if (values.keep) console.log(`database kept: ${dbPath}`);
+else if (!values.db) tmp.remove();

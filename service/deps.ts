@@ -24,6 +24,7 @@ import { type EmbeddingFeatures, NO_FEATURES } from "./embedding/features.ts";
 import type { Templates } from "./embedding/templates.ts";
 import { AppError, StartupError } from "./errors.ts";
 import type { AdminServices, Deps } from "./http/context.ts";
+import { ImageKeeper, saveIndexImage } from "./index-image.ts";
 import { LearningPolicy } from "./learning/exploration.ts";
 import { FeedbackService } from "./learning/feedback-service.ts";
 import { QuizService } from "./learning/quiz.ts";
@@ -38,7 +39,6 @@ import {
   bringIndexInLine,
   finishTemplateSwitch,
   reconcileIndex,
-  saveIndexImage,
   seedIfEmpty,
   withStoredDimension,
 } from "./startup.ts";
@@ -430,6 +430,14 @@ export async function buildDeps(
       },
     );
     await seedIfEmpty(config, stores, examples, targets, logger);
+    const images = new ImageKeeper(
+      config,
+      stores,
+      () => ({ index: active.index, embedderId: active.embedder.id }),
+      lock,
+      logger,
+    );
+    images.start();
     sync.start();
     tuning.start();
     // Not awaited: a vector store that does not answer yet must not hold the start; it retries.
@@ -476,6 +484,7 @@ export async function buildDeps(
         await publisher?.stop();
         await tuning.stop();
         await sync.stop();
+        await images.stop();
         await switcher.close();
         const { embedder: e, index: i } = active.current();
         await e.close();

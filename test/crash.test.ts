@@ -93,8 +93,15 @@ function expectStored(path: string, acked: readonly Acked[]): number {
   return n;
 }
 
-/** A restarted service is ready, its index holds exactly what SQLite holds, and it finds `probe` by its text. */
-async function expectIndexAgrees(env: Record<string, string>, examples: number, probe?: Acked) {
+/**
+ * A restarted service is ready, its index holds exactly what SQLite holds, and it finds `probe` by
+ * its text. Returns where the index was loaded from ("image", "image and journal", "database").
+ */
+async function expectIndexAgrees(
+  env: Record<string, string>,
+  examples: number,
+  probe?: Acked,
+): Promise<string | undefined> {
   const server = await ChildServer.start(env);
   try {
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
@@ -113,6 +120,8 @@ async function expectIndexAgrees(env: Record<string, string>, examples: number, 
       const body = (await res.json()) as { hits: Array<{ id: string }> };
       expect(body.hits[0]?.id).toBe(probe.id);
     }
+    const loaded = server.lines.find((l) => l.includes('"vector index loaded"'));
+    return loaded === undefined ? undefined : (JSON.parse(loaded) as { from?: string }).from;
   } finally {
     server.kill("SIGTERM");
     await server.exit();
@@ -160,6 +169,7 @@ describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () =>
   it("during single writes and imports: every acknowledged write survives, the index agrees", async () => {
     const env = base(tmp.dir, "writes");
     const acked: Acked[] = [];
+    const loadedFrom: Array<string | undefined> = [];
     for (let round = 0; round < 8; round++) {
       const server = await ChildServer.start(env);
       const killAt = between(100, 1500);
@@ -170,9 +180,12 @@ describe(`kill -9 at random moments (seed ${SEED}; CRASH_SEED to change)`, () =>
       await server.exit();
       acked.push(...(await writing));
       const n = expectStored(env.DATABASE_PATH, acked);
-      await expectIndexAgrees(env, n, acked.at(-1));
+      loadedFrom.push(await expectIndexAgrees(env, n, acked.at(-1)));
     }
     expect(acked.length).toBeGreaterThan(100);
+    // Each restart after a kill read the index image and replayed its journal (the last acknowledged
+    // write found by its text above), none re-read every vector from SQLite.
+    expect(loadedFrom).toEqual(Array.from({ length: 8 }, () => "image and journal"));
   }, 180_000);
 
   it("during first-start seeding: a restart finishes it, prices included", async () => {

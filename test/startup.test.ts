@@ -54,8 +54,9 @@ describe("start-up and persistence", () => {
     const log = new RecordingLogger();
     const second = await startService(env, { logger: log });
     expect(log.find("vector index loaded")).toMatchObject({ vectors: 3, from: "image" });
-    // Used once: a later crash cannot leave it to be taken for the database's state.
-    expect(existsSync(`${db}.vectors`)).toBe(false);
+    // It stays, and a journal continues it: a kill from here on replays the journal on top of it.
+    expect(existsSync(`${db}.vectors`)).toBe(true);
+    expect(existsSync(`${db}.vectors.log`)).toBe(true);
     expect(ranked((await second.rank({ query: "a poem about the sea" })).body)).toEqual(ranked(before.body));
     await second.close();
 
@@ -84,11 +85,13 @@ describe("start-up and persistence", () => {
     );
     await third.close();
 
-    // INDEX_IMAGE=false: none is written.
+    // INDEX_IMAGE=false: none is written, and no journal.
     rmSync(`${db}.vectors`);
     const off = await startService({ ...env, INDEX_IMAGE: "false" });
+    await off.addExamples([example("a haiku about rain", { poet: 0.7 }, "poetry")]);
     await off.close();
     expect(existsSync(`${db}.vectors`)).toBe(false);
+    expect(existsSync(`${db}.vectors.log`)).toBe(false);
   });
 
   it("seeds an empty database from seed-data/ through the admin write path, once", async () => {

@@ -1,5 +1,6 @@
 import { open, rename } from "node:fs/promises";
 import { exactSearch, MetricKind } from "usearch";
+import type { IndexJournal, JournalRecord } from "./index-journal.ts";
 import { SignCodes } from "./sign-codes.ts";
 import type { Neighbour, VectorIndex, VectorRecord } from "./vector-index.ts";
 
@@ -72,6 +73,8 @@ export class QuantizedScanIndex implements VectorIndex {
   /** Upper bound on every stored ε(u); only raised on insert, recomputed lazily after deletes. */
   private maxError = 0;
   private maxErrorStale = false;
+  /** Where every write is appended once applied (`attachJournal`), if anywhere. */
+  private journal: IndexJournal | undefined;
 
   constructor(
     readonly dimension: number,
@@ -86,6 +89,10 @@ export class QuantizedScanIndex implements VectorIndex {
   }
 
   async upsert(records: readonly VectorRecord[]): Promise<void> {
+    this.write(records);
+  }
+
+  private write(records: readonly VectorRecord[]): void {
     for (const r of records) {
       if (r.vector.length !== this.dimension) {
         throw new RangeError(
@@ -104,10 +111,64 @@ export class QuantizedScanIndex implements VectorIndex {
     records.forEach((r, i) => {
       this.put(r.id, units[i] as Float32Array);
     });
+    if (records.length > 0)
+      this.journal?.upsert(
+        records.map((r) => r.id),
+        units,
+        this.dimension,
+      );
   }
 
   async delete(ids: readonly string[]): Promise<void> {
     for (const id of ids) this.remove(id);
+    if (ids.length > 0) this.journal?.delete(ids);
+  }
+
+  /**
+   * From now on every write is appended to `journal` once applied (the previous journal, if any, is
+   * closed); undefined: none.
+   */
+  attachJournal(journal: IndexJournal | undefined): void {
+    if (journal !== this.journal) this.journal?.close();
+    this.journal = journal;
+  }
+
+  /** The journal writes go to, if any. */
+  get journaled(): IndexJournal | undefined {
+    return this.journal;
+  }
+
+  /** Applies a journaled write (not journaled again). */
+  replay(record: JournalRecord): void {
+    const journal = this.journal;
+    this.journal = undefined;
+    try {
+      if (record.kind === "delete") {
+        for (const id of record.ids) this.remove(id);
+        return;
+      }
+      const dim = this.dimension;
+      this.write(
+        record.ids.map((id, i) => ({ id, vector: record.vectors.subarray(i * dim, (i + 1) * dim) })),
+      );
+    } finally {
+      this.journal = journal;
+    }
+  }
+
+  /** Empties the index (its journal stays attached). */
+  clear(): void {
+    this.slotIds = [];
+    this.slots.clear();
+    this.size = 0;
+    this.range = 0;
+    this.maxError = 0;
+    this.maxErrorStale = false;
+  }
+
+  /** About what `saveImage` writes now, in bytes. */
+  get imageBytes(): number {
+    return this.size * (this.dimension * 5 + 4 + 40);
   }
 
   async count(): Promise<number> {
@@ -217,6 +278,7 @@ export class QuantizedScanIndex implements VectorIndex {
   }
 
   async close(): Promise<void> {
+    this.attachJournal(undefined);
     this.signs?.close();
     this.slotIds = [];
     this.slots.clear();
@@ -406,6 +468,8 @@ export interface ImageStamp {
   dataVersion: number;
   /** Stored vectors of that embedder then. */
   vectors: number;
+  /** Names this image, so that a journal can say it continues it. */
+  snapshot?: string;
 }
 
 interface ImageHeader {

@@ -1,0 +1,294 @@
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Mutex } from "../service/core/mutex.ts";
+import { bootId, ImageKeeper } from "../service/index-image.ts";
+import { rng } from "../service/routing/crossval.ts";
+import { openDatabase } from "../service/store/database.ts";
+import { QuantizedScanIndex } from "../service/vectors/embedded.ts";
+import { IndexJournal, type JournalHeader, readJournal } from "../service/vectors/index-journal.ts";
+import {
+  example,
+  RecordingLogger,
+  startService,
+  type TestService,
+  TOPICS,
+  tempDir,
+} from "./support/harness.ts";
+
+const DIM = 32;
+
+function vectors(n: number, seed: number): Float32Array[] {
+  const random = rng(seed);
+  return Array.from({ length: n }, () => Float32Array.from({ length: DIM }, () => random() * 2 - 1));
+}
+
+const header = (base: string): JournalHeader => ({
+  base,
+  bootId: bootId(),
+  embedderId: "test",
+  dimension: DIM,
+});
+
+describe("the embedded index's journal", () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.remove());
+
+  it("replayed on its image, gives back the index that wrote it: upserts, overwrites and deletes", async () => {
+    const image = join(tmp.dir, "x.vectors");
+    const log = join(tmp.dir, "x.vectors.log");
+    const a = new QuantizedScanIndex(DIM);
+    const first = vectors(300, 1);
+    await a.upsert(first.map((v, i) => ({ id: `e${i}`, vector: v })));
+    await a.saveImage(image, { embedderId: "test", dataVersion: 1, vectors: 300, snapshot: "s1" });
+    let version = 1;
+    a.attachJournal(IndexJournal.create(log, header("s1"), () => ++version));
+    // New rows, rows overwritten with other vectors (a wider range among them: every code rescaled),
+    // and deletions, in several records.
+    const later = vectors(200, 2);
+    await a.upsert(later.slice(0, 100).map((v, i) => ({ id: `n${i}`, vector: v })));
+    await a.upsert(later.slice(100).map((v, i) => ({ id: `e${i}`, vector: v })));
+    await a.upsert([{ id: "wide", vector: Float32Array.from({ length: DIM }, (_, j) => (j === 0 ? 1 : 0)) }]);
+    await a.delete(["e150", "e151", "n7", "not-there"]);
+
+    const scan = readJournal(log);
+    expect(scan).toMatchObject({ records: 4, maxDataVersion: 5, header: header("s1") });
+    expect(scan?.validBytes).toBe(statSync(log).size);
+
+    const b = new QuantizedScanIndex(DIM);
+    expect(await b.restoreImage(image, (s) => s.snapshot === "s1")).toBe(true);
+    readJournal(log, (r) => b.replay(r));
+    expect(await b.count()).toBe(await a.count());
+    expect(new Set(await collect(b.ids()))).toEqual(new Set(await collect(a.ids())));
+    for (const q of vectors(20, 3)) expect(await b.search(q, 10)).toEqual(await a.search(q, 10));
+    // Replaying appends nothing.
+    expect(statSync(log).size).toBe(scan?.validBytes);
+    await a.close();
+    await b.close();
+  });
+
+  it("ends at a record cut short or changed, and continues from there", async () => {
+    const log = join(tmp.dir, "torn.vectors.log");
+    const journal = IndexJournal.create(log, header("s1"), () => 7);
+    const [v0, v1, v2] = vectors(3, 4) as [Float32Array, Float32Array, Float32Array];
+    journal.upsert(["a"], [v0], DIM);
+    const whole = statSync(log).size;
+    journal.upsert(["b"], [v1], DIM);
+    journal.close();
+    // A kill in the middle of the second record's write.
+    truncateSync(log, whole + 20);
+    const torn = readJournal(log);
+    expect(torn).toMatchObject({ records: 1, validBytes: whole });
+
+    // Continued: the torn bytes are cut off and the next record is read after the first.
+    const resumed = IndexJournal.resume(log, header("s1"), whole, () => 8);
+    resumed.upsert(["c"], [v2], DIM);
+    resumed.close();
+    const seen: string[] = [];
+    expect(readJournal(log, (r) => seen.push(...r.ids))).toMatchObject({ records: 2, maxDataVersion: 8 });
+    expect(seen).toEqual(["a", "c"]);
+
+    // A changed byte in a record's payload fails its CRC: the replay ends before it.
+    const bytes = readFileSync(log);
+    bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0xff;
+    writeFileSync(log, bytes);
+    const after: string[] = [];
+    expect(readJournal(log, (r) => after.push(...r.ids))?.records).toBe(1);
+    expect(after).toEqual(["a"]);
+    // Not a journal at all.
+    writeFileSync(log, "something else");
+    expect(readJournal(log)).toBeUndefined();
+  });
+});
+
+async function collect(ids: AsyncGenerator<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const id of ids) out.push(id);
+  return out;
+}
+
+describe("a start after a kill", () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let svc: TestService | undefined;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(async () => {
+    await svc?.close();
+    svc = undefined;
+    tmp.remove();
+  });
+
+  /**
+   * What a kill -9 leaves: a running service's database, copied whole by a backup between two
+   * writes, and its image and journal as they are then (every write appended before it is confirmed).
+   */
+  async function killed(running: TestService, db: string, into: string): Promise<string> {
+    mkdirSync(join(tmp.dir, into), { recursive: true });
+    const copy = join(tmp.dir, into, "router.db");
+    const made = await running.request("POST", "/admin/backup", { name: into }, { admin: true });
+    expect(made.status).toBe(201);
+    copyFileSync(join(tmp.dir, "backups", `${into}.db`), copy);
+    copyFileSync(`${db}.vectors`, `${copy}.vectors`);
+    copyFileSync(`${db}.vectors.log`, `${copy}.vectors.log`);
+    return copy;
+  }
+
+  async function journaled(db: string): Promise<TestService> {
+    const running = await startService({ DATABASE_PATH: db, BACKUP_DIR: join(tmp.dir, "backups") });
+    // The first image is saved and its journal started as soon as the service is up.
+    for (let i = 0; i < 200 && !existsSync(`${db}.vectors.log`); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(existsSync(`${db}.vectors.log`)).toBe(true);
+    return running;
+  }
+
+  it("reads the image and replays the journal: the writes since, and the deletions, are there", async () => {
+    const db = join(tmp.dir, "router.db");
+    svc = await journaled(db);
+    await svc.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
+    const { body } = await svc.addExamples(TOPICS.code.map((t) => example(t, { coder: 0.9 }, "code")));
+    const deleted = body.ids[0] as string;
+    expect(
+      (await svc.request("DELETE", `/admin/examples/${deleted}`, undefined, { admin: true })).status,
+    ).toBe(204);
+    const copy = await killed(svc, db, "after");
+
+    const log = new RecordingLogger();
+    const restarted = await startService({ DATABASE_PATH: copy }, { logger: log });
+    try {
+      expect(log.find("vector index loaded")).toMatchObject({ from: "image and journal" });
+      expect(log.find("index journal replayed")).toMatchObject({ copied: 0, deleted: 0 });
+      const stored = restarted.deps.stores.examples.countExamples();
+      expect(await restarted.deps.index.count()).toBe(stored);
+      const held = new Set(await collect(restarted.deps.index.ids()));
+      expect(held.has(deleted)).toBe(false);
+      for (const id of body.ids.slice(1)) expect(held.has(id)).toBe(true);
+      const res = await restarted.rank({ query: TOPICS.code[1] as string, k: 1 });
+      expect(res.body.hits[0]?.id).toBe(body.ids[1]);
+    } finally {
+      await restarted.close();
+    }
+  });
+
+  it("copies what SQLite has and the journal lacks (a write cut between the two)", async () => {
+    const db = join(tmp.dir, "router.db");
+    svc = await journaled(db);
+    await svc.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
+    const copy = await killed(svc, db, "after");
+    // The journal as it was before the last write reached it; that write's rows are in SQLite.
+    const last = await svc.addExamples([example("sort a list in python", { coder: 1 }, "code")]);
+    await svc.request("POST", "/admin/backup", { name: "later" }, { admin: true });
+    copyFileSync(join(tmp.dir, "backups", "later.db"), copy);
+    // Marked unconfirmed, as a kill between its SQLite write and its index write leaves it.
+    const opened = openDatabase(copy);
+    opened.sqlite.prepare("update examples set indexed = 0 where id = ?").run(last.body.ids[0]);
+    opened.sqlite.close();
+
+    const log = new RecordingLogger();
+    const restarted = await startService({ DATABASE_PATH: copy }, { logger: log });
+    try {
+      expect(log.find("vector index loaded")).toMatchObject({ from: "image and journal" });
+      expect(log.find("index journal replayed")).toMatchObject({ copied: 1 });
+      const res = await restarted.rank({ query: "sort a list in python", k: 1 });
+      expect(res.body.hits[0]?.id).toBe(last.body.ids[0]);
+    } finally {
+      await restarted.close();
+    }
+  });
+
+  it("does not replay a journal from another boot, or one ahead of the database (restored from a backup)", async () => {
+    const db = join(tmp.dir, "router.db");
+    svc = await journaled(db);
+    await svc.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
+    // A backup taken here, and restored after more writes and a kill.
+    await svc.request("POST", "/admin/backup", { name: "earlier" }, { admin: true });
+    const later = await svc.addExamples(TOPICS.code.map((t) => example(t, { coder: 0.9 }, "code")));
+    const copy = await killed(svc, db, "restored");
+    copyFileSync(join(tmp.dir, "backups", "earlier.db"), copy);
+    const log = new RecordingLogger();
+    const restored = await startService({ DATABASE_PATH: copy }, { logger: log });
+    try {
+      expect(log.find("index journal not used")).toMatchObject({
+        why: "it records writes the database does not have (a database restored since?)",
+      });
+      expect(log.find("vector index loaded")).toMatchObject({ from: "database", vectors: 3 });
+      const held = new Set(await collect(restored.deps.index.ids()));
+      for (const id of later.body.ids) expect(held.has(id)).toBe(false);
+    } finally {
+      await restored.close();
+    }
+
+    // The same files, the journal marked as written in another boot of the machine.
+    const other = await killed(svc, db, "rebooted");
+    const bytes = readFileSync(`${other}.vectors.log`);
+    const text = bytes.toString("latin1");
+    const boot = bootId();
+    expect(boot).not.toBe("");
+    writeFileSync(
+      `${other}.vectors.log`,
+      Buffer.from(
+        text.replace(
+          boot,
+          boot.replace(/[0-9a-f]/, (c) => (c === "0" ? "1" : "0")),
+        ),
+        "latin1",
+      ),
+    );
+    const log2 = new RecordingLogger();
+    const rebooted = await startService({ DATABASE_PATH: other }, { logger: log2 });
+    try {
+      expect(log2.find("index journal not used")).toMatchObject({
+        why: "the machine restarted since it was written",
+      });
+      expect(log2.find("vector index loaded")).toMatchObject({ from: "database", vectors: 6 });
+    } finally {
+      await rebooted.close();
+    }
+  });
+
+  it("saves a new image when the journal outgrows half of it, and a kill after that replays the new journal", async () => {
+    const db = join(tmp.dir, "router.db");
+    svc = await journaled(db);
+    const running = svc;
+    const keeper = new ImageKeeper(
+      running.deps.config,
+      running.deps.stores,
+      () => ({ index: running.deps.index, embedderId: running.deps.embedder.id }),
+      new Mutex(),
+      new RecordingLogger(),
+      { everyMs: 60_000, floorBytes: 0 },
+    );
+    // The image was saved on an empty index: three examples journaled are more than half of it.
+    await svc.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
+    const grown = statSync(`${db}.vectors.log`).size;
+    expect(await keeper.check()).toBe(true);
+    expect(statSync(`${db}.vectors.log`).size).toBeLessThan(grown);
+    expect(readJournal(`${db}.vectors.log`)?.records).toBe(0);
+    // Nothing due right after.
+    expect(await keeper.check()).toBe(false);
+    const { body } = await svc.addExamples(TOPICS.code.map((t) => example(t, { coder: 0.9 }, "code")));
+    const copy = await killed(svc, db, "compacted");
+    const log = new RecordingLogger();
+    const restarted = await startService({ DATABASE_PATH: copy }, { logger: log });
+    try {
+      expect(log.find("vector index loaded")).toMatchObject({ from: "image and journal", vectors: 6 });
+      expect((await restarted.rank({ query: TOPICS.code[2] as string, k: 1 })).body.hits[0]?.id).toBe(
+        body.ids[2],
+      );
+    } finally {
+      await restarted.close();
+    }
+  });
+});
