@@ -129,7 +129,9 @@ const server = await ChildServer.start(
     SEED_ON_EMPTY: "false",
     TUNING: "off",
     LOG_LEVEL: "info",
-  },
+    // The index's own settings pass through (INDEX_IMAGE=false: no image saves, no journal).
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("INDEX_"))),
+  } as Record<string, string>,
   30_000,
   values.profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILES}`] : [],
 );

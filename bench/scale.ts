@@ -241,6 +241,11 @@ for (const which of [
     `restart ${which}: ready ${((performance.now() - restartAt) / 1000).toFixed(1)} s after the process started; ` +
       `${said(server, "vector index loaded").join(" ")} (the stop before: image saved ${said(before, "index image saved").join(" ") || "no"})`,
   );
+  // Why a start did not read the image and journal, when it did not.
+  for (const l of server.lines.filter((l) =>
+    /"message":"index (journal|image) (not used|is stale|unreadable|replayed to)/.test(l),
+  ))
+    console.log(`  the start said: ${l}`);
   if (which === "after kill -9 at the end of the import") {
     server.kill("SIGTERM");
     await server.exit();

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ONE_TRANSACTION, recoverImports } from "../service/core/example-writer.ts";
+import { type EmbedPriority, WrappedEmbedder } from "../service/embedding/embedder.ts";
 import { HashEmbedder } from "../service/embedding/hash.ts";
 import { createLogger } from "../service/logger.ts";
 import { openDatabase } from "../service/store/database.ts";
@@ -94,6 +95,33 @@ describe("an import larger than one transaction", () => {
     expect(svc.deps.stores.examples.countExamples()).toBe(6000);
     expect(await svc.deps.index.count()).toBe(6000);
     expect(journalRows(svc)).toBe(0);
+  });
+
+  it("embeds the next chunk while it writes this one: an embedder off this thread gets two at once", async () => {
+    // A model in worker threads, as the event loop sees it: each call answers after 20 ms, and
+    // this thread is idle meanwhile.
+    class OffThread extends WrappedEmbedder {
+      inFlight = 0;
+      most = 0;
+      async embed(texts: readonly string[], priority?: EmbedPriority) {
+        this.inFlight++;
+        this.most = Math.max(this.most, this.inFlight);
+        await new Promise((r) => setTimeout(r, 20));
+        this.inFlight--;
+        return this.inner.embed(texts, priority);
+      }
+    }
+    const embedder = new OffThread(new HashEmbedder(256));
+    svc = await startService({}, { embedder });
+    const lines = Array.from({ length: 3000 }, (_, i) => line(i, 0.5));
+    const { status, body } = await importLines(svc, lines);
+    expect(status).toBe(201);
+    expect(body).toMatchObject({ imported: 3000, indexed: true });
+    expect(embedder.most).toBe(2);
+    // Every row once, with its own vector: the last example is found by its text.
+    expect(svc.deps.stores.examples.countExamples()).toBe(3000);
+    const hit = await svc.rank({ query: "imported prompt 2999 about topic 2 and theme 7", k: 1 });
+    expect(hit.body.hits[0]?.id).toBe("imported-2999");
   });
 
   it("re-runs changing nothing, its journal forgotten each time", async () => {

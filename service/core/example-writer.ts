@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { performance as eventLoop } from "node:perf_hooks";
 import { embedPrepared } from "../embedding/embedder.ts";
 import { AppError } from "../errors.ts";
 import { errorFields, type Logger } from "../logger.ts";
@@ -35,16 +36,20 @@ export function yieldToLoop(): Promise<void> {
 /**
  * Runs bulk work a chunk at a time: `step(size)` does up to `size` items and says how many it did
  * (0: finished). Before each chunk the requests in flight go first (`Traffic.quiet`), and each
- * chunk is sized to take about CHUNK_MS at the rate the last one ran at.
+ * chunk is sized to keep this thread busy about CHUNK_MS at the rate the last one did: the time
+ * the event loop ran (its utilisation's active time), not the time the chunk took. A model
+ * embedding in worker threads keeps no request waiting while it runs, so its chunks grow until
+ * both workers have batches to run; an embedder on this thread (the hash embedder) counts whole.
  */
 async function chunkLoop(traffic: Traffic, step: (size: number) => Promise<number>): Promise<void> {
   for (let size = Math.min(ONE_TRANSACTION, 64); ; ) {
     await traffic.quiet();
-    const started = performance.now();
+    const started = eventLoop.eventLoopUtilization();
     const done = await step(size);
     if (done === 0) return;
+    const busy = eventLoop.eventLoopUtilization(started).active;
     // At most twice the last size: one quick chunk (a page of rows cached) says little about the next.
-    const rate = Math.round((size * CHUNK_MS) / Math.max(performance.now() - started, 0.1));
+    const rate = Math.round((size * CHUNK_MS) / Math.max(busy, 0.1));
     size = Math.min(MAX_CHUNK, size * 2, Math.max(MIN_CHUNK, rate));
     await yieldToLoop();
   }
@@ -113,11 +118,24 @@ export class ExampleWriter {
       let indexed = true;
       const record = this.journal.recorder(job.id, "write");
       let at = 0;
+      // The next chunk's rows, made while this one is written: a model in worker threads then
+      // embeds two chunks at once, one on each worker (a chunk is often one batch).
+      let ahead: { at: number; count: number; rows: Promise<NewExample[]> } | undefined;
+      const prepare = (from: number, size: number) => {
+        const count = Math.min(size, source.size - from);
+        const rows = source.rows(from, count);
+        // Awaited when its turn comes; until then a failure must not count as unhandled.
+        rows.catch(() => {});
+        return { at: from, count, rows };
+      };
       await chunkLoop(this.traffic, async (size) => {
         if (at >= source.size) return 0;
-        const rows = await source.rows(at, Math.min(size, source.size - at));
+        const current = ahead?.at === at ? ahead : prepare(at, size);
+        const next = at + current.count;
+        ahead = next < source.size ? prepare(next, size) : undefined;
+        const rows = await current.rows;
         indexed = (await this.lock.run(() => this.writeChunk(rows, mode, record))) && indexed;
-        at += rows.length;
+        at = next;
         return rows.length;
       });
       if (!options.replace) return { indexed, deleted: 0 };

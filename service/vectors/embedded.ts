@@ -101,13 +101,8 @@ export class QuantizedScanIndex implements VectorIndex {
       }
     }
     const units = records.map((r) => unit(r.vector));
-    const range = units.reduce((m, u) => Math.max(m, maxAbs(u)), this.range);
-    if (range > this.range) {
-      // A wider range needs a coarser scale for every stored code: at most once per batch, and the
-      // running maximum of a stream rises only a few times.
-      this.range = range;
-      this.requantizeAll();
-    }
+    const range = units.reduce((m, u) => Math.max(m, maxAbs(u)), 0);
+    this.widen(range);
     records.forEach((r, i) => {
       this.put(r.id, units[i] as Float32Array);
     });
@@ -116,7 +111,19 @@ export class QuantizedScanIndex implements VectorIndex {
         records.map((r) => r.id),
         units,
         this.dimension,
+        range,
       );
+  }
+
+  /**
+   * Makes the codes' range at least `range` (the largest |component| of unit vectors to come). A
+   * wider range needs a coarser scale for every stored code: at most once per batch, and the running
+   * maximum of a stream rises only a few times; a replay widens it once for the whole journal.
+   */
+  widen(range: number): void {
+    if (range <= this.range) return;
+    this.range = range;
+    this.requantizeAll();
   }
 
   async delete(ids: readonly string[]): Promise<void> {
@@ -222,7 +229,12 @@ export class QuantizedScanIndex implements VectorIndex {
    * Replaces the contents with the image at `path` when there is one and `accept` takes its stamp;
    * false otherwise (no file, another format or dimension, or a stamp that no longer matches).
    */
-  async restoreImage(path: string, accept: (stamp: ImageStamp) => boolean): Promise<boolean> {
+  async restoreImage(
+    path: string,
+    accept: (stamp: ImageStamp) => boolean,
+    /** Vectors about to be added (a journal's): room made for them now, not by doubling later. */
+    more = 0,
+  ): Promise<boolean> {
     let file: Awaited<ReturnType<typeof open>>;
     try {
       file = await open(path, "r");
@@ -244,7 +256,11 @@ export class QuantizedScanIndex implements VectorIndex {
       const ids = Buffer.alloc(meta.idsBytes);
       await readFully(file, ids, at);
       at += meta.idsBytes + pad(at + meta.idsBytes);
-      const capacity = Math.max(1024, n);
+      // The capacity the index would have grown to holding n: a first write after a restore does
+      // not double it at once.
+      let capacity = 1024;
+      while (capacity < n) capacity *= 2;
+      capacity = Math.max(capacity, n + more);
       const exact = new Float32Array(capacity * dim);
       at = await readInto(file, exact, n * dim, at);
       const codes = new Int8Array(capacity * dim);
@@ -463,6 +479,8 @@ export class QuantizedScanIndex implements VectorIndex {
 
 /** What an index image was taken from; restoring checks it against the database. */
 export interface ImageStamp {
+  /** The id of the database it was taken from (images of older releases have none). */
+  database?: string;
   embedderId: string;
   /** The database's example-write counter when the image was taken. */
   dataVersion: number;
