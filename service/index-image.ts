@@ -118,8 +118,8 @@ function currentStamp(stores: Stores, embedderId: string): ImageStamp {
 }
 
 /**
- * The image alone, when it was taken from the database as it is now (same embedder, no example
- * written since, as many vectors). An image with a snapshot id stays, and a new journal continues
+ * The image alone, when it was taken from the database as it is now (the same database and
+ * embedder, no example written since, as many vectors). An image with a snapshot id stays, and a new journal continues
  * it; one without (an older release's) is removed once read.
  */
 async function fromImage(
@@ -135,7 +135,10 @@ async function fromImage(
     const used = await files.index.restoreImage(files.path, (s) => {
       snapshot = s.snapshot;
       return (
-        s.embedderId === now.embedderId && s.dataVersion === now.dataVersion && s.vectors === now.vectors
+        s.database === now.database &&
+        s.embedderId === now.embedderId &&
+        s.dataVersion === now.dataVersion &&
+        s.vectors === now.vectors
       );
     });
     if (!used) {
@@ -242,7 +245,10 @@ async function catchUp(
   stores: Stores,
 ): Promise<{ copied: number; deleted: number }> {
   let copied = 0;
-  for (;;) {
+  // As many rounds as there are rows to copy, at most: whatever a round could not mark (a row
+  // written meanwhile) is the background sync's, and the count check after says whether it matters.
+  const rounds = Math.ceil(stores.ledger.countUnindexed() / 1000);
+  for (let round = 0; round < rounds; round++) {
     const rows = stores.ledger.unindexed(1000);
     if (rows.length === 0) break;
     await index.upsert(rows);

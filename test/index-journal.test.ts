@@ -4,6 +4,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  rmSync,
   statSync,
   truncateSync,
   writeFileSync,
@@ -310,6 +311,37 @@ describe.skipIf(BOOT === "")(
         expect(log.find("index journal not used")).toMatchObject({
           why: "it was written for another database",
         });
+        expect(log.find("vector index loaded")).toMatchObject({ from: "database", vectors: 3 });
+        const ids = new Set(swapped.deps.stores.ledger.allIds());
+        for await (const id of swapped.deps.index.ids()) expect(ids.has(id)).toBe(true);
+      } finally {
+        await swapped.close();
+      }
+    });
+
+    it("does not read an image beside another database put in its place after a clean stop", async () => {
+      const db = join(tmp.dir, "router.db");
+      const first = await startService({ DATABASE_PATH: db });
+      await first.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
+      await first.close();
+      expect(existsSync(`${db}.vectors`)).toBe(true);
+      // Another database with the same writes: the same counts and write counter, its own id.
+      const otherDb = join(tmp.dir, "other.db");
+      const other = await startService({ DATABASE_PATH: otherDb, BACKUP_DIR: join(tmp.dir, "backups") });
+      try {
+        await other.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
+        expect(
+          (await other.request("POST", "/admin/backup", { name: "other" }, { admin: true })).status,
+        ).toBe(201);
+      } finally {
+        await other.close();
+      }
+      for (const suffix of ["", "-wal", "-shm"]) rmSync(`${db}${suffix}`, { force: true });
+      copyFileSync(join(tmp.dir, "backups", "other.db"), db);
+      const log = new RecordingLogger();
+      const swapped = await startService({ DATABASE_PATH: db }, { logger: log });
+      try {
+        expect(log.find("index image is stale: filling the index from the database")).toBeDefined();
         expect(log.find("vector index loaded")).toMatchObject({ from: "database", vectors: 3 });
         const ids = new Set(swapped.deps.stores.ledger.allIds());
         for await (const id of swapped.deps.index.ids()) expect(ids.has(id)).toBe(true);
