@@ -184,6 +184,46 @@ describe.skipIf(BOOT === "")(
       return running;
     }
 
+    /** Starts a service on the database at `path`, hands `check` it and what it logged, and stops it. */
+    async function restartOn(
+      path: string,
+      check: (restarted: TestService, log: RecordingLogger) => Promise<void>,
+    ): Promise<void> {
+      const log = new RecordingLogger();
+      const restarted = await startService({ DATABASE_PATH: path }, { logger: log });
+      try {
+        await check(restarted, log);
+      } finally {
+        await restarted.close();
+      }
+    }
+
+    /**
+     * Another database with the three poetry examples the tests write first: the same counts and
+     * write counter, its own id. Returns its backup's path.
+     */
+    async function otherDatabase(): Promise<string> {
+      const other = await startService({
+        DATABASE_PATH: join(tmp.dir, "other.db"),
+        BACKUP_DIR: join(tmp.dir, "backups"),
+      });
+      try {
+        await other.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
+        expect(
+          (await other.request("POST", "/admin/backup", { name: "other" }, { admin: true })).status,
+        ).toBe(201);
+      } finally {
+        await other.close();
+      }
+      return join(tmp.dir, "backups", "other.db");
+    }
+
+    /** Every vector the service's index holds is an example of its own database. */
+    async function expectOwnVectors(s: TestService): Promise<void> {
+      const ids = new Set(s.deps.stores.ledger.allIds());
+      for await (const id of s.deps.index.ids()) expect(ids.has(id)).toBe(true);
+    }
+
     it("reads the image and replays the journal: the writes since, and the deletions, are there", async () => {
       const db = join(tmp.dir, "router.db");
       svc = await journaled(db);
@@ -195,9 +235,7 @@ describe.skipIf(BOOT === "")(
       ).toBe(204);
       const copy = await killed(svc, db, "after");
 
-      const log = new RecordingLogger();
-      const restarted = await startService({ DATABASE_PATH: copy }, { logger: log });
-      try {
+      await restartOn(copy, async (restarted, log) => {
         expect(log.find("vector index loaded")).toMatchObject({ from: "image and journal" });
         expect(log.find("index journal replayed")).toMatchObject({ copied: 0, deleted: 0 });
         const stored = restarted.deps.stores.examples.countExamples();
@@ -207,9 +245,7 @@ describe.skipIf(BOOT === "")(
         for (const id of body.ids.slice(1)) expect(held.has(id)).toBe(true);
         const res = await restarted.rank({ query: TOPICS.code[1] as string, k: 1 });
         expect(res.body.hits[0]?.id).toBe(body.ids[1]);
-      } finally {
-        await restarted.close();
-      }
+      });
     });
 
     it("copies what SQLite has and the journal lacks (a write cut between the two)", async () => {
@@ -226,16 +262,12 @@ describe.skipIf(BOOT === "")(
       opened.sqlite.prepare("update examples set indexed = 0 where id = ?").run(last.body.ids[0]);
       opened.sqlite.close();
 
-      const log = new RecordingLogger();
-      const restarted = await startService({ DATABASE_PATH: copy }, { logger: log });
-      try {
+      await restartOn(copy, async (restarted, log) => {
         expect(log.find("vector index loaded")).toMatchObject({ from: "image and journal" });
         expect(log.find("index journal replayed")).toMatchObject({ copied: 1 });
         const res = await restarted.rank({ query: "sort a list in python", k: 1 });
         expect(res.body.hits[0]?.id).toBe(last.body.ids[0]);
-      } finally {
-        await restarted.close();
-      }
+      });
     });
 
     it("does not replay a journal from another boot, or one ahead of the database (restored from a backup)", async () => {
@@ -247,18 +279,14 @@ describe.skipIf(BOOT === "")(
       const later = await svc.addExamples(TOPICS.code.map((t) => example(t, { coder: 0.9 }, "code")));
       const copy = await killed(svc, db, "restored");
       copyFileSync(join(tmp.dir, "backups", "earlier.db"), copy);
-      const log = new RecordingLogger();
-      const restored = await startService({ DATABASE_PATH: copy }, { logger: log });
-      try {
+      await restartOn(copy, async (restored, log) => {
         expect(log.find("index journal not used")).toMatchObject({
           why: "it records writes the database does not have (a database restored since?)",
         });
         expect(log.find("vector index loaded")).toMatchObject({ from: "database", vectors: 3 });
         const held = new Set(await collect(restored.deps.index.ids()));
         for (const id of later.body.ids) expect(held.has(id)).toBe(false);
-      } finally {
-        await restored.close();
-      }
+      });
 
       // The same files, the journal marked as written in another boot of the machine.
       const other = await killed(svc, db, "rebooted");
@@ -276,16 +304,12 @@ describe.skipIf(BOOT === "")(
           "latin1",
         ),
       );
-      const log2 = new RecordingLogger();
-      const rebooted = await startService({ DATABASE_PATH: other }, { logger: log2 });
-      try {
-        expect(log2.find("index journal not used")).toMatchObject({
+      await restartOn(other, async (_rebooted, log) => {
+        expect(log.find("index journal not used")).toMatchObject({
           why: "the machine restarted since it was written",
         });
-        expect(log2.find("vector index loaded")).toMatchObject({ from: "database", vectors: 6 });
-      } finally {
-        await rebooted.close();
-      }
+        expect(log.find("vector index loaded")).toMatchObject({ from: "database", vectors: 6 });
+      });
     });
 
     it("does not replay a journal beside another database put in its place", async () => {
@@ -293,30 +317,14 @@ describe.skipIf(BOOT === "")(
       svc = await journaled(db);
       await svc.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
       const copy = await killed(svc, db, "swapped");
-      // Another database with the same writes: the same counts, its own id.
-      const otherDb = join(tmp.dir, "other.db");
-      const other = await startService({ DATABASE_PATH: otherDb, BACKUP_DIR: join(tmp.dir, "backups") });
-      try {
-        await other.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
-        expect(
-          (await other.request("POST", "/admin/backup", { name: "other" }, { admin: true })).status,
-        ).toBe(201);
-      } finally {
-        await other.close();
-      }
-      copyFileSync(join(tmp.dir, "backups", "other.db"), copy);
-      const log = new RecordingLogger();
-      const swapped = await startService({ DATABASE_PATH: copy }, { logger: log });
-      try {
+      copyFileSync(await otherDatabase(), copy);
+      await restartOn(copy, async (swapped, log) => {
         expect(log.find("index journal not used")).toMatchObject({
           why: "it was written for another database",
         });
         expect(log.find("vector index loaded")).toMatchObject({ from: "database", vectors: 3 });
-        const ids = new Set(swapped.deps.stores.ledger.allIds());
-        for await (const id of swapped.deps.index.ids()) expect(ids.has(id)).toBe(true);
-      } finally {
-        await swapped.close();
-      }
+        await expectOwnVectors(swapped);
+      });
     });
 
     it("does not read an image beside another database put in its place after a clean stop", async () => {
@@ -325,29 +333,14 @@ describe.skipIf(BOOT === "")(
       await first.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
       await first.close();
       expect(existsSync(`${db}.vectors`)).toBe(true);
-      // Another database with the same writes: the same counts and write counter, its own id.
-      const otherDb = join(tmp.dir, "other.db");
-      const other = await startService({ DATABASE_PATH: otherDb, BACKUP_DIR: join(tmp.dir, "backups") });
-      try {
-        await other.addExamples(TOPICS.poetry.map((t) => example(t, { poet: 0.8 }, "poetry")));
-        expect(
-          (await other.request("POST", "/admin/backup", { name: "other" }, { admin: true })).status,
-        ).toBe(201);
-      } finally {
-        await other.close();
-      }
+      const other = await otherDatabase();
       for (const suffix of ["", "-wal", "-shm"]) rmSync(`${db}${suffix}`, { force: true });
-      copyFileSync(join(tmp.dir, "backups", "other.db"), db);
-      const log = new RecordingLogger();
-      const swapped = await startService({ DATABASE_PATH: db }, { logger: log });
-      try {
+      copyFileSync(other, db);
+      await restartOn(db, async (swapped, log) => {
         expect(log.find("index image is stale: filling the index from the database")).toBeDefined();
         expect(log.find("vector index loaded")).toMatchObject({ from: "database", vectors: 3 });
-        const ids = new Set(swapped.deps.stores.ledger.allIds());
-        for await (const id of swapped.deps.index.ids()) expect(ids.has(id)).toBe(true);
-      } finally {
-        await swapped.close();
-      }
+        await expectOwnVectors(swapped);
+      });
     });
 
     it("saves a new image when the journal outgrows an eighth of it, and a kill after that replays the new journal", async () => {
@@ -372,16 +365,12 @@ describe.skipIf(BOOT === "")(
       expect(await keeper.check()).toBe(false);
       const { body } = await svc.addExamples(TOPICS.code.map((t) => example(t, { coder: 0.9 }, "code")));
       const copy = await killed(svc, db, "compacted");
-      const log = new RecordingLogger();
-      const restarted = await startService({ DATABASE_PATH: copy }, { logger: log });
-      try {
+      await restartOn(copy, async (restarted, log) => {
         expect(log.find("vector index loaded")).toMatchObject({ from: "image and journal", vectors: 6 });
         expect((await restarted.rank({ query: TOPICS.code[2] as string, k: 1 })).body.hits[0]?.id).toBe(
           body.ids[2],
         );
-      } finally {
-        await restarted.close();
-      }
+      });
     });
   },
 );
