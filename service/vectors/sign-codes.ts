@@ -144,8 +144,8 @@ export class SignCodes {
     const histogramAt = align(distancesAt + size * 2, 8);
     const queryAt = histogramAt + (bits + 1) * 4;
     const slotsAt = queryAt + this.bytes;
-    this.ensure(slotsAt + size * 4);
     const helperHistogramAt = slotsAt + size * 4;
+    // The scratch after the codes, the helper's histogram last: one growth covers it all.
     this.ensure(helperHistogramAt + (bits + 1) * 4);
     const buffer = this.memory.buffer;
     const histogram = new Int32Array(buffer, histogramAt, bits + 1);
